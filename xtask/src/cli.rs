@@ -1,0 +1,404 @@
+//! The command line: `xtask [OPTIONS] <TASK> [ARGS…]`. xtask's own options may stand before or
+//! after the task name; everything else after the task (and all after `--`) goes to the script.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+
+use crate::events::{Event, EventBus, Outcome, Reporter};
+use crate::graph::Plan;
+use crate::reporter::style::Style;
+use crate::reporter::terminal::{self, OutputMode, Terminal, Verbosity};
+use crate::script::{Host, Mode, Runner};
+use crate::{project, scheduler, signals, suggest};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "xtask",
+    version,
+    about = "Run CI pipelines written as Rhai scripts (tasks/<task>.rhai) as a parallel job graph.",
+    after_help = "Arguments after the task that are not xtask options reach the script as `args` (all of them) \
+                  and `opts` (--key value, --key=value and --flag, dashes turned into underscores). \
+                  Everything after `--` goes to the script untouched.\n\n\
+                  Exit codes: 0 all passed, 1 a job failed, 2 usage or script error, 130 interrupted."
+)]
+pub struct Cli {
+    /// Start looking for the project (the nearest directory with `tasks/`) here.
+    #[arg(short = 'C', value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// List tasks, or with a task, its jobs and their needs.
+    #[arg(long)]
+    pub list: bool,
+    /// With --list: print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the plan (jobs in start order, needs, matrix) and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How many jobs run at once [default: number of CPUs].
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Keep running independent jobs after a failure.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Run only this job and what it needs (repeatable; a matrix job's name selects all its
+    /// combinations).
+    #[arg(long = "job", value_name = "NAME")]
+    pub only: Vec<String>,
+    /// With --job: do not run what the job needs (it ran elsewhere, e.g. on another CI runner).
+    #[arg(long)]
+    pub no_needs: bool,
+    /// Less output: only failed jobs and the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// More output.
+    #[arg(short, long)]
+    pub verbose: bool,
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+    /// How parallel jobs' output is shown.
+    #[arg(long, value_enum, default_value_t = OutputChoice::Auto, value_name = "MODE")]
+    pub output: OutputChoice,
+    /// Mask the value of this environment variable in all output (repeatable).
+    #[arg(long = "secret-env", value_name = "NAME")]
+    pub secret_env: Vec<String>,
+    /// The task to run: tasks/<TASK>.rhai.
+    pub task: Option<String>,
+    /// Arguments for the script.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum OutputChoice {
+    /// Stream the earliest-started job live, buffer the others into blocks.
+    Auto,
+    /// Tag every line with its job.
+    Prefixed,
+    /// Print every job as one block when it ends.
+    Grouped,
+}
+
+/// Options that take a value, and flags, that xtask recognises after the task name.
+const VALUE_OPTIONS: &[&str] = &["-C", "-j", "--jobs", "--job", "--color", "--output", "--secret-env"];
+const FLAG_OPTIONS: &[&str] =
+    &["--list", "--json", "--dry-run", "--keep-going", "--no-needs", "-q", "--quiet", "-v", "--verbose", "-h", "--help", "-V", "--version"];
+
+/// Splits argv into xtask's part (handed to clap) and the script's part.
+pub fn split_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let mut ours = Vec::new();
+    let mut script = Vec::new();
+    let mut iter = argv.into_iter();
+    if let Some(program) = iter.next() {
+        ours.push(program);
+    }
+    let mut seen_task = false;
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            script.extend(iter.by_ref());
+            break;
+        }
+        let name = arg.split_once('=').map(|(n, _)| n).unwrap_or(&arg);
+        let attached_short = ["-C", "-j"].iter().any(|p| arg.starts_with(p) && arg.len() > 2);
+        if VALUE_OPTIONS.contains(&name) {
+            ours.push(arg.clone());
+            if !arg.contains('=') {
+                if let Some(value) = iter.next() {
+                    ours.push(value);
+                }
+            }
+        } else if FLAG_OPTIONS.contains(&arg.as_str()) || attached_short || (!seen_task && arg.starts_with('-')) {
+            ours.push(arg);
+        } else if !seen_task {
+            seen_task = true;
+            ours.push(arg);
+        } else {
+            script.push(arg);
+        }
+    }
+    (ours, script)
+}
+
+pub fn main() -> i32 {
+    let (ours, script_args) = split_args(std::env::args().collect());
+    let cli = match Cli::try_parse_from(ours) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+        }
+    };
+    run(cli, script_args)
+}
+
+fn fail(message: &str) -> i32 {
+    eprintln!("error: {message}");
+    EXIT_USAGE
+}
+
+pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
+    let start = match &cli.dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    };
+    let root = match project::find_root(&start) {
+        Ok(root) => root,
+        Err(e) => return fail(&e),
+    };
+    let tasks = project::tasks(&root);
+    let Some(task) = cli.task.clone() else {
+        if cli.list {
+            print_task_list(&tasks, cli.json);
+            return EXIT_OK;
+        }
+        eprintln!("error: no task given\n");
+        eprint!("{}", task_list(&tasks));
+        return EXIT_USAGE;
+    };
+    if !tasks.iter().any(|t| t.name == task) {
+        let hint = suggest::did_you_mean(&task, tasks.iter().map(|t| t.name.as_str()));
+        eprintln!("error: no task `{task}` (no file tasks/{task}.rhai){hint}\n");
+        eprint!("{}", task_list(&tasks));
+        return EXIT_USAGE;
+    }
+
+    let style = Style { enabled: color_enabled(cli.color) };
+    let planning = cli.list || cli.dry_run;
+    let verbosity = if cli.quiet {
+        Verbosity::Quiet
+    } else if cli.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let mode = match cli.output {
+        OutputChoice::Auto => OutputMode::Stream,
+        OutputChoice::Prefixed => OutputMode::Prefixed,
+        OutputChoice::Grouped => OutputMode::Grouped,
+    };
+    let status_line = !planning && verbosity > Verbosity::Quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+    reporters.push(Box::new(Terminal::new(terminal::Options { mode, style, verbosity, status_line, recap_lines: 40 })));
+    let bus = EventBus::new(reporters);
+    for name in &cli.secret_env {
+        match std::env::var(name) {
+            Ok(value) => bus.add_secret(&value),
+            Err(_) => return fail(&format!("--secret-env {name}: the variable is not set")),
+        }
+    }
+    if let Err(e) = signals::install() {
+        return fail(&format!("cannot install signal handlers: {e}"));
+    }
+
+    let host = Host::new(root.clone(), &task, bus.clone(), if planning { Mode::Plan } else { Mode::Execute }, script_args.clone());
+    let top = match host.load() {
+        Ok(guard) => guard,
+        Err(diagnostic) => {
+            host.remove_tempdirs();
+            eprintln!("{}", bus.redact(&diagnostic.render(&root)));
+            return if signals::is_interrupted() { EXIT_INTERRUPTED } else { EXIT_USAGE };
+        }
+    };
+    let finish = |code: i32| {
+        host.run_defers(&top.scope);
+        host.remove_tempdirs();
+        bus.finish();
+        code
+    };
+    let mut plan = match Plan::build(host.take_jobs()) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("error: {}", bus.redact(&e));
+            return finish(EXIT_USAGE);
+        }
+    };
+    if !cli.only.is_empty() {
+        plan = match plan.select(&cli.only, !cli.no_needs) {
+            Ok(plan) => plan,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return finish(EXIT_USAGE);
+            }
+        };
+    }
+    let parallel = cli.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    if cli.list {
+        print_jobs(&task, &tasks, &plan, cli.json);
+        return finish(EXIT_OK);
+    }
+    if cli.dry_run {
+        print_plan(&task, &plan, parallel, style);
+        return finish(EXIT_OK);
+    }
+
+    let started = Instant::now();
+    bus.emit(Event::RunStarted { task: task.clone(), jobs: plan.jobs.iter().map(|j| j.name.clone()).collect() });
+    let ticker = status_line.then(|| start_ticker(bus.clone()));
+    let options = scheduler::Options { jobs: parallel, keep_going: cli.keep_going };
+    let summaries = scheduler::run(&plan, options, &bus, Arc::new(Runner(Arc::clone(&host))));
+    drop(ticker);
+    host.run_defers(&top.scope);
+    let interrupted = signals::is_interrupted();
+    bus.emit(Event::RunFinished {
+        jobs: summaries.clone(),
+        duration: started.elapsed(),
+        interrupted,
+        rerun_hint: rerun_hint(&task, &script_args),
+    });
+    let code = if interrupted {
+        EXIT_INTERRUPTED
+    } else if summaries.iter().any(|s| !matches!(s.outcome, Outcome::Passed | Outcome::Skipped { .. })) {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    };
+    finish(code)
+}
+
+fn color_enabled(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal(),
+    }
+}
+
+/// Redraws live displays until dropped.
+fn start_ticker(bus: EventBus) -> std::sync::mpsc::Sender<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_millis(250)) {
+            bus.tick();
+        }
+    });
+    tx
+}
+
+fn rerun_hint(task: &str, args: &[String]) -> String {
+    let mut parts = vec!["cargo".to_string(), "xtask".to_string(), task.to_string()];
+    parts.extend(args.iter().cloned());
+    format!("{} --job \"{{job}}\"", crate::process::display_argv(&parts))
+}
+
+fn print_task_list(tasks: &[project::Task], json: bool) {
+    if json {
+        let list: Vec<serde_json::Value> = tasks
+            .iter()
+            .map(|t| serde_json::json!({ "name": t.name, "description": t.description }))
+            .collect();
+        println!("{}", serde_json::json!({ "tasks": list }));
+        return;
+    }
+    print!("{}", task_list(tasks));
+}
+
+fn task_list(tasks: &[project::Task]) -> String {
+    if tasks.is_empty() {
+        return "no tasks: add one as tasks/<name>.rhai\n".into();
+    }
+    let width = tasks.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    let mut out = String::from("tasks:\n");
+    for t in tasks {
+        out.push_str(format!("  {:<width$}  {}", t.name, t.description).trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn print_jobs(task: &str, tasks: &[project::Task], plan: &Plan, json: bool) {
+    let description = tasks.iter().find(|t| t.name == task).map(|t| t.description.as_str()).unwrap_or("");
+    if json {
+        let jobs: Vec<serde_json::Value> = plan
+            .jobs
+            .iter()
+            .map(|j| {
+                let matrix: serde_json::Map<String, serde_json::Value> = j
+                    .matrix
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(crate::graph::display_value(v))))
+                    .collect();
+                serde_json::json!({
+                    "name": j.name,
+                    "job": j.base,
+                    "needs": j.needs.iter().map(|&n| plan.jobs[n].name.clone()).collect::<Vec<_>>(),
+                    "matrix": matrix,
+                    "description": j.def.description,
+                    "timeout_secs": j.def.timeout.map(|t| t.as_secs_f64()),
+                    "retries": j.def.retries,
+                    "inputs": j.def.inputs,
+                    "outputs": j.def.outputs,
+                    "defined_at": j.def.defined_at,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "task": task, "description": description, "jobs": jobs }));
+        return;
+    }
+    println!("{task}: {description}");
+    let width = plan.jobs.iter().map(|j| j.name.len()).max().unwrap_or(0);
+    for job in &plan.jobs {
+        let needs: Vec<&str> = job.needs.iter().map(|&n| plan.jobs[n].name.as_str()).collect();
+        let needs = if needs.is_empty() { String::new() } else { format!("needs: {}", needs.join(", ")) };
+        let about = job.def.description.as_deref().map(|d| format!("  {d}")).unwrap_or_default();
+        println!("{}", format!("  {:<width$}  {needs}{about}", job.name).trim_end());
+    }
+}
+
+fn print_plan(task: &str, plan: &Plan, parallel: usize, style: Style) {
+    println!("{}", style.bold(&format!("plan for `{task}`: {} jobs, up to {parallel} at once", plan.jobs.len())));
+    for (i, job) in plan.jobs.iter().enumerate() {
+        let mut line = format!("{:>3}. {}", i + 1, job.name);
+        if !job.needs.is_empty() {
+            let needs: Vec<&str> = job.needs.iter().map(|&n| plan.jobs[n].name.as_str()).collect();
+            line.push_str(&style.dim(&format!("  (after {})", needs.join(", "))));
+        }
+        if let Some(t) = job.def.timeout {
+            line.push_str(&style.dim(&format!("  timeout {}", crate::duration::format(t))));
+        }
+        if job.def.retries > 0 {
+            line.push_str(&style.dim(&format!("  retries {}", job.def.retries)));
+        }
+        if let crate::graph::Condition::Never { reason } = &job.def.condition {
+            line.push_str(&style.yellow(&format!("  skipped: {reason}")));
+        }
+        println!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(args: &[&str]) -> (Vec<String>, Vec<String>) {
+        split_args(args.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn xtask_options_are_found_on_both_sides_of_the_task() {
+        let (ours, script) = split(&["xtask", "-j", "2", "ci", "--keep-going", "--target", "x86", "--job", "fmt", "extra"]);
+        assert_eq!(ours, ["xtask", "-j", "2", "ci", "--keep-going", "--job", "fmt"]);
+        assert_eq!(script, ["--target", "x86", "extra"]);
+    }
+
+    #[test]
+    fn everything_after_double_dash_goes_to_the_script() {
+        let (ours, script) = split(&["xtask", "ci", "--", "--job", "x"]);
+        assert_eq!(ours, ["xtask", "ci"]);
+        assert_eq!(script, ["--job", "x"]);
+    }
+}

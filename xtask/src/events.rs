@@ -1,0 +1,170 @@
+//! The event stream: the only way the scheduler, the process layer and the primitives talk to
+//! reporters. Every event passes through [`EventBus::emit`], which is also the one place where
+//! secrets are masked, so no reporter can leak one.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::redact::Redactor;
+
+/// Index of a job in the run's plan.
+pub type JobId = usize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+}
+
+/// How a job ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    Failed { error: String },
+    Skipped { reason: String },
+    /// Stopped before finishing: fail-fast after a sibling failed, or an interrupt.
+    Cancelled { reason: String },
+    /// Never started because a job it needs did not pass.
+    Blocked { by: String },
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Skipped { .. } => "skipped",
+            Outcome::Cancelled { .. } => "cancelled",
+            Outcome::Blocked { .. } => "not run",
+        }
+    }
+
+    /// Whether jobs that need this one may start.
+    pub fn satisfies_needs(&self) -> bool {
+        matches!(self, Outcome::Passed | Outcome::Skipped { .. })
+    }
+
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failed { .. })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct JobSummary {
+    pub id: JobId,
+    pub name: String,
+    pub outcome: Outcome,
+    pub duration: Duration,
+    pub attempts: u32,
+}
+
+#[derive(Clone, Debug)]
+pub enum Event {
+    RunStarted {
+        task: String,
+        jobs: Vec<String>,
+    },
+    JobStarted {
+        id: JobId,
+        name: String,
+    },
+    /// A command is about to start inside a job (or at the top level when `job` is `None`).
+    CommandStarted {
+        job: Option<JobId>,
+        display: String,
+    },
+    /// Complete lines of a child's output (stdout and stderr merged), or of `print`.
+    Output {
+        job: Option<JobId>,
+        bytes: Vec<u8>,
+    },
+    Message {
+        job: Option<JobId>,
+        level: Level,
+        text: String,
+    },
+    JobRetrying {
+        id: JobId,
+        attempt: u32,
+        error: String,
+    },
+    JobFinished(JobSummary),
+    RunFinished {
+        jobs: Vec<JobSummary>,
+        duration: Duration,
+        interrupted: bool,
+        /// The command that re-runs one job on its own, with `{job}` where its name goes.
+        rerun_hint: String,
+    },
+}
+
+/// Something that turns events into output: the terminal, and later Actions, JUnit, JSON.
+pub trait Reporter: Send {
+    fn on_event(&mut self, event: &Event);
+    /// Called a few times a second while jobs run, for live displays.
+    fn tick(&mut self) {}
+    /// Called for every reporter once the run is over, after `RunFinished`.
+    fn finish(&mut self) {}
+}
+
+#[derive(Clone, Default)]
+pub struct EventBus {
+    inner: Arc<BusInner>,
+}
+
+#[derive(Default)]
+struct BusInner {
+    reporters: Mutex<Vec<Box<dyn Reporter>>>,
+    redactor: RwLock<Redactor>,
+}
+
+impl EventBus {
+    pub fn new(reporters: Vec<Box<dyn Reporter>>) -> Self {
+        EventBus {
+            inner: Arc::new(BusInner {
+                reporters: Mutex::new(reporters),
+                redactor: RwLock::new(Redactor::default()),
+            }),
+        }
+    }
+
+    /// Registers a value that must never be shown.
+    pub fn add_secret(&self, value: &str) {
+        self.inner.redactor.write().unwrap().add(value);
+    }
+
+    /// Masks secrets in free text that leaves the bus by another way (e.g. exit messages).
+    pub fn redact(&self, text: &str) -> String {
+        self.inner.redactor.read().unwrap().redact_str(text).into_owned()
+    }
+
+    pub fn emit(&self, mut event: Event) {
+        self.inner.redactor.read().unwrap().redact_event(&mut event);
+        let mut reporters = self.inner.reporters.lock().unwrap_or_else(|e| e.into_inner());
+        for reporter in reporters.iter_mut() {
+            reporter.on_event(&event);
+        }
+    }
+
+    pub fn finish(&self) {
+        let mut reporters = self.inner.reporters.lock().unwrap_or_else(|e| e.into_inner());
+        for reporter in reporters.iter_mut() {
+            reporter.finish();
+        }
+    }
+
+    pub fn tick(&self) {
+        let mut reporters = self.inner.reporters.lock().unwrap_or_else(|e| e.into_inner());
+        for reporter in reporters.iter_mut() {
+            reporter.tick();
+        }
+    }
+
+    pub fn message(&self, job: Option<JobId>, level: Level, text: impl Into<String>) {
+        self.emit(Event::Message {
+            job,
+            level,
+            text: text.into(),
+        });
+    }
+}

@@ -1,0 +1,99 @@
+//! File helpers on top of walkdir and glob. Relative paths resolve against the job's directory
+//! (the project root unless the job sets `dir`). Errors name the path.
+
+use std::path::Path;
+
+use rhai::{Array, Dynamic, Engine};
+
+use super::{error, Result};
+use crate::script::context;
+
+pub fn register(engine: &mut Engine) {
+    engine.register_fn("exists", |path: &str| context::current().path(path).exists());
+    engine.register_fn("is_file", |path: &str| context::current().path(path).is_file());
+    engine.register_fn("is_dir", |path: &str| context::current().path(path).is_dir());
+    engine.register_fn("read", |path: &str| -> Result<String> {
+        let full = context::current().path(path);
+        std::fs::read_to_string(&full).or_else(|e| error(format!("cannot read {}: {e}", full.display())))
+    });
+    engine.register_fn("write", |path: &str, text: &str| -> Result<()> {
+        let full = context::current().path(path);
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).or_else(|e| error(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        std::fs::write(&full, text).or_else(|e| error(format!("cannot write {}: {e}", full.display())))
+    });
+    engine.register_fn("mkdir", |path: &str| -> Result<()> {
+        let full = context::current().path(path);
+        std::fs::create_dir_all(&full).or_else(|e| error(format!("cannot create {}: {e}", full.display())))
+    });
+    engine.register_fn("remove", |path: &str| -> Result<()> {
+        let full = context::current().path(path);
+        remove(&full).or_else(|e| error(format!("cannot remove {}: {e}", full.display())))
+    });
+    engine.register_fn("copy", |from: &str, to: &str| -> Result<()> {
+        let scope = context::current();
+        let (from, to) = (scope.path(from), scope.path(to));
+        std::fs::copy(&from, &to)
+            .map(|_| ())
+            .or_else(|e| error(format!("cannot copy {} to {}: {e}", from.display(), to.display())))
+    });
+    engine.register_fn("glob", |pattern: &str| -> Result<Array> { glob(pattern) });
+    engine.register_fn("walk", |dir: &str| -> Result<Array> { walk(dir) });
+    engine.register_fn("tempdir", || -> Result<String> {
+        let scope = context::current();
+        let dir = tempfile::Builder::new()
+            .prefix("xtask-")
+            .tempdir()
+            .or_else(|e| error(format!("cannot create a temp dir: {e}")))?;
+        let path = dir.path().display().to_string();
+        scope.host.tempdirs.lock().unwrap().push(dir);
+        Ok(path)
+    });
+}
+
+fn remove(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+    }
+}
+
+/// Matches, sorted; relative patterns give paths relative to the job's directory.
+fn glob(pattern: &str) -> Result<Array> {
+    let scope = context::current();
+    let base = scope.dir.borrow().clone();
+    let absolute = Path::new(pattern).is_absolute();
+    let full = if absolute { pattern.to_string() } else { format!("{}/{pattern}", base.display()) };
+    let paths = glob::glob(&full).or_else(|e| error(format!("invalid glob `{pattern}`: {e}")))?;
+    let mut out: Vec<String> = Vec::new();
+    for entry in paths {
+        let path = entry.or_else(|e| error(format!("glob `{pattern}`: {e}")))?;
+        let shown = if absolute { path.as_path() } else { path.strip_prefix(&base).unwrap_or(&path) };
+        out.push(shown.display().to_string());
+    }
+    out.sort();
+    Ok(out.into_iter().map(Dynamic::from).collect())
+}
+
+/// Every file under `dir`, sorted, relative to the job's directory when `dir` is relative.
+fn walk(dir: &str) -> Result<Array> {
+    let scope = context::current();
+    let base = scope.dir.borrow().clone();
+    let root = scope.path(dir);
+    if !root.is_dir() {
+        return error(format!("cannot walk {}: not a directory", root.display()));
+    }
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
+        let entry = entry.or_else(|e| error(format!("walking {}: {e}", root.display())))?;
+        if entry.file_type().is_file() {
+            let path = entry.path();
+            let shown = if Path::new(dir).is_absolute() { path } else { path.strip_prefix(&base).unwrap_or(path) };
+            out.push(Dynamic::from(shown.display().to_string()));
+        }
+    }
+    Ok(out)
+}

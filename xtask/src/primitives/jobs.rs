@@ -1,0 +1,126 @@
+//! Declaring jobs (`job`), and what job bodies use about themselves: `skip`, `defer`,
+//! `result_of`, `matrix`.
+
+// See script/mod.rs: the call-context store is volatile, not deprecated.
+#![allow(deprecated)]
+
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
+
+use super::{call_site, check_keys, duration_value, error, opt_string, string_list, Result};
+use crate::graph::{Condition, JobDef};
+use crate::script::context::{self, Deferred};
+use crate::script::diagnostic::SkipSignal;
+use crate::script::JobBody;
+
+const JOB_OPTIONS: &[&str] =
+    &["needs", "matrix", "timeout", "retries", "env", "dir", "if", "reason", "inputs", "outputs", "description"];
+
+pub fn register(engine: &mut Engine) {
+    engine.register_fn("job", |ctx: NativeCallContext, name: &str, body: FnPtr| declare(&ctx, name, &Map::new(), body));
+    engine.register_fn("job", |ctx: NativeCallContext, name: &str, options: Map, body: FnPtr| {
+        declare(&ctx, name, &options, body)
+    });
+    engine.register_fn("skip", |reason: &str| -> Result<()> {
+        Err(Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(SkipSignal(reason.to_string())), Position::NONE)))
+    });
+    engine.register_fn("defer", |ctx: NativeCallContext, closure: FnPtr| {
+        let scope = context::current();
+        scope.defers.borrow_mut().push(Deferred { closure, store: Arc::new(ctx.store_data()) });
+    });
+    engine.register_fn("result_of", |name: &str| -> Result<Dynamic> {
+        let scope = context::current();
+        let results = scope.host.results.lock().unwrap();
+        match results.get(name) {
+            Some(value) => Ok(value.clone()),
+            None => error(format!(
+                "no result for job `{name}`: it has not finished (list it in this job's `needs`) or it did not pass"
+            )),
+        }
+    });
+    engine.register_fn("matrix", || -> Map { context::current().matrix.clone() });
+    engine.register_fn("job_name", || -> String { context::current().name.clone() });
+}
+
+fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> Result<()> {
+    let scope = context::current();
+    if !scope.is_top_level() {
+        return error("`job` declares jobs; call it from the script's top level, not inside a job");
+    }
+    if name.trim().is_empty() {
+        return error("a job needs a name");
+    }
+    check_keys("job", options, JOB_OPTIONS)?;
+    let store = Arc::new(ctx.store_data());
+    let mut def = JobDef {
+        name: name.to_string(),
+        needs: Vec::new(),
+        matrix: Vec::new(),
+        timeout: None,
+        retries: 0,
+        env: Vec::new(),
+        dir: None,
+        condition: Condition::Always,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        description: opt_string(options, "description")?,
+        body: JobBody { closure: body, store: Arc::clone(&store) },
+        defined_at: call_site(ctx),
+    };
+    if let Some(needs) = options.get("needs") {
+        def.needs = string_list("`needs`", needs)?;
+    }
+    if let Some(matrix) = options.get("matrix") {
+        let Some(axes) = matrix.clone().try_cast::<Map>() else {
+            return error("`matrix` must be a map of arrays, e.g. #{ version: [13, 14] }");
+        };
+        for (key, values) in axes {
+            let Some(values) = values.try_cast::<rhai::Array>() else {
+                return error(format!("matrix axis `{key}` must be an array of values"));
+            };
+            if values.is_empty() {
+                return error(format!("matrix axis `{key}` has no values"));
+            }
+            def.matrix.push((key.to_string(), values));
+        }
+    }
+    if let Some(timeout) = options.get("timeout") {
+        def.timeout = Some(duration_value("`timeout`", timeout)?);
+    }
+    if let Some(retries) = options.get("retries") {
+        def.retries = match retries.as_int() {
+            Ok(n) if (0..=100).contains(&n) => n as u32,
+            _ => return error("`retries` must be a whole number from 0 to 100"),
+        };
+    }
+    if let Some(env) = options.get("env") {
+        let Some(env) = env.clone().try_cast::<Map>() else {
+            return error("`env` must be a map, e.g. #{ RUST_LOG: \"debug\" }");
+        };
+        def.env = env.iter().map(|(k, v)| (k.to_string(), crate::graph::display_value(v))).collect();
+    }
+    def.dir = opt_string(options, "dir")?.map(Into::into);
+    if let Some(inputs) = options.get("inputs") {
+        def.inputs = string_list("`inputs`", inputs)?;
+    }
+    if let Some(outputs) = options.get("outputs") {
+        def.outputs = string_list("`outputs`", outputs)?;
+    }
+    let reason = opt_string(options, "reason")?;
+    if let Some(condition) = options.get("if") {
+        def.condition = if let Ok(go) = condition.as_bool() {
+            if go {
+                Condition::Always
+            } else {
+                Condition::Never { reason: reason.unwrap_or_else(|| "`if` condition is false".into()) }
+            }
+        } else if let Some(check) = condition.clone().try_cast::<FnPtr>() {
+            Condition::Check { body: JobBody { closure: check, store }, reason }
+        } else {
+            return error("`if` must be true, false or a closure returning one of them");
+        };
+    }
+    scope.host.jobs.lock().unwrap().push(def);
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! The process layer: runs one program as an argv array in its own process group, streams its
+//! output as complete lines, enforces a timeout, and honours cancellation. Nothing it starts
+//! outlives the call: when the program exits, whatever it left in its group is killed.
+
+use std::io::{self, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::cancel::{self, CancelToken};
+
+/// After the program exits, how long its output pipe may stay open (held by a process that
+/// escaped its group) before we stop waiting for it.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+const CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, Default, Clone)]
+pub struct Spec {
+    pub argv: Vec<String>,
+    /// Changes to the inherited environment: `None` removes the variable.
+    pub env: Vec<(String, Option<String>)>,
+    pub dir: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    pub stdin: Option<Vec<u8>>,
+    /// Capture stdout instead of streaming it (stderr still streams).
+    pub capture_stdout: bool,
+}
+
+#[derive(Debug)]
+pub struct Finished {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub duration: Duration,
+}
+
+impl Finished {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// "exit status 3" / "killed by signal 9".
+    pub fn describe(&self) -> String {
+        match (self.code, self.signal) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            _ => "unknown status".into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Failure {
+    NotFound { program: String },
+    BadDir { dir: PathBuf },
+    Io(io::Error),
+    TimedOut { after: Duration },
+    Cancelled { reason: String },
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::NotFound { program } => write!(f, "program not found: `{program}` (is it installed and on PATH?)"),
+            Failure::BadDir { dir } => write!(f, "working directory does not exist: {}", dir.display()),
+            Failure::Io(e) => write!(f, "could not run: {e}"),
+            Failure::TimedOut { after } => write!(f, "timed out after {}", crate::duration::format(*after)),
+            Failure::Cancelled { reason } => write!(f, "cancelled: {reason}"),
+        }
+    }
+}
+
+/// Shell-like rendering of an argv for messages and "reproduce with" hints.
+pub fn display_argv(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `spec` to completion. `sink` receives stdout+stderr (or only stderr when stdout is
+/// captured) in chunks of whole lines.
+pub fn execute(
+    spec: &Spec,
+    token: &CancelToken,
+    sink: Arc<dyn Fn(Vec<u8>) + Send + Sync>,
+) -> Result<Finished, Failure> {
+    if token.is_cancelled() {
+        return Err(Failure::Cancelled { reason: token.reason().unwrap_or_default() });
+    }
+    let (program, args) = spec.argv.split_first().ok_or(Failure::Io(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "empty command",
+    )))?;
+    if let Some(dir) = &spec.dir {
+        if !dir.is_dir() {
+            return Err(Failure::BadDir { dir: dir.clone() });
+        }
+    }
+
+    let (out_reader, out_writer) = os_pipe::pipe().map_err(Failure::Io)?;
+    let mut expr = duct::cmd(program, args)
+        .unchecked()
+        .before_spawn(|command| {
+            // Own process group: Ctrl-C in the terminal reaches only us, and we can signal the
+            // whole tree the program starts.
+            command.process_group(0);
+            Ok(())
+        })
+        .stderr_file(out_writer.try_clone().map_err(Failure::Io)?);
+    let mut stdout_reader = None;
+    if spec.capture_stdout {
+        let (reader, writer) = os_pipe::pipe().map_err(Failure::Io)?;
+        expr = expr.stdout_file(writer);
+        stdout_reader = Some(reader);
+    } else {
+        expr = expr.stdout_file(out_writer);
+    }
+    expr = match &spec.stdin {
+        Some(bytes) => expr.stdin_bytes(bytes.clone()),
+        None => expr.stdin_null(),
+    };
+    if let Some(dir) = &spec.dir {
+        expr = expr.dir(dir);
+    }
+    for (key, value) in &spec.env {
+        expr = match value {
+            Some(value) => expr.env(key, value),
+            None => expr.env_remove(key),
+        };
+    }
+
+    let started = Instant::now();
+    let spawned = expr.start();
+    // The expression holds our copies of the pipes' write ends: drop it so readers see EOF.
+    drop(expr);
+    let handle = match spawned {
+        Ok(handle) => handle,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Failure::NotFound { program: program.clone() })
+        }
+        Err(e) => return Err(Failure::Io(e)),
+    };
+    let pgid = handle.pids().first().copied().unwrap_or(0) as i32;
+    let group = token.track_group(pgid);
+
+    let (drained_tx, drained_rx) = mpsc::channel::<()>();
+    {
+        let sink = Arc::clone(&sink);
+        let drained_tx = drained_tx.clone();
+        thread::spawn(move || {
+            pump_lines(out_reader, &*sink);
+            let _ = drained_tx.send(());
+        });
+    }
+    let captured = stdout_reader.map(|mut reader| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = reader.read_to_end(&mut bytes);
+            bytes
+        })
+    });
+    drop(drained_tx);
+
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let watchdog = spec.timeout.map(|limit| {
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let timed_out = Arc::clone(&timed_out);
+        thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(limit) {
+                timed_out.store(true, Ordering::SeqCst);
+                cancel::signal_group(pgid, libc::SIGTERM);
+                if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(cancel::KILL_GRACE) {
+                    cancel::signal_group(pgid, libc::SIGKILL);
+                }
+            }
+        });
+        done_tx
+    });
+
+    let status = handle.wait().map_err(Failure::Io)?.status;
+    let duration = started.elapsed();
+    drop(watchdog);
+    // Kill what the program left behind in its group, then collect the rest of its output.
+    drop(group);
+    let _ = drained_rx.recv_timeout(DRAIN_GRACE);
+    let stdout = captured.map(|t| t.join().unwrap_or_default()).unwrap_or_default();
+
+    if timed_out.load(Ordering::SeqCst) {
+        return Err(Failure::TimedOut { after: spec.timeout.unwrap_or_default() });
+    }
+    if token.is_cancelled() && !status.success() {
+        return Err(Failure::Cancelled { reason: token.reason().unwrap_or_default() });
+    }
+    Ok(Finished { code: status.code(), signal: status.signal(), stdout, duration })
+}
+
+/// Reads `reader` to EOF, handing whole lines to `sink` (a final partial line at EOF, and
+/// over-long lines, are flushed as they are).
+fn pump_lines(mut reader: impl Read, sink: &(dyn Fn(Vec<u8>) + Send + Sync)) {
+    let mut pending: Vec<u8> = Vec::with_capacity(CHUNK);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        pending.extend_from_slice(&buf[..n]);
+        match pending.iter().rposition(|&b| b == b'\n') {
+            Some(last) => {
+                let rest = pending.split_off(last + 1);
+                sink(std::mem::replace(&mut pending, rest));
+            }
+            None if pending.len() >= CHUNK => sink(std::mem::take(&mut pending)),
+            None => {}
+        }
+    }
+    if !pending.is_empty() {
+        pending.push(b'\n');
+        sink(pending);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn collect() -> (Arc<dyn Fn(Vec<u8>) + Send + Sync>, Arc<Mutex<Vec<u8>>>) {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let out2 = Arc::clone(&out);
+        (Arc::new(move |b: Vec<u8>| out2.lock().unwrap().extend(b)), out)
+    }
+
+    fn spec(argv: &[&str]) -> Spec {
+        Spec { argv: argv.iter().map(|s| s.to_string()).collect(), ..Spec::default() }
+    }
+
+    #[test]
+    fn streams_merged_output_and_reports_status() {
+        let (sink, out) = collect();
+        let done = execute(&spec(&["sh", "-c", "echo out; echo err >&2; printf tail; exit 3"]), &CancelToken::new(), sink).unwrap();
+        assert_eq!(done.code, Some(3));
+        assert_eq!(String::from_utf8_lossy(&out.lock().unwrap()), "out\nerr\ntail\n");
+    }
+
+    #[test]
+    fn captures_stdout_separately() {
+        let (sink, out) = collect();
+        let mut s = spec(&["sh", "-c", "echo captured; echo streamed >&2"]);
+        s.capture_stdout = true;
+        let done = execute(&s, &CancelToken::new(), sink).unwrap();
+        assert_eq!(done.stdout, b"captured\n");
+        assert_eq!(&*out.lock().unwrap(), b"streamed\n");
+    }
+
+    #[test]
+    fn missing_program_is_named() {
+        let (sink, _) = collect();
+        let err = execute(&spec(&["no-such-program-xyz"]), &CancelToken::new(), sink).unwrap_err();
+        assert!(err.to_string().contains("no-such-program-xyz"), "{err}");
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_group() {
+        let (sink, _) = collect();
+        let mut s = spec(&["sh", "-c", "sleep 30 & sleep 30"]);
+        s.timeout = Some(Duration::from_millis(200));
+        let started = Instant::now();
+        let err = execute(&s, &CancelToken::new(), sink).unwrap_err();
+        assert!(matches!(err, Failure::TimedOut { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}

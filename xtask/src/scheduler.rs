@@ -1,0 +1,211 @@
+//! The scheduler: starts jobs on worker threads in dependency order, at most `jobs` at once;
+//! on a failure it cancels running siblings (unless keep-going); applies job timeouts and
+//! retries; reports everything as events.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::cancel::CancelToken;
+use crate::events::{Event, EventBus, JobSummary, Outcome};
+use crate::graph::{Plan, PlannedJob};
+use crate::signals;
+
+/// Runs one job's body. Implemented by the script host; tests can supply their own.
+pub trait JobRunner: Send + Sync + 'static {
+    fn run_job(&self, job: &PlannedJob, token: &CancelToken) -> Outcome;
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub jobs: usize,
+    pub keep_going: bool,
+}
+
+/// Worker threads run script code, whose recursion lives on the stack.
+const WORKER_STACK: usize = 16 * 1024 * 1024;
+
+enum State {
+    Waiting { unmet: usize },
+    Running { token: CancelToken, started: Instant },
+    Done,
+}
+
+pub fn run(plan: &Plan, options: Options, bus: &EventBus, runner: Arc<dyn JobRunner>) -> Vec<JobSummary> {
+    let n = plan.jobs.len();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for job in &plan.jobs {
+        for &need in &job.needs {
+            dependents[need].push(job.id);
+        }
+    }
+    let mut states: Vec<State> =
+        plan.jobs.iter().map(|j| State::Waiting { unmet: j.needs.len() }).collect();
+    let mut summaries: Vec<Option<JobSummary>> = vec![None; n];
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Outcome, u32)>();
+    let mut running = 0usize;
+    let mut stop_reason: Option<String> = None;
+    let max = options.jobs.max(1);
+
+    loop {
+        if stop_reason.is_none() && signals::is_interrupted() {
+            stop_reason = Some("interrupted".into());
+        }
+        if stop_reason.is_none() {
+            // Start ready jobs in plan order while there is room.
+            for id in 0..n {
+                if running >= max {
+                    break;
+                }
+                if matches!(states[id], State::Waiting { unmet: 0 }) {
+                    let token = CancelToken::new();
+                    signals::watch(&token);
+                    states[id] = State::Running { token: token.clone(), started: Instant::now() };
+                    running += 1;
+                    bus.emit(Event::JobStarted { id, name: plan.jobs[id].name.clone() });
+                    spawn_worker(plan.jobs[id].clone(), token, Arc::clone(&runner), bus.clone(), done_tx.clone());
+                }
+            }
+        }
+        if running == 0 {
+            break;
+        }
+        let (id, outcome, attempts) = done_rx.recv().expect("workers hold a sender");
+        running -= 1;
+        let State::Running { token, started } = std::mem::replace(&mut states[id], State::Done) else {
+            unreachable!("a finished job was running");
+        };
+        signals::unwatch(&token);
+        let summary = JobSummary {
+            id,
+            name: plan.jobs[id].name.clone(),
+            outcome,
+            duration: started.elapsed(),
+            attempts,
+        };
+        bus.emit(Event::JobFinished(summary.clone()));
+
+        if summary.outcome.is_failure() && !options.keep_going && stop_reason.is_none() {
+            let reason = format!("`{}` failed", summary.name);
+            for state in &states {
+                if let State::Running { token, .. } = state {
+                    token.cancel(&reason);
+                }
+            }
+            stop_reason = Some(reason);
+        }
+        if summary.outcome.satisfies_needs() {
+            for &dep in &dependents[id] {
+                if let State::Waiting { unmet } = &mut states[dep] {
+                    *unmet -= 1;
+                }
+            }
+        } else {
+            block_dependents(plan, &dependents, id, &mut states, &mut summaries, bus);
+        }
+        summaries[id] = Some(summary);
+    }
+
+    // Whatever never started: the run stopped before it.
+    let reason = stop_reason.unwrap_or_else(|| "not started".into());
+    for job in &plan.jobs {
+        if summaries[job.id].is_none() {
+            let summary = JobSummary {
+                id: job.id,
+                name: job.name.clone(),
+                outcome: Outcome::Cancelled { reason: format!("not started: {reason}") },
+                duration: Duration::ZERO,
+                attempts: 0,
+            };
+            bus.emit(Event::JobFinished(summary.clone()));
+            summaries[job.id] = Some(summary);
+        }
+    }
+    summaries.into_iter().map(|s| s.expect("every job summarised")).collect()
+}
+
+/// Marks everything downstream of a job that did not pass as blocked by it.
+fn block_dependents(
+    plan: &Plan,
+    dependents: &[Vec<usize>],
+    failed: usize,
+    states: &mut [State],
+    summaries: &mut [Option<JobSummary>],
+    bus: &EventBus,
+) {
+    let mut stack = vec![failed];
+    while let Some(id) = stack.pop() {
+        for &dep in &dependents[id] {
+            if matches!(states[dep], State::Waiting { .. }) {
+                states[dep] = State::Done;
+                let summary = JobSummary {
+                    id: dep,
+                    name: plan.jobs[dep].name.clone(),
+                    outcome: Outcome::Blocked { by: plan.jobs[id].name.clone() },
+                    duration: Duration::ZERO,
+                    attempts: 0,
+                };
+                bus.emit(Event::JobFinished(summary.clone()));
+                summaries[dep] = Some(summary);
+                stack.push(dep);
+            }
+        }
+    }
+}
+
+fn spawn_worker(
+    job: PlannedJob,
+    token: CancelToken,
+    runner: Arc<dyn JobRunner>,
+    bus: EventBus,
+    done: mpsc::Sender<(usize, Outcome, u32)>,
+) {
+    let id = job.id;
+    let name = format!("job-{id}");
+    let spawned = thread::Builder::new().name(name).stack_size(WORKER_STACK).spawn({
+        let done = done.clone();
+        let token = token.clone();
+        move || {
+            let (outcome, attempts) = run_with_retries(&job, &token, &*runner, &bus);
+            let _ = done.send((job.id, outcome, attempts));
+        }
+    });
+    if let Err(e) = spawned {
+        let _ = done.send((id, Outcome::Failed { error: format!("could not start a worker thread: {e}") }, 0));
+    }
+}
+
+fn run_with_retries(job: &PlannedJob, token: &CancelToken, runner: &dyn JobRunner, bus: &EventBus) -> (Outcome, u32) {
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let _timer = job.def.timeout.map(|limit| start_timer(limit, token.clone(), Arc::clone(&timed_out)));
+    let max_attempts = job.def.retries + 1;
+    let mut attempt = 1;
+    loop {
+        let mut outcome = runner.run_job(job, token);
+        if timed_out.load(Ordering::SeqCst) {
+            let limit = crate::duration::format(job.def.timeout.unwrap_or_default());
+            outcome = Outcome::Failed { error: format!("job timed out after {limit}") };
+            return (outcome, attempt);
+        }
+        match &outcome {
+            Outcome::Failed { error } if attempt < max_attempts && !token.is_cancelled() => {
+                bus.emit(Event::JobRetrying { id: job.id, attempt, error: error.clone() });
+                attempt += 1;
+            }
+            _ => return (outcome, attempt),
+        }
+    }
+}
+
+/// Cancels the job's token when its time is up. Dropping the returned sender stops the timer.
+fn start_timer(limit: Duration, token: CancelToken, timed_out: Arc<AtomicBool>) -> mpsc::Sender<()> {
+    let (tx, rx) = mpsc::channel::<()>();
+    thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+            timed_out.store(true, Ordering::SeqCst);
+            token.cancel(&format!("timed out after {}", crate::duration::format(limit)));
+        }
+    });
+    tx
+}

@@ -1,0 +1,278 @@
+//! The script host: builds the Rhai engine, evaluates a task script's top level (which declares
+//! jobs), and runs job bodies on worker threads for the scheduler.
+
+// `NativeCallContextStore` and friends are flagged "volatile", not deprecated: they are how a
+// closure declared by the script is called later, on another thread, with its imports intact.
+#![allow(deprecated)]
+
+pub mod context;
+pub mod diagnostic;
+pub mod resolver;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContextStore, Scope};
+
+use crate::cancel::CancelToken;
+use crate::events::{EventBus, Outcome};
+use crate::graph::{Condition, JobDef, PlannedJob};
+use crate::scheduler::JobRunner;
+use context::{Deferred, JobScope};
+use diagnostic::Diagnostic;
+
+/// A job's closure with the call context it was declared in (its imports and functions).
+#[derive(Clone)]
+pub struct JobBody {
+    pub closure: FnPtr,
+    pub store: Arc<NativeCallContextStore>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Declare and run jobs.
+    Execute,
+    /// Only declare jobs (`--list`, `--dry-run`, `--matrix-json`): top-level `run` and `sh` are
+    /// not executed; `run_output` is, since plans may depend on what it reads.
+    Plan,
+}
+
+/// Everything one run of a task shares across threads.
+pub struct Host {
+    pub root: PathBuf,
+    pub task: String,
+    /// The task script relative to the root, e.g. `tasks/ci.rhai`.
+    pub script: String,
+    pub bus: EventBus,
+    pub mode: Mode,
+    pub args: Vec<String>,
+    pub jobs: Mutex<Vec<JobDef>>,
+    /// Top-level `set_env` changes, inherited by every job.
+    pub base_env: Mutex<BTreeMap<String, Option<String>>>,
+    pub tempdirs: Mutex<Vec<tempfile::TempDir>>,
+    /// Values returned by finished jobs, for `result_of`.
+    pub results: Mutex<HashMap<String, Dynamic>>,
+    pub engine: OnceLock<Arc<Engine>>,
+    /// Cancels commands run by top-level code.
+    pub top_token: CancelToken,
+}
+
+/// Most operations a single evaluation may run before it is stopped as runaway.
+fn max_operations() -> u64 {
+    std::env::var("XTASK_MAX_OPERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000_000)
+}
+
+impl Host {
+    pub fn new(root: PathBuf, task: &str, bus: EventBus, mode: Mode, args: Vec<String>) -> Arc<Host> {
+        let host = Arc::new(Host {
+            script: format!("tasks/{task}.rhai"),
+            task: task.to_string(),
+            root: root.clone(),
+            bus,
+            mode,
+            args,
+            jobs: Mutex::new(Vec::new()),
+            base_env: Mutex::new(BTreeMap::new()),
+            tempdirs: Mutex::new(Vec::new()),
+            results: Mutex::new(HashMap::new()),
+            engine: OnceLock::new(),
+            top_token: CancelToken::new(),
+        });
+        let _ = host.engine.set(Arc::new(build_engine(&host.root)));
+        host
+    }
+
+    pub fn engine(&self) -> &Engine {
+        self.engine.get().expect("engine built in Host::new")
+    }
+
+    /// Evaluates the task script's top level. Jobs it declares land in `self.jobs`. The returned
+    /// guard keeps the top-level scope (and its `defer`s) alive until the run ends.
+    pub fn load(self: &Arc<Self>) -> Result<context::ScopeGuard, Diagnostic> {
+        let path = self.root.join(&self.script);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Diagnostic::plain(format!("cannot read {}: {e}", path.display())))?;
+        let engine = self.engine();
+        let mut ast = engine.compile(&text).map_err(|e| Diagnostic::from_parse(&e, &self.script))?;
+        ast.set_source(self.script.as_str());
+
+        let guard = context::enter(JobScope {
+            host: Arc::clone(self),
+            job: None,
+            name: self.task.clone(),
+            token: self.top_token.clone().into(),
+            env: Default::default(),
+            dir: self.root.clone().into(),
+            defers: Default::default(),
+            matrix: Map::new(),
+        });
+        crate::signals::watch(&self.top_token);
+        let mut scope = Scope::new();
+        scope.push_constant("args", self.args.iter().cloned().map(Dynamic::from).collect::<Array>());
+        scope.push_constant("opts", parse_opts(&self.args));
+        scope.push_constant("task", self.task.clone());
+        scope.push_constant("root", self.root.display().to_string());
+        let result = engine.run_ast_with_scope(&mut scope, &ast);
+        *self.base_env.lock().unwrap() = guard.scope.env.borrow().clone();
+        result.map_err(|e| self.diagnose(&e, &self.script))?;
+        Ok(guard)
+    }
+
+    /// Turns an evaluation error into a diagnostic, suggesting near names for unknown functions.
+    pub fn diagnose(&self, err: &EvalAltResult, main_file: &str) -> Diagnostic {
+        let diagnostic = Diagnostic::from_eval(err, main_file);
+        match diagnostic::missing_function(err) {
+            Some(name) => {
+                let known = known_functions(self.engine());
+                let suffix = crate::suggest::did_you_mean(&name, known.iter().map(String::as_str));
+                diagnostic.with_suffix(&suffix)
+            }
+            None => diagnostic,
+        }
+    }
+
+    pub fn take_jobs(&self) -> Vec<JobDef> {
+        std::mem::take(&mut *self.jobs.lock().unwrap())
+    }
+
+    /// Runs deferred closures, last registered first, with a fresh token: cleanup must be able to
+    /// run commands even when the job was cancelled.
+    pub fn run_defers(&self, scope: &JobScope) {
+        let defers: Vec<Deferred> = std::mem::take(&mut *scope.defers.borrow_mut());
+        if defers.is_empty() {
+            return;
+        }
+        let cleanup = CancelToken::new();
+        *scope.token.borrow_mut() = cleanup;
+        for deferred in defers.into_iter().rev() {
+            let ctx = deferred.store.create_context(self.engine());
+            if let Err(err) = deferred.closure.call_within_context::<Dynamic>(&ctx, ()) {
+                let text = self.diagnose(&err, &self.script).render(&self.root);
+                self.bus.message(scope.job, crate::events::Level::Warn, format!("a deferred cleanup failed: {text}"));
+            }
+        }
+    }
+
+    /// Removes temp dirs made with `tempdir()`.
+    pub fn remove_tempdirs(&self) {
+        self.tempdirs.lock().unwrap().clear();
+    }
+
+    fn call_body(&self, body: &JobBody, matrix: &Map) -> Result<Dynamic, Box<EvalAltResult>> {
+        let ctx = body.store.create_context(self.engine());
+        // A matrix job's closure may take the combination as its parameter, or ignore it.
+        body.closure.call_raw_with_extra_args("job", &ctx, None, [], [Dynamic::from_map(matrix.clone())], None)
+    }
+}
+
+/// Runs job bodies for the scheduler.
+pub struct Runner(pub Arc<Host>);
+
+impl JobRunner for Runner {
+    fn run_job(&self, job: &PlannedJob, token: &CancelToken) -> Outcome {
+        let host = &self.0;
+        let mut env = host.base_env.lock().unwrap().clone();
+        for (key, value) in &job.def.env {
+            env.insert(key.clone(), Some(value.clone()));
+        }
+        let matrix: Map = job.matrix.iter().map(|(k, v)| (k.as_str().into(), v.clone())).collect();
+        let dir = match &job.def.dir {
+            Some(dir) => host.root.join(dir),
+            None => host.root.clone(),
+        };
+        let guard = context::enter(JobScope {
+            host: Arc::clone(host),
+            job: Some(job.id),
+            name: job.name.clone(),
+            token: token.clone().into(),
+            env: env.into(),
+            dir: dir.into(),
+            defers: Default::default(),
+            matrix: matrix.clone(),
+        });
+
+        let result = match &job.def.condition {
+            Condition::Always => host.call_body(&job.def.body, &matrix),
+            Condition::Never { reason } => return Outcome::Skipped { reason: reason.clone() },
+            Condition::Check { body, reason } => match host.call_body(body, &matrix) {
+                Ok(go) if go.as_bool().unwrap_or(false) => host.call_body(&job.def.body, &matrix),
+                Ok(_) => {
+                    let reason = reason.clone().unwrap_or_else(|| "`if` condition is false".into());
+                    return Outcome::Skipped { reason };
+                }
+                Err(e) => Err(e),
+            },
+        };
+        host.run_defers(&guard.scope);
+        drop(guard);
+
+        match result {
+            Ok(value) => {
+                host.results.lock().unwrap().insert(job.name.clone(), value.flatten_clone());
+                Outcome::Passed
+            }
+            Err(err) => match diagnostic::skip_reason(&err) {
+                Some(reason) => Outcome::Skipped { reason },
+                // Whatever error a cancelled job died of, cancellation is the cause.
+                None if token.is_cancelled() => Outcome::Cancelled { reason: token.reason().unwrap_or_default() },
+                None => Outcome::Failed { error: host.diagnose(&err, &host.script).render(&host.root) },
+            },
+        }
+    }
+}
+
+fn build_engine(root: &std::path::Path) -> Engine {
+    let mut engine = Engine::new();
+    // Set explicitly: debug builds otherwise allow only 8 nested calls.
+    engine.set_max_call_levels(64);
+    engine.set_max_expr_depths(128, 64);
+    engine.set_max_operations(max_operations());
+    engine.set_module_resolver(resolver::LibResolver::new(root.to_path_buf()));
+    engine.on_print(|text| crate::primitives::log::print_line(text));
+    engine.on_debug(|text, _, _| crate::primitives::log::print_line(text));
+    // Stops script code of a cancelled job (fail-fast, timeout, Ctrl-C) between operations.
+    engine.on_progress(|_| {
+        let scope = context::try_current()?;
+        let token = scope.token.borrow();
+        token.is_cancelled().then(|| Dynamic::from(token.reason().unwrap_or_default()))
+    });
+    crate::primitives::register_all(&mut engine);
+    engine
+}
+
+fn known_functions(engine: &Engine) -> Vec<String> {
+    engine
+        .gen_fn_signatures(false)
+        .into_iter()
+        .filter_map(|sig| {
+            let name = sig.split('(').next()?.trim();
+            let name = name.rsplit(' ').next()?.to_string();
+            Some(name)
+        })
+        .collect()
+}
+
+/// `--key value`, `--key=value` and bare `--flag` in the task's arguments, as a map. Dashes in
+/// keys become underscores so scripts can write `opts.dry_run`.
+pub fn parse_opts(args: &[String]) -> Map {
+    let mut map = Map::new();
+    let mut i = 0;
+    while i < args.len() {
+        if let Some(key) = args[i].strip_prefix("--").filter(|k| !k.is_empty()) {
+            let (key, value) = match key.split_once('=') {
+                Some((k, v)) => (k.to_string(), Dynamic::from(v.to_string())),
+                None => match args.get(i + 1) {
+                    Some(next) if !next.starts_with("--") => {
+                        i += 1;
+                        (key.to_string(), Dynamic::from(next.clone()))
+                    }
+                    _ => (key.to_string(), Dynamic::TRUE),
+                },
+            };
+            map.insert(key.replace('-', "_").into(), value);
+        }
+        i += 1;
+    }
+    map
+}
