@@ -215,7 +215,7 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         }
     };
     let finish = |code: i32| {
-        host.run_defers(&top.scope);
+        host.end_scope(&top.scope);
         host.remove_tempdirs();
         bus.finish();
         code
@@ -252,7 +252,7 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     let options = scheduler::Options { jobs: parallel, keep_going: cli.keep_going };
     let summaries = scheduler::run(&plan, options, &bus, Arc::new(Runner(Arc::clone(&host))));
     drop(ticker);
-    host.run_defers(&top.scope);
+    host.end_scope(&top.scope);
     let interrupted = signals::is_interrupted();
     bus.emit(Event::RunFinished {
         jobs: summaries.clone(),

@@ -32,6 +32,9 @@ pub struct JobScope {
     pub env: RefCell<BTreeMap<String, Option<String>>>,
     pub dir: RefCell<PathBuf>,
     pub defers: RefCell<Vec<Deferred>>,
+    /// Native cleanup (stop a server, remove a cluster) registered by primitives; runs when the
+    /// scope ends, after the script's `defer`s, whether the job passed, failed or was cancelled.
+    pub cleanups: RefCell<Vec<Box<dyn FnOnce()>>>,
     pub matrix: Map,
 }
 
@@ -65,6 +68,19 @@ impl JobScope {
 
     pub fn is_top_level(&self) -> bool {
         self.job.is_none()
+    }
+
+    /// Registers native cleanup for the end of this scope (see `cleanups`).
+    pub fn on_exit(&self, cleanup: impl FnOnce() + 'static) {
+        self.cleanups.borrow_mut().push(Box::new(cleanup));
+    }
+
+    /// Runs native cleanups, last registered first.
+    pub fn run_cleanups(&self) {
+        let cleanups = std::mem::take(&mut *self.cleanups.borrow_mut());
+        for cleanup in cleanups.into_iter().rev() {
+            cleanup();
+        }
     }
 }
 

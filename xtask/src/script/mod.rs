@@ -20,7 +20,7 @@ use crate::events::{EventBus, Outcome};
 use crate::graph::{Condition, JobDef, PlannedJob};
 use crate::scheduler::JobRunner;
 use context::{Deferred, JobScope};
-use diagnostic::Diagnostic;
+use diagnostic::{Diagnostic, SkipSignal};
 
 /// A job's closure with the call context it was declared in (its imports and functions).
 #[derive(Clone)]
@@ -105,6 +105,7 @@ impl Host {
             env: Default::default(),
             dir: self.root.clone().into(),
             defers: Default::default(),
+            cleanups: Default::default(),
             matrix: Map::new(),
         });
         crate::signals::watch(&self.top_token);
@@ -138,7 +139,13 @@ impl Host {
 
     /// Runs deferred closures, last registered first, with a fresh token: cleanup must be able to
     /// run commands even when the job was cancelled.
-    pub fn run_defers(&self, scope: &JobScope) {
+    /// Ends a scope: the script's `defer`s, then native cleanups.
+    pub fn end_scope(&self, scope: &JobScope) {
+        self.run_defers(scope);
+        scope.run_cleanups();
+    }
+
+    fn run_defers(&self, scope: &JobScope) {
         let defers: Vec<Deferred> = std::mem::take(&mut *scope.defers.borrow_mut());
         if defers.is_empty() {
             return;
@@ -189,25 +196,24 @@ impl JobRunner for Runner {
             env: env.into(),
             dir: dir.into(),
             defers: Default::default(),
+            cleanups: Default::default(),
             matrix: matrix.clone(),
         });
 
         let result = match &job.def.condition {
             Condition::Always => host.call_body(&job.def.body, &matrix),
-            Condition::Never { reason } => return Outcome::Skipped { reason: reason.clone() },
+            Condition::Never { reason } => Ok(Dynamic::from(SkipSignal(reason.clone()))),
             Condition::Check { body, reason } => match host.call_body(body, &matrix) {
                 Ok(go) if go.as_bool().unwrap_or(false) => host.call_body(&job.def.body, &matrix),
-                Ok(_) => {
-                    let reason = reason.clone().unwrap_or_else(|| "`if` condition is false".into());
-                    return Outcome::Skipped { reason };
-                }
+                Ok(_) => Ok(Dynamic::from(SkipSignal(reason.clone().unwrap_or_else(|| "`if` condition is false".into())))),
                 Err(e) => Err(e),
             },
         };
-        host.run_defers(&guard.scope);
+        host.end_scope(&guard.scope);
         drop(guard);
 
         match result {
+            Ok(value) if value.is::<SkipSignal>() => Outcome::Skipped { reason: value.cast::<SkipSignal>().0 },
             Ok(value) => {
                 host.results.lock().unwrap().insert(job.name.clone(), value.flatten_clone());
                 Outcome::Passed

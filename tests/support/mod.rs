@@ -1,0 +1,134 @@
+//! Test builder: a throwaway project tree (tasks/, lib/, any files) and a way to run the real
+//! xtask binary in it.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Project {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new().prefix("xtask-test-").tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("tasks")).unwrap();
+        Project { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `tasks/<name>.rhai`.
+    pub fn task(self, name: &str, script: &str) -> Self {
+        self.file(&format!("tasks/{name}.rhai"), script)
+    }
+
+    /// Writes `lib/<name>.rhai`.
+    pub fn lib(self, name: &str, script: &str) -> Self {
+        self.file(&format!("lib/{name}.rhai"), script)
+    }
+
+    pub fn file(self, path: &str, contents: &str) -> Self {
+        let full = self.dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, contents).unwrap();
+        self
+    }
+
+    pub fn join(&self, path: &str) -> PathBuf {
+        self.dir.path().join(path)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("GITHUB_ACTIONS")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs xtask to completion.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("run xtask"))
+    }
+
+    /// Starts xtask in the background, output piped.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn xtask")
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        Run {
+            code: out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0)),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Self {
+        assert_eq!(self.code, expected, "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn contains(&self, needle: &str) -> &Self {
+        assert!(self.all().contains(needle), "output lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn lacks(&self, needle: &str) -> &Self {
+        assert!(!self.all().contains(needle), "output has {needle:?}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// Waits until `path` exists (polling), or panics after `limit`.
+#[track_caller]
+pub fn wait_for_file(path: &Path, limit: Duration) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < limit, "{} did not appear within {limit:?}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn pid_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// Whether a service the test needs must be present: CI sets `XTASK_REQUIRE_<NAME>=1` (or
+/// `CI=true`), so a missing PostgreSQL or Docker fails there instead of skipping.
+pub fn required(name: &str) -> bool {
+    std::env::var(format!("XTASK_REQUIRE_{name}")).is_ok_and(|v| v == "1")
+        || std::env::var("CI").is_ok_and(|v| v == "true")
+}
