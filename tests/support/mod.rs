@@ -19,7 +19,10 @@ impl Default for Project {
 
 impl Project {
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("xtask-test-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("xtask-test-")
+            .tempdir()
+            .expect("temp dir");
         std::fs::create_dir_all(dir.path().join("tasks")).unwrap();
         Project { dir }
     }
@@ -66,7 +69,11 @@ impl Project {
 
     /// Starts xtask in the background, output piped.
     pub fn spawn(&self, args: &[&str]) -> Child {
-        self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn xtask")
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn xtask")
     }
 }
 
@@ -80,7 +87,10 @@ impl From<Output> for Run {
     fn from(out: Output) -> Self {
         use std::os::unix::process::ExitStatusExt;
         Run {
-            code: out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0)),
+            code: out
+                .status
+                .code()
+                .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0)),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
@@ -94,19 +104,33 @@ impl Run {
 
     #[track_caller]
     pub fn code(&self, expected: i32) -> &Self {
-        assert_eq!(self.code, expected, "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, expected,
+            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn contains(&self, needle: &str) -> &Self {
-        assert!(self.all().contains(needle), "output lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert!(
+            self.all().contains(needle),
+            "output lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn lacks(&self, needle: &str) -> &Self {
-        assert!(!self.all().contains(needle), "output has {needle:?}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert!(
+            !self.all().contains(needle),
+            "output has {needle:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 }
@@ -116,14 +140,38 @@ impl Run {
 pub fn wait_for_file(path: &Path, limit: Duration) {
     let start = Instant::now();
     while !path.exists() {
-        assert!(start.elapsed() < limit, "{} did not appear within {limit:?}", path.display());
+        assert!(
+            start.elapsed() < limit,
+            "{} did not appear within {limit:?}",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
+/// Whether a process is still running (a killed process not yet reaped by init is not).
 pub fn pid_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Whether a process is gone within `limit` (a signal takes a moment to land).
+pub fn gone_within(pid: i32, limit: Duration) -> bool {
+    let start = Instant::now();
+    while pid_alive(pid) {
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
 }
 
 /// Whether a service the test needs must be present: CI sets `XTASK_REQUIRE_<NAME>=1` (or

@@ -94,7 +94,12 @@ pub struct GroupGuard {
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         signal_group(self.pgid, libc::SIGKILL);
-        self.token.inner.groups.lock().unwrap().retain(|&g| g != self.pgid);
+        self.token
+            .inner
+            .groups
+            .lock()
+            .unwrap()
+            .retain(|&g| g != self.pgid);
     }
 }
 

@@ -95,9 +95,30 @@ pub enum OutputChoice {
 }
 
 /// Options that take a value, and flags, that xtask recognises after the task name.
-const VALUE_OPTIONS: &[&str] = &["-C", "-j", "--jobs", "--job", "--color", "--output", "--secret-env"];
-const FLAG_OPTIONS: &[&str] =
-    &["--list", "--json", "--dry-run", "--keep-going", "--no-needs", "-q", "--quiet", "-v", "--verbose", "-h", "--help", "-V", "--version"];
+const VALUE_OPTIONS: &[&str] = &[
+    "-C",
+    "-j",
+    "--jobs",
+    "--job",
+    "--color",
+    "--output",
+    "--secret-env",
+];
+const FLAG_OPTIONS: &[&str] = &[
+    "--list",
+    "--json",
+    "--dry-run",
+    "--keep-going",
+    "--no-needs",
+    "-q",
+    "--quiet",
+    "-v",
+    "--verbose",
+    "-h",
+    "--help",
+    "-V",
+    "--version",
+];
 
 /// Splits argv into xtask's part (handed to clap) and the script's part.
 pub fn split_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
@@ -114,7 +135,9 @@ pub fn split_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
             break;
         }
         let name = arg.split_once('=').map(|(n, _)| n).unwrap_or(&arg);
-        let attached_short = ["-C", "-j"].iter().any(|p| arg.starts_with(p) && arg.len() > 2);
+        let attached_short = ["-C", "-j"]
+            .iter()
+            .any(|p| arg.starts_with(p) && arg.len() > 2);
         if VALUE_OPTIONS.contains(&name) {
             ours.push(arg.clone());
             if !arg.contains('=') {
@@ -122,7 +145,10 @@ pub fn split_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
                     ours.push(value);
                 }
             }
-        } else if FLAG_OPTIONS.contains(&arg.as_str()) || attached_short || (!seen_task && arg.starts_with('-')) {
+        } else if FLAG_OPTIONS.contains(&arg.as_str())
+            || attached_short
+            || (!seen_task && arg.starts_with('-'))
+        {
             ours.push(arg);
         } else if !seen_task {
             seen_task = true;
@@ -177,7 +203,9 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         return EXIT_USAGE;
     }
 
-    let style = Style { enabled: color_enabled(cli.color) };
+    let style = Style {
+        enabled: color_enabled(cli.color),
+    };
     let planning = cli.list || cli.dry_run;
     let verbosity = if cli.quiet {
         Verbosity::Quiet
@@ -191,9 +219,17 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         OutputChoice::Prefixed => OutputMode::Prefixed,
         OutputChoice::Grouped => OutputMode::Grouped,
     };
-    let status_line = !planning && verbosity > Verbosity::Quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
-    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
-    reporters.push(Box::new(Terminal::new(terminal::Options { mode, style, verbosity, status_line, recap_lines: 40 })));
+    let status_line = !planning
+        && verbosity > Verbosity::Quiet
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("CI").is_none();
+    let reporters: Vec<Box<dyn Reporter>> = vec![Box::new(Terminal::new(terminal::Options {
+        mode,
+        style,
+        verbosity,
+        status_line,
+        recap_lines: 40,
+    }))];
     let bus = EventBus::new(reporters);
     for name in &cli.secret_env {
         match std::env::var(name) {
@@ -205,13 +241,23 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         return fail(&format!("cannot install signal handlers: {e}"));
     }
 
-    let host = Host::new(root.clone(), &task, bus.clone(), if planning { Mode::Plan } else { Mode::Execute }, script_args.clone());
+    let host = Host::new(
+        root.clone(),
+        &task,
+        bus.clone(),
+        if planning { Mode::Plan } else { Mode::Execute },
+        script_args.clone(),
+    );
     let top = match host.load() {
         Ok(guard) => guard,
         Err(diagnostic) => {
             host.remove_tempdirs();
             eprintln!("{}", bus.redact(&diagnostic.render(&root)));
-            return if signals::is_interrupted() { EXIT_INTERRUPTED } else { EXIT_USAGE };
+            return if signals::is_interrupted() {
+                EXIT_INTERRUPTED
+            } else {
+                EXIT_USAGE
+            };
         }
     };
     let finish = |code: i32| {
@@ -236,7 +282,11 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
             }
         };
     }
-    let parallel = cli.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let parallel = cli.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     if cli.list {
         print_jobs(&task, &tasks, &plan, cli.json);
         return finish(EXIT_OK);
@@ -247,9 +297,15 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     }
 
     let started = Instant::now();
-    bus.emit(Event::RunStarted { task: task.clone(), jobs: plan.jobs.iter().map(|j| j.name.clone()).collect() });
+    bus.emit(Event::RunStarted {
+        task: task.clone(),
+        jobs: plan.jobs.iter().map(|j| j.name.clone()).collect(),
+    });
     let ticker = status_line.then(|| start_ticker(bus.clone()));
-    let options = scheduler::Options { jobs: parallel, keep_going: cli.keep_going };
+    let options = scheduler::Options {
+        jobs: parallel,
+        keep_going: cli.keep_going,
+    };
     let summaries = scheduler::run(&plan, options, &bus, Arc::new(Runner(Arc::clone(&host))));
     drop(ticker);
     host.end_scope(&top.scope);
@@ -262,7 +318,10 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     });
     let code = if interrupted {
         EXIT_INTERRUPTED
-    } else if summaries.iter().any(|s| !matches!(s.outcome, Outcome::Passed | Outcome::Skipped { .. })) {
+    } else if summaries
+        .iter()
+        .any(|s| !matches!(s.outcome, Outcome::Passed | Outcome::Skipped { .. }))
+    {
         EXIT_FAILED
     } else {
         EXIT_OK
@@ -274,7 +333,10 @@ fn color_enabled(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal(),
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
     }
 }
 
@@ -282,7 +344,9 @@ fn color_enabled(choice: ColorChoice) -> bool {
 fn start_ticker(bus: EventBus) -> std::sync::mpsc::Sender<()> {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
-        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_millis(250)) {
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            rx.recv_timeout(Duration::from_millis(250))
+        {
             bus.tick();
         }
     });
@@ -321,7 +385,11 @@ fn task_list(tasks: &[project::Task]) -> String {
 }
 
 fn print_jobs(task: &str, tasks: &[project::Task], plan: &Plan, json: bool) {
-    let description = tasks.iter().find(|t| t.name == task).map(|t| t.description.as_str()).unwrap_or("");
+    let description = tasks
+        .iter()
+        .find(|t| t.name == task)
+        .map(|t| t.description.as_str())
+        .unwrap_or("");
     if json {
         let jobs: Vec<serde_json::Value> = plan
             .jobs
@@ -330,7 +398,12 @@ fn print_jobs(task: &str, tasks: &[project::Task], plan: &Plan, json: bool) {
                 let matrix: serde_json::Map<String, serde_json::Value> = j
                     .matrix
                     .iter()
-                    .map(|(k, v)| (k.clone(), serde_json::Value::String(crate::graph::display_value(v))))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            serde_json::Value::String(crate::graph::display_value(v)),
+                        )
+                    })
                     .collect();
                 serde_json::json!({
                     "name": j.name,
@@ -346,25 +419,54 @@ fn print_jobs(task: &str, tasks: &[project::Task], plan: &Plan, json: bool) {
                 })
             })
             .collect();
-        println!("{}", serde_json::json!({ "task": task, "description": description, "jobs": jobs }));
+        println!(
+            "{}",
+            serde_json::json!({ "task": task, "description": description, "jobs": jobs })
+        );
         return;
     }
     println!("{task}: {description}");
     let width = plan.jobs.iter().map(|j| j.name.len()).max().unwrap_or(0);
     for job in &plan.jobs {
-        let needs: Vec<&str> = job.needs.iter().map(|&n| plan.jobs[n].name.as_str()).collect();
-        let needs = if needs.is_empty() { String::new() } else { format!("needs: {}", needs.join(", ")) };
-        let about = job.def.description.as_deref().map(|d| format!("  {d}")).unwrap_or_default();
-        println!("{}", format!("  {:<width$}  {needs}{about}", job.name).trim_end());
+        let needs: Vec<&str> = job
+            .needs
+            .iter()
+            .map(|&n| plan.jobs[n].name.as_str())
+            .collect();
+        let needs = if needs.is_empty() {
+            String::new()
+        } else {
+            format!("needs: {}", needs.join(", "))
+        };
+        let about = job
+            .def
+            .description
+            .as_deref()
+            .map(|d| format!("  {d}"))
+            .unwrap_or_default();
+        println!(
+            "{}",
+            format!("  {:<width$}  {needs}{about}", job.name).trim_end()
+        );
     }
 }
 
 fn print_plan(task: &str, plan: &Plan, parallel: usize, style: Style) {
-    println!("{}", style.bold(&format!("plan for `{task}`: {} jobs, up to {parallel} at once", plan.jobs.len())));
+    println!(
+        "{}",
+        style.bold(&format!(
+            "plan for `{task}`: {} jobs, up to {parallel} at once",
+            plan.jobs.len()
+        ))
+    );
     for (i, job) in plan.jobs.iter().enumerate() {
         let mut line = format!("{:>3}. {}", i + 1, job.name);
         if !job.needs.is_empty() {
-            let needs: Vec<&str> = job.needs.iter().map(|&n| plan.jobs[n].name.as_str()).collect();
+            let needs: Vec<&str> = job
+                .needs
+                .iter()
+                .map(|&n| plan.jobs[n].name.as_str())
+                .collect();
             line.push_str(&style.dim(&format!("  (after {})", needs.join(", "))));
         }
         if let Some(t) = job.def.timeout {
@@ -390,8 +492,22 @@ mod tests {
 
     #[test]
     fn xtask_options_are_found_on_both_sides_of_the_task() {
-        let (ours, script) = split(&["xtask", "-j", "2", "ci", "--keep-going", "--target", "x86", "--job", "fmt", "extra"]);
-        assert_eq!(ours, ["xtask", "-j", "2", "ci", "--keep-going", "--job", "fmt"]);
+        let (ours, script) = split(&[
+            "xtask",
+            "-j",
+            "2",
+            "ci",
+            "--keep-going",
+            "--target",
+            "x86",
+            "--job",
+            "fmt",
+            "extra",
+        ]);
+        assert_eq!(
+            ours,
+            ["xtask", "-j", "2", "ci", "--keep-going", "--job", "fmt"]
+        );
         assert_eq!(script, ["--target", "x86", "extra"]);
     }
 

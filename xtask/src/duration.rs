@@ -14,19 +14,31 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let mut total = 0f64;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("invalid duration `{text}`: expected e.g. 30s, 10m, 1h30m, 250ms"));
+            return Err(format!(
+                "invalid duration `{text}`: expected e.g. 30s, 10m, 1h30m, 250ms"
+            ));
         }
-        let value: f64 = rest[..digits].parse().map_err(|_| format!("invalid duration `{text}`"))?;
+        let value: f64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("invalid duration `{text}`"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let factor = match &rest[..unit_len] {
             "ms" => 0.001,
             "s" | "sec" => 1.0,
             "m" | "min" => 60.0,
             "h" => 3600.0,
-            unit => return Err(format!("invalid duration `{text}`: unknown unit `{unit}` (use ms, s, m or h)")),
+            unit => {
+                return Err(format!(
+                    "invalid duration `{text}`: unknown unit `{unit}` (use ms, s, m or h)"
+                ))
+            }
         };
         total += value * factor;
         rest = &rest[unit_len..];

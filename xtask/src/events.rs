@@ -20,12 +20,20 @@ pub enum Level {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Passed,
-    Failed { error: String },
-    Skipped { reason: String },
+    Failed {
+        error: String,
+    },
+    Skipped {
+        reason: String,
+    },
     /// Stopped before finishing: fail-fast after a sibling failed, or an interrupt.
-    Cancelled { reason: String },
+    Cancelled {
+        reason: String,
+    },
     /// Never started because a job it needs did not pass.
-    Blocked { by: String },
+    Blocked {
+        by: String,
+    },
 }
 
 impl Outcome {
@@ -135,26 +143,43 @@ impl EventBus {
 
     /// Masks secrets in free text that leaves the bus by another way (e.g. exit messages).
     pub fn redact(&self, text: &str) -> String {
-        self.inner.redactor.read().unwrap().redact_str(text).into_owned()
+        self.inner
+            .redactor
+            .read()
+            .unwrap()
+            .redact_str(text)
+            .into_owned()
     }
 
     pub fn emit(&self, mut event: Event) {
         self.inner.redactor.read().unwrap().redact_event(&mut event);
-        let mut reporters = self.inner.reporters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reporters = self
+            .inner
+            .reporters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         for reporter in reporters.iter_mut() {
             reporter.on_event(&event);
         }
     }
 
     pub fn finish(&self) {
-        let mut reporters = self.inner.reporters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reporters = self
+            .inner
+            .reporters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         for reporter in reporters.iter_mut() {
             reporter.finish();
         }
     }
 
     pub fn tick(&self) {
-        let mut reporters = self.inner.reporters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reporters = self
+            .inner
+            .reporters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         for reporter in reporters.iter_mut() {
             reporter.tick();
         }

@@ -13,9 +13,14 @@ use crate::suggest;
 #[derive(Clone)]
 pub enum Condition {
     Always,
-    Never { reason: String },
+    Never {
+        reason: String,
+    },
     /// A closure evaluated when the job is about to start: `true` runs it.
-    Check { body: JobBody, reason: Option<String> },
+    Check {
+        body: JobBody,
+        reason: Option<String>,
+    },
 }
 
 /// A job as the script declared it.
@@ -75,8 +80,10 @@ impl Plan {
                 let name = if combo.is_empty() {
                     def.name.clone()
                 } else {
-                    let parts: Vec<String> =
-                        combo.iter().map(|(k, v)| format!("{k}={}", display_value(v))).collect();
+                    let parts: Vec<String> = combo
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", display_value(v)))
+                        .collect();
                     format!("{} ({})", def.name, parts.join(", "))
                 };
                 let id = expanded.len();
@@ -93,9 +100,10 @@ impl Plan {
         }
         let by_name: HashMap<String, usize> =
             expanded.iter().map(|j| (j.name.clone(), j.id)).collect();
-        for i in 0..expanded.len() {
+        let mut resolved = Vec::with_capacity(expanded.len());
+        for (i, job) in expanded.iter().enumerate() {
             let mut needs = Vec::new();
-            for need in &expanded[i].def.needs {
+            for need in &job.def.needs {
                 if let Some(ids) = by_base.get(need) {
                     needs.extend(ids.iter().copied());
                 } else if let Some(&id) = by_name.get(need) {
@@ -104,8 +112,8 @@ impl Plan {
                     let known: Vec<&str> = declared.keys().map(String::as_str).collect();
                     return Err(format!(
                         "job `{}` (declared at {}) needs `{need}`, which is not a job{}",
-                        expanded[i].def.name,
-                        expanded[i].def.defined_at,
+                        job.def.name,
+                        job.def.defined_at,
                         suggest::did_you_mean(need, known)
                     ));
                 }
@@ -113,9 +121,12 @@ impl Plan {
             needs.sort_unstable();
             needs.dedup();
             if needs.contains(&i) {
-                return Err(format!("job `{}` needs itself", expanded[i].name));
+                return Err(format!("job `{}` needs itself", job.name));
             }
-            expanded[i].needs = needs;
+            resolved.push(needs);
+        }
+        for (job, needs) in expanded.iter_mut().zip(resolved) {
+            job.needs = needs;
         }
         let order = topological_order(&expanded)?;
         Ok(Plan::from_order(expanded, &order))
@@ -153,7 +164,10 @@ impl Plan {
                 .collect();
             if hits.is_empty() {
                 let known: Vec<&str> = self.jobs.iter().map(|j| j.name.as_str()).collect();
-                return Err(format!("no job named `{name}`{}", suggest::did_you_mean(name, known)));
+                return Err(format!(
+                    "no job named `{name}`{}",
+                    suggest::did_you_mean(name, known)
+                ));
             }
             for id in hits {
                 keep[id] = true;
@@ -199,7 +213,10 @@ fn topological_order(jobs: &[PlannedJob]) -> Result<Vec<usize>, String> {
         }
     }
     if order.len() < jobs.len() {
-        return Err(format!("the jobs' needs form a cycle: {}", find_cycle(jobs, &indegree)));
+        return Err(format!(
+            "the jobs' needs form a cycle: {}",
+            find_cycle(jobs, &indegree)
+        ));
     }
     Ok(order)
 }

@@ -64,10 +64,17 @@ pub enum Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::NotFound { program } => write!(f, "program not found: `{program}` (is it installed and on PATH?)"),
-            Failure::BadDir { dir } => write!(f, "working directory does not exist: {}", dir.display()),
+            Failure::NotFound { program } => write!(
+                f,
+                "program not found: `{program}` (is it installed and on PATH?)"
+            ),
+            Failure::BadDir { dir } => {
+                write!(f, "working directory does not exist: {}", dir.display())
+            }
             Failure::Io(e) => write!(f, "could not run: {e}"),
-            Failure::TimedOut { after } => write!(f, "timed out after {}", crate::duration::format(*after)),
+            Failure::TimedOut { after } => {
+                write!(f, "timed out after {}", crate::duration::format(*after))
+            }
             Failure::Cancelled { reason } => write!(f, "cancelled: {reason}"),
         }
     }
@@ -77,7 +84,10 @@ impl std::fmt::Display for Failure {
 pub fn display_argv(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
-            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
                 a.clone()
             } else {
                 format!("'{}'", a.replace('\'', r"'\''"))
@@ -87,15 +97,16 @@ pub fn display_argv(argv: &[String]) -> String {
         .join(" ")
 }
 
+/// Where a command's output goes: chunks of whole lines.
+pub type Sink = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
+
 /// Runs `spec` to completion. `sink` receives stdout+stderr (or only stderr when stdout is
 /// captured) in chunks of whole lines.
-pub fn execute(
-    spec: &Spec,
-    token: &CancelToken,
-    sink: Arc<dyn Fn(Vec<u8>) + Send + Sync>,
-) -> Result<Finished, Failure> {
+pub fn execute(spec: &Spec, token: &CancelToken, sink: Sink) -> Result<Finished, Failure> {
     if token.is_cancelled() {
-        return Err(Failure::Cancelled { reason: token.reason().unwrap_or_default() });
+        return Err(Failure::Cancelled {
+            reason: token.reason().unwrap_or_default(),
+        });
     }
     let (program, args) = spec.argv.split_first().ok_or(Failure::Io(io::Error::new(
         io::ErrorKind::InvalidInput,
@@ -146,7 +157,9 @@ pub fn execute(
     let handle = match spawned {
         Ok(handle) => handle,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(Failure::NotFound { program: program.clone() })
+            return Err(Failure::NotFound {
+                program: program.clone(),
+            })
         }
         Err(e) => return Err(Failure::Io(e)),
     };
@@ -179,7 +192,9 @@ pub fn execute(
             if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(limit) {
                 timed_out.store(true, Ordering::SeqCst);
                 cancel::signal_group(pgid, libc::SIGTERM);
-                if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(cancel::KILL_GRACE) {
+                if let Err(mpsc::RecvTimeoutError::Timeout) =
+                    done_rx.recv_timeout(cancel::KILL_GRACE)
+                {
                     cancel::signal_group(pgid, libc::SIGKILL);
                 }
             }
@@ -193,15 +208,26 @@ pub fn execute(
     // Kill what the program left behind in its group, then collect the rest of its output.
     drop(group);
     let _ = drained_rx.recv_timeout(DRAIN_GRACE);
-    let stdout = captured.map(|t| t.join().unwrap_or_default()).unwrap_or_default();
+    let stdout = captured
+        .map(|t| t.join().unwrap_or_default())
+        .unwrap_or_default();
 
     if timed_out.load(Ordering::SeqCst) {
-        return Err(Failure::TimedOut { after: spec.timeout.unwrap_or_default() });
+        return Err(Failure::TimedOut {
+            after: spec.timeout.unwrap_or_default(),
+        });
     }
     if token.is_cancelled() && !status.success() {
-        return Err(Failure::Cancelled { reason: token.reason().unwrap_or_default() });
+        return Err(Failure::Cancelled {
+            reason: token.reason().unwrap_or_default(),
+        });
     }
-    Ok(Finished { code: status.code(), signal: status.signal(), stdout, duration })
+    Ok(Finished {
+        code: status.code(),
+        signal: status.signal(),
+        stdout,
+        duration,
+    })
 }
 
 /// Reads `reader` to EOF, handing whole lines to `sink` (a final partial line at EOF, and
@@ -237,22 +263,36 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    fn collect() -> (Arc<dyn Fn(Vec<u8>) + Send + Sync>, Arc<Mutex<Vec<u8>>>) {
+    fn collect() -> (Sink, Arc<Mutex<Vec<u8>>>) {
         let out = Arc::new(Mutex::new(Vec::new()));
         let out2 = Arc::clone(&out);
-        (Arc::new(move |b: Vec<u8>| out2.lock().unwrap().extend(b)), out)
+        (
+            Arc::new(move |b: Vec<u8>| out2.lock().unwrap().extend(b)),
+            out,
+        )
     }
 
     fn spec(argv: &[&str]) -> Spec {
-        Spec { argv: argv.iter().map(|s| s.to_string()).collect(), ..Spec::default() }
+        Spec {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            ..Spec::default()
+        }
     }
 
     #[test]
     fn streams_merged_output_and_reports_status() {
         let (sink, out) = collect();
-        let done = execute(&spec(&["sh", "-c", "echo out; echo err >&2; printf tail; exit 3"]), &CancelToken::new(), sink).unwrap();
+        let done = execute(
+            &spec(&["sh", "-c", "echo out; echo err >&2; printf tail; exit 3"]),
+            &CancelToken::new(),
+            sink,
+        )
+        .unwrap();
         assert_eq!(done.code, Some(3));
-        assert_eq!(String::from_utf8_lossy(&out.lock().unwrap()), "out\nerr\ntail\n");
+        assert_eq!(
+            String::from_utf8_lossy(&out.lock().unwrap()),
+            "out\nerr\ntail\n"
+        );
     }
 
     #[test]

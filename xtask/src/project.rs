@@ -16,7 +16,12 @@ pub fn find_root(start: &Path) -> Result<PathBuf, String> {
         .ancestors()
         .find(|dir| dir.join("tasks").is_dir())
         .map(Path::to_path_buf)
-        .ok_or_else(|| format!("no `tasks/` directory in {} or any parent; is this an xtask project?", start.display()))
+        .ok_or_else(|| {
+            format!(
+                "no `tasks/` directory in {} or any parent; is this an xtask project?",
+                start.display()
+            )
+        })
 }
 
 pub fn tasks(root: &Path) -> Vec<Task> {
@@ -27,8 +32,15 @@ pub fn tasks(root: &Path) -> Vec<Task> {
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let path = entry.path();
-            let name = path.file_name()?.to_str()?.strip_suffix(".rhai")?.to_string();
-            Some(Task { description: description(&path), name })
+            let name = path
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".rhai")?
+                .to_string();
+            Some(Task {
+                description: description(&path),
+                name,
+            })
         })
         .collect();
     tasks.sort_by(|a, b| a.name.cmp(&b.name));

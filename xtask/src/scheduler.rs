@@ -27,12 +27,22 @@ pub struct Options {
 const WORKER_STACK: usize = 16 * 1024 * 1024;
 
 enum State {
-    Waiting { unmet: usize },
-    Running { token: CancelToken, started: Instant },
+    Waiting {
+        unmet: usize,
+    },
+    Running {
+        token: CancelToken,
+        started: Instant,
+    },
     Done,
 }
 
-pub fn run(plan: &Plan, options: Options, bus: &EventBus, runner: Arc<dyn JobRunner>) -> Vec<JobSummary> {
+pub fn run(
+    plan: &Plan,
+    options: Options,
+    bus: &EventBus,
+    runner: Arc<dyn JobRunner>,
+) -> Vec<JobSummary> {
     let n = plan.jobs.len();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
     for job in &plan.jobs {
@@ -40,8 +50,13 @@ pub fn run(plan: &Plan, options: Options, bus: &EventBus, runner: Arc<dyn JobRun
             dependents[need].push(job.id);
         }
     }
-    let mut states: Vec<State> =
-        plan.jobs.iter().map(|j| State::Waiting { unmet: j.needs.len() }).collect();
+    let mut states: Vec<State> = plan
+        .jobs
+        .iter()
+        .map(|j| State::Waiting {
+            unmet: j.needs.len(),
+        })
+        .collect();
     let mut summaries: Vec<Option<JobSummary>> = vec![None; n];
     let (done_tx, done_rx) = mpsc::channel::<(usize, Outcome, u32)>();
     let mut running = 0usize;
@@ -54,17 +69,30 @@ pub fn run(plan: &Plan, options: Options, bus: &EventBus, runner: Arc<dyn JobRun
         }
         if stop_reason.is_none() {
             // Start ready jobs in plan order while there is room.
-            for id in 0..n {
-                if running >= max {
-                    break;
-                }
-                if matches!(states[id], State::Waiting { unmet: 0 }) {
+            let ready: Vec<usize> = (0..n)
+                .filter(|&id| matches!(states[id], State::Waiting { unmet: 0 }))
+                .take(max.saturating_sub(running))
+                .collect();
+            for id in ready {
+                {
                     let token = CancelToken::new();
                     signals::watch(&token);
-                    states[id] = State::Running { token: token.clone(), started: Instant::now() };
+                    states[id] = State::Running {
+                        token: token.clone(),
+                        started: Instant::now(),
+                    };
                     running += 1;
-                    bus.emit(Event::JobStarted { id, name: plan.jobs[id].name.clone() });
-                    spawn_worker(plan.jobs[id].clone(), token, Arc::clone(&runner), bus.clone(), done_tx.clone());
+                    bus.emit(Event::JobStarted {
+                        id,
+                        name: plan.jobs[id].name.clone(),
+                    });
+                    spawn_worker(
+                        plan.jobs[id].clone(),
+                        token,
+                        Arc::clone(&runner),
+                        bus.clone(),
+                        done_tx.clone(),
+                    );
                 }
             }
         }
@@ -73,7 +101,8 @@ pub fn run(plan: &Plan, options: Options, bus: &EventBus, runner: Arc<dyn JobRun
         }
         let (id, outcome, attempts) = done_rx.recv().expect("workers hold a sender");
         running -= 1;
-        let State::Running { token, started } = std::mem::replace(&mut states[id], State::Done) else {
+        let State::Running { token, started } = std::mem::replace(&mut states[id], State::Done)
+        else {
             unreachable!("a finished job was running");
         };
         signals::unwatch(&token);
@@ -114,7 +143,9 @@ pub fn run(plan: &Plan, options: Options, bus: &EventBus, runner: Arc<dyn JobRun
             let summary = JobSummary {
                 id: job.id,
                 name: job.name.clone(),
-                outcome: Outcome::Cancelled { reason: format!("not started: {reason}") },
+                outcome: Outcome::Cancelled {
+                    reason: format!("not started: {reason}"),
+                },
                 duration: Duration::ZERO,
                 attempts: 0,
             };
@@ -122,7 +153,10 @@ pub fn run(plan: &Plan, options: Options, bus: &EventBus, runner: Arc<dyn JobRun
             summaries[job.id] = Some(summary);
         }
     }
-    summaries.into_iter().map(|s| s.expect("every job summarised")).collect()
+    summaries
+        .into_iter()
+        .map(|s| s.expect("every job summarised"))
+        .collect()
 }
 
 /// Marks everything downstream of a job that did not pass as blocked by it.
@@ -142,7 +176,9 @@ fn block_dependents(
                 let summary = JobSummary {
                     id: dep,
                     name: plan.jobs[dep].name.clone(),
-                    outcome: Outcome::Blocked { by: plan.jobs[id].name.clone() },
+                    outcome: Outcome::Blocked {
+                        by: plan.jobs[id].name.clone(),
+                    },
                     duration: Duration::ZERO,
                     attempts: 0,
                 };
@@ -163,34 +199,57 @@ fn spawn_worker(
 ) {
     let id = job.id;
     let name = format!("job-{id}");
-    let spawned = thread::Builder::new().name(name).stack_size(WORKER_STACK).spawn({
-        let done = done.clone();
-        let token = token.clone();
-        move || {
-            let (outcome, attempts) = run_with_retries(&job, &token, &*runner, &bus);
-            let _ = done.send((job.id, outcome, attempts));
-        }
-    });
+    let spawned = thread::Builder::new()
+        .name(name)
+        .stack_size(WORKER_STACK)
+        .spawn({
+            let done = done.clone();
+            let token = token.clone();
+            move || {
+                let (outcome, attempts) = run_with_retries(&job, &token, &*runner, &bus);
+                let _ = done.send((job.id, outcome, attempts));
+            }
+        });
     if let Err(e) = spawned {
-        let _ = done.send((id, Outcome::Failed { error: format!("could not start a worker thread: {e}") }, 0));
+        let _ = done.send((
+            id,
+            Outcome::Failed {
+                error: format!("could not start a worker thread: {e}"),
+            },
+            0,
+        ));
     }
 }
 
-fn run_with_retries(job: &PlannedJob, token: &CancelToken, runner: &dyn JobRunner, bus: &EventBus) -> (Outcome, u32) {
+fn run_with_retries(
+    job: &PlannedJob,
+    token: &CancelToken,
+    runner: &dyn JobRunner,
+    bus: &EventBus,
+) -> (Outcome, u32) {
     let timed_out = Arc::new(AtomicBool::new(false));
-    let _timer = job.def.timeout.map(|limit| start_timer(limit, token.clone(), Arc::clone(&timed_out)));
+    let _timer = job
+        .def
+        .timeout
+        .map(|limit| start_timer(limit, token.clone(), Arc::clone(&timed_out)));
     let max_attempts = job.def.retries + 1;
     let mut attempt = 1;
     loop {
         let mut outcome = runner.run_job(job, token);
         if timed_out.load(Ordering::SeqCst) {
             let limit = crate::duration::format(job.def.timeout.unwrap_or_default());
-            outcome = Outcome::Failed { error: format!("job timed out after {limit}") };
+            outcome = Outcome::Failed {
+                error: format!("job timed out after {limit}"),
+            };
             return (outcome, attempt);
         }
         match &outcome {
             Outcome::Failed { error } if attempt < max_attempts && !token.is_cancelled() => {
-                bus.emit(Event::JobRetrying { id: job.id, attempt, error: error.clone() });
+                bus.emit(Event::JobRetrying {
+                    id: job.id,
+                    attempt,
+                    error: error.clone(),
+                });
                 attempt += 1;
             }
             _ => return (outcome, attempt),
@@ -199,12 +258,19 @@ fn run_with_retries(job: &PlannedJob, token: &CancelToken, runner: &dyn JobRunne
 }
 
 /// Cancels the job's token when its time is up. Dropping the returned sender stops the timer.
-fn start_timer(limit: Duration, token: CancelToken, timed_out: Arc<AtomicBool>) -> mpsc::Sender<()> {
+fn start_timer(
+    limit: Duration,
+    token: CancelToken,
+    timed_out: Arc<AtomicBool>,
+) -> mpsc::Sender<()> {
     let (tx, rx) = mpsc::channel::<()>();
     thread::spawn(move || {
         if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
             timed_out.store(true, Ordering::SeqCst);
-            token.cancel(&format!("timed out after {}", crate::duration::format(limit)));
+            token.cancel(&format!(
+                "timed out after {}",
+                crate::duration::format(limit)
+            ));
         }
     });
     tx

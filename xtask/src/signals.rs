@@ -23,10 +23,7 @@ pub fn watch(token: &CancelToken) {
 }
 
 pub fn unwatch(token: &CancelToken) {
-    WATCHED
-        .lock()
-        .unwrap()
-        .retain(|t| !t.same(token));
+    WATCHED.lock().unwrap().retain(|t| !t.same(token));
 }
 
 pub fn install() -> std::io::Result<()> {
@@ -36,7 +33,11 @@ pub fn install() -> std::io::Result<()> {
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
-                let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+                let name = if signal == SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
                 interrupt(name);
             }
         })?;

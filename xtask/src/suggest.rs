@@ -1,20 +1,29 @@
 //! "Did you mean …?" for task, job and function names.
 
-/// Edit distance (Levenshtein), enough for names of a few dozen characters.
+/// Edit distance where swapping two neighbours counts as one edit (optimal string alignment):
+/// `rnu` is one typo away from `run`, not two.
 pub fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            let next = (row[j] + 1).min(row[j + 1] + 1).min(prev + cost);
-            prev = row[j + 1];
-            row[j + 1] = next;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 /// The closest candidate, if it is close enough to be a plausible typo.
@@ -43,6 +52,8 @@ mod tests {
     #[test]
     fn finds_typos() {
         assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(distance("rnu", "run"), 1);
+        assert_eq!(closest("rnu", ["env", "run"]), Some("run"));
         assert_eq!(closest("clipy", ["fmt", "clippy", "test"]), Some("clippy"));
         assert_eq!(closest("zzzzzz", ["fmt", "clippy"]), None);
     }

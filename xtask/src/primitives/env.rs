@@ -8,21 +8,36 @@ use crate::script::context;
 
 pub fn register(engine: &mut Engine) {
     engine.register_fn("env", |name: &str| -> Dynamic {
-        context::current().env_var(name).map(Dynamic::from).unwrap_or(Dynamic::UNIT)
+        context::current()
+            .env_var(name)
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT)
     });
     engine.register_fn("env", |name: &str, default: &str| -> String {
-        context::current().env_var(name).unwrap_or_else(|| default.to_string())
+        context::current()
+            .env_var(name)
+            .unwrap_or_else(|| default.to_string())
     });
     engine.register_fn("set_env", |name: &str, value: Dynamic| -> Result<()> {
         if name.is_empty() || name.contains('=') {
             return error(format!("invalid environment variable name `{name}`"));
         }
-        let value = if value.is_unit() { None } else { Some(crate::graph::display_value(&value)) };
-        context::current().env.borrow_mut().insert(name.to_string(), value);
+        let value = if value.is_unit() {
+            None
+        } else {
+            Some(crate::graph::display_value(&value))
+        };
+        context::current()
+            .env
+            .borrow_mut()
+            .insert(name.to_string(), value);
         Ok(())
     });
     engine.register_fn("unset_env", |name: &str| {
-        context::current().env.borrow_mut().insert(name.to_string(), None);
+        context::current()
+            .env
+            .borrow_mut()
+            .insert(name.to_string(), None);
     });
     engine.register_fn("which", |program: &str| -> Dynamic {
         let scope = context::current();
@@ -40,7 +55,9 @@ pub fn register(engine: &mut Engine) {
                 scope.host.bus.add_secret(&value);
                 Ok(value)
             }
-            None => error(format!("secret `{name}` is not set (expected in the environment variable {name})")),
+            None => error(format!(
+                "secret `{name}` is not set (expected in the environment variable {name})"
+            )),
         }
     });
 }

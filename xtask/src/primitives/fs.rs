@@ -9,23 +9,33 @@ use super::{error, Result};
 use crate::script::context;
 
 pub fn register(engine: &mut Engine) {
-    engine.register_fn("exists", |path: &str| context::current().path(path).exists());
-    engine.register_fn("is_file", |path: &str| context::current().path(path).is_file());
-    engine.register_fn("is_dir", |path: &str| context::current().path(path).is_dir());
+    engine.register_fn("exists", |path: &str| {
+        context::current().path(path).exists()
+    });
+    engine.register_fn("is_file", |path: &str| {
+        context::current().path(path).is_file()
+    });
+    engine.register_fn("is_dir", |path: &str| {
+        context::current().path(path).is_dir()
+    });
     engine.register_fn("read", |path: &str| -> Result<String> {
         let full = context::current().path(path);
-        std::fs::read_to_string(&full).or_else(|e| error(format!("cannot read {}: {e}", full.display())))
+        std::fs::read_to_string(&full)
+            .or_else(|e| error(format!("cannot read {}: {e}", full.display())))
     });
     engine.register_fn("write", |path: &str, text: &str| -> Result<()> {
         let full = context::current().path(path);
         if let Some(parent) = full.parent() {
-            std::fs::create_dir_all(parent).or_else(|e| error(format!("cannot create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent)
+                .or_else(|e| error(format!("cannot create {}: {e}", parent.display())))?;
         }
-        std::fs::write(&full, text).or_else(|e| error(format!("cannot write {}: {e}", full.display())))
+        std::fs::write(&full, text)
+            .or_else(|e| error(format!("cannot write {}: {e}", full.display())))
     });
     engine.register_fn("mkdir", |path: &str| -> Result<()> {
         let full = context::current().path(path);
-        std::fs::create_dir_all(&full).or_else(|e| error(format!("cannot create {}: {e}", full.display())))
+        std::fs::create_dir_all(&full)
+            .or_else(|e| error(format!("cannot create {}: {e}", full.display())))
     });
     engine.register_fn("remove", |path: &str| -> Result<()> {
         let full = context::current().path(path);
@@ -34,9 +44,13 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("copy", |from: &str, to: &str| -> Result<()> {
         let scope = context::current();
         let (from, to) = (scope.path(from), scope.path(to));
-        std::fs::copy(&from, &to)
-            .map(|_| ())
-            .or_else(|e| error(format!("cannot copy {} to {}: {e}", from.display(), to.display())))
+        std::fs::copy(&from, &to).map(|_| ()).or_else(|e| {
+            error(format!(
+                "cannot copy {} to {}: {e}",
+                from.display(),
+                to.display()
+            ))
+        })
     });
     engine.register_fn("glob", |pattern: &str| -> Result<Array> { glob(pattern) });
     engine.register_fn("walk", |dir: &str| -> Result<Array> { walk(dir) });
@@ -66,12 +80,20 @@ fn glob(pattern: &str) -> Result<Array> {
     let scope = context::current();
     let base = scope.dir.borrow().clone();
     let absolute = Path::new(pattern).is_absolute();
-    let full = if absolute { pattern.to_string() } else { format!("{}/{pattern}", base.display()) };
+    let full = if absolute {
+        pattern.to_string()
+    } else {
+        format!("{}/{pattern}", base.display())
+    };
     let paths = glob::glob(&full).or_else(|e| error(format!("invalid glob `{pattern}`: {e}")))?;
     let mut out: Vec<String> = Vec::new();
     for entry in paths {
         let path = entry.or_else(|e| error(format!("glob `{pattern}`: {e}")))?;
-        let shown = if absolute { path.as_path() } else { path.strip_prefix(&base).unwrap_or(&path) };
+        let shown = if absolute {
+            path.as_path()
+        } else {
+            path.strip_prefix(&base).unwrap_or(&path)
+        };
         out.push(shown.display().to_string());
     }
     out.sort();
@@ -91,7 +113,11 @@ fn walk(dir: &str) -> Result<Array> {
         let entry = entry.or_else(|e| error(format!("walking {}: {e}", root.display())))?;
         if entry.file_type().is_file() {
             let path = entry.path();
-            let shown = if Path::new(dir).is_absolute() { path } else { path.strip_prefix(&base).unwrap_or(path) };
+            let shown = if Path::new(dir).is_absolute() {
+                path
+            } else {
+                path.strip_prefix(&base).unwrap_or(path)
+            };
             out.push(Dynamic::from(shown.display().to_string()));
         }
     }

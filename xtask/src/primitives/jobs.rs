@@ -14,20 +14,43 @@ use crate::script::context::{self, Deferred};
 use crate::script::diagnostic::SkipSignal;
 use crate::script::JobBody;
 
-const JOB_OPTIONS: &[&str] =
-    &["needs", "matrix", "timeout", "retries", "env", "dir", "if", "reason", "inputs", "outputs", "description"];
+const JOB_OPTIONS: &[&str] = &[
+    "needs",
+    "matrix",
+    "timeout",
+    "retries",
+    "env",
+    "dir",
+    "if",
+    "when",
+    "reason",
+    "inputs",
+    "outputs",
+    "description",
+];
 
 pub fn register(engine: &mut Engine) {
-    engine.register_fn("job", |ctx: NativeCallContext, name: &str, body: FnPtr| declare(&ctx, name, &Map::new(), body));
-    engine.register_fn("job", |ctx: NativeCallContext, name: &str, options: Map, body: FnPtr| {
-        declare(&ctx, name, &options, body)
+    engine.register_fn("job", |ctx: NativeCallContext, name: &str, body: FnPtr| {
+        declare(&ctx, name, &Map::new(), body)
     });
+    engine.register_fn(
+        "job",
+        |ctx: NativeCallContext, name: &str, options: Map, body: FnPtr| {
+            declare(&ctx, name, &options, body)
+        },
+    );
     engine.register_fn("skip", |reason: &str| -> Result<()> {
-        Err(Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(SkipSignal(reason.to_string())), Position::NONE)))
+        Err(Box::new(EvalAltResult::ErrorRuntime(
+            Dynamic::from(SkipSignal(reason.to_string())),
+            Position::NONE,
+        )))
     });
     engine.register_fn("defer", |ctx: NativeCallContext, closure: FnPtr| {
         let scope = context::current();
-        scope.defers.borrow_mut().push(Deferred { closure, store: Arc::new(ctx.store_data()) });
+        scope.defers.borrow_mut().push(Deferred {
+            closure,
+            store: Arc::new(ctx.store_data()),
+        });
     });
     engine.register_fn("result_of", |name: &str| -> Result<Dynamic> {
         let scope = context::current();
@@ -65,7 +88,10 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
         inputs: Vec::new(),
         outputs: Vec::new(),
         description: opt_string(options, "description")?,
-        body: JobBody { closure: body, store: Arc::clone(&store) },
+        body: JobBody {
+            closure: body,
+            store: Arc::clone(&store),
+        },
         defined_at: call_site(ctx),
     };
     if let Some(needs) = options.get("needs") {
@@ -98,7 +124,10 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
         let Some(env) = env.clone().try_cast::<Map>() else {
             return error("`env` must be a map, e.g. #{ RUST_LOG: \"debug\" }");
         };
-        def.env = env.iter().map(|(k, v)| (k.to_string(), crate::graph::display_value(v))).collect();
+        def.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), crate::graph::display_value(v)))
+            .collect();
     }
     def.dir = opt_string(options, "dir")?.map(Into::into);
     if let Some(inputs) = options.get("inputs") {
@@ -108,15 +137,24 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
         def.outputs = string_list("`outputs`", outputs)?;
     }
     let reason = opt_string(options, "reason")?;
-    if let Some(condition) = options.get("if") {
+    // `if` is a Rhai keyword, so a map literal needs it quoted (`"if": …`); `when` is the same.
+    if let Some(condition) = options.get("if").or_else(|| options.get("when")) {
         def.condition = if let Ok(go) = condition.as_bool() {
             if go {
                 Condition::Always
             } else {
-                Condition::Never { reason: reason.unwrap_or_else(|| "`if` condition is false".into()) }
+                Condition::Never {
+                    reason: reason.unwrap_or_else(|| "`if` condition is false".into()),
+                }
             }
         } else if let Some(check) = condition.clone().try_cast::<FnPtr>() {
-            Condition::Check { body: JobBody { closure: check, store }, reason }
+            Condition::Check {
+                body: JobBody {
+                    closure: check,
+                    store,
+                },
+                reason,
+            }
         } else {
             return error("`if` must be true, false or a closure returning one of them");
         };

@@ -24,6 +24,9 @@ pub fn print_line(text: &str) {
         let mut bytes = Vec::with_capacity(text.len() + 1);
         bytes.extend_from_slice(text.as_bytes());
         bytes.push(b'\n');
-        scope.host.bus.emit(Event::Output { job: scope.job, bytes });
+        scope.host.bus.emit(Event::Output {
+            job: scope.job,
+            bytes,
+        });
     }
 }

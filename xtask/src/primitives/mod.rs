@@ -22,7 +22,10 @@ pub type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 /// A runtime error carrying a plain message; Rhai adds the call site's position.
 pub fn error<T>(message: impl Into<String>) -> Result<T> {
-    Err(Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(message.into()), Position::NONE)))
+    Err(Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(message.into()),
+        Position::NONE,
+    )))
 }
 
 /// Rejects option keys a function does not know, suggesting the one probably meant.
@@ -45,7 +48,10 @@ pub fn opt_string(options: &Map, key: &str) -> Result<Option<String>> {
         None => Ok(None),
         Some(v) if v.is_unit() => Ok(None),
         Some(v) if v.is_string() => Ok(Some(v.to_string())),
-        Some(v) => error(format!("option `{key}` must be a string, not {}", v.type_name())),
+        Some(v) => error(format!(
+            "option `{key}` must be a string, not {}",
+            v.type_name()
+        )),
     }
 }
 
@@ -66,7 +72,10 @@ pub fn string_list(what: &str, value: &Dynamic) -> Result<Vec<String>> {
     }
     match value.clone().try_cast::<rhai::Array>() {
         Some(items) => Ok(items.iter().map(crate::graph::display_value).collect()),
-        None => error(format!("{what} must be an array of strings, not {}", value.type_name())),
+        None => error(format!(
+            "{what} must be an array of strings, not {}",
+            value.type_name()
+        )),
     }
 }
 
@@ -79,15 +88,22 @@ pub fn duration_value(what: &str, value: &Dynamic) -> Result<std::time::Duration
         return Ok(std::time::Duration::from_secs_f64(secs.max(0.0)));
     }
     if value.is_string() {
-        return crate::duration::parse(&value.to_string()).or_else(|e| error(format!("{what}: {e}")));
+        return crate::duration::parse(&value.to_string())
+            .or_else(|e| error(format!("{what}: {e}")));
     }
-    error(format!("{what} must be a duration like \"90s\" or \"10m\", not {}", value.type_name()))
+    error(format!(
+        "{what} must be a duration like \"90s\" or \"10m\", not {}",
+        value.type_name()
+    ))
 }
 
 /// `file:line:col` of the calling script code.
 pub fn call_site(ctx: &rhai::NativeCallContext) -> String {
     let pos = ctx.call_position();
-    let file = ctx.call_source().map(str::to_string).unwrap_or_else(|| "<script>".into());
+    let file = ctx
+        .call_source()
+        .map(str::to_string)
+        .unwrap_or_else(|| "<script>".into());
     match (pos.line(), pos.position()) {
         (Some(line), Some(col)) => format!("{file}:{line}:{col}"),
         _ => file,

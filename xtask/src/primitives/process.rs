@@ -13,19 +13,33 @@ use crate::script::{context, Mode};
 const RUN_OPTIONS: &[&str] = &["env", "dir", "timeout", "allow_fail", "stdin"];
 
 pub fn register(engine: &mut Engine) {
-    engine.register_fn("run", |argv: Array| run(argv, Map::new(), false).map(Dynamic::from_map));
-    engine.register_fn("run", |argv: Array, options: Map| run(argv, options, false).map(Dynamic::from_map));
+    engine.register_fn("run", |argv: Array| {
+        run(argv, Map::new(), false).map(Dynamic::from_map)
+    });
+    engine.register_fn("run", |argv: Array, options: Map| {
+        run(argv, options, false).map(Dynamic::from_map)
+    });
     engine.register_fn("run", |command: &str| -> Result<Dynamic> {
         error(format!(
             "run() takes an argv array, e.g. run([\"cargo\", \"build\"]); for a shell command ask for one explicitly: sh({command:?})"
         ))
     });
     engine.register_fn("run_output", |argv: Array| output(argv, Map::new()));
-    engine.register_fn("run_output", |argv: Array, options: Map| output(argv, options));
-    engine.register_fn("sh", |script: &str| run(shell(script), Map::new(), false).map(Dynamic::from_map));
-    engine.register_fn("sh", |script: &str, options: Map| run(shell(script), options, false).map(Dynamic::from_map));
-    engine.register_fn("sh_output", |script: &str| output(shell(script), Map::new()));
-    engine.register_fn("sh_output", |script: &str, options: Map| output(shell(script), options));
+    engine.register_fn("run_output", |argv: Array, options: Map| {
+        output(argv, options)
+    });
+    engine.register_fn("sh", |script: &str| {
+        run(shell(script), Map::new(), false).map(Dynamic::from_map)
+    });
+    engine.register_fn("sh", |script: &str, options: Map| {
+        run(shell(script), options, false).map(Dynamic::from_map)
+    });
+    engine.register_fn("sh_output", |script: &str| {
+        output(shell(script), Map::new())
+    });
+    engine.register_fn("sh_output", |script: &str, options: Map| {
+        output(shell(script), options)
+    });
 }
 
 fn shell(script: &str) -> Array {
@@ -34,7 +48,10 @@ fn shell(script: &str) -> Array {
 
 fn output(argv: Array, options: Map) -> Result<String> {
     let result = run(argv, options, true)?;
-    let mut stdout = result.get("stdout").map(|s| s.to_string()).unwrap_or_default();
+    let mut stdout = result
+        .get("stdout")
+        .map(|s| s.to_string())
+        .unwrap_or_default();
     while stdout.ends_with('\n') || stdout.ends_with('\r') {
         stdout.pop();
     }
@@ -48,7 +65,12 @@ fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
     if argv.is_empty() || argv[0].is_empty() {
         return error("empty command: run() needs at least a program name");
     }
-    let mut spec = Spec { argv, capture_stdout: capture, env: scope.env_changes(), ..Spec::default() };
+    let mut spec = Spec {
+        argv,
+        capture_stdout: capture,
+        env: scope.env_changes(),
+        ..Spec::default()
+    };
     spec.dir = Some(scope.dir.borrow().clone());
     if let Some(dir) = opt_string(&options, "dir")? {
         spec.dir = Some(scope.path(&dir));
@@ -58,7 +80,11 @@ fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
             return error("option `env` must be a map");
         };
         for (key, value) in env {
-            let value = if value.is_unit() { None } else { Some(crate::graph::display_value(&value)) };
+            let value = if value.is_unit() {
+                None
+            } else {
+                Some(crate::graph::display_value(&value))
+            };
             spec.env.push((key.to_string(), value));
         }
     }
@@ -82,22 +108,42 @@ fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
 
     let bus = scope.host.bus.clone();
     let job = scope.job;
-    bus.emit(Event::CommandStarted { job, display: display.clone() });
-    let sink: Arc<dyn Fn(Vec<u8>) + Send + Sync> = Arc::new(move |bytes| bus.emit(Event::Output { job, bytes }));
+    bus.emit(Event::CommandStarted {
+        job,
+        display: display.clone(),
+    });
+    let sink: process::Sink = Arc::new(move |bytes| bus.emit(Event::Output { job, bytes }));
     let finished = match process::execute(&spec, &scope.token(), sink) {
         Ok(finished) => finished,
-        Err(Failure::Cancelled { reason }) => return error(format!("`{display}` was stopped: {reason}")),
+        Err(Failure::Cancelled { reason }) => {
+            return error(format!("`{display}` was stopped: {reason}"))
+        }
         Err(failure) => return error(format!("`{display}`: {failure}")),
     };
     if !finished.success() && !allow_fail {
-        return error(format!("command failed with {}: `{display}`", finished.describe()));
+        return error(format!(
+            "command failed with {}: `{display}`",
+            finished.describe()
+        ));
     }
     let mut result = Map::new();
-    result.insert("status".into(), finished.code.map(|c| Dynamic::from_int(c as i64)).unwrap_or(Dynamic::UNIT));
+    result.insert(
+        "status".into(),
+        finished
+            .code
+            .map(|c| Dynamic::from_int(c as i64))
+            .unwrap_or(Dynamic::UNIT),
+    );
     result.insert("success".into(), Dynamic::from_bool(finished.success()));
-    result.insert("duration".into(), Dynamic::from_float(finished.duration.as_secs_f64()));
+    result.insert(
+        "duration".into(),
+        Dynamic::from_float(finished.duration.as_secs_f64()),
+    );
     if capture {
-        result.insert("stdout".into(), Dynamic::from(String::from_utf8_lossy(&finished.stdout).into_owned()));
+        result.insert(
+            "stdout".into(),
+            Dynamic::from(String::from_utf8_lossy(&finished.stdout).into_owned()),
+        );
     }
     Ok(result)
 }

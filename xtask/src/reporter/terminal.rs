@@ -94,7 +94,9 @@ impl Terminal {
 
     fn prefixed(&self, id: JobId, bytes: &[u8]) -> Vec<u8> {
         let name = self.jobs.get(&id).map(|j| j.name.as_str()).unwrap_or("?");
-        let tag = self.style().job(id, &format!("{name:<width$} |", width = self.prefix_width));
+        let tag = self
+            .style()
+            .job(id, &format!("{name:<width$} |", width = self.prefix_width));
         let mut out = Vec::with_capacity(bytes.len() + 32);
         for line in bytes.split_inclusive(|&b| b == b'\n') {
             out.extend_from_slice(tag.as_bytes());
@@ -107,7 +109,11 @@ impl Terminal {
     fn header(&self, id: JobId, continued: bool) -> String {
         let name = self.jobs.get(&id).map(|j| j.name.as_str()).unwrap_or("?");
         let more = if continued { " (continued)" } else { "" };
-        format!("{} {}", self.style().cyan("▶"), self.style().bold(&format!("{name}{more}")))
+        format!(
+            "{} {}",
+            self.style().cyan("▶"),
+            self.style().bold(&format!("{name}{more}"))
+        )
     }
 
     /// Text that belongs to a job's stream: shown live, buffered, or prefixed.
@@ -120,7 +126,9 @@ impl Terminal {
                 let tagged = self.prefixed(id, bytes);
                 self.write(&tagged);
             }
-            OutputMode::Stream if self.live == Some(id) && self.opts.verbosity > Verbosity::Quiet => {
+            OutputMode::Stream
+                if self.live == Some(id) && self.opts.verbosity > Verbosity::Quiet =>
+            {
                 if self.last_writer != Some(id) {
                     let header = self.header(id, true);
                     self.line(&header);
@@ -150,7 +158,15 @@ impl Terminal {
     }
 
     fn started(&mut self, id: JobId, name: &str) {
-        self.jobs.insert(id, JobView { name: name.to_string(), started: Instant::now(), buffer: Vec::new(), tail: Tail::default() });
+        self.jobs.insert(
+            id,
+            JobView {
+                name: name.to_string(),
+                started: Instant::now(),
+                buffer: Vec::new(),
+                tail: Tail::default(),
+            },
+        );
         self.running.push(id);
         match self.opts.mode {
             OutputMode::Stream if self.live.is_none() && self.opts.verbosity > Verbosity::Quiet => {
@@ -173,11 +189,31 @@ impl Terminal {
         let time = duration::format(summary.duration);
         let name = &summary.name;
         match &summary.outcome {
-            Outcome::Passed => format!("{} {name} {}", s.green("✓"), s.dim(&format!("passed in {time}"))),
-            Outcome::Failed { .. } => format!("{} {name} {}", s.red("✗"), s.red(&format!("failed after {time}"))),
-            Outcome::Skipped { reason } => format!("{} {name} {}", s.yellow("↷"), s.yellow(&format!("skipped: {reason}"))),
-            Outcome::Cancelled { reason } => format!("{} {name} {}", s.yellow("■"), s.yellow(&format!("cancelled: {reason}"))),
-            Outcome::Blocked { by } => format!("{} {name} {}", s.dim("-"), s.dim(&format!("not run: needs `{by}`, which did not pass"))),
+            Outcome::Passed => format!(
+                "{} {name} {}",
+                s.green("✓"),
+                s.dim(&format!("passed in {time}"))
+            ),
+            Outcome::Failed { .. } => format!(
+                "{} {name} {}",
+                s.red("✗"),
+                s.red(&format!("failed after {time}"))
+            ),
+            Outcome::Skipped { reason } => format!(
+                "{} {name} {}",
+                s.yellow("↷"),
+                s.yellow(&format!("skipped: {reason}"))
+            ),
+            Outcome::Cancelled { reason } => format!(
+                "{} {name} {}",
+                s.yellow("■"),
+                s.yellow(&format!("cancelled: {reason}"))
+            ),
+            Outcome::Blocked { by } => format!(
+                "{} {name} {}",
+                s.dim("-"),
+                s.dim(&format!("not run: needs `{by}`, which did not pass"))
+            ),
         }
     }
 
@@ -186,7 +222,11 @@ impl Terminal {
         let verdict = self.verdict(summary);
         if let Outcome::Failed { error } = &summary.outcome {
             if self.first_failure.is_none() {
-                let tail = self.jobs.get(&id).map(|j| j.tail.clone()).unwrap_or_default();
+                let tail = self
+                    .jobs
+                    .get(&id)
+                    .map(|j| j.tail.clone())
+                    .unwrap_or_default();
                 self.first_failure = Some((summary.name.clone(), error.clone(), tail));
             }
             self.job_text(id, &self.style().red(error));
@@ -208,7 +248,11 @@ impl Terminal {
             OutputMode::Prefixed => {
                 if show {
                     if quiet {
-                        let buffered = self.jobs.get_mut(&id).map(|j| std::mem::take(&mut j.buffer)).unwrap_or_default();
+                        let buffered = self
+                            .jobs
+                            .get_mut(&id)
+                            .map(|j| std::mem::take(&mut j.buffer))
+                            .unwrap_or_default();
                         let tagged = self.prefixed(id, &buffered);
                         self.write(&tagged);
                     }
@@ -236,7 +280,11 @@ impl Terminal {
     /// Prints a buffered job as one block: header, output, verdict.
     fn print_block(&mut self, id: JobId, verdict: &str) {
         let header = self.header(id, false);
-        let buffered = self.jobs.get_mut(&id).map(|j| std::mem::take(&mut j.buffer)).unwrap_or_default();
+        let buffered = self
+            .jobs
+            .get_mut(&id)
+            .map(|j| std::mem::take(&mut j.buffer))
+            .unwrap_or_default();
         self.line(&header);
         self.write(&buffered);
         self.line(verdict);
@@ -248,19 +296,37 @@ impl Terminal {
         self.live = self.running.first().copied();
         if let Some(id) = self.live {
             let header = self.header(id, false);
-            let buffered = self.jobs.get_mut(&id).map(|j| std::mem::take(&mut j.buffer)).unwrap_or_default();
+            let buffered = self
+                .jobs
+                .get_mut(&id)
+                .map(|j| std::mem::take(&mut j.buffer))
+                .unwrap_or_default();
             self.line(&header);
             self.write(&buffered);
             self.last_writer = Some(id);
         }
     }
 
-    fn summary(&mut self, jobs: &[JobSummary], total: std::time::Duration, interrupted: bool, rerun_hint: &str) {
+    fn summary(
+        &mut self,
+        jobs: &[JobSummary],
+        total: std::time::Duration,
+        interrupted: bool,
+        rerun_hint: &str,
+    ) {
         let s = self.style();
-        let width = jobs.iter().map(|j| j.name.chars().count()).max().unwrap_or(3).max(3);
+        let width = jobs
+            .iter()
+            .map(|j| j.name.chars().count())
+            .max()
+            .unwrap_or(3)
+            .max(3);
         let mut out = String::new();
         if !jobs.is_empty() {
-            out.push_str(&s.bold(&format!("\n{:<width$}  {:<9}  {:>9}\n", "job", "status", "time")));
+            out.push_str(&s.bold(&format!(
+                "\n{:<width$}  {:<9}  {:>9}\n",
+                "job", "status", "time"
+            )));
             for job in jobs {
                 let status = match &job.outcome {
                     Outcome::Passed => s.green(&format!("{:<9}", "passed")),
@@ -273,9 +339,20 @@ impl Terminal {
                     _ if job.attempts > 1 => format!("{} attempts", job.attempts),
                     _ => String::new(),
                 };
-                let time = if job.duration.is_zero() { "-".into() } else { duration::format(job.duration) };
-                let note = if note.is_empty() { String::new() } else { format!("  {}", s.dim(&note)) };
-                out.push_str(&format!("{:<width$}  {status}  {time:>9}{note}\n", job.name));
+                let time = if job.duration.is_zero() {
+                    "-".into()
+                } else {
+                    duration::format(job.duration)
+                };
+                let note = if note.is_empty() {
+                    String::new()
+                } else {
+                    format!("  {}", s.dim(&note))
+                };
+                out.push_str(&format!(
+                    "{:<width$}  {status}  {time:>9}{note}\n",
+                    job.name
+                ));
             }
         }
         let count = |f: fn(&Outcome) -> bool| jobs.iter().filter(|j| f(&j.outcome)).count();
@@ -291,7 +368,11 @@ impl Terminal {
             tally.push_str(&format!(", {not_run} not run"));
         }
         tally.push_str(&format!(" ({})", duration::format(total)));
-        let tally = if failed > 0 || interrupted { s.red(&tally) } else { s.green(&tally) };
+        let tally = if failed > 0 || interrupted {
+            s.red(&tally)
+        } else {
+            s.green(&tally)
+        };
         out.push_str(&tally);
         out.push('\n');
         if interrupted {
@@ -300,17 +381,31 @@ impl Terminal {
                 .filter(|j| matches!(&j.outcome, Outcome::Cancelled { reason } if reason.contains("interrupted")))
                 .map(|j| j.name.as_str())
                 .collect();
-            out.push_str(&s.yellow(&format!("interrupted; stopped: {}\n", if stopped.is_empty() { "-".into() } else { stopped.join(", ") })));
+            out.push_str(&s.yellow(&format!(
+                "interrupted; stopped: {}\n",
+                if stopped.is_empty() {
+                    "-".into()
+                } else {
+                    stopped.join(", ")
+                }
+            )));
         }
         if let Some((name, error, tail)) = self.first_failure.take() {
-            out.push_str(&format!("\n{}\n", s.red(&format!("━━ first failure: {name} ━━"))));
+            out.push_str(&format!(
+                "\n{}\n",
+                s.red(&format!("━━ first failure: {name} ━━"))
+            ));
             if !tail.is_empty() {
                 out.push_str(&tail.last_lines(self.opts.recap_lines));
                 out.push('\n');
             }
             out.push_str(&s.red(&error));
             out.push('\n');
-            out.push_str(&format!("{} {}\n", s.bold("reproduce:"), rerun_hint.replace("{job}", &name)));
+            out.push_str(&format!(
+                "{} {}\n",
+                s.bold("reproduce:"),
+                rerun_hint.replace("{job}", &name)
+            ));
         }
         self.write(out.as_bytes());
     }
@@ -357,7 +452,10 @@ impl Reporter for Terminal {
                     None => self.top_text(&text),
                 }
             }
-            Event::Output { job: Some(id), bytes } => self.job_bytes(*id, bytes),
+            Event::Output {
+                job: Some(id),
+                bytes,
+            } => self.job_bytes(*id, bytes),
             Event::Output { job: None, bytes } => {
                 if self.opts.verbosity > Verbosity::Quiet {
                     self.write(bytes);
@@ -377,13 +475,18 @@ impl Reporter for Terminal {
             }
             Event::JobRetrying { id, attempt, error } => {
                 let first = error.lines().next().unwrap_or("");
-                let text = self.style().yellow(&format!("↻ attempt {attempt} failed ({first}); retrying"));
+                let text = self
+                    .style()
+                    .yellow(&format!("↻ attempt {attempt} failed ({first}); retrying"));
                 self.job_text(*id, &text);
             }
             Event::JobFinished(summary) => self.finished(summary),
-            Event::RunFinished { jobs, duration, interrupted, rerun_hint } => {
-                self.summary(jobs, *duration, *interrupted, rerun_hint)
-            }
+            Event::RunFinished {
+                jobs,
+                duration,
+                interrupted,
+                rerun_hint,
+            } => self.summary(jobs, *duration, *interrupted, rerun_hint),
         }
         self.draw_status();
     }

@@ -45,7 +45,11 @@ impl JobScope {
 
     /// The environment changes as a list for the process layer.
     pub fn env_changes(&self) -> Vec<(String, Option<String>)> {
-        self.env.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.env
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// A variable as commands in this scope see it.
@@ -71,6 +75,7 @@ impl JobScope {
     }
 
     /// Registers native cleanup for the end of this scope (see `cleanups`).
+    #[allow(dead_code)] // the entry point for primitives that own resources (servers, clusters)
     pub fn on_exit(&self, cleanup: impl FnOnce() + 'static) {
         self.cleanups.borrow_mut().push(Box::new(cleanup));
     }

@@ -34,7 +34,10 @@ pub struct SkipSignal(pub String);
 
 impl Diagnostic {
     pub fn plain(message: impl Into<String>) -> Self {
-        Diagnostic { message: message.into(), location: None }
+        Diagnostic {
+            message: message.into(),
+            location: None,
+        }
     }
 
     pub fn from_parse(err: &ParseError, file: &str) -> Self {
@@ -56,7 +59,10 @@ impl Diagnostic {
             EvalAltResult::ErrorStackOverflow(_) => "call depth limit exceeded (runaway recursion?)".into(),
             other => without_position(other),
         };
-        Diagnostic { message, location: location(&file, inner.position()) }
+        Diagnostic {
+            message,
+            location: location(&file, inner.position()),
+        }
     }
 
     pub fn with_suffix(mut self, suffix: &str) -> Self {
@@ -98,7 +104,11 @@ fn innermost<'a>(mut err: &'a EvalAltResult, main_file: &str) -> (&'a EvalAltRes
                 err = inner;
             }
             EvalAltResult::ErrorInModule(path, inner, _) => {
-                file = if path.starts_with("lib/") { path.clone() } else { lib_file(path) };
+                file = if path.starts_with("lib/") {
+                    path.clone()
+                } else {
+                    lib_file(path)
+                };
                 err = inner;
             }
             _ => return (err, file),
@@ -109,7 +119,9 @@ fn innermost<'a>(mut err: &'a EvalAltResult, main_file: &str) -> (&'a EvalAltRes
 /// The error a `skip("…")` raised, if this is one.
 pub fn skip_reason(err: &EvalAltResult) -> Option<String> {
     match innermost(err, "").0 {
-        EvalAltResult::ErrorRuntime(value, _) => value.clone().try_cast::<SkipSignal>().map(|s| s.0),
+        EvalAltResult::ErrorRuntime(value, _) => {
+            value.clone().try_cast::<SkipSignal>().map(|s| s.0)
+        }
         _ => None,
     }
 }
@@ -136,10 +148,16 @@ fn without_position(err: &EvalAltResult) -> String {
 
 fn location(file: &str, pos: Position) -> Option<Location> {
     let line = pos.line()?;
-    Some(Location { file: file.to_string(), line, column: pos.position().unwrap_or(1) })
+    Some(Location {
+        file: file.to_string(),
+        line,
+        column: pos.position().unwrap_or(1),
+    })
 }
 
 fn source_line(root: &Path, loc: &Location) -> Option<String> {
     let text = std::fs::read_to_string(root.join(&loc.file)).ok()?;
-    text.lines().nth(loc.line.checked_sub(1)?).map(|l| l.trim_end().to_string())
+    text.lines()
+        .nth(loc.line.checked_sub(1)?)
+        .map(|l| l.trim_end().to_string())
 }

@@ -60,11 +60,20 @@ pub struct Host {
 
 /// Most operations a single evaluation may run before it is stopped as runaway.
 fn max_operations() -> u64 {
-    std::env::var("XTASK_MAX_OPERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000_000)
+    std::env::var("XTASK_MAX_OPERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000_000)
 }
 
 impl Host {
-    pub fn new(root: PathBuf, task: &str, bus: EventBus, mode: Mode, args: Vec<String>) -> Arc<Host> {
+    pub fn new(
+        root: PathBuf,
+        task: &str,
+        bus: EventBus,
+        mode: Mode,
+        args: Vec<String>,
+    ) -> Arc<Host> {
         let host = Arc::new(Host {
             script: format!("tasks/{task}.rhai"),
             task: task.to_string(),
@@ -94,7 +103,9 @@ impl Host {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Diagnostic::plain(format!("cannot read {}: {e}", path.display())))?;
         let engine = self.engine();
-        let mut ast = engine.compile(&text).map_err(|e| Diagnostic::from_parse(&e, &self.script))?;
+        let mut ast = engine
+            .compile(&text)
+            .map_err(|e| Diagnostic::from_parse(&e, &self.script))?;
         ast.set_source(self.script.as_str());
 
         let guard = context::enter(JobScope {
@@ -110,7 +121,14 @@ impl Host {
         });
         crate::signals::watch(&self.top_token);
         let mut scope = Scope::new();
-        scope.push_constant("args", self.args.iter().cloned().map(Dynamic::from).collect::<Array>());
+        scope.push_constant(
+            "args",
+            self.args
+                .iter()
+                .cloned()
+                .map(Dynamic::from)
+                .collect::<Array>(),
+        );
         scope.push_constant("opts", parse_opts(&self.args));
         scope.push_constant("task", self.task.clone());
         scope.push_constant("root", self.root.display().to_string());
@@ -156,7 +174,11 @@ impl Host {
             let ctx = deferred.store.create_context(self.engine());
             if let Err(err) = deferred.closure.call_within_context::<Dynamic>(&ctx, ()) {
                 let text = self.diagnose(&err, &self.script).render(&self.root);
-                self.bus.message(scope.job, crate::events::Level::Warn, format!("a deferred cleanup failed: {text}"));
+                self.bus.message(
+                    scope.job,
+                    crate::events::Level::Warn,
+                    format!("a deferred cleanup failed: {text}"),
+                );
             }
         }
     }
@@ -169,7 +191,14 @@ impl Host {
     fn call_body(&self, body: &JobBody, matrix: &Map) -> Result<Dynamic, Box<EvalAltResult>> {
         let ctx = body.store.create_context(self.engine());
         // A matrix job's closure may take the combination as its parameter, or ignore it.
-        body.closure.call_raw_with_extra_args("job", &ctx, None, [], [Dynamic::from_map(matrix.clone())], None)
+        body.closure.call_raw_with_extra_args(
+            "job",
+            &ctx,
+            None,
+            [],
+            [Dynamic::from_map(matrix.clone())],
+            None,
+        )
     }
 }
 
@@ -183,7 +212,11 @@ impl JobRunner for Runner {
         for (key, value) in &job.def.env {
             env.insert(key.clone(), Some(value.clone()));
         }
-        let matrix: Map = job.matrix.iter().map(|(k, v)| (k.as_str().into(), v.clone())).collect();
+        let matrix: Map = job
+            .matrix
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), v.clone()))
+            .collect();
         let dir = match &job.def.dir {
             Some(dir) => host.root.join(dir),
             None => host.root.clone(),
@@ -205,7 +238,11 @@ impl JobRunner for Runner {
             Condition::Never { reason } => Ok(Dynamic::from(SkipSignal(reason.clone()))),
             Condition::Check { body, reason } => match host.call_body(body, &matrix) {
                 Ok(go) if go.as_bool().unwrap_or(false) => host.call_body(&job.def.body, &matrix),
-                Ok(_) => Ok(Dynamic::from(SkipSignal(reason.clone().unwrap_or_else(|| "`if` condition is false".into())))),
+                Ok(_) => Ok(Dynamic::from(SkipSignal(
+                    reason
+                        .clone()
+                        .unwrap_or_else(|| "`if` condition is false".into()),
+                ))),
                 Err(e) => Err(e),
             },
         };
@@ -213,16 +250,25 @@ impl JobRunner for Runner {
         drop(guard);
 
         match result {
-            Ok(value) if value.is::<SkipSignal>() => Outcome::Skipped { reason: value.cast::<SkipSignal>().0 },
+            Ok(value) if value.is::<SkipSignal>() => Outcome::Skipped {
+                reason: value.cast::<SkipSignal>().0,
+            },
             Ok(value) => {
-                host.results.lock().unwrap().insert(job.name.clone(), value.flatten_clone());
+                host.results
+                    .lock()
+                    .unwrap()
+                    .insert(job.name.clone(), value.flatten_clone());
                 Outcome::Passed
             }
             Err(err) => match diagnostic::skip_reason(&err) {
                 Some(reason) => Outcome::Skipped { reason },
                 // Whatever error a cancelled job died of, cancellation is the cause.
-                None if token.is_cancelled() => Outcome::Cancelled { reason: token.reason().unwrap_or_default() },
-                None => Outcome::Failed { error: host.diagnose(&err, &host.script).render(&host.root) },
+                None if token.is_cancelled() => Outcome::Cancelled {
+                    reason: token.reason().unwrap_or_default(),
+                },
+                None => Outcome::Failed {
+                    error: host.diagnose(&err, &host.script).render(&host.root),
+                },
             },
         }
     }
@@ -235,13 +281,15 @@ fn build_engine(root: &std::path::Path) -> Engine {
     engine.set_max_expr_depths(128, 64);
     engine.set_max_operations(max_operations());
     engine.set_module_resolver(resolver::LibResolver::new(root.to_path_buf()));
-    engine.on_print(|text| crate::primitives::log::print_line(text));
+    engine.on_print(crate::primitives::log::print_line);
     engine.on_debug(|text, _, _| crate::primitives::log::print_line(text));
     // Stops script code of a cancelled job (fail-fast, timeout, Ctrl-C) between operations.
     engine.on_progress(|_| {
         let scope = context::try_current()?;
         let token = scope.token.borrow();
-        token.is_cancelled().then(|| Dynamic::from(token.reason().unwrap_or_default()))
+        token
+            .is_cancelled()
+            .then(|| Dynamic::from(token.reason().unwrap_or_default()))
     });
     crate::primitives::register_all(&mut engine);
     engine

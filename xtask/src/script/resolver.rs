@@ -20,7 +20,10 @@ pub struct LibResolver {
 
 impl LibResolver {
     pub fn new(root: PathBuf) -> Self {
-        LibResolver { root, cache: Mutex::new(HashMap::new()) }
+        LibResolver {
+            root,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -54,13 +57,18 @@ impl ModuleResolver for LibResolver {
             };
             Box::new(EvalAltResult::ErrorModuleNotFound(why, pos))
         })?;
-        let in_module = |err: Box<EvalAltResult>| Box::new(EvalAltResult::ErrorInModule(file.clone(), err, pos));
+        let in_module = |err: Box<EvalAltResult>| {
+            Box::new(EvalAltResult::ErrorInModule(file.clone(), err, pos))
+        };
         let mut ast = engine.compile(&text).map_err(|e| in_module(e.into()))?;
         ast.set_source(file.as_str());
         let mut module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(in_module)?;
         module.build_index();
         let module: SharedModule = module.into();
-        self.cache.lock().unwrap().insert(path.to_string(), module.clone());
+        self.cache
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), module.clone());
         Ok(module)
     }
 }
