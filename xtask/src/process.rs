@@ -133,6 +133,8 @@ pub fn execute(spec: &Spec, token: &CancelToken, sink: Sink) -> Result<Finished,
         let (reader, writer) = os_pipe::pipe().map_err(Failure::Io)?;
         expr = expr.stdout_file(writer);
         stdout_reader = Some(reader);
+        // Only the child may hold the write end, or the reader never sees EOF.
+        drop(out_writer);
     } else {
         expr = expr.stdout_file(out_writer);
     }

@@ -1,0 +1,2 @@
+DROP INDEX miners_login_lower_key;
+DROP TABLE miners;

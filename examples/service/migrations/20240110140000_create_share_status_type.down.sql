@@ -1,0 +1,1 @@
+DROP TYPE share_status;

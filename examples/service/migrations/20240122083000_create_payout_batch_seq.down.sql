@@ -1,0 +1,1 @@
+DROP SEQUENCE payout_batch_seq;

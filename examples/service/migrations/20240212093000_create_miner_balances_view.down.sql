@@ -1,0 +1,1 @@
+DROP VIEW miner_balances;

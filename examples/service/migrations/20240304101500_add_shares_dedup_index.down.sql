@@ -1,0 +1,1 @@
+DROP INDEX shares_worker_id_job_id_nonce_key;
