@@ -10,6 +10,9 @@ use clap::{Parser, ValueEnum};
 
 use crate::events::{Event, EventBus, Outcome, Reporter};
 use crate::graph::Plan;
+use crate::reporter::github::GithubActions;
+use crate::reporter::json::JsonReport;
+use crate::reporter::junit::Junit;
 use crate::reporter::style::Style;
 use crate::reporter::terminal::{self, OutputMode, Terminal, Verbosity};
 use crate::script::{Host, Mode, Runner};
@@ -70,11 +73,35 @@ pub struct Cli {
     /// Mask the value of this environment variable in all output (repeatable).
     #[arg(long = "secret-env", value_name = "NAME")]
     pub secret_env: Vec<String>,
+    /// Also write a report: junit=PATH (JUnit XML) or json=PATH (the whole run) (repeatable).
+    #[arg(long = "report", value_name = "KIND=PATH", value_parser = parse_report)]
+    pub reports: Vec<ReportSpec>,
+    /// Print the task's jobs (after matrix expansion) as a GitHub Actions matrix:
+    /// `{"include":[{"job":"fmt"},…]}`, for `strategy.matrix: ${{ fromJSON(…) }}`.
+    #[arg(long)]
+    pub matrix_json: bool,
+    /// With --job: also run what the job needs (the default; see --no-needs).
+    #[arg(long, conflicts_with = "no_needs")]
+    pub with_needs: bool,
     /// The task to run: tasks/<TASK>.rhai.
     pub task: Option<String>,
     /// Arguments for the script.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum ReportSpec {
+    Junit(PathBuf),
+    Json(PathBuf),
+}
+
+fn parse_report(text: &str) -> Result<ReportSpec, String> {
+    match text.split_once('=') {
+        Some(("junit", path)) if !path.is_empty() => Ok(ReportSpec::Junit(path.into())),
+        Some(("json", path)) if !path.is_empty() => Ok(ReportSpec::Json(path.into())),
+        _ => Err(format!("`{text}`: expected junit=PATH or json=PATH")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -103,6 +130,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "--color",
     "--output",
     "--secret-env",
+    "--report",
 ];
 const FLAG_OPTIONS: &[&str] = &[
     "--list",
@@ -110,6 +138,8 @@ const FLAG_OPTIONS: &[&str] = &[
     "--dry-run",
     "--keep-going",
     "--no-needs",
+    "--with-needs",
+    "--matrix-json",
     "-q",
     "--quiet",
     "-v",
@@ -196,6 +226,9 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         eprint!("{}", task_list(&tasks));
         return EXIT_USAGE;
     };
+    if !tasks.iter().any(|t| t.name == task) && crate::builtins::NAMES.contains(&task.as_str()) {
+        return crate::builtins::run(&task, &root, &tasks, &script_args);
+    }
     if !tasks.iter().any(|t| t.name == task) {
         let hint = suggest::did_you_mean(&task, tasks.iter().map(|t| t.name.as_str()));
         eprintln!("error: no task `{task}` (no file tasks/{task}.rhai){hint}\n");
@@ -206,7 +239,7 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     let style = Style {
         enabled: color_enabled(cli.color),
     };
-    let planning = cli.list || cli.dry_run;
+    let planning = cli.list || cli.dry_run || cli.matrix_json;
     let verbosity = if cli.quiet {
         Verbosity::Quiet
     } else if cli.verbose {
@@ -223,13 +256,25 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         && verbosity > Verbosity::Quiet
         && std::io::stderr().is_terminal()
         && std::env::var_os("CI").is_none();
-    let reporters: Vec<Box<dyn Reporter>> = vec![Box::new(Terminal::new(terminal::Options {
-        mode,
-        style,
-        verbosity,
-        status_line,
-        recap_lines: 40,
-    }))];
+    let in_actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
+    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+    if in_actions && !planning {
+        reporters.push(Box::new(GithubActions::from_env(style)));
+    } else {
+        reporters.push(Box::new(Terminal::new(terminal::Options {
+            mode,
+            style,
+            verbosity,
+            status_line: status_line && !in_actions,
+            recap_lines: 40,
+        })));
+    }
+    for report in &cli.reports {
+        match report {
+            ReportSpec::Junit(path) => reporters.push(Box::new(Junit::new(path.clone()))),
+            ReportSpec::Json(path) => reporters.push(Box::new(JsonReport::new(path.clone()))),
+        }
+    }
     let bus = EventBus::new(reporters);
     for name in &cli.secret_env {
         match std::env::var(name) {
@@ -252,6 +297,9 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         Ok(guard) => guard,
         Err(diagnostic) => {
             host.remove_tempdirs();
+            if let Some(event) = diagnostic.event(None) {
+                bus.emit(event);
+            }
             eprintln!("{}", bus.redact(&diagnostic.render(&root)));
             return if signals::is_interrupted() {
                 EXIT_INTERRUPTED
@@ -289,6 +337,15 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     });
     if cli.list {
         print_jobs(&task, &tasks, &plan, cli.json);
+        return finish(EXIT_OK);
+    }
+    if cli.matrix_json {
+        let include: Vec<serde_json::Value> = plan
+            .jobs
+            .iter()
+            .map(|j| serde_json::json!({ "job": j.name }))
+            .collect();
+        println!("{}", serde_json::json!({ "include": include }));
         return finish(EXIT_OK);
     }
     if cli.dry_run {

@@ -16,6 +16,13 @@ pub enum Level {
     Warn,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+    Notice,
+}
+
 /// How a job ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -91,6 +98,20 @@ pub enum Event {
         level: Level,
         text: String,
     },
+    /// A compiler/linter finding or a script error with a place in a file, for annotations.
+    Diagnostic {
+        job: Option<JobId>,
+        level: Severity,
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A value a script exports for later CI steps (`set_output`).
+    Export {
+        name: String,
+        value: String,
+    },
     JobRetrying {
         id: JobId,
         attempt: u32,
@@ -111,6 +132,8 @@ pub trait Reporter: Send {
     fn on_event(&mut self, event: &Event);
     /// Called a few times a second while jobs run, for live displays.
     fn tick(&mut self) {}
+    /// A new secret: the one place a reporter may see its value (to tell a CI system to mask it).
+    fn secret_added(&mut self, _value: &str) {}
     /// Called for every reporter once the run is over, after `RunFinished`.
     fn finish(&mut self) {}
 }
@@ -138,7 +161,17 @@ impl EventBus {
 
     /// Registers a value that must never be shown.
     pub fn add_secret(&self, value: &str) {
-        self.inner.redactor.write().unwrap().add(value);
+        if !self.inner.redactor.write().unwrap().add(value) {
+            return;
+        }
+        let mut reporters = self
+            .inner
+            .reporters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for reporter in reporters.iter_mut() {
+            reporter.secret_added(value);
+        }
     }
 
     /// Masks secrets in free text that leaves the bus by another way (e.g. exit messages).

@@ -5,6 +5,7 @@
 //! worker threads → `primitives` (`run`, `cargo::`, …) start processes through `process` →
 //! everything is reported as `events` → `reporter`s print them.
 
+mod builtins;
 mod cancel;
 mod cli;
 mod duration;

@@ -13,13 +13,15 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    pub fn add(&mut self, value: &str) {
+    /// Returns whether the value is new (and long enough to be worth masking).
+    pub fn add(&mut self, value: &str) -> bool {
         // Very short values would mask half the log and protect nothing.
         if value.len() < 3 || self.secrets.iter().any(|s| s == value) {
-            return;
+            return false;
         }
         self.secrets.push(value.to_string());
         self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        true
     }
 
     pub fn is_empty(&self) -> bool {
@@ -68,6 +70,11 @@ impl Redactor {
             Event::CommandStarted { display, .. } => fix(display),
             Event::Message { text, .. } => fix(text),
             Event::JobRetrying { error, .. } => fix(error),
+            Event::Diagnostic { message, file, .. } => {
+                fix(message);
+                fix(file);
+            }
+            Event::Export { value, .. } => fix(value),
             Event::JobFinished(summary) => redact_outcome(self, &mut summary.outcome),
             Event::RunFinished { jobs, .. } => {
                 for job in jobs {

@@ -9,6 +9,7 @@ use std::io::{self, Write};
 use std::time::Instant;
 
 use super::style::Style;
+use super::summary::{self, Failure};
 use super::Tail;
 use crate::duration;
 use crate::events::{Event, JobId, JobSummary, Level, Outcome, Reporter};
@@ -54,7 +55,7 @@ pub struct Terminal {
     /// Who wrote the last lines: a job, or `None` for the runner itself.
     last_writer: Option<JobId>,
     prefix_width: usize,
-    first_failure: Option<(String, String, Tail)>,
+    first_failure: Option<Failure>,
     status_drawn: bool,
     task: String,
 }
@@ -227,7 +228,11 @@ impl Terminal {
                     .get(&id)
                     .map(|j| j.tail.clone())
                     .unwrap_or_default();
-                self.first_failure = Some((summary.name.clone(), error.clone(), tail));
+                self.first_failure = Some(Failure {
+                    name: summary.name.clone(),
+                    error: error.clone(),
+                    tail,
+                });
             }
             self.job_text(id, &self.style().red(error));
         }
@@ -314,97 +319,15 @@ impl Terminal {
         interrupted: bool,
         rerun_hint: &str,
     ) {
-        let s = self.style();
-        let width = jobs
-            .iter()
-            .map(|j| j.name.chars().count())
-            .max()
-            .unwrap_or(3)
-            .max(3);
-        let mut out = String::new();
-        if !jobs.is_empty() {
-            out.push_str(&s.bold(&format!(
-                "\n{:<width$}  {:<9}  {:>9}\n",
-                "job", "status", "time"
-            )));
-            for job in jobs {
-                let status = match &job.outcome {
-                    Outcome::Passed => s.green(&format!("{:<9}", "passed")),
-                    Outcome::Failed { .. } => s.red(&format!("{:<9}", "failed")),
-                    other => s.yellow(&format!("{:<9}", other.label())),
-                };
-                let note = match &job.outcome {
-                    Outcome::Skipped { reason } | Outcome::Cancelled { reason } => reason.clone(),
-                    Outcome::Blocked { by } => format!("needs `{by}`"),
-                    _ if job.attempts > 1 => format!("{} attempts", job.attempts),
-                    _ => String::new(),
-                };
-                let time = if job.duration.is_zero() {
-                    "-".into()
-                } else {
-                    duration::format(job.duration)
-                };
-                let note = if note.is_empty() {
-                    String::new()
-                } else {
-                    format!("  {}", s.dim(&note))
-                };
-                out.push_str(&format!(
-                    "{:<width$}  {status}  {time:>9}{note}\n",
-                    job.name
-                ));
-            }
-        }
-        let count = |f: fn(&Outcome) -> bool| jobs.iter().filter(|j| f(&j.outcome)).count();
-        let passed = count(|o| matches!(o, Outcome::Passed));
-        let failed = count(|o| matches!(o, Outcome::Failed { .. }));
-        let skipped = count(|o| matches!(o, Outcome::Skipped { .. }));
-        let not_run = count(|o| matches!(o, Outcome::Blocked { .. } | Outcome::Cancelled { .. }));
-        let mut tally = format!("{}: {passed} passed, {failed} failed", self.task);
-        if skipped > 0 {
-            tally.push_str(&format!(", {skipped} skipped"));
-        }
-        if not_run > 0 {
-            tally.push_str(&format!(", {not_run} not run"));
-        }
-        tally.push_str(&format!(" ({})", duration::format(total)));
-        let tally = if failed > 0 || interrupted {
-            s.red(&tally)
-        } else {
-            s.green(&tally)
-        };
-        out.push_str(&tally);
-        out.push('\n');
-        if interrupted {
-            let stopped: Vec<&str> = jobs
-                .iter()
-                .filter(|j| matches!(&j.outcome, Outcome::Cancelled { reason } if reason.contains("interrupted")))
-                .map(|j| j.name.as_str())
-                .collect();
-            out.push_str(&s.yellow(&format!(
-                "interrupted; stopped: {}\n",
-                if stopped.is_empty() {
-                    "-".into()
-                } else {
-                    stopped.join(", ")
-                }
-            )));
-        }
-        if let Some((name, error, tail)) = self.first_failure.take() {
-            out.push_str(&format!(
-                "\n{}\n",
-                s.red(&format!("━━ first failure: {name} ━━"))
-            ));
-            if !tail.is_empty() {
-                out.push_str(&tail.last_lines(self.opts.recap_lines));
-                out.push('\n');
-            }
-            out.push_str(&s.red(&error));
-            out.push('\n');
-            out.push_str(&format!(
-                "{} {}\n",
-                s.bold("reproduce:"),
-                rerun_hint.replace("{job}", &name)
+        let style = self.style();
+        let mut out = summary::table(jobs, style);
+        out.push_str(&summary::tally(&self.task, jobs, total, interrupted, style));
+        if let Some(failure) = self.first_failure.take() {
+            out.push_str(&summary::recap(
+                &failure,
+                self.opts.recap_lines,
+                rerun_hint,
+                style,
             ));
         }
         self.write(out.as_bytes());
@@ -481,6 +404,12 @@ impl Reporter for Terminal {
                 self.job_text(*id, &text);
             }
             Event::JobFinished(summary) => self.finished(summary),
+            // Compilers' own rendering already went by as output; the location is for CI UIs.
+            Event::Diagnostic { .. } => {}
+            Event::Export { name, value } => {
+                let text = self.style().dim(&format!("output {name}={value}"));
+                self.top_text(&text);
+            }
             Event::RunFinished {
                 jobs,
                 duration,

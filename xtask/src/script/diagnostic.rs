@@ -65,6 +65,19 @@ impl Diagnostic {
         }
     }
 
+    /// The diagnostic as an event for annotations, when it has a location.
+    pub fn event(&self, job: Option<crate::events::JobId>) -> Option<crate::events::Event> {
+        let loc = self.location.as_ref()?;
+        Some(crate::events::Event::Diagnostic {
+            job,
+            level: crate::events::Severity::Error,
+            file: loc.file.clone(),
+            line: loc.line,
+            column: loc.column,
+            message: self.message.clone(),
+        })
+    }
+
     pub fn with_suffix(mut self, suffix: &str) -> Self {
         self.message.push_str(suffix);
         self

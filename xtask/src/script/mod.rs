@@ -266,9 +266,15 @@ impl JobRunner for Runner {
                 None if token.is_cancelled() => Outcome::Cancelled {
                     reason: token.reason().unwrap_or_default(),
                 },
-                None => Outcome::Failed {
-                    error: host.diagnose(&err, &host.script).render(&host.root),
-                },
+                None => {
+                    let diagnostic = host.diagnose(&err, &host.script);
+                    if let Some(event) = diagnostic.event(Some(job.id)) {
+                        host.bus.emit(event);
+                    }
+                    Outcome::Failed {
+                        error: diagnostic.render(&host.root),
+                    }
+                }
             },
         }
     }

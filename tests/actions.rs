@@ -1,0 +1,378 @@
+//! The same command inside GitHub Actions: groups, annotations, step summary, outputs, secrets,
+//! reports, matrix fan-out, and the generated Makefile.compat and docs.
+
+mod support;
+
+use std::path::Path;
+use support::Project;
+
+/// Runs xtask as GitHub Actions would, with temp summary and output files.
+fn in_actions(p: &Project, args: &[&str], env: &[(&str, &str)]) -> (support::Run, String, String) {
+    let summary = p.join("step-summary.md");
+    let output = p.join("github-output.txt");
+    let mut cmd = p.command(args);
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &output);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let run = support::Run::from(cmd.output().unwrap());
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    (run, read(&summary), read(&output))
+}
+
+/// Checks that groups open and close in pairs, and returns each output line with the group
+/// it was printed in.
+fn lines_by_group(stdout: &str) -> Vec<(Option<String>, String)> {
+    let mut open: Option<String> = None;
+    let mut out = Vec::new();
+    for line in stdout.lines() {
+        if let Some(name) = line.strip_prefix("::group::") {
+            assert!(
+                open.is_none(),
+                "group {name:?} opened inside {open:?}\n{stdout}"
+            );
+            open = Some(name.to_string());
+        } else if line == "::endgroup::" {
+            assert!(open.take().is_some(), "endgroup without a group\n{stdout}");
+        } else {
+            out.push((open.clone(), line.to_string()));
+        }
+    }
+    assert!(open.is_none(), "group {open:?} never closed\n{stdout}");
+    out
+}
+
+#[test]
+fn parallel_jobs_get_balanced_groups_that_never_interleave() {
+    let p = Project::new().task(
+        "ci",
+        r#"
+        for name in ["alpha", "beta", "gamma"] {
+            job(name, || {
+                let me = job_name();
+                run(["sh", "-c", `for i in 1 2 3 4 5; do echo ${me}-line-$i; sleep 0.03; done`]);
+            });
+        }
+        "#,
+    );
+    let (run, summary, _) = in_actions(&p, &["ci", "-j", "3"], &[]);
+    run.code(0);
+    let lines = lines_by_group(&run.stdout);
+    for (group, line) in &lines {
+        for name in ["alpha", "beta", "gamma"] {
+            if line.starts_with(&format!("{name}-line-")) {
+                let group = group.as_deref().unwrap_or("<none>");
+                assert!(
+                    group.starts_with(name),
+                    "{line:?} printed in group {group:?}\n{}",
+                    run.stdout
+                );
+            }
+        }
+    }
+    let printed = lines.iter().filter(|(_, l)| {
+        ["alpha", "beta", "gamma"]
+            .iter()
+            .any(|n| l.starts_with(&format!("{n}-line-")))
+    });
+    assert_eq!(printed.count(), 15);
+    assert!(
+        summary.contains("| job | status | duration | retries | notes |"),
+        "{summary}"
+    );
+    assert!(summary.contains("| beta | ✅ passed |"), "{summary}");
+}
+
+#[test]
+fn script_errors_and_findings_become_annotations_on_their_file_and_line() {
+    let p = Project::new().task(
+        "ci",
+        "job(\"lint\", || {\n    annotate(#{ level: \"warning\", file: \"src/lib.rs\", line: 7, column: 3, message: \"unused, variable: x\" });\n    let x = [1];\n    x[3]\n});\n",
+    );
+    let (run, summary, _) = in_actions(&p, &["ci"], &[]);
+    run.code(1);
+    run.contains("::warning file=src/lib.rs,line=7,col=3,title=lint::unused, variable: x");
+    run.contains("::error file=tasks/ci.rhai,line=4,col=7,title=lint::Array index 3 out of bounds");
+    // The failure is re-printed outside any group, with the command that reproduces it.
+    let lines = lines_by_group(&run.stdout);
+    assert!(
+        lines
+            .iter()
+            .any(|(g, l)| g.is_none() && l.contains("first failure: lint")),
+        "{}",
+        run.stdout
+    );
+    assert!(summary.contains("| lint | ❌ failed |"), "{summary}");
+    assert!(
+        summary.contains("reproduce: `cargo xtask ci --job \"lint\"`"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn script_outputs_go_to_github_output() {
+    let p = Project::new().task(
+        "ci",
+        r#"
+        job("version", || { set_output("version", "1.2.3"); set_output("notes", "line one\nline two"); });
+        "#,
+    );
+    let (run, _, output) = in_actions(&p, &["ci"], &[]);
+    run.code(0);
+    assert!(output.contains("version=1.2.3\n"), "{output}");
+    assert!(
+        output.contains("notes<<XTASK_EOF\nline one\nline two\nXTASK_EOF\n"),
+        "{output}"
+    );
+}
+
+#[test]
+fn secrets_are_masked_in_every_output() {
+    let p = Project::new().task(
+        "ci",
+        r#"
+        let token = secret("DEPLOY_TOKEN");
+        job("leaky", || {
+            run(["sh", "-c", "echo child says $DEPLOY_TOKEN"]);
+            annotate(#{ file: "deploy.sh", line: 1, message: `bad token ${token}` });
+            fail(`rejected token ${token}`);
+        });
+        "#,
+    );
+    let secret = "s3cr3t-value-42";
+    let json = p.join("report.json");
+    let junit = p.join("report.xml");
+    let (run, summary, _) = in_actions(
+        &p,
+        &[
+            "ci",
+            "--report",
+            &format!("json={}", json.display()),
+            "--report",
+            &format!("junit={}", junit.display()),
+        ],
+        &[("DEPLOY_TOKEN", secret)],
+    );
+    run.code(1);
+    // The one line that must carry the value: telling Actions to mask it.
+    let stdout_without_mask: String = run
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(run.stdout.contains(&format!("::add-mask::{secret}")));
+    assert!(!stdout_without_mask.contains(secret), "{}", run.stdout);
+    assert!(!run.stderr.contains(secret));
+    run.contains("child says ***")
+        .contains("rejected token ***")
+        .contains("bad token ***");
+    for (name, text) in [
+        ("summary", summary),
+        ("json", std::fs::read_to_string(&json).unwrap()),
+        ("junit", std::fs::read_to_string(&junit).unwrap()),
+    ] {
+        assert!(!text.contains(secret), "{name} leaks the secret:\n{text}");
+        assert!(name == "summary" || text.contains("***"), "{name}:\n{text}");
+    }
+    // Locally too, and for values named on the command line.
+    let local = p
+        .command(&["ci", "--secret-env", "DEPLOY_TOKEN"])
+        .env("DEPLOY_TOKEN", secret)
+        .output()
+        .unwrap();
+    let local = support::Run::from(local);
+    local.code(1).contains("child says ***").lacks(secret);
+}
+
+#[test]
+fn junit_report_validates_against_the_schema() {
+    if std::process::Command::new("xmllint")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            !support::required("XMLLINT"),
+            "xmllint is required here (apt-get install libxml2-utils)"
+        );
+        eprintln!("skipped: xmllint not installed (apt-get install libxml2-utils)");
+        return;
+    }
+    let p = Project::new().task(
+        "ci",
+        r#"
+        job("ok", || print("fine & <dandy>"));
+        job("bad", || run(["sh", "-c", "printf 'bell\\007 and \\033[31mred\\033[0m\\n'; exit 2"]));
+        job("later", #{ needs: ["bad"] }, || 1);
+        job("off", #{ when: false, reason: "not today" }, || 1);
+        "#,
+    );
+    let junit = p.join("out/junit.xml");
+    p.run(&[
+        "ci",
+        "--keep-going",
+        "--report",
+        &format!("junit={}", junit.display()),
+    ])
+    .code(1);
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/junit.xsd");
+    let check = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&check.stderr),
+        std::fs::read_to_string(&junit).unwrap()
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"tests="4" failures="1""#), "{xml}");
+    assert!(xml.contains("fine &amp; &lt;dandy&gt;"), "{xml}");
+    assert!(xml.contains(r#"<skipped message="not today"/>"#), "{xml}");
+    assert!(xml.contains("command failed with exit status 2"), "{xml}");
+}
+
+#[test]
+fn json_report_describes_the_whole_run() {
+    let p = Project::new().task(
+        "ci",
+        "job(\"a\", || print(\"hello\"));\njob(\"b\", #{ needs: [\"a\"] }, || {\n  set_output(\"x\", 1);\n  fail(\"nope\");\n});\n",
+    );
+    let path = p.join("run.json");
+    p.run(&["ci", "--report", &format!("json={}", path.display())])
+        .code(1);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["jobs"][0]["name"], "a");
+    assert_eq!(report["jobs"][0]["status"], "passed");
+    assert!(report["jobs"][0]["output_tail"]
+        .as_str()
+        .unwrap()
+        .contains("hello"));
+    assert_eq!(report["jobs"][1]["status"], "failed");
+    assert!(report["jobs"][1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("nope"));
+    assert_eq!(report["jobs"][1]["rerun"], "cargo xtask ci --job \"b\"");
+    assert_eq!(report["diagnostics"][0]["file"], "tasks/ci.rhai");
+    assert_eq!(report["diagnostics"][0]["line"], 4);
+    assert_eq!(report["outputs"]["x"], "1");
+}
+
+#[test]
+fn matrix_json_fans_out_into_job_runs_that_match_a_full_run() {
+    let p = Project::new().task(
+        "ci",
+        r#"
+        job("lint", || write("results/lint", "ok"));
+        job("test", #{ matrix: #{ version: [1, 2] }, needs: ["lint"] }, |m| write(`results/test-${m.version}`, `v${m.version}`));
+        "#,
+    );
+    let out = p.run(&["ci", "--matrix-json"]);
+    out.code(0);
+    let matrix: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let names: Vec<String> = matrix["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["job"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["lint", "test (version=1)", "test (version=2)"]);
+    // Each "runner" runs one job, its needs assumed done elsewhere.
+    for name in &names {
+        p.run(&["ci", "--job", name, "--no-needs"])
+            .code(0)
+            .contains("1 passed");
+    }
+    let fanned = read_results(p.path());
+    std::fs::remove_dir_all(p.join("results")).unwrap();
+    p.run(&["ci"]).code(0).contains("3 passed");
+    assert_eq!(fanned, read_results(p.path()));
+}
+
+fn read_results(root: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(root.join("results"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn repo_root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+#[test]
+fn makefile_compat_and_primitive_docs_are_current() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .current_dir(repo_root())
+            .output()
+            .unwrap();
+        support::Run::from(out)
+    };
+    run(&["makefile", "--check"]).code(0);
+    run(&["definitions", "--check"]).code(0);
+    run(&["completions", "bash"]).code(0).contains("xtask");
+}
+
+#[test]
+fn makefile_targets_call_cargo_xtask() {
+    let manifest = repo_root().join("Cargo.toml");
+    let p = Project::new()
+        .task(
+            "ci",
+            "//! The pipeline.\njob(\"mark\", || write(\"ran-through-make\", `${args}`));\n",
+        )
+        .file(
+            ".cargo/config.toml",
+            &format!(
+                "[alias]\nxtask = \"run --quiet --manifest-path {} --package xtask --\"\n",
+                manifest.display()
+            ),
+        );
+    p.run(&["makefile"]).code(0);
+    let makefile = std::fs::read_to_string(p.join("Makefile.compat")).unwrap();
+    assert!(
+        makefile.contains("# The pipeline.\nci:\n\tcargo xtask ci $(ARGS)\n"),
+        "{makefile}"
+    );
+    let make = std::process::Command::new("make")
+        .args(["-f", "Makefile.compat", "ci", "ARGS=--fast"])
+        .current_dir(p.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        make.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&make.stdout),
+        String::from_utf8_lossy(&make.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.join("ran-through-make")).unwrap(),
+        r#"["--fast"]"#
+    );
+    // A task added later makes the file out of date.
+    let p = p.task("release", "//! Cut a release.\n");
+    p.run(&["makefile", "--check"])
+        .code(1)
+        .contains("out of date");
+}
