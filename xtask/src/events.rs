@@ -161,16 +161,8 @@ impl EventBus {
 
     /// Registers a value that must never be shown.
     pub fn add_secret(&self, value: &str) {
-        if !self.inner.redactor.write().unwrap().add(value) {
-            return;
-        }
-        let mut reporters = self
-            .inner
-            .reporters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        for reporter in reporters.iter_mut() {
-            reporter.secret_added(value);
+        if self.inner.redactor.write().unwrap().add(value) {
+            self.each_reporter(|r| r.secret_added(value));
         }
     }
 
@@ -186,35 +178,27 @@ impl EventBus {
 
     pub fn emit(&self, mut event: Event) {
         self.inner.redactor.read().unwrap().redact_event(&mut event);
-        let mut reporters = self
-            .inner
-            .reporters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        for reporter in reporters.iter_mut() {
-            reporter.on_event(&event);
-        }
+        self.each_reporter(|r| r.on_event(&event));
     }
 
     pub fn finish(&self) {
-        let mut reporters = self
-            .inner
-            .reporters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        for reporter in reporters.iter_mut() {
-            reporter.finish();
-        }
+        self.each_reporter(|r| r.finish());
     }
 
     pub fn tick(&self) {
+        self.each_reporter(|r| r.tick());
+    }
+
+    /// Reporters are called one at a time, so each sees events in one order and never interleaves
+    /// its writes with another's.
+    fn each_reporter(&self, mut f: impl FnMut(&mut dyn Reporter)) {
         let mut reporters = self
             .inner
             .reporters
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         for reporter in reporters.iter_mut() {
-            reporter.tick();
+            f(reporter.as_mut());
         }
     }
 

@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use super::style::Style;
 use super::summary::{self, Failure};
 use super::Tail;
-use crate::duration;
 use crate::events::{Event, JobId, JobSummary, Level, Outcome, Reporter, Severity};
 
 pub struct GithubActions {
@@ -125,17 +124,8 @@ impl GithubActions {
     }
 
     fn verdict(&self, summary: &JobSummary) -> String {
-        let time = duration::format(summary.duration);
-        match &summary.outcome {
-            Outcome::Passed => format!("✓ {} passed in {time}", summary.name),
-            Outcome::Failed { .. } => format!("✗ {} failed after {time}", summary.name),
-            Outcome::Skipped { reason } => format!("↷ {} skipped: {reason}", summary.name),
-            Outcome::Cancelled { reason } => format!("■ {} cancelled: {reason}", summary.name),
-            Outcome::Blocked { by } => format!(
-                "- {} not run: needs `{by}`, which did not pass",
-                summary.name
-            ),
-        }
+        let (icon, text) = summary::verdict(summary);
+        format!("{icon} {} {text}", summary.name)
     }
 
     fn finished(&mut self, summary: &JobSummary) {

@@ -15,6 +15,18 @@ pub struct Failure {
     pub tail: Tail,
 }
 
+/// The one-line verdict printed when a job ends: a symbol and the text after the job's name.
+pub fn verdict(job: &JobSummary) -> (&'static str, String) {
+    let time = duration::format(job.duration);
+    match &job.outcome {
+        Outcome::Passed => ("✓", format!("passed in {time}")),
+        Outcome::Failed { .. } => ("✗", format!("failed after {time}")),
+        Outcome::Skipped { reason } => ("↷", format!("skipped: {reason}")),
+        Outcome::Cancelled { reason } => ("■", format!("cancelled: {reason}")),
+        Outcome::Blocked { by } => ("-", format!("not run: needs `{by}`, which did not pass")),
+    }
+}
+
 /// Why a job did not pass, or how many attempts it took.
 pub fn note(job: &JobSummary) -> String {
     match &job.outcome {

@@ -187,35 +187,19 @@ impl Terminal {
 
     fn verdict(&self, summary: &JobSummary) -> String {
         let s = self.style();
-        let time = duration::format(summary.duration);
-        let name = &summary.name;
-        match &summary.outcome {
-            Outcome::Passed => format!(
-                "{} {name} {}",
-                s.green("✓"),
-                s.dim(&format!("passed in {time}"))
-            ),
-            Outcome::Failed { .. } => format!(
-                "{} {name} {}",
-                s.red("✗"),
-                s.red(&format!("failed after {time}"))
-            ),
-            Outcome::Skipped { reason } => format!(
-                "{} {name} {}",
-                s.yellow("↷"),
-                s.yellow(&format!("skipped: {reason}"))
-            ),
-            Outcome::Cancelled { reason } => format!(
-                "{} {name} {}",
-                s.yellow("■"),
-                s.yellow(&format!("cancelled: {reason}"))
-            ),
-            Outcome::Blocked { by } => format!(
-                "{} {name} {}",
-                s.dim("-"),
-                s.dim(&format!("not run: needs `{by}`, which did not pass"))
-            ),
-        }
+        let (icon, text) = summary::verdict(summary);
+        let paint = |t: &str| match &summary.outcome {
+            Outcome::Passed => s.green(t),
+            Outcome::Failed { .. } => s.red(t),
+            Outcome::Blocked { .. } => s.dim(t),
+            _ => s.yellow(t),
+        };
+        let text = if summary.outcome == Outcome::Passed {
+            s.dim(&text)
+        } else {
+            paint(&text)
+        };
+        format!("{} {} {text}", paint(icon), summary.name)
     }
 
     fn finished(&mut self, summary: &JobSummary) {
