@@ -602,3 +602,70 @@ fn the_example_smoke_task_passes() {
         .contains("example-service 0.3.1 passed its smoke test")
         .contains("smoke: 2 passed");
 }
+
+#[test]
+fn a_relative_program_runs_from_the_service_dir() {
+    let p = Project::new()
+        .file(
+            "app/serve.sh",
+            "#!/bin/sh\necho \"ready in $(pwd) with MODE=$MODE HOME_SET=${HOME:+yes}\"\nexec sleep 60\n",
+        )
+        .task(
+            "smoke",
+            r#"
+            job("dir", || {
+                run(["chmod", "+x", "app/serve.sh"]);
+                let svc = service::start(["./serve.sh"], #{
+                    dir: "app",
+                    env: #{ MODE: "smoke", HOME: () },
+                    ready: #{ log: "^ready in " },
+                });
+                write("svc.pid", `${svc.pid}`);
+                write("log.txt", svc.log());
+            });
+            "#,
+        );
+    run(&p, &["smoke"]).code(0);
+    assert_gone(&p, "svc.pid");
+    let log = std::fs::read_to_string(p.join("log.txt")).unwrap();
+    let app = p.path().join("app").canonicalize().unwrap();
+    assert_eq!(
+        log.trim(),
+        format!("ready in {} with MODE=smoke HOME_SET=", app.display())
+    );
+}
+
+#[test]
+fn bad_service_options_are_explained() {
+    let p = Project::new()
+        .task(
+            "typo",
+            r#"job("x", || service::start(["sh"], #{ redy: #{ log: "x" } }));"#,
+        )
+        .task(
+            "two",
+            r#"job("x", || service::start(["sh"], #{ ready: #{ log: "x", tcp: "127.0.0.1:1" } }));"#,
+        )
+        .task(
+            "regex",
+            r#"job("x", || service::start(["sh"], #{ ready: #{ log: "(" } }));"#,
+        )
+        .task(
+            "status",
+            r#"job("x", || service::start(["sh"], #{ ready: #{ tcp: "127.0.0.1:1", status: 200 } }));"#,
+        );
+    run(&p, &["typo"])
+        .code(1)
+        .contains("unknown service::start option `redy`")
+        .contains("did you mean `ready`?")
+        .contains("tasks/typo.rhai:1:");
+    run(&p, &["two"])
+        .code(1)
+        .contains("needs exactly one of `http`, `tcp` or `log` (got tcp, log)");
+    run(&p, &["regex"])
+        .code(1)
+        .contains("ready.log: invalid regex `(`");
+    run(&p, &["status"])
+        .code(1)
+        .contains("`ready.status` goes with `ready.http`");
+}
