@@ -2,11 +2,15 @@
 //! Core names (`job`, `run`, `sh`, file and env helpers) live in the global namespace; the
 //! families added later register under their own (`cargo::`, `pg::`, `docker::`, `http::`, …).
 
+pub mod assert;
 pub mod env;
 pub mod fs;
+pub mod http;
 pub mod jobs;
 pub mod log;
 pub mod process;
+pub mod service;
+pub mod wait;
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
 
@@ -16,6 +20,9 @@ pub fn register_all(engine: &mut Engine) {
     fs::register(engine);
     env::register(engine);
     log::register(engine);
+    http::register(engine);
+    service::register(engine);
+    assert::register(engine);
 }
 
 pub type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -108,4 +115,16 @@ pub fn call_site(ctx: &rhai::NativeCallContext) -> String {
         (Some(line), Some(col)) => format!("{file}:{line}:{col}"),
         _ => file,
     }
+}
+
+/// Gives an error from a namespaced function (`http::get`) the call site's position: Rhai fills
+/// it in for global functions but not for qualified calls, and without it the diagnostic cannot
+/// point at the script line.
+pub fn at_call_site<T>(ctx: &rhai::NativeCallContext, result: Result<T>) -> Result<T> {
+    result.map_err(|mut err| {
+        if err.position().is_none() {
+            err.set_position(ctx.call_position());
+        }
+        err
+    })
 }

@@ -4,7 +4,7 @@
 // See script/mod.rs: the call-context store is volatile, not deprecated.
 #![allow(deprecated)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -36,6 +36,9 @@ pub struct JobScope {
     /// scope ends, after the script's `defer`s, whether the job passed, failed or was cancelled.
     pub cleanups: RefCell<Vec<Box<dyn FnOnce()>>>,
     pub matrix: Map,
+    /// Set before cleanups run when the scope ends in an error (not a skip), so cleanup can show
+    /// what helps diagnose it (a service's log tail).
+    pub failed: Cell<bool>,
 }
 
 impl JobScope {

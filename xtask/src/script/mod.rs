@@ -118,6 +118,7 @@ impl Host {
             defers: Default::default(),
             cleanups: Default::default(),
             matrix: Map::new(),
+            failed: Default::default(),
         });
         crate::signals::watch(&self.top_token);
         let mut scope = Scope::new();
@@ -134,7 +135,12 @@ impl Host {
         scope.push_constant("root", self.root.display().to_string());
         let result = engine.run_ast_with_scope(&mut scope, &ast);
         *self.base_env.lock().unwrap() = guard.scope.env.borrow().clone();
-        result.map_err(|e| self.diagnose(&e, &self.script))?;
+        if let Err(e) = result {
+            // The run stops here: release what the top level already started (servers, …).
+            guard.scope.failed.set(true);
+            self.end_scope(&guard.scope);
+            return Err(self.diagnose(&e, &self.script));
+        }
         Ok(guard)
     }
 
@@ -231,6 +237,7 @@ impl JobRunner for Runner {
             defers: Default::default(),
             cleanups: Default::default(),
             matrix: matrix.clone(),
+            failed: Default::default(),
         });
 
         let result = match &job.def.condition {
@@ -246,6 +253,8 @@ impl JobRunner for Runner {
                 Err(e) => Err(e),
             },
         };
+        let failed = matches!(&result, Err(e) if diagnostic::skip_reason(e).is_none());
+        guard.scope.failed.set(failed);
         host.end_scope(&guard.scope);
         drop(guard);
 

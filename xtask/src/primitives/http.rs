@@ -1,0 +1,640 @@
+//! `http::` and `tcp::` for smoke tests of services the pipeline started: requests whose
+//! responses scripts can inspect, waiting until an endpoint answers, JSON-RPC calls, and
+//! `free_port()` so parallel jobs never pick the same port.
+//!
+//! The client speaks plain HTTP/1.1 (ureq without TLS): smoke tests talk to local services.
+//! It never follows redirects and never uses a proxy, so a test sees exactly what the service
+//! answered. Every request runs on a helper thread while the job's cancel token is watched.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
+
+use super::wait::{self, Backoff, Poll, WaitError};
+use super::{at_call_site, check_keys, duration_value, error, opt_string, Result};
+use crate::cancel::CancelToken;
+use crate::script::context;
+
+const REQUEST_OPTIONS: &[&str] = &["method", "url", "headers", "body", "json", "timeout"];
+const WAIT_OPTIONS: &[&str] = &["status", "timeout", "interval"];
+const TCP_WAIT_OPTIONS: &[&str] = &["timeout", "interval"];
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A single probe while waiting must not eat the whole wait.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Larger bodies are cut (and the response says so): smoke tests read small JSON answers.
+const MAX_BODY: u64 = 16 * 1024 * 1024;
+/// How much of a body error messages show.
+pub const EXCERPT: usize = 600;
+
+pub fn register(engine: &mut Engine) {
+    let mut http = Module::new();
+    FuncRegistration::new("get").set_into_module(&mut http, |ctx: NativeCallContext, url: &str| {
+        at_call_site(&ctx, script_request("GET", url, Map::new()))
+    });
+    FuncRegistration::new("get").set_into_module(
+        &mut http,
+        |ctx: NativeCallContext, url: &str, options: Map| {
+            at_call_site(&ctx, script_request("GET", url, options))
+        },
+    );
+    FuncRegistration::new("post").set_into_module(
+        &mut http,
+        |ctx: NativeCallContext, url: &str, body: &str| {
+            let mut options = Map::new();
+            options.insert("body".into(), body.into());
+            at_call_site(&ctx, script_request("POST", url, options))
+        },
+    );
+    FuncRegistration::new("post").set_into_module(
+        &mut http,
+        |ctx: NativeCallContext, url: &str, options: Map| {
+            at_call_site(&ctx, script_request("POST", url, options))
+        },
+    );
+    FuncRegistration::new("request")
+        .set_into_module(&mut http, |ctx: NativeCallContext, options: Map| {
+            at_call_site(&ctx, request_from_options(options))
+        });
+    FuncRegistration::new("wait")
+        .set_into_module(&mut http, |ctx: NativeCallContext, url: &str| {
+            at_call_site(&ctx, script_wait(url, Map::new()))
+        });
+    FuncRegistration::new("wait").set_into_module(
+        &mut http,
+        |ctx: NativeCallContext, url: &str, options: Map| {
+            at_call_site(&ctx, script_wait(url, options))
+        },
+    );
+    FuncRegistration::new("json_rpc").set_into_module(
+        &mut http,
+        |ctx: NativeCallContext, url: &str, method: &str| {
+            at_call_site(&ctx, json_rpc(url, method, Dynamic::UNIT))
+        },
+    );
+    FuncRegistration::new("json_rpc").set_into_module(
+        &mut http,
+        |ctx: NativeCallContext, url: &str, method: &str, params: Dynamic| {
+            at_call_site(&ctx, json_rpc(url, method, params))
+        },
+    );
+    engine.register_static_module("http", http.into());
+
+    let mut tcp = Module::new();
+    FuncRegistration::new("wait")
+        .set_into_module(&mut tcp, |ctx: NativeCallContext, addr: &str| {
+            at_call_site(&ctx, tcp_wait(addr, Map::new()))
+        });
+    FuncRegistration::new("wait").set_into_module(
+        &mut tcp,
+        |ctx: NativeCallContext, addr: &str, options: Map| {
+            at_call_site(&ctx, tcp_wait(addr, options))
+        },
+    );
+    engine.register_static_module("tcp", tcp.into());
+
+    engine.register_fn("free_port", || -> Result<i64> {
+        free_port()
+            .map(i64::from)
+            .or_else(|e| error(format!("free_port: {e}")))
+    });
+}
+
+fn request_from_options(options: Map) -> Result<Map> {
+    let method = opt_string(&options, "method")?.unwrap_or_else(|| "GET".into());
+    let Some(url) = opt_string(&options, "url")? else {
+        return error("http::request needs a `url`");
+    };
+    script_request(&method, &url, options)
+}
+
+/// A request as the client sends it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+impl Request {
+    pub fn get(url: &str, timeout: Duration) -> Request {
+        Request {
+            method: "GET".into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            timeout,
+        }
+    }
+
+    /// `GET http://…`, how messages name the request.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.method, self.url)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub status: u16,
+    /// Lower-case names; repeated headers joined with ", ".
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub duration: Duration,
+}
+
+impl Response {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// Sends one request, blocking. Any HTTP status is a response; only transport problems
+/// (refused, timed out, malformed answer) are errors.
+pub fn send(request: &Request) -> std::result::Result<Response, String> {
+    check_url(&request.url)?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .max_redirects(0)
+        .timeout_global(Some(request.timeout))
+        .user_agent(concat!("xtask/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut builder = ureq::http::Request::builder()
+        .method(request.method.as_str())
+        .uri(request.url.as_str());
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let started = Instant::now();
+    let sent = match &request.body {
+        Some(body) => builder
+            .body(body.clone())
+            .map_err(|e| format!("invalid request: {e}"))
+            .and_then(|r| agent.run(r).map_err(|e| describe_error(e, request))),
+        None => builder
+            .body(())
+            .map_err(|e| format!("invalid request: {e}"))
+            .and_then(|r| agent.run(r).map_err(|e| describe_error(e, request))),
+    };
+    let mut response = sent?;
+    let status = response.status().as_u16();
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for (name, value) in response.headers() {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match headers.iter_mut().find(|(n, _)| n == name.as_str()) {
+            Some((_, existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            }
+            None => headers.push((name.as_str().to_string(), value)),
+        }
+    }
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .read_to_vec()
+        .map_err(|e| format!("reading the body: {}", describe_error(e, request)))?;
+    Ok(Response {
+        status,
+        headers,
+        body,
+        duration: started.elapsed(),
+    })
+}
+
+/// [`send`] on a helper thread, given up when the token is cancelled.
+pub fn send_cancellable(
+    request: &Request,
+    token: &CancelToken,
+) -> std::result::Result<Response, String> {
+    let owned = request.clone();
+    wait::cancellable(token, move || send(&owned)).map_err(|reason| format!("stopped: {reason}"))?
+}
+
+fn check_url(url: &str) -> std::result::Result<(), String> {
+    if url.starts_with("http://") {
+        Ok(())
+    } else if url.starts_with("https://") {
+        Err("https is not supported; the client speaks plain HTTP to local services".into())
+    } else {
+        Err("not an http:// URL (e.g. http://127.0.0.1:8080/health)".into())
+    }
+}
+
+fn describe_error(err: ureq::Error, request: &Request) -> String {
+    match err {
+        ureq::Error::Io(e) => match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+            std::io::ErrorKind::ConnectionReset => "connection reset by the server".into(),
+            std::io::ErrorKind::UnexpectedEof => "the server closed the connection".into(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => format!(
+                "no answer within {}",
+                crate::duration::format(request.timeout)
+            ),
+            _ => e.to_string(),
+        },
+        ureq::Error::Timeout(_) => format!(
+            "no answer within {}",
+            crate::duration::format(request.timeout)
+        ),
+        ureq::Error::HostNotFound => "host not found".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The first [`EXCERPT`] characters of a body, for messages.
+pub fn excerpt(text: &str) -> String {
+    let text = text.trim_end();
+    if text.is_empty() {
+        return "(empty body)".into();
+    }
+    match text.char_indices().nth(EXCERPT) {
+        Some((cut, _)) => format!("{} … ({} bytes in all)", &text[..cut], text.len()),
+        None => text.to_string(),
+    }
+}
+
+/// The map scripts get: `status`, `ok`, `headers`, `body`, `json` (or `()`), `method`, `url`,
+/// `duration` (seconds).
+pub fn response_map(request: &Request, response: &Response) -> Map {
+    let mut map = Map::new();
+    map.insert("status".into(), Dynamic::from_int(response.status as i64));
+    map.insert(
+        "ok".into(),
+        Dynamic::from_bool((200..300).contains(&response.status)),
+    );
+    let headers: Map = response
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
+        .collect();
+    map.insert("headers".into(), Dynamic::from_map(headers));
+    map.insert("body".into(), Dynamic::from(response.text()));
+    let json = response
+        .json()
+        .and_then(|value| json_to_dynamic(&value).ok())
+        .unwrap_or(Dynamic::UNIT);
+    map.insert("json".into(), json);
+    map.insert("method".into(), Dynamic::from(request.method.clone()));
+    map.insert("url".into(), Dynamic::from(request.url.clone()));
+    map.insert(
+        "duration".into(),
+        Dynamic::from_float(response.duration.as_secs_f64()),
+    );
+    map
+}
+
+pub fn json_to_dynamic(value: &serde_json::Value) -> std::result::Result<Dynamic, String> {
+    rhai::serde::to_dynamic(value).map_err(|e| e.to_string())
+}
+
+pub fn dynamic_to_json(value: &Dynamic) -> std::result::Result<serde_json::Value, String> {
+    rhai::serde::from_dynamic::<serde_json::Value>(value)
+        .map_err(|_| format!("a {} cannot be written as JSON", value.type_name()))
+}
+
+fn build_request(method: &str, url: &str, options: &Map) -> Result<Request> {
+    check_keys("http request", options, REQUEST_OPTIONS)?;
+    let mut request = Request::get(url, DEFAULT_REQUEST_TIMEOUT);
+    request.method = method.to_ascii_uppercase();
+    if let Some(timeout) = options.get("timeout") {
+        request.timeout = duration_value("option `timeout`", timeout)?;
+    }
+    if let Some(headers) = options.get("headers") {
+        let Some(headers) = headers.clone().try_cast::<Map>() else {
+            return error("option `headers` must be a map, e.g. #{ \"x-token\": \"…\" }");
+        };
+        for (name, value) in headers {
+            request
+                .headers
+                .push((name.to_string(), crate::graph::display_value(&value)));
+        }
+    }
+    let has_header = |request: &Request, name: &str| {
+        request
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    match (options.get("body"), options.get("json")) {
+        (Some(_), Some(_)) => return error("give either `body` or `json`, not both"),
+        (Some(body), None) => {
+            request.body = Some(crate::graph::display_value(body).into_bytes());
+        }
+        (None, Some(json)) => {
+            let value = dynamic_to_json(json).or_else(|e| error(format!("option `json`: {e}")))?;
+            request.body = Some(value.to_string().into_bytes());
+            if !has_header(&request, "content-type") {
+                request
+                    .headers
+                    .push(("content-type".into(), "application/json".into()));
+            }
+        }
+        (None, None) => {}
+    }
+    Ok(request)
+}
+
+fn script_request(method: &str, url: &str, options: Map) -> Result<Map> {
+    let request = build_request(method, url, &options)?;
+    let scope = context::current();
+    match send_cancellable(&request, &scope.token()) {
+        Ok(response) => Ok(response_map(&request, &response)),
+        Err(e) => error(format!("{}: {e}", request.describe())),
+    }
+}
+
+/// Which statuses count as ready: one code, a list, or any 2xx.
+fn wanted_statuses(options: &Map) -> Result<Option<Vec<u16>>> {
+    let Some(value) = options.get("status") else {
+        return Ok(None);
+    };
+    let items = match value.clone().try_cast::<rhai::Array>() {
+        Some(items) => items,
+        None => vec![value.clone()],
+    };
+    items
+        .iter()
+        .map(|v| match v.as_int() {
+            Ok(code) if (100..=599).contains(&code) => Ok(code as u16),
+            _ => error("option `status` must be an HTTP status code or a list of them"),
+        })
+        .collect::<Result<Vec<u16>>>()
+        .map(Some)
+}
+
+pub fn status_matches(status: u16, wanted: Option<&[u16]>) -> bool {
+    match wanted {
+        Some(codes) => codes.contains(&status),
+        None => (200..300).contains(&status),
+    }
+}
+
+/// One readiness probe of an HTTP endpoint.
+pub fn probe(
+    url: &str,
+    wanted: Option<&[u16]>,
+    left: Duration,
+    token: &CancelToken,
+) -> Poll<(Request, Response)> {
+    let request = Request::get(url, PROBE_TIMEOUT.min(left.max(Duration::from_millis(100))));
+    match send_cancellable(&request, token) {
+        Ok(response) if status_matches(response.status, wanted) => Poll::Ready((request, response)),
+        Ok(response) => Poll::NotYet(format!(
+            "status {}: {}",
+            response.status,
+            excerpt(&response.text())
+        )),
+        Err(e) if e.contains("not an http:// URL") || e.contains("https is not supported") => {
+            Poll::Fatal(e)
+        }
+        Err(e) => Poll::NotYet(e),
+    }
+}
+
+fn script_wait(url: &str, options: Map) -> Result<Map> {
+    check_keys("http::wait", &options, WAIT_OPTIONS)?;
+    let wanted = wanted_statuses(&options)?;
+    let timeout = match options.get("timeout") {
+        Some(t) => duration_value("option `timeout`", t)?,
+        None => DEFAULT_WAIT_TIMEOUT,
+    };
+    let backoff = backoff_option(&options)?;
+    let scope = context::current();
+    let token = scope.token();
+    let result = wait::until(&token, timeout, backoff, |left| {
+        probe(url, wanted.as_deref(), left, &token)
+    });
+    match result {
+        Ok((request, response)) => Ok(response_map(&request, &response)),
+        Err(e) => error(wait_message(&format!("http::wait {url}"), e)),
+    }
+}
+
+pub fn backoff_option(options: &Map) -> Result<Backoff> {
+    Ok(match options.get("interval") {
+        Some(i) => Backoff::fixed(duration_value("option `interval`", i)?.max(wait::TICK)),
+        None => Backoff::new(Duration::from_millis(50), Duration::from_millis(500)),
+    })
+}
+
+pub fn wait_message(what: &str, err: WaitError) -> String {
+    match err {
+        WaitError::TimedOut { after, last } => format!(
+            "{what}: not ready after {} (last attempt: {last})",
+            crate::duration::format(after)
+        ),
+        WaitError::Cancelled(reason) => format!("{what}: stopped: {reason}"),
+        WaitError::Fatal(text) => format!("{what}: {text}"),
+    }
+}
+
+static RPC_ID: AtomicI64 = AtomicI64::new(1);
+
+/// Posts a JSON-RPC 2.0 call and returns its `result`; an `error` answer, a non-200 status or a
+/// body that is not JSON-RPC fails with what came back.
+fn json_rpc(url: &str, method: &str, params: Dynamic) -> Result<Dynamic> {
+    let id = RPC_ID.fetch_add(1, Ordering::Relaxed);
+    let mut call = serde_json::json!({ "jsonrpc": "2.0", "id": id, "method": method });
+    if !params.is_unit() {
+        let params = dynamic_to_json(&params)
+            .or_else(|e| error(format!("json_rpc {method}: params: {e}")))?;
+        call["params"] = params;
+    }
+    let mut request = Request::get(url, DEFAULT_REQUEST_TIMEOUT);
+    request.method = "POST".into();
+    request
+        .headers
+        .push(("content-type".into(), "application/json".into()));
+    request.body = Some(call.to_string().into_bytes());
+    let what = format!("json_rpc {method} at {url}");
+    let scope = context::current();
+    let response = match send_cancellable(&request, &scope.token()) {
+        Ok(response) => response,
+        Err(e) => return error(format!("{what}: {e}")),
+    };
+    let text = response.text();
+    if response.status != 200 {
+        return error(format!(
+            "{what}: status {} (expected 200)\n{}",
+            response.status,
+            excerpt(&text)
+        ));
+    }
+    let Some(answer) = response.json() else {
+        return error(format!(
+            "{what}: the answer is not JSON\n{}",
+            excerpt(&text)
+        ));
+    };
+    if let Some(err) = answer.get("error") {
+        let code = err.get("code").map(|c| c.to_string()).unwrap_or_default();
+        let message = err
+            .get("message")
+            .and_then(|m| m.as_str())
+            .unwrap_or("(no message)");
+        return error(format!(
+            "{what}: error {code}: {message}\n{}",
+            excerpt(&text)
+        ));
+    }
+    match answer.get("result") {
+        Some(result) => json_to_dynamic(result).or_else(|e| error(format!("{what}: {e}"))),
+        None => error(format!(
+            "{what}: the answer has neither `result` nor `error`\n{}",
+            excerpt(&text)
+        )),
+    }
+}
+
+/// Resolves `host:port` (loopback names included) to socket addresses.
+pub fn socket_addrs(addr: &str) -> std::result::Result<Vec<SocketAddr>, String> {
+    let addrs: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(|e| format!("`{addr}` is not a host:port address ({e})"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("`{addr}` resolves to no address"));
+    }
+    Ok(addrs)
+}
+
+/// One readiness probe of a TCP address.
+pub fn tcp_probe(addrs: &[SocketAddr], left: Duration) -> Poll<()> {
+    let limit = Duration::from_millis(500).min(left.max(Duration::from_millis(50)));
+    let mut last = String::new();
+    for addr in addrs {
+        match TcpStream::connect_timeout(addr, limit) {
+            Ok(_) => return Poll::Ready(()),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                last = format!("{addr}: connection refused")
+            }
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Poll::NotYet(last)
+}
+
+fn tcp_wait(addr: &str, options: Map) -> Result<()> {
+    check_keys("tcp::wait", &options, TCP_WAIT_OPTIONS)?;
+    let timeout = match options.get("timeout") {
+        Some(t) => duration_value("option `timeout`", t)?,
+        None => DEFAULT_WAIT_TIMEOUT,
+    };
+    let backoff = backoff_option(&options)?;
+    let addrs = socket_addrs(addr).or_else(|e| error(format!("tcp::wait: {e}")))?;
+    let token = context::current().token();
+    wait::until(&token, timeout, backoff, |left| tcp_probe(&addrs, left))
+        .or_else(|e| error(wait_message(&format!("tcp::wait {addr}"), e)))
+}
+
+/// Ports handed out in this run: the OS may offer a port again once its probe socket closed,
+/// and two jobs must not get the same one.
+static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+
+/// A loopback port nothing listens on, never the same twice in one run.
+pub fn free_port() -> std::io::Result<u16> {
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let handed_out = handed_out.get_or_insert_with(HashSet::new);
+    for _ in 0..100 {
+        let port = TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
+        if handed_out.insert(port) {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::other(
+        "the OS kept offering ports this run already handed out",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+
+    /// A one-shot loopback server answering every connection with `reply`.
+    fn serve(reply: &'static str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(4) {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                let _ = stream.write_all(reply.as_bytes());
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    #[test]
+    fn any_status_is_a_response_and_headers_are_lower_case() {
+        let url = serve(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nX-A: 1\r\nX-A: 2\r\nContent-Length: 15\r\nConnection: close\r\n\r\n{\"status\":\"no\"}",
+        );
+        let response = send(&Request::get(&url, Duration::from_secs(5))).unwrap();
+        assert_eq!(response.status, 503);
+        assert_eq!(response.json().unwrap()["status"], "no");
+        let header = |name: &str| {
+            response
+                .headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(header("content-type").unwrap(), "application/json");
+        assert_eq!(header("x-a").unwrap(), "1, 2");
+    }
+
+    #[test]
+    fn redirects_are_not_followed() {
+        let url = serve(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        let response = send(&Request::get(&url, Duration::from_secs(5))).unwrap();
+        assert_eq!(response.status, 302);
+    }
+
+    #[test]
+    fn refused_connections_and_bad_urls_read_well() {
+        let port = free_port().unwrap();
+        let err = send(&Request::get(
+            &format!("http://127.0.0.1:{port}/"),
+            Duration::from_secs(5),
+        ))
+        .unwrap_err();
+        assert_eq!(err, "connection refused");
+        let err = send(&Request::get("https://127.0.0.1/", Duration::from_secs(1))).unwrap_err();
+        assert!(err.contains("https is not supported"), "{err}");
+        let err = send(&Request::get("127.0.0.1:80", Duration::from_secs(1))).unwrap_err();
+        assert!(err.contains("not an http:// URL"), "{err}");
+    }
+
+    #[test]
+    fn free_ports_are_never_repeated() {
+        let ports: HashSet<u16> = (0..50).map(|_| free_port().unwrap()).collect();
+        assert_eq!(ports.len(), 50);
+    }
+
+    #[test]
+    fn excerpts_are_cut() {
+        assert_eq!(excerpt(""), "(empty body)");
+        let long = "x".repeat(EXCERPT + 10);
+        assert!(excerpt(&long).ends_with(&format!("({} bytes in all)", EXCERPT + 10)));
+    }
+}

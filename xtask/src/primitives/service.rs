@@ -1,0 +1,582 @@
+//! `service::start`: a background process for smoke tests. It runs in its own process group,
+//! tracked by the job's cancel token (fail-fast and Ctrl-C terminate it), its output is
+//! captured (not streamed) and shown when something fails, and it is stopped when the job
+//! ends however it ends. `start` returns once the service is ready (an HTTP answer, a TCP
+//! connection, or a log line) and fails at once if the process exits first.
+
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
+
+use super::http::{self, socket_addrs, tcp_probe};
+use super::wait::{self, Poll, WaitError};
+use super::{at_call_site, check_keys, duration_value, error, opt_string, Result};
+use crate::cancel::{self, GroupGuard};
+use crate::events::{Event, EventBus, JobId, Level};
+use crate::process::display_argv;
+use crate::script::{context, Mode};
+
+const START_OPTIONS: &[&str] = &[
+    "env",
+    "dir",
+    "ready",
+    "timeout",
+    "name",
+    "log_tail",
+    "stop_timeout",
+];
+const READY_KINDS: &[&str] = &["http", "tcp", "log", "status"];
+const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_LOG_TAIL: usize = 30;
+/// The captured log keeps its last this-many bytes: enough for any smoke test, bounded for a
+/// chatty service.
+const LOG_LIMIT: usize = 8 * 1024 * 1024;
+
+pub fn register(engine: &mut Engine) {
+    let mut module = Module::new();
+    FuncRegistration::new("start")
+        .set_into_module(&mut module, |ctx: NativeCallContext, argv: Array| {
+            at_call_site(&ctx, start(argv, Map::new()))
+        });
+    FuncRegistration::new("start").set_into_module(
+        &mut module,
+        |ctx: NativeCallContext, argv: Array, options: Map| {
+            at_call_site(&ctx, start(argv, options))
+        },
+    );
+    engine.register_static_module("service", module.into());
+
+    engine.register_type_with_name::<Service>("Service");
+    engine.register_get("pid", |s: &mut Service| s.inner.pid as i64);
+    engine.register_get("name", |s: &mut Service| s.inner.name.clone());
+    engine.register_get("running", |s: &mut Service| s.is_running());
+    engine.register_fn("stop", |s: &mut Service| {
+        s.stop();
+    });
+    engine.register_fn("log", |s: &mut Service| s.log_text());
+    engine.register_fn("to_string", |s: &mut Service| s.describe());
+    engine.register_fn("to_debug", |s: &mut Service| s.describe());
+}
+
+/// What readiness means for one service.
+enum Ready {
+    /// Started is ready.
+    Immediately,
+    Http {
+        url: String,
+        status: Option<Vec<u16>>,
+    },
+    Tcp {
+        addr: String,
+        addrs: Vec<std::net::SocketAddr>,
+    },
+    Log(regex_lite::Regex),
+}
+
+impl Ready {
+    fn parse(value: Option<&Dynamic>) -> Result<Ready> {
+        let Some(value) = value else {
+            return Ok(Ready::Immediately);
+        };
+        let Some(map) = value.clone().try_cast::<Map>() else {
+            return error(
+                "option `ready` must be a map: #{ http: url }, #{ tcp: \"127.0.0.1:port\" } or #{ log: regex }",
+            );
+        };
+        check_keys("ready", &map, READY_KINDS)?;
+        let kinds: Vec<&str> = ["http", "tcp", "log"]
+            .into_iter()
+            .filter(|k| map.contains_key(*k))
+            .collect();
+        if kinds.len() != 1 {
+            return error(format!(
+                "option `ready` needs exactly one of `http`, `tcp` or `log` (got {})",
+                if kinds.is_empty() {
+                    "none".to_string()
+                } else {
+                    kinds.join(", ")
+                }
+            ));
+        }
+        if map.contains_key("status") && kinds[0] != "http" {
+            return error("`ready.status` goes with `ready.http`");
+        }
+        let text = opt_string(&map, kinds[0])?.unwrap_or_default();
+        Ok(match kinds[0] {
+            "http" => {
+                let mut status = None;
+                if let Some(value) = map.get("status") {
+                    let code = value
+                        .as_int()
+                        .ok()
+                        .filter(|c| (100..=599).contains(c))
+                        .map(|c| c as u16);
+                    match code {
+                        Some(code) => status = Some(vec![code]),
+                        None => return error("`ready.status` must be an HTTP status code"),
+                    }
+                }
+                Ready::Http { url: text, status }
+            }
+            "tcp" => {
+                let addrs = socket_addrs(&text).or_else(|e| error(format!("ready.tcp: {e}")))?;
+                Ready::Tcp { addr: text, addrs }
+            }
+            _ => match regex_lite::Regex::new(&text) {
+                Ok(re) => Ready::Log(re),
+                Err(e) => return error(format!("ready.log: invalid regex `{text}`: {e}")),
+            },
+        })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Ready::Immediately => "its start".into(),
+            Ready::Http { url, .. } => url.clone(),
+            Ready::Tcp { addr, .. } => format!("a TCP connection to {addr}"),
+            Ready::Log(re) => format!("a log line matching /{}/", re.as_str()),
+        }
+    }
+}
+
+/// The service's output, as captured: only the last [`LOG_LIMIT`] bytes are kept.
+#[derive(Default)]
+struct LogBuffer {
+    bytes: Mutex<Vec<u8>>,
+}
+
+impl LogBuffer {
+    fn append(&self, chunk: &[u8]) {
+        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        bytes.extend_from_slice(chunk);
+        if bytes.len() > LOG_LIMIT {
+            let excess = bytes.len() - LOG_LIMIT;
+            // Cut at a line boundary so the kept log starts with a whole line.
+            let cut = bytes[excess..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(excess, |nl| excess + nl + 1);
+            bytes.drain(..cut);
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+/// The last `n` lines of `text`, with a header saying how much was left out.
+fn tail(text: &str, n: usize) -> (String, usize, usize) {
+    let lines: Vec<&str> = text.lines().collect();
+    let shown = lines.len().min(n);
+    (lines[lines.len() - shown..].join("\n"), shown, lines.len())
+}
+
+/// The exit status once the reaper thread collected it.
+#[derive(Default)]
+struct Exit {
+    status: Mutex<Option<ExitStatus>>,
+    changed: Condvar,
+}
+
+impl Exit {
+    fn get(&self) -> Option<ExitStatus> {
+        *self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, status: ExitStatus) {
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
+        self.changed.notify_all();
+    }
+
+    /// Waits up to `limit` for the exit; true once it happened.
+    fn wait(&self, limit: Duration) -> bool {
+        let guard = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, _) = self
+            .changed
+            .wait_timeout_while(guard, limit, |s| s.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        guard.is_some()
+    }
+}
+
+fn describe_status(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!("signal {signal}"),
+        _ => "an unknown status".into(),
+    }
+}
+
+/// A running (or stopped) service, as scripts hold it.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    pid: u32,
+    log: Arc<LogBuffer>,
+    exit: Arc<Exit>,
+    /// `Some` while the service may be running; dropping it kills whatever is left of the
+    /// group, which is also what happens if the handle is dropped without a stop.
+    group: Mutex<Option<GroupGuard>>,
+    stop_timeout: Duration,
+    log_tail: usize,
+    /// Set once an error message carried the log tail, so cleanup does not show it again.
+    tail_shown: AtomicBool,
+    bus: EventBus,
+    job: Option<JobId>,
+}
+
+impl Service {
+    fn is_running(&self) -> bool {
+        let group = self.inner.group.lock().unwrap_or_else(|e| e.into_inner());
+        group.is_some() && self.inner.exit.get().is_none()
+    }
+
+    fn describe(&self) -> String {
+        format!("service `{}` (pid {})", self.inner.name, self.inner.pid)
+    }
+
+    /// The captured log with registered secrets masked.
+    fn log_text(&self) -> String {
+        self.inner.bus.redact(&self.inner.log.text())
+    }
+
+    /// The last lines of the log, masked, under a header; empty when there is no log.
+    fn log_tail(&self) -> String {
+        if self.inner.log_tail == 0 {
+            return String::new();
+        }
+        let (text, shown, total) = tail(&self.log_text(), self.inner.log_tail);
+        if total == 0 {
+            return format!("\n(service `{}` wrote no output)", self.inner.name);
+        }
+        let which = if shown == total {
+            format!(
+                "its log ({total} line{})",
+                if total == 1 { "" } else { "s" }
+            )
+        } else {
+            format!("the last {shown} of {total} lines of its log")
+        };
+        format!("\n--- {which} ---\n{text}\n---")
+    }
+
+    /// SIGTERM to the group, SIGKILL after the stop timeout; idempotent. Returns whether the
+    /// service was still running.
+    fn stop(&self) -> bool {
+        let guard = self
+            .inner
+            .group
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(guard) = guard else {
+            return false;
+        };
+        let was_running = self.inner.exit.get().is_none();
+        if was_running {
+            let pgid = self.inner.pid as i32;
+            cancel::signal_group(pgid, libc::SIGTERM);
+            if !self.inner.exit.wait(self.inner.stop_timeout) {
+                cancel::signal_group(pgid, libc::SIGKILL);
+                self.inner.exit.wait(Duration::from_secs(5));
+            }
+        }
+        // Kills what the service left in its group.
+        drop(guard);
+        was_running
+    }
+}
+
+fn start(argv: Array, options: Map) -> Result<Service> {
+    check_keys("service::start", &options, START_OPTIONS)?;
+    let scope = context::current();
+    let argv: Vec<String> = argv.iter().map(crate::graph::display_value).collect();
+    if argv.is_empty() || argv[0].is_empty() {
+        return error("service::start needs a command, e.g. service::start([\"./server\"])");
+    }
+    let display = display_argv(&argv);
+    let name = match opt_string(&options, "name")? {
+        Some(name) => name,
+        None => std::path::Path::new(&argv[0])
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| argv[0].clone()),
+    };
+    let dir = match opt_string(&options, "dir")? {
+        Some(dir) => scope.path(&dir),
+        None => scope.dir.borrow().clone(),
+    };
+    let mut env = scope.env_changes();
+    if let Some(extra) = options.get("env") {
+        let Some(extra) = extra.clone().try_cast::<Map>() else {
+            return error("option `env` must be a map");
+        };
+        for (key, value) in extra {
+            let value = (!value.is_unit()).then(|| crate::graph::display_value(&value));
+            env.push((key.to_string(), value));
+        }
+    }
+    let ready = Ready::parse(options.get("ready"))?;
+    let timeout = match options.get("timeout") {
+        Some(t) => duration_value("option `timeout`", t)?,
+        None => DEFAULT_READY_TIMEOUT,
+    };
+    let stop_timeout = match options.get("stop_timeout") {
+        Some(t) => duration_value("option `stop_timeout`", t)?,
+        None => DEFAULT_STOP_TIMEOUT,
+    };
+    let log_tail = match options.get("log_tail") {
+        None => DEFAULT_LOG_TAIL,
+        Some(n) => match n.as_int() {
+            Ok(n) if n >= 0 => n as usize,
+            _ => return error("option `log_tail` must be a number of lines (0 hides the log)"),
+        },
+    };
+
+    let bus = scope.host.bus.clone();
+    let job = scope.job;
+    let inert = |pid| Inner {
+        name: name.clone(),
+        pid,
+        log: Arc::default(),
+        exit: Arc::default(),
+        group: Mutex::new(None),
+        stop_timeout,
+        log_tail,
+        tail_shown: AtomicBool::new(false),
+        bus: bus.clone(),
+        job,
+    };
+    // Listing and dry runs only learn the jobs: start nothing.
+    if scope.host.mode == Mode::Plan {
+        return Ok(Service {
+            inner: Arc::new(inert(0)),
+        });
+    }
+
+    bus.emit(Event::CommandStarted {
+        job,
+        display: format!("{display} &"),
+    });
+    let token = scope.token();
+    if !dir.is_dir() {
+        return error(format!(
+            "service `{name}`: working directory does not exist: {}",
+            dir.display()
+        ));
+    }
+    let (reader, writer) = os_pipe::pipe().or_else(|e| error(format!("service `{name}`: {e}")))?;
+    let program = resolve_program(&argv[0], &dir);
+    let mut command = Command::new(&program);
+    command
+        .args(&argv[1..])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .process_group(0);
+    match writer.try_clone() {
+        Ok(copy) => command.stdout(copy).stderr(writer),
+        Err(e) => return error(format!("service `{name}`: {e}")),
+    };
+    for (key, value) in &env {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    let spawned = command.spawn();
+    // The command holds the pipe's write ends: drop them so the reader sees EOF at exit.
+    drop(command);
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return error(format!(
+                "service `{name}`: program not found: `{}` (is it built, installed and on PATH?)",
+                argv[0]
+            ))
+        }
+        Err(e) => return error(format!("service `{name}`: cannot start `{display}`: {e}")),
+    };
+    let pid = child.id();
+    let group = token.track_group(pid as i32);
+    let mut inner = inert(pid);
+    inner.group = Mutex::new(Some(group));
+    let service = Service {
+        inner: Arc::new(inner),
+    };
+    {
+        let log = Arc::clone(&service.inner.log);
+        std::thread::spawn(move || pump(reader, &log));
+        let exit = Arc::clone(&service.inner.exit);
+        std::thread::spawn(move || {
+            if let Ok(status) = child.wait() {
+                exit.set(status);
+            }
+        });
+    }
+
+    // Stopped with the job from here on, even if waiting for readiness fails below.
+    let cleanup = service.clone();
+    let owner = Rc::downgrade(&scope);
+    scope.on_exit(move || {
+        let failed = owner.upgrade().is_some_and(|s| s.failed.get());
+        let exited = cleanup.inner.exit.get();
+        let was_running = cleanup.stop();
+        if failed && !cleanup.inner.tail_shown.load(Ordering::Relaxed) {
+            let state = match exited {
+                Some(status) if !was_running => {
+                    format!("had exited with {}", describe_status(status))
+                }
+                _ => "was stopped".to_string(),
+            };
+            let mut text = format!("{} {state}", cleanup.describe());
+            text.push_str(&cleanup.log_tail());
+            cleanup
+                .inner
+                .bus
+                .message(cleanup.inner.job, Level::Warn, text);
+        }
+    });
+
+    let started = Instant::now();
+    let log = Arc::clone(&service.inner.log);
+    let exit = Arc::clone(&service.inner.exit);
+    let result = wait::until(
+        &token,
+        timeout,
+        http::backoff_option(&Map::new())?,
+        |left| {
+            if let Some(status) = exit.get() {
+                return Poll::Fatal(format!("exited with {}", describe_status(status)));
+            }
+            match &ready {
+                Ready::Immediately => Poll::Ready(()),
+                Ready::Http { url, status } => {
+                    match http::probe(url, status.as_deref(), left, &token) {
+                        Poll::Ready(_) => Poll::Ready(()),
+                        Poll::NotYet(text) => Poll::NotYet(text),
+                        Poll::Fatal(text) => Poll::Fatal(text),
+                    }
+                }
+                Ready::Tcp { addrs, .. } => tcp_probe(addrs, left),
+                Ready::Log(re) => {
+                    if log.text().lines().any(|line| re.is_match(line)) {
+                        Poll::Ready(())
+                    } else {
+                        Poll::NotYet("no such line yet".into())
+                    }
+                }
+            }
+        },
+    );
+    // A probe may have reached another server on that port while this one died binding it.
+    let result = match (result, exit.get()) {
+        (Ok(()), Some(status)) => Err(WaitError::Fatal(format!(
+            "exited with {}",
+            describe_status(status)
+        ))),
+        (result, _) => result,
+    };
+    if let Err(err) = result {
+        service.stop();
+        let what = format!("service `{name}` (`{display}`)");
+        let text = match err {
+            WaitError::TimedOut { after, last } => format!(
+                "{what} was not ready after {} waiting for {} (last attempt: {last}); stopped it",
+                crate::duration::format(after),
+                ready.describe()
+            ),
+            WaitError::Cancelled(reason) => format!("{what}: stopped: {reason}"),
+            WaitError::Fatal(text) if text.starts_with("exited") => {
+                format!("{what} {text} before it was ready")
+            }
+            WaitError::Fatal(text) => format!("{what}: {text}; stopped it"),
+        };
+        service.inner.tail_shown.store(true, Ordering::Relaxed);
+        return error(format!("{text}{}", service.log_tail()));
+    }
+    bus.message(
+        job,
+        Level::Info,
+        format!(
+            "{} ready after {} ({})",
+            service.describe(),
+            crate::duration::format(started.elapsed()),
+            ready.describe()
+        ),
+    );
+    Ok(service)
+}
+
+/// A relative program path with a slash is relative to the service's directory (`Command`
+/// would leave that ambiguous); bare names are looked up on PATH.
+fn resolve_program(program: &str, dir: &std::path::Path) -> PathBuf {
+    let path = PathBuf::from(program);
+    if program.contains('/') && path.is_relative() {
+        dir.join(path)
+    } else {
+        path
+    }
+}
+
+/// Copies the service's output into its log until every writer closed the pipe.
+fn pump(mut reader: impl Read, log: &LogBuffer) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => log.append(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_keeps_its_end_from_a_line_start() {
+        let log = LogBuffer::default();
+        let line = format!("{}\n", "x".repeat(1023));
+        for _ in 0..(LOG_LIMIT / 1024 + 10) {
+            log.append(line.as_bytes());
+        }
+        log.append(b"last line\n");
+        let text = log.text();
+        assert!(text.len() <= LOG_LIMIT);
+        assert!(text.starts_with('x') && text.ends_with("last line\n"));
+        assert!(text.lines().all(|l| l.len() == 1023 || l == "last line"));
+    }
+
+    #[test]
+    fn tail_counts_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), ("b\nc".to_string(), 2, 3));
+        assert_eq!(tail("a\n", 5), ("a".to_string(), 1, 1));
+        assert_eq!(tail("", 5), (String::new(), 0, 0));
+    }
+
+    #[test]
+    fn relative_programs_resolve_against_the_service_dir() {
+        let dir = std::path::Path::new("/srv/app");
+        assert_eq!(
+            resolve_program("target/debug/app", dir),
+            PathBuf::from("/srv/app/target/debug/app")
+        );
+        assert_eq!(resolve_program("python3", dir), PathBuf::from("python3"));
+        assert_eq!(resolve_program("/bin/sh", dir), PathBuf::from("/bin/sh"));
+    }
+}
