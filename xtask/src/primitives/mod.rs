@@ -4,9 +4,11 @@
 
 pub mod env;
 pub mod fs;
+pub mod git;
 pub mod jobs;
 pub mod log;
 pub mod process;
+pub mod release;
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
 
@@ -16,6 +18,8 @@ pub fn register_all(engine: &mut Engine) {
     fs::register(engine);
     env::register(engine);
     log::register(engine);
+    git::register(engine);
+    release::register(engine);
 }
 
 pub type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
