@@ -89,7 +89,7 @@ fn demo() -> Project {
         .task("check", TASKS)
         .task(
             "bump",
-            r#"job("bump", || release::bump(args[0], #{ commit: opts.commit == true || opts.tag == true, tag: opts.tag == true }));"#,
+            r#"job("bump", || release::bump(args[0], #{ commit: opts.commit == true || opts.tag == true, tag: opts.tag == true, changelog: opts.changelog == true }));"#,
         )
         .task(
             "changelog",
@@ -281,6 +281,37 @@ fn bump_commits_and_tags() {
         .code(1)
         .contains("CHANGELOG.md: no section for 1.3.0 (its latest release section is 1.2.3)")
         .lacks("git tag");
+
+    // With the changelog written into the release commit, the release is consistent.
+    git(
+        p.path(),
+        &[
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            "-m",
+            "fix: after 1.3.0",
+        ],
+    );
+    xtask(&p, &["bump", "patch", "--tag", "--changelog"])
+        .code(0)
+        .contains("-> 1.3.1 in Cargo.toml, Cargo.lock, CHANGELOG.md, committed and tagged v1.3.1");
+    xtask(&p, &["check"])
+        .code(0)
+        .contains("release 1.3.1 is consistent");
+    let fix = git(p.path(), &["rev-parse", "--short=7", "HEAD~1"]);
+    let changelog = std::fs::read_to_string(p.join("CHANGELOG.md")).unwrap();
+    assert!(
+        changelog.contains(&format!(
+            "## [Unreleased]\n\n## [1.3.1] - 2024-05-06\n\n### Fixes\n\n- after 1.3.0 ({fix})\n\n## [1.2.3]"
+        )),
+        "{changelog}"
+    );
+    // Asked again for the tagged release, the notes cover the same commits.
+    xtask(&p, &["changelog"])
+        .code(0)
+        .contains(&format!("### Fixes\n\n- after 1.3.0 ({fix})\n"))
+        .lacks("Release 1.3.0");
 }
 
 #[test]
@@ -337,7 +368,7 @@ fn the_changelog_groups_a_planted_history() {
     }
     let sha = |back: usize| git(p.path(), &["rev-parse", &format!("HEAD~{back}")])[..7].to_string();
     let expected = format!(
-        "## [1.2.3] - 2024-05-06
+        "## [1.3.0] - 2024-05-06
 
 ### Breaking changes
 
@@ -371,25 +402,26 @@ fn the_changelog_groups_a_planted_history() {
         sha(5),
         sha(2)
     );
+    // The release being described is the next one: the tag of 1.2.3 is where it starts.
+    std::fs::write(p.join("Cargo.toml"), manifest_at("1.3.0")).unwrap();
     let run = xtask(&p, &["changelog"]);
     run.code(0).contains(&expected).lacks("first release");
 
-    // --write puts the section above the newest release, below [Unreleased]; the section for
-    // this version already exists, so a new version is needed first.
+    // --write puts the section above the newest release, below [Unreleased], once.
     xtask(&p, &["changelog", "--write"])
-        .code(1)
-        .contains("already has a section for 1.2.3");
-    std::fs::write(p.join("Cargo.toml"), manifest_at("1.3.0")).unwrap();
-    xtask(&p, &["changelog", "--write"]).code(0);
+        .code(0)
+        .contains("added the 1.3.0 section (8 commits since v1.2.3)");
     let written = std::fs::read_to_string(p.join("CHANGELOG.md")).unwrap();
-    let section = expected.replace("## [1.2.3]", "## [1.3.0]");
     assert_eq!(
         written,
         CHANGELOG.replace(
             "## [1.2.3] - 2024-05-06\n\n- First.",
-            &format!("{section}\n## [1.2.3] - 2024-05-06\n\n- First.")
+            &format!("{expected}\n## [1.2.3] - 2024-05-06\n\n- First.")
         )
     );
+    xtask(&p, &["changelog", "--write"])
+        .code(1)
+        .contains("already has a section for 1.3.0");
 }
 
 #[test]

@@ -140,12 +140,19 @@ pub fn tags_at_head(dir: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-/// The nearest tag reachable from `rev` that matches `pattern` (a glob), if any.
-pub fn latest_tag(dir: &Path, rev: &str, pattern: &str) -> Result<Option<String>> {
-    let out = capture(
-        &argv(&["describe", "--tags", "--abbrev=0", "--match", pattern, rev]),
-        dir,
-    )?;
+/// The nearest tag reachable from `rev` that matches `pattern` (a glob) and is not `exclude`.
+pub fn latest_tag(
+    dir: &Path,
+    rev: &str,
+    pattern: &str,
+    exclude: Option<&str>,
+) -> Result<Option<String>> {
+    let mut args = vec!["describe", "--tags", "--abbrev=0", "--match", pattern];
+    if let Some(exclude) = exclude {
+        args.extend(["--exclude", exclude]);
+    }
+    args.push(rev);
+    let out = capture(&argv(&args), dir)?;
     // `describe` fails when no tag matches: that is an answer, not an error.
     Ok(Some(out.stdout.trim().to_string()).filter(|t| out.success && !t.is_empty()))
 }

@@ -16,6 +16,10 @@ pub struct Options {
     pub tag_prefix: String,
     pub message: Option<String>,
     pub lock: bool,
+    /// Write the new version's section into this changelog (from git history) before committing.
+    pub changelog: Option<String>,
+    /// The date for that section.
+    pub date: String,
     pub independent: Vec<String>,
 }
 
@@ -103,6 +107,20 @@ pub fn bump(dir: &Path, how: &str, options: &Options) -> Result<Bumped> {
             .to_vec();
         git::capture_ok(&argv, &ws.root)?;
         changed.push(lock);
+    }
+
+    if let Some(file) = &options.changelog {
+        let notes = super::changelog::from_history(
+            &ws,
+            None,
+            "HEAD",
+            &options.tag_prefix,
+            &next,
+            &options.date,
+        )?;
+        let path = ws.root.join(file);
+        super::changelog::insert(&path, &next, &notes.section)?;
+        changed.push(path);
     }
 
     let files: Vec<String> = changed.iter().map(|p| ws.rel(p)).collect();

@@ -3,7 +3,62 @@
 
 use std::path::Path;
 
-use super::super::{error, git::Commit, Result};
+use super::super::{error, git, git::Commit, Result};
+use super::workspace::Workspace;
+
+/// A rendered section and where its commits came from.
+pub struct Notes {
+    pub section: String,
+    pub commits: usize,
+    pub since: Option<String>,
+}
+
+impl Notes {
+    pub fn describe(&self) -> String {
+        format!(
+            "{} commits since {}",
+            self.commits,
+            self.since.as_deref().unwrap_or("the first commit")
+        )
+    }
+}
+
+/// The section for `from..to`. Without `from`: since the newest `<tag_prefix>*` tag reachable
+/// from `to` other than `<tag_prefix><version>` (that one is the release being described, not
+/// the previous one), or all history when there is none.
+pub fn from_history(
+    ws: &Workspace,
+    from: Option<&str>,
+    to: &str,
+    tag_prefix: &str,
+    version: &str,
+    date: &str,
+) -> Result<Notes> {
+    let since = match from {
+        Some(from) => Some(from.to_string()),
+        None => git::latest_tag(
+            &ws.root,
+            to,
+            &format!("{tag_prefix}*"),
+            Some(&format!("{tag_prefix}{version}")),
+        )?,
+    };
+    // In a monorepo only the commits that touch this workspace belong in its changelog; at the
+    // top of a repository every commit does (a path would leave out empty commits).
+    let top = git::git(&ws.root, &["rev-parse", "--show-toplevel"])?;
+    let same = |a: &Path, b: &Path| {
+        a.canonicalize()
+            .ok()
+            .is_some_and(|a| b.canonicalize().ok() == Some(a))
+    };
+    let pathspec = (!same(Path::new(&top), &ws.root)).then_some(ws.root.as_path());
+    let commits = git::log(&ws.root, since.as_deref(), to, pathspec)?;
+    Ok(Notes {
+        section: render(version, date, &commits),
+        commits: commits.len(),
+        since,
+    })
+}
 
 /// Groups in the order they are shown. Breaking changes come first and are listed only there.
 const GROUPS: &[(&str, &[&str])] = &[

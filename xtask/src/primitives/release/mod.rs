@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use rhai::{Dynamic, Engine, Map, Module};
 
-use super::{check_keys, error, git, opt_bool, opt_string, string_list, Result};
+use super::{check_keys, error, opt_bool, opt_string, string_list, Result};
 use crate::events::Level;
 use crate::script::context;
 
@@ -31,6 +31,7 @@ const BUMP_OPTIONS: &[&str] = &[
     "tag_prefix",
     "message",
     "lock",
+    "changelog",
     "independent",
 ];
 const CHANGELOG_OPTIONS: &[&str] = &["write", "version", "date", "path", "tag_prefix"];
@@ -88,21 +89,25 @@ fn independent(options: &Map) -> Result<Vec<String>> {
     }
 }
 
+/// The `changelog` option: `true`, `false` or a file name (relative to the workspace root).
+fn changelog_file(options: &Map, default: bool) -> Result<Option<String>> {
+    match options.get("changelog") {
+        None if default => Ok(Some("CHANGELOG.md".to_string())),
+        None => Ok(None),
+        Some(v) if v.is_string() => Ok(Some(v.to_string())),
+        Some(v) => match v.as_bool() {
+            Ok(true) => Ok(Some("CHANGELOG.md".to_string())),
+            Ok(false) => Ok(None),
+            Err(t) => error(format!(
+                "option `changelog` must be true, false or a file name, not {t}"
+            )),
+        },
+    }
+}
+
 fn check(options: Map) -> Result<Map> {
     check_keys("release::check", &options, CHECK_OPTIONS)?;
-    let changelog = match options.get("changelog") {
-        None => Some("CHANGELOG.md".to_string()),
-        Some(v) if v.is_string() => Some(v.to_string()),
-        Some(v) => match v.as_bool() {
-            Ok(true) => Some("CHANGELOG.md".to_string()),
-            Ok(false) => None,
-            Err(t) => {
-                return error(format!(
-                    "option `changelog` must be true, false or a file name, not {t}"
-                ))
-            }
-        },
-    };
+    let changelog = changelog_file(&options, true)?;
     let checked = check::check(
         &dir(),
         &check::Options {
@@ -143,6 +148,8 @@ fn bump(how: &str, options: Map) -> Result<Map> {
             tag_prefix: tag_prefix(&options)?,
             message: opt_string(&options, "message")?,
             lock: opt_bool(&options, "lock")?.unwrap_or(true),
+            changelog: changelog_file(&options, false)?,
+            date: changelog::today(context::current().env_var("SOURCE_DATE_EPOCH")),
             independent: independent(&options)?,
         },
     )?;
@@ -180,22 +187,6 @@ fn changelog_with(from: &str, to: &str, options: Map) -> Result<String> {
 fn changelog(from: &str, to: &str, options: Map) -> Result<String> {
     check_keys("release::changelog", &options, CHANGELOG_OPTIONS)?;
     let ws = workspace::Workspace::load(&dir())?;
-    let to = if to.is_empty() { "HEAD" } else { to };
-    let from = if from.is_empty() {
-        git::latest_tag(&ws.root, to, &format!("{}*", tag_prefix(&options)?))?
-    } else {
-        Some(from.to_string())
-    };
-    // In a monorepo only the commits that touch this workspace belong in its changelog; at the
-    // top of a repository every commit does (a path would leave out empty commits).
-    let top = git::git(&ws.root, &["rev-parse", "--show-toplevel"])?;
-    let same = |a: &std::path::Path, b: &std::path::Path| {
-        a.canonicalize()
-            .ok()
-            .is_some_and(|a| b.canonicalize().ok() == Some(a))
-    };
-    let pathspec = (!same(std::path::Path::new(&top), &ws.root)).then_some(ws.root.as_path());
-    let commits = git::log(&ws.root, from.as_deref(), to, pathspec)?;
     let version = match opt_string(&options, "version")? {
         Some(v) => v,
         None => ws.version(&[])?.0,
@@ -204,18 +195,18 @@ fn changelog(from: &str, to: &str, options: Map) -> Result<String> {
         Some(d) => d,
         None => changelog::today(context::current().env_var("SOURCE_DATE_EPOCH")),
     };
-    let section = changelog::render(&version, &date, &commits);
+    let from = (!from.is_empty()).then_some(from);
+    let to = if to.is_empty() { "HEAD" } else { to };
+    let notes = changelog::from_history(&ws, from, to, &tag_prefix(&options)?, &version, &date)?;
     if opt_bool(&options, "write")?.unwrap_or(false) {
         let file = opt_string(&options, "path")?.unwrap_or_else(|| "CHANGELOG.md".into());
-        let path = ws.root.join(&file);
-        changelog::insert(&path, &version, &section)?;
+        changelog::insert(&ws.root.join(&file), &version, &notes.section)?;
         say(format!(
-            "{file}: added the {version} section ({} commits since {})",
-            commits.len(),
-            from.as_deref().unwrap_or("the first commit")
+            "{file}: added the {version} section ({})",
+            notes.describe()
         ));
     }
-    Ok(section)
+    Ok(notes.section)
 }
 
 fn package(options: Map) -> Result<Map> {
