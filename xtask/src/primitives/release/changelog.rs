@@ -52,7 +52,9 @@ pub fn from_history(
             .is_some_and(|a| b.canonicalize().ok() == Some(a))
     };
     let pathspec = (!same(Path::new(&top), &ws.root)).then_some(ws.root.as_path());
-    let commits = git::log(&ws.root, since.as_deref(), to, pathspec)?;
+    let mut commits = git::log(&ws.root, since.as_deref(), to, pathspec)?;
+    // The commit `bump` makes for this very release is not a change of its own.
+    commits.retain(|c| c.subject != format!("Release {version}"));
     Ok(Notes {
         section: render(version, date, &commits),
         commits: commits.len(),
