@@ -267,6 +267,9 @@ fn bumps_keep_every_other_byte_of_the_manifest() {
 #[test]
 fn bump_commits_and_tags() {
     let p = demo();
+    // Something staged by hand stays out of the release commit.
+    std::fs::write(p.join("notes.txt"), "unrelated\n").unwrap();
+    git(p.path(), &["add", "notes.txt"]);
     xtask(&p, &["bump", "minor", "--tag"])
         .code(0)
         .contains("committed and tagged v1.3.0");
@@ -275,7 +278,9 @@ fn bump_commits_and_tags() {
         "Release 1.3.0"
     );
     assert_eq!(git(p.path(), &["tag", "--points-at", "HEAD"]), "v1.3.0");
-    assert_eq!(git(p.path(), &["status", "--porcelain"]), "");
+    assert_eq!(git(p.path(), &["status", "--porcelain"]), "A  notes.txt");
+    git(p.path(), &["reset", "--quiet", "notes.txt"]);
+    std::fs::remove_file(p.join("notes.txt")).unwrap();
     // Now only the changelog is behind, and the check says so.
     xtask(&p, &["check"])
         .code(1)
@@ -560,4 +565,21 @@ fn pack_rejects_an_unknown_binary() {
         .code(1)
         .contains("no binary target named `nope`")
         .contains("(binaries: demo)");
+}
+
+#[test]
+fn a_failed_pack_leaves_no_staged_binary_behind() {
+    let p = demo().task(
+        "bad",
+        r#"job("bad", || release::pack(#{ include: ["NOTES.md"] }));"#,
+    );
+    xtask(&p, &["bad"])
+        .code(1)
+        .contains("include: no file")
+        .contains("NOTES.md");
+    let left: Vec<String> = std::fs::read_dir(p.join("target/dist"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

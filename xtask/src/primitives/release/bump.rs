@@ -133,7 +133,10 @@ pub fn bump(dir: &Path, how: &str, options: &Options) -> Result<Bumped> {
             .message
             .clone()
             .unwrap_or_else(|| format!("Release {next}"));
-        git::git(&ws.root, &["commit", "--quiet", "-m", &message])?;
+        // Only these files: whatever else happens to be staged stays out of the release commit.
+        let mut commit = vec!["commit", "--quiet", "-m", &message, "--"];
+        commit.extend(files.iter().map(String::as_str));
+        git::git(&ws.root, &commit)?;
         if options.tag {
             let name = format!("{}{next}", options.tag_prefix);
             git::git(&ws.root, &["tag", "-a", &name, "-m", &message])?;

@@ -171,8 +171,11 @@ pub fn package(dir: &Path, options: &Options) -> Result<Packaged> {
         for bin in &bins {
             let owner = ws.members.iter().find(|c| c.bins.contains(bin));
             let name = format!("{bin}-{version}-{target}");
-            let staged = out.join(format!(".{name}.bin"));
-            std::fs::copy(built_dir.join(bin), &staged).or_else(|e| {
+            // Stripped on a copy, so the build's own binary keeps its symbols for debugging; the
+            // guard removes the copy however this ends.
+            let staged = Staged(out.join(format!(".{name}.bin")));
+            let staged = &staged.0;
+            std::fs::copy(built_dir.join(bin), staged).or_else(|e| {
                 error(format!(
                     "cannot copy {}: {e}",
                     built_dir.join(bin).display()
@@ -193,16 +196,14 @@ pub fn package(dir: &Path, options: &Options) -> Result<Packaged> {
             for extra in &options.include {
                 let path = ws.root.join(extra);
                 if !path.is_file() {
-                    let _ = std::fs::remove_file(&staged);
                     return error(format!("include: no file {}", path.display()));
                 }
                 let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
                 files.push((path, file_name, 0o644));
             }
             let archive = out.join(format!("{name}.tar.gz"));
-            let packed = write_archive(&archive, &name, &files, mtime);
-            let _ = std::fs::remove_file(&staged);
-            packed.or_else(|e| error(format!("cannot write {}: {e}", archive.display())))?;
+            write_archive(&archive, &name, &files, mtime)
+                .or_else(|e| error(format!("cannot write {}: {e}", archive.display())))?;
             say(format!("packed {}", archive.display()));
             archives.push(archive);
         }
@@ -283,6 +284,15 @@ pub fn package(dir: &Path, options: &Options) -> Result<Packaged> {
         version,
         target,
     })
+}
+
+/// A temporary file removed when dropped.
+struct Staged(PathBuf);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// README*, LICENSE*, COPYING* and NOTICE* of the crate, else of the workspace root.
