@@ -5,10 +5,12 @@
 pub mod assert;
 pub mod env;
 pub mod fs;
+pub mod git;
 pub mod http;
 pub mod jobs;
 pub mod log;
 pub mod process;
+pub mod release;
 pub mod service;
 pub mod wait;
 
@@ -23,6 +25,8 @@ pub fn register_all(engine: &mut Engine) {
     http::register(engine);
     service::register(engine);
     assert::register(engine);
+    git::register(engine);
+    release::register(engine);
 }
 
 pub type Result<T> = std::result::Result<T, Box<EvalAltResult>>;

@@ -1,0 +1,312 @@
+//! `git::` — read-only questions about the repository, through the git CLI (argv only, run by
+//! the process layer in the job's directory and environment). Also home of [`capture`], the
+//! quiet "run and read stdout" helper the release family shares.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rhai::{Array, Dynamic, Engine, Map, Module};
+
+use super::{error, Result};
+use crate::process::{self, display_argv, Spec};
+use crate::script::context;
+
+pub fn register(engine: &mut Engine) {
+    let mut module = Module::new();
+    module.set_native_fn("sha", || git_in_job(&["rev-parse", "HEAD"]));
+    module.set_native_fn("short_sha", || {
+        git_in_job(&["rev-parse", "--short", "HEAD"])
+    });
+    module.set_native_fn("branch", || {
+        // Empty on a detached HEAD, as `git branch --show-current` prints.
+        git_in_job(&["branch", "--show-current"])
+    });
+    module.set_native_fn("tags", || Ok(lines(&git_in_job(&["tag", "--list"])?)));
+    module.set_native_fn("tags_at", |rev: &str| {
+        Ok(lines(&git_in_job(&["tag", "--points-at", rev])?))
+    });
+    module.set_native_fn("describe", || {
+        git_in_job(&["describe", "--tags", "--always", "--dirty"])
+    });
+    module.set_native_fn(
+        "is_dirty",
+        || Ok(!dirty_files(&job_dir(), None)?.is_empty()),
+    );
+    module.set_native_fn("dirty_files", || {
+        Ok(dirty_files(&job_dir(), None)?
+            .into_iter()
+            .map(Dynamic::from)
+            .collect::<Array>())
+    });
+    module.set_native_fn("log", |from: &str, to: &str| {
+        Ok(log(&job_dir(), non_empty(from), to, None)?
+            .iter()
+            .map(|c| Dynamic::from_map(c.to_map()))
+            .collect::<Array>())
+    });
+    engine.register_static_module("git", module.into());
+}
+
+fn job_dir() -> std::path::PathBuf {
+    context::current().dir.borrow().clone()
+}
+
+fn git_in_job(args: &[&str]) -> Result<String> {
+    git(&job_dir(), args)
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    Some(s).filter(|s| !s.is_empty())
+}
+
+fn lines(text: &str) -> Array {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| Dynamic::from(l.to_string()))
+        .collect()
+}
+
+/// What a quietly run command left behind.
+pub struct Captured {
+    pub stdout: String,
+    pub stderr: String,
+    pub success: bool,
+    pub status: String,
+}
+
+/// Runs `argv` in `dir` with the scope's environment and cancel token, capturing stdout and
+/// collecting stderr (for the error message) instead of streaming it into the job's log.
+pub fn capture(argv: &[String], dir: &Path) -> Result<Captured> {
+    let scope = context::current();
+    let spec = Spec {
+        argv: argv.to_vec(),
+        env: scope.env_changes(),
+        dir: Some(dir.to_path_buf()),
+        capture_stdout: true,
+        ..Spec::default()
+    };
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let sink: process::Sink = {
+        let stderr = Arc::clone(&stderr);
+        Arc::new(move |bytes| stderr.lock().unwrap().extend_from_slice(&bytes))
+    };
+    let finished = match process::execute(&spec, &scope.token(), sink) {
+        Ok(finished) => finished,
+        Err(failure) => return error(format!("`{}`: {failure}", display_argv(argv))),
+    };
+    let stderr = String::from_utf8_lossy(&stderr.lock().unwrap()).into_owned();
+    Ok(Captured {
+        stdout: String::from_utf8_lossy(&finished.stdout).into_owned(),
+        stderr,
+        success: finished.success(),
+        status: finished.describe(),
+    })
+}
+
+/// [`capture`], failing with the command, its status and its stderr unless it succeeds.
+/// Returns stdout without the trailing newline.
+pub fn capture_ok(argv: &[String], dir: &Path) -> Result<String> {
+    let out = capture(argv, dir)?;
+    if !out.success {
+        return error(format!(
+            "`{}` failed with {} in {}: {}",
+            display_argv(argv),
+            out.status,
+            dir.display(),
+            out.stderr.trim()
+        ));
+    }
+    Ok(out.stdout.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// `git <args>` in `dir`.
+pub fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    capture_ok(&argv(args), dir)
+}
+
+fn argv(args: &[&str]) -> Vec<String> {
+    std::iter::once("git")
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect()
+}
+
+/// Tags pointing at HEAD.
+pub fn tags_at_head(dir: &Path) -> Result<Vec<String>> {
+    Ok(git(dir, &["tag", "--points-at", "HEAD"])?
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
+
+/// The nearest tag reachable from `rev` that matches `pattern` (a glob) and is not `exclude`.
+pub fn latest_tag(
+    dir: &Path,
+    rev: &str,
+    pattern: &str,
+    exclude: Option<&str>,
+) -> Result<Option<String>> {
+    let mut args = vec!["describe", "--tags", "--abbrev=0", "--match", pattern];
+    if let Some(exclude) = exclude {
+        args.extend(["--exclude", exclude]);
+    }
+    args.push(rev);
+    let out = capture(&argv(&args), dir)?;
+    // `describe` fails when no tag matches: that is an answer, not an error.
+    Ok(Some(out.stdout.trim().to_string()).filter(|t| out.success && !t.is_empty()))
+}
+
+/// Uncommitted changes (tracked or untracked, not ignored) under `pathspec` (all of the
+/// repository when `None`), as `git status --porcelain` names them.
+pub fn dirty_files(dir: &Path, pathspec: Option<&Path>) -> Result<Vec<String>> {
+    let mut args = vec!["status", "--porcelain", "--untracked-files=normal"];
+    let spec;
+    if let Some(p) = pathspec {
+        spec = p.display().to_string();
+        args.push("--");
+        args.push(&spec);
+    }
+    Ok(git(dir, &args)?
+        .lines()
+        .filter(|l| l.len() > 3)
+        .map(|l| l[3..].to_string())
+        .collect())
+}
+
+/// One commit with its conventional-commit header parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    pub sha: String,
+    pub subject: String,
+    /// `feat`, `fix`, … in lower case; empty when the subject is not a conventional header.
+    pub kind: String,
+    pub scope: String,
+    pub breaking: bool,
+    /// The description after `type(scope)!: `, or the whole subject.
+    pub description: String,
+}
+
+impl Commit {
+    pub fn to_map(&self) -> Map {
+        let mut map = Map::new();
+        map.insert("sha".into(), self.sha.clone().into());
+        map.insert("subject".into(), self.subject.clone().into());
+        map.insert("type".into(), self.kind.clone().into());
+        map.insert("scope".into(), self.scope.clone().into());
+        map.insert("breaking".into(), self.breaking.into());
+        map.insert("description".into(), self.description.clone().into());
+        map
+    }
+}
+
+/// Commits reachable from `to` but not from `from` (all of `to`'s history without `from`),
+/// newest first, merges left out; only those touching `pathspec` when given.
+pub fn log(
+    dir: &Path,
+    from: Option<&str>,
+    to: &str,
+    pathspec: Option<&Path>,
+) -> Result<Vec<Commit>> {
+    let range = match from {
+        Some(from) => format!("{from}..{to}"),
+        None => to.to_string(),
+    };
+    // Unit and record separators cannot occur in commit text typed by people.
+    let mut args = vec!["log", "--no-merges", "--format=%H%x1f%s%x1f%b%x1e", &range];
+    let spec = pathspec.map(|p| p.display().to_string());
+    if let Some(spec) = &spec {
+        args.extend(["--", spec.as_str()]);
+    }
+    let out = git(dir, &args)?;
+    Ok(out
+        .split('\x1e')
+        .filter_map(|record| {
+            let mut fields = record.trim_start_matches('\n').splitn(3, '\x1f');
+            let sha = fields.next()?.trim();
+            if sha.is_empty() {
+                return None;
+            }
+            let subject = fields.next().unwrap_or("");
+            let body = fields.next().unwrap_or("");
+            Some(parse_commit(sha, subject, body))
+        })
+        .collect())
+}
+
+/// Parses `type(scope)!: description`; a `BREAKING CHANGE:` footer also marks it breaking.
+pub fn parse_commit(sha: &str, subject: &str, body: &str) -> Commit {
+    let footer_breaking = body
+        .lines()
+        .any(|l| l.starts_with("BREAKING CHANGE:") || l.starts_with("BREAKING-CHANGE:"));
+    let mut commit = Commit {
+        sha: sha.to_string(),
+        subject: subject.to_string(),
+        kind: String::new(),
+        scope: String::new(),
+        breaking: footer_breaking,
+        description: subject.to_string(),
+    };
+    let Some((head, description)) = subject.split_once(':') else {
+        return commit;
+    };
+    let description = description.trim();
+    let (head, bang) = match head.strip_suffix('!') {
+        Some(h) => (h, true),
+        None => (head, false),
+    };
+    let (kind, scope) = match head.split_once('(') {
+        Some((kind, rest)) => match rest.strip_suffix(')') {
+            Some(scope) if !scope.contains(['(', ')']) => (kind, scope),
+            _ => return commit,
+        },
+        None => (head, ""),
+    };
+    if kind.is_empty()
+        || description.is_empty()
+        || !kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return commit;
+    }
+    commit.kind = kind.to_ascii_lowercase();
+    commit.scope = scope.trim().to_string();
+    commit.breaking |= bang;
+    commit.description = description.to_string();
+    commit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_commit;
+
+    #[test]
+    fn conventional_headers() {
+        let c = parse_commit("a", "feat(api)!: drop v1", "");
+        assert_eq!(
+            (c.kind.as_str(), c.scope.as_str(), c.breaking),
+            ("feat", "api", true)
+        );
+        assert_eq!(c.description, "drop v1");
+        let c = parse_commit("a", "fix: off by one", "");
+        assert_eq!(
+            (c.kind.as_str(), c.scope.as_str(), c.breaking),
+            ("fix", "", false)
+        );
+        let c = parse_commit("a", "Perf(db): faster", "details\n\nBREAKING CHANGE: x");
+        assert_eq!((c.kind.as_str(), c.breaking), ("perf", true));
+    }
+
+    #[test]
+    fn plain_subjects_are_not_conventional() {
+        for subject in [
+            "Update README",
+            "note: ",
+            "Fix the thing: again and again",
+            "feat(x: y",
+        ] {
+            let c = parse_commit("a", subject, "");
+            assert_eq!(c.kind, "", "{subject}");
+            assert_eq!(c.description, subject);
+        }
+    }
+}
