@@ -85,7 +85,7 @@ impl Container {
         format!("container `{}` ({})", self.name, self.image)
     }
 
-    /// `docker stats --no-stream`: memory in MB, its limit, CPU percent.
+    /// `docker stats --no-stream`: memory in MiB, its limit, CPU percent, processes.
     fn stats(&self) -> Result<Map> {
         let caps = engine()?;
         let out = quick(
@@ -103,9 +103,13 @@ impl Container {
         let usage = field("MemUsage");
         let (used, limit) = usage.split_once('/').unwrap_or((&usage, ""));
         let mut map = Map::new();
-        let mb = |text: &str| parse_size(text).map(|b| Dynamic::from_float(b / 1e6));
-        map.insert("memory_mb".into(), mb(used).unwrap_or(Dynamic::UNIT));
-        map.insert("memory_limit_mb".into(), mb(limit).unwrap_or(Dynamic::UNIT));
+        // MiB, the unit of `--memory 512m`.
+        let mib = |text: &str| parse_size(text).map(|b| Dynamic::from_float(b / (1024.0 * 1024.0)));
+        map.insert("memory_mib".into(), mib(used).unwrap_or(Dynamic::UNIT));
+        map.insert(
+            "memory_limit_mib".into(),
+            mib(limit).unwrap_or(Dynamic::UNIT),
+        );
         map.insert(
             "cpu_percent".into(),
             field("CPUPerc")

@@ -61,7 +61,7 @@ fn run_tool(
             Ok(outcome(true, None))
         }
         Err(note) => {
-            scope.host.bus.message(scope.job, Level::Warn, note.clone());
+            scope.host.bus.message(scope.job, Level::Info, note.clone());
             Ok(outcome(false, Some(note)))
         }
     }
