@@ -89,9 +89,9 @@ pub fn facts_from_actions(
         }
         Some(value.clone())
     };
-    facts.default_branch = payload(&["repository", "default_branch"])
-        .and_then(|v| v.as_str().map(str::to_string))
-        .or_else(|| env("XTASK_DEFAULT_BRANCH"));
+    facts.default_branch = env("XTASK_DEFAULT_BRANCH").or_else(|| {
+        payload(&["repository", "default_branch"]).and_then(|v| v.as_str().map(str::to_string))
+    });
     if let (Some(server), Some(repo)) = (env("GITHUB_SERVER_URL"), env("GITHUB_REPOSITORY")) {
         facts.source = Some(format!("{server}/{repo}"));
     }
