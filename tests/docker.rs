@@ -720,3 +720,44 @@ fn the_example_docker_test_task_passes() {
     assert!(new.is_empty(), "dangling images appeared: {new:?}");
     assert!(u.images().len() >= 2, "both variants were built");
 }
+
+/// Rebuilding a tag with new content moves the tag; the image it named before would dangle, so
+/// the build removes it.
+#[test]
+fn rebuilding_a_tag_leaves_no_dangling_image() {
+    if !engine() {
+        return;
+    }
+    let u = Unique::new();
+    let p = Project::new().file("ctx/Dockerfile", "FROM scratch\nCOPY blob /blob\n").task(
+        "twice",
+        &format!(
+            r#"
+            job("twice", || {{
+                let options = #{{ context: "ctx", tags: ["{id}:same"], labels: #{{ "dev.xtask.test": "{id}" }} }};
+                write("ctx/blob", "first");
+                let first = docker::build(options);
+                write("ctx/blob", "second");
+                let second = docker::build(options);
+                assert_eq(first.id != second.id, true, "new content, new image");
+                write("ids.txt", `${{first.id}} ${{second.id}}`);
+            }});
+            "#,
+            id = u.id
+        ),
+    );
+    run(&p, &["twice"], &[])
+        .code(0)
+        .contains("removed the image these tags named before");
+    let ids = std::fs::read_to_string(p.join("ids.txt")).unwrap();
+    let first = ids.split(' ').next().unwrap();
+    let gone = Command::new("docker")
+        .args(["image", "inspect", first])
+        .output()
+        .unwrap();
+    assert!(
+        !gone.status.success(),
+        "the first image {first} is still there"
+    );
+    u.assert_clean();
+}
