@@ -631,9 +631,18 @@ fn tags_from_a_temp_git_repo() {
         ]
     );
 
-    // In Actions the event decides, whatever the checkout looks like.
+    // In Actions the event decides, whatever the checkout looks like. The payload is this
+    // test's own, not the one of a CI run the suite may be running in.
     let actions_sha = "fedcba9876543210fedcba9876543210fedcba98";
+    let event = p.join("event.json");
+    std::fs::write(
+        &event,
+        r#"{ "pull_request": { "number": 5 }, "repository": { "default_branch": "main" } }"#,
+    )
+    .unwrap();
+    let event = event.display().to_string();
     let pr = [
+        ("GITHUB_EVENT_PATH", event.as_str()),
         ("GITHUB_ACTIONS", "true"),
         ("GITHUB_EVENT_NAME", "pull_request"),
         ("GITHUB_REF", "refs/pull/5/merge"),
@@ -646,6 +655,23 @@ fn tags_from_a_temp_git_repo() {
     );
     let meta = std::fs::read_to_string(p.join("meta.txt")).unwrap();
     assert!(meta.starts_with("pr-5-debug false"), "{meta}");
+    let release = [
+        ("GITHUB_EVENT_PATH", event.as_str()),
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_EVENT_NAME", "push"),
+        ("GITHUB_REF", "refs/tags/v2.0.0"),
+        ("GITHUB_REF_NAME", "v2.0.0"),
+        ("GITHUB_SHA", actions_sha),
+    ];
+    assert_eq!(
+        tags(&release),
+        [
+            "ghcr.io/owner/app:2.0.0",
+            "ghcr.io/owner/app:2.0",
+            "ghcr.io/owner/app:2",
+            "ghcr.io/owner/app:sha-fedcba9"
+        ]
+    );
 }
 
 #[test]
@@ -759,5 +785,36 @@ fn rebuilding_a_tag_leaves_no_dangling_image() {
         !gone.status.success(),
         "the first image {first} is still there"
     );
+    u.assert_clean();
+}
+
+#[test]
+fn a_job_timeout_removes_the_container() {
+    if !engine() {
+        return;
+    }
+    static_debug_binary();
+    let u = Unique::new();
+    let p = Project::new().task(
+        "slow",
+        &format!(
+            r#"
+            job("build", || {{
+                docker::build(#{{ context: "{context}", variant: "debug", tags: ["{id}:debug"], labels: #{{ "dev.xtask.test": "{id}" }} }});
+            }});
+            job("slow", #{{ needs: ["build"], timeout: "3s" }}, || {{
+                docker::run("{id}:debug", #{{ name: "{id}-slow", network: "none", args: ["--listen", "127.0.0.1:0"], ready: #{{ log: "listening on" }} }});
+                write("ready.marker", "up");
+                run(["sleep", "60"]);
+            }});
+            "#,
+            context = example().display(),
+            id = u.id
+        ),
+    );
+    let started = Instant::now();
+    run(&p, &["slow"], &[]).code(1).contains("timed out");
+    assert!(p.join("ready.marker").exists(), "the container had started");
+    assert!(started.elapsed() < Duration::from_secs(40));
     u.assert_clean();
 }
