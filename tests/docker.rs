@@ -818,3 +818,63 @@ fn a_job_timeout_removes_the_container() {
     assert!(started.elapsed() < Duration::from_secs(40));
     u.assert_clean();
 }
+
+/// hadolint and trivy cannot be installed here: stand-ins on PATH record how they are called
+/// (the real tools' exit code 1 means findings). Absent, each call is a note and a skip reason.
+#[test]
+fn scanners_run_when_installed_and_are_skipped_with_a_reason_when_not() {
+    let p = Project::new()
+        .file("Dockerfile", "FROM scratch\n")
+        .file(
+            "bin/hadolint",
+            "#!/bin/sh\necho \"hadolint $*\" > hadolint.args\necho 'DL3006 warning: always tag the image'\nexit 1\n",
+        )
+        .file("bin/trivy", "#!/bin/sh\necho \"$*\" > trivy.args\nexit 0\n")
+        .task(
+            "scan",
+            r#"
+            job("lint", || docker::lint("Dockerfile"));
+            job("scan", || {
+                let r = docker::scan("app:1", #{ severity: "CRITICAL" });
+                assert_eq(r.ran, true);
+            });
+            job("absent", || {
+                let r = docker::lint("Dockerfile");
+                if !r.ran { skip(r.reason); }
+            });
+            "#,
+        );
+    for tool in ["hadolint", "trivy"] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            p.join(&format!("bin/{tool}")),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        p.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    run(&p, &["scan", "--job", "lint"], &[("PATH", &path)])
+        .code(1)
+        .contains("DL3006")
+        .contains("command failed with exit status 1")
+        .contains("scan.rhai:2");
+    let args = std::fs::read_to_string(p.join("hadolint.args")).unwrap();
+    assert!(args.trim_end().ends_with("/Dockerfile"), "{args}");
+    run(&p, &["scan", "--job", "scan"], &[("PATH", &path)]).code(0);
+    let args = std::fs::read_to_string(p.join("trivy.args")).unwrap();
+    assert_eq!(
+        args.trim(),
+        "image --exit-code 1 --no-progress --severity CRITICAL app:1"
+    );
+    run(
+        &p,
+        &["scan", "--job", "absent"],
+        &[("PATH", "/usr/bin:/bin")],
+    )
+    .code(0)
+    .contains("hadolint is not installed: Dockerfile lint skipped");
+}
