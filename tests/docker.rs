@@ -706,7 +706,19 @@ fn the_example_docker_test_task_passes() {
     }
     let u = Unique::new();
     let image = format!("{}/example-service", u.id);
-    let dangling_before = lines(&docker(&["images", "-q", "--filter", "dangling=true"]));
+    // Dangling images from the example's Dockerfile (its title label): other tests of this
+    // binary build other images meanwhile.
+    let dangling = || {
+        lines(&docker(&[
+            "images",
+            "-q",
+            "--filter",
+            "dangling=true",
+            "--filter",
+            "label=org.opencontainers.image.title=example-service",
+        ]))
+    };
+    let dangling_before = dangling();
     let out = Run::from(
         Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(["docker-test"])
@@ -738,7 +750,7 @@ fn the_example_docker_test_task_passes() {
         ])),
         Vec::<String>::new()
     );
-    let dangling_after = lines(&docker(&["images", "-q", "--filter", "dangling=true"]));
+    let dangling_after = dangling();
     let new: Vec<&String> = dangling_after
         .iter()
         .filter(|d| !dangling_before.contains(d))
