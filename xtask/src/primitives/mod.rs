@@ -3,6 +3,7 @@
 //! families added later register under their own (`cargo::`, `pg::`, `docker::`, `http::`, …).
 
 pub mod assert;
+pub mod docker;
 pub mod env;
 pub mod fs;
 pub mod git;
@@ -27,6 +28,7 @@ pub fn register_all(engine: &mut Engine) {
     assert::register(engine);
     git::register(engine);
     release::register(engine);
+    docker::register(engine);
 }
 
 pub type Result<T> = std::result::Result<T, Box<EvalAltResult>>;

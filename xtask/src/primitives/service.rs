@@ -239,17 +239,17 @@ struct Inner {
 }
 
 impl Service {
-    fn is_running(&self) -> bool {
+    pub(crate) fn is_running(&self) -> bool {
         let group = self.inner.group.lock().unwrap_or_else(|e| e.into_inner());
         group.is_some() && self.inner.exit.get().is_none()
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!("service `{}` (pid {})", self.inner.name, self.inner.pid)
     }
 
     /// The captured log with registered secrets masked.
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         self.inner.bus.redact(&self.inner.log.text())
     }
 
@@ -275,7 +275,7 @@ impl Service {
 
     /// SIGTERM to the group, SIGKILL after the stop timeout; idempotent. Returns whether the
     /// service was still running.
-    fn stop(&self) -> bool {
+    pub(crate) fn stop(&self) -> bool {
         let guard = self
             .inner
             .group
@@ -300,7 +300,8 @@ impl Service {
     }
 }
 
-fn start(argv: Array, options: Map) -> Result<Service> {
+/// Also the engine of `docker::run`, which runs `docker run` in the foreground as a service.
+pub(crate) fn start(argv: Array, options: Map) -> Result<Service> {
     check_keys("service::start", &options, START_OPTIONS)?;
     let scope = context::current();
     let argv: Vec<String> = argv.iter().map(crate::graph::display_value).collect();

@@ -1,0 +1,145 @@
+//! The facts tags are computed from: the Actions environment when `GITHUB_ACTIONS=true`, the
+//! local git repository (of the job's directory) otherwise. `docker::tags` / `docker::metadata`.
+
+use rhai::{Dynamic, Map};
+
+use super::client;
+use super::tags::{self, Facts, Latest, Options};
+use crate::primitives::{check_keys, error, opt_string, Result};
+use crate::script::context::{self, JobScope};
+
+const TAG_OPTIONS: &[&str] = &["latest", "prefix", "suffix", "sha_length", "default_branch"];
+
+pub fn facts(scope: &JobScope) -> Facts {
+    let env = |k: &str| scope.env_var(k).filter(|v| !v.is_empty());
+    if env("GITHUB_ACTIONS").as_deref() == Some("true") {
+        let event = env("GITHUB_EVENT_PATH")
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|text| serde_json::from_str(&text).ok());
+        return tags::facts_from_actions(&env, event.as_ref());
+    }
+    let git = |args: &[&str]| -> Option<String> {
+        let mut argv = vec!["git", "-C"];
+        let dir = scope.dir.borrow().display().to_string();
+        argv.push(&dir);
+        argv.extend_from_slice(args);
+        let out = client::output(&argv, &scope.env_changes(), &scope.token()).ok()?;
+        let text = out.stdout.trim().to_string();
+        (out.ok && !text.is_empty()).then_some(text)
+    };
+    let Some(sha) = git(&["rev-parse", "HEAD"]) else {
+        return Facts::default();
+    };
+    let default_branch = env("XTASK_DEFAULT_BRANCH").or_else(|| {
+        git(&["symbolic-ref", "--short", "refs/remotes/origin/HEAD"])
+            .map(|r| r.trim_start_matches("origin/").to_string())
+    });
+    Facts {
+        branch: git(&["symbolic-ref", "--short", "-q", "HEAD"]),
+        tags: git(&["tag", "--points-at", "HEAD"])
+            .map(|t| t.lines().map(str::to_string).collect())
+            .unwrap_or_default(),
+        pr: None,
+        sha: Some(sha),
+        default_branch: default_branch.or_else(|| Some("main".into())),
+        source: git(&["remote", "get-url", "origin"]).and_then(|u| tags::source_url(&u)),
+    }
+}
+
+/// `created` for labels: SOURCE_DATE_EPOCH when set (reproducible builds), else now.
+pub fn created(scope: &JobScope) -> String {
+    let secs = scope
+        .env_var("SOURCE_DATE_EPOCH")
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        });
+    tags::rfc3339(secs)
+}
+
+fn options(map: &Map) -> Result<(Options, Option<String>)> {
+    check_keys("docker::tags", map, TAG_OPTIONS)?;
+    let mut options = Options::default();
+    if let Some(value) = map.get("latest") {
+        options.latest = if value.as_bool() == Ok(false) {
+            Latest::Never
+        } else {
+            match value.to_string().as_str() {
+                "default-branch" | "default_branch" | "branch" => Latest::DefaultBranch,
+                "semver" | "tag" => Latest::Semver,
+                "false" | "never" => Latest::Never,
+                other => {
+                    return error(format!(
+                        "option `latest` is \"default-branch\", \"semver\" or false, not `{other}`"
+                    ))
+                }
+            }
+        };
+    }
+    options.prefix = opt_string(map, "prefix")?.unwrap_or_default();
+    options.suffix = opt_string(map, "suffix")?.unwrap_or_default();
+    if let Some(n) = map.get("sha_length") {
+        match n.as_int() {
+            Ok(n) if (4..=40).contains(&n) => options.sha_length = n as usize,
+            _ => return error("option `sha_length` must be a number from 4 to 40"),
+        }
+    }
+    Ok((options, opt_string(map, "default_branch")?))
+}
+
+fn compute(image: &str, map: &Map) -> Result<(Facts, tags::Meta, Vec<String>)> {
+    // `localhost:5000/app` is a name; `app:1.0` already has a tag.
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if image.trim().is_empty() || last.contains(':') || last.contains('@') {
+        return error(format!(
+            "docker::tags takes an image name without a tag (`registry/name`), not `{image}`"
+        ));
+    }
+    let (options, default_branch) = options(map)?;
+    let scope = context::current();
+    let mut facts = facts(&scope);
+    if default_branch.is_some() {
+        facts.default_branch = default_branch;
+    }
+    let meta = tags::compute(&facts, &options);
+    let refs = tags::refs(image, &meta.tags);
+    Ok((facts, meta, refs))
+}
+
+pub fn script_tags(image: &str, map: Map) -> Result<rhai::Array> {
+    let (_, _, refs) = compute(image, &map)?;
+    Ok(refs.into_iter().map(Dynamic::from).collect())
+}
+
+/// Tags plus what they were computed from: `#{ tags, version, labels, is_pr, push_allowed,
+/// is_default_branch, branch, sha }`.
+pub fn script_metadata(image: &str, map: Map) -> Result<Map> {
+    let (facts, meta, refs) = compute(image, &map)?;
+    let scope = context::current();
+    let labels = tags::labels(&facts, &meta, &created(&scope));
+    let text = |v: &Option<String>| v.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT);
+    let mut out = Map::new();
+    out.insert(
+        "tags".into(),
+        Dynamic::from_array(refs.into_iter().map(Dynamic::from).collect()),
+    );
+    out.insert("version".into(), text(&meta.version));
+    out.insert("is_pr".into(), Dynamic::from_bool(meta.is_pr));
+    // The reference pipelines push everywhere but pull requests.
+    out.insert("push_allowed".into(), Dynamic::from_bool(!meta.is_pr));
+    out.insert(
+        "is_default_branch".into(),
+        Dynamic::from_bool(meta.is_default_branch),
+    );
+    out.insert("branch".into(), text(&facts.branch));
+    out.insert("sha".into(), text(&facts.sha));
+    let mut label_map = Map::new();
+    for (k, v) in labels {
+        label_map.insert(k.into(), v.into());
+    }
+    out.insert("labels".into(), label_map.into());
+    Ok(out)
+}

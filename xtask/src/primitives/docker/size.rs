@@ -1,0 +1,221 @@
+//! `docker::image_size` and the size gate `docker::check_size`: an upper bound, and growth
+//! against a baseline (another image, a number of MB, or the size recorded by an earlier run
+//! under `target/xtask/docker/sizes/`). Growth at or past `warn_growth_mb` (default 20) warns,
+//! at or past `fail_growth_mb` (default 50) fails. MB are 10^6 bytes, as `docker images` shows.
+
+use rhai::{Dynamic, FuncRegistration, Map, Module, NativeCallContext};
+
+use super::{engine, quick, tags};
+use crate::events::Level;
+use crate::primitives::{at_call_site, check_keys, error, opt_bool, opt_string, Result};
+use crate::script::{context, Mode};
+
+const CHECK_OPTIONS: &[&str] = &[
+    "max_mb",
+    "baseline",
+    "warn_growth_mb",
+    "fail_growth_mb",
+    "record",
+    "key",
+];
+const MB: f64 = 1e6;
+
+pub fn register(module: &mut Module) {
+    FuncRegistration::new("image_size")
+        .set_into_module(module, |ctx: NativeCallContext, image: &str| {
+            at_call_site(&ctx, image_size(image))
+        });
+    FuncRegistration::new("check_size")
+        .set_into_module(module, |ctx: NativeCallContext, image: &str| {
+            at_call_site(&ctx, check_size(image, Map::new()))
+        });
+    FuncRegistration::new("check_size").set_into_module(
+        module,
+        |ctx: NativeCallContext, image: &str, options: Map| {
+            at_call_site(&ctx, check_size(image, options))
+        },
+    );
+}
+
+/// The image's size in bytes.
+fn image_size(image: &str) -> Result<i64> {
+    let caps = engine()?;
+    let out = quick(
+        &caps,
+        &["image", "inspect", "--format", "{{.Size}}", "--", image],
+    )?;
+    out.trim()
+        .parse()
+        .or_else(|_| error(format!("docker image inspect: not a size: {out}")))
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    Ok,
+    Warn(String),
+    Fail(String),
+}
+
+/// The gate itself, on numbers (MB).
+pub fn judge(
+    image: &str,
+    size: f64,
+    max: Option<f64>,
+    baseline: Option<(f64, String)>,
+    warn: f64,
+    fail: f64,
+) -> Verdict {
+    if let Some(max) = max {
+        if size > max {
+            return Verdict::Fail(format!(
+                "image {image} is {size:.1} MB, over its limit of {max:.1} MB"
+            ));
+        }
+    }
+    if let Some((base, what)) = baseline {
+        let growth = size - base;
+        if growth >= fail {
+            return Verdict::Fail(format!(
+                "image {image} grew {growth:.1} MB ({base:.1} → {size:.1} MB, baseline: {what}); the limit is +{fail:.0} MB"
+            ));
+        }
+        if growth >= warn {
+            return Verdict::Warn(format!(
+                "image {image} grew {growth:.1} MB ({base:.1} → {size:.1} MB, baseline: {what}); a warning from +{warn:.0} MB, failing from +{fail:.0} MB"
+            ));
+        }
+    }
+    Verdict::Ok
+}
+
+fn number(options: &Map, key: &str) -> Result<Option<f64>> {
+    match options.get(key) {
+        None => Ok(None),
+        Some(v) if v.is_unit() => Ok(None),
+        Some(v) => match v.as_float().or_else(|_| v.as_int().map(|i| i as f64)) {
+            Ok(n) if n >= 0.0 => Ok(Some(n)),
+            _ => error(format!("option `{key}` must be a number of MB")),
+        },
+    }
+}
+
+fn check_size(image: &str, options: Map) -> Result<Map> {
+    check_keys("docker::check_size", &options, CHECK_OPTIONS)?;
+    let scope = context::current();
+    let max = number(&options, "max_mb")?;
+    let warn = number(&options, "warn_growth_mb")?.unwrap_or(20.0);
+    let fail = number(&options, "fail_growth_mb")?.unwrap_or(50.0);
+    let record = opt_bool(&options, "record")?;
+    let key = tags::sanitize(
+        &opt_string(&options, "key")?.unwrap_or_else(|| image.replace([':', '/', '@'], "_")),
+    );
+    let record_file = scope
+        .host
+        .root
+        .join("target/xtask/docker/sizes")
+        .join(format!("{key}.json"));
+    if scope.host.mode == Mode::Plan {
+        return Ok(Map::new());
+    }
+    let size = image_size(image)? as f64 / MB;
+
+    let baseline = match options.get("baseline") {
+        Some(v) if v.is_string() => {
+            let other = v.to_string();
+            Some((image_size(&other)? as f64 / MB, format!("image {other}")))
+        }
+        Some(v) if !v.is_unit() => number(&options, "baseline")?.map(|n| (n, "given".to_string())),
+        _ => std::fs::read_to_string(&record_file)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|json| json.get("size_mb").and_then(|s| s.as_f64()))
+            .map(|n| (n, format!("recorded in {}", record_file.display()))),
+    };
+    let verdict = judge(image, size, max, baseline.clone(), warn, fail);
+    let mut result = Map::new();
+    result.insert("size_mb".into(), Dynamic::from_float(size));
+    result.insert(
+        "baseline_mb".into(),
+        baseline
+            .as_ref()
+            .map(|(b, _)| Dynamic::from_float(*b))
+            .unwrap_or(Dynamic::UNIT),
+    );
+    result.insert(
+        "growth_mb".into(),
+        baseline
+            .as_ref()
+            .map(|(b, _)| Dynamic::from_float(size - b))
+            .unwrap_or(Dynamic::UNIT),
+    );
+    let bus = &scope.host.bus;
+    let status = match verdict {
+        Verdict::Fail(text) => return error(text),
+        Verdict::Warn(text) => {
+            bus.message(scope.job, Level::Warn, text);
+            "warn"
+        }
+        Verdict::Ok => {
+            let against = match &baseline {
+                Some((b, what)) => format!(", {:+.1} MB against {b:.1} MB ({what})", size - b),
+                None => String::new(),
+            };
+            let limit = max
+                .map(|m| format!(" (limit {m:.1} MB)"))
+                .unwrap_or_default();
+            bus.message(
+                scope.job,
+                Level::Info,
+                format!("image {image}: {size:.1} MB{limit}{against}"),
+            );
+            "ok"
+        }
+    };
+    result.insert("status".into(), status.into());
+    // Record when asked, or the first time (no baseline yet), so the next run compares.
+    let first = !options.contains_key("baseline") && baseline.is_none();
+    if record.unwrap_or(first) {
+        if let Some(dir) = record_file.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let json = serde_json::json!({ "image": image, "size_mb": size });
+        if std::fs::write(&record_file, json.to_string()).is_ok() {
+            bus.message(
+                scope.job,
+                Level::Info,
+                format!(
+                    "recorded {size:.1} MB as the size baseline in {}",
+                    record_file.display()
+                ),
+            );
+        }
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_warns_then_fails_on_growth() {
+        let base = || Some((100.0, "image app:main".to_string()));
+        assert_eq!(judge("app", 110.0, None, base(), 20.0, 50.0), Verdict::Ok);
+        assert!(
+            matches!(judge("app", 120.0, None, base(), 20.0, 50.0), Verdict::Warn(t) if t.contains("grew 20.0 MB"))
+        );
+        assert!(
+            matches!(judge("app", 150.0, None, base(), 20.0, 50.0), Verdict::Fail(t) if t.contains("+50 MB"))
+        );
+        // Shrinking is fine.
+        assert_eq!(judge("app", 10.0, None, base(), 20.0, 50.0), Verdict::Ok);
+    }
+
+    #[test]
+    fn the_gate_fails_over_the_limit() {
+        assert!(
+            matches!(judge("app", 12.0, Some(10.0), None, 20.0, 50.0), Verdict::Fail(t) if t.contains("over its limit of 10.0 MB"))
+        );
+        assert_eq!(judge("app", 9.0, Some(10.0), None, 20.0, 50.0), Verdict::Ok);
+    }
+}
