@@ -70,7 +70,7 @@ pub struct Cli {
     /// Mask the value of this environment variable in all output (repeatable).
     #[arg(long = "secret-env", value_name = "NAME")]
     pub secret_env: Vec<String>,
-    /// The task to run: tasks/<TASK>.rhai.
+    /// The task to run: the script tasks/TASK.rhai.
     pub task: Option<String>,
     /// Arguments for the script.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -91,6 +91,19 @@ pub enum Event {
         level: Level,
         text: String,
     },
+    /// A compiler, linter or test diagnostic pointing at a source line, for reporters that
+    /// annotate files (GitHub). Its human rendering is already in the job's output.
+    #[allow(dead_code)] // read by annotating reporters; the terminal shows the rendering
+    Diagnostic {
+        job: Option<JobId>,
+        /// Relative to the project root when inside it.
+        file: String,
+        line: u32,
+        column: Option<u32>,
+        /// `error`, `warning`, `note`.
+        level: String,
+        message: String,
+    },
     JobRetrying {
         id: JobId,
         attempt: u32,

@@ -67,6 +67,10 @@ impl Redactor {
             Event::Output { bytes, .. } => self.redact_bytes(bytes),
             Event::CommandStarted { display, .. } => fix(display),
             Event::Message { text, .. } => fix(text),
+            Event::Diagnostic { file, message, .. } => {
+                fix(file);
+                fix(message);
+            }
             Event::JobRetrying { error, .. } => fix(error),
             Event::JobFinished(summary) => redact_outcome(self, &mut summary.outcome),
             Event::RunFinished { jobs, .. } => {

@@ -2,6 +2,7 @@
 //! Core names (`job`, `run`, `sh`, file and env helpers) live in the global namespace; the
 //! families added later register under their own (`cargo::`, `pg::`, `docker::`, `http::`, …).
 
+pub mod cargo;
 pub mod env;
 pub mod fs;
 pub mod jobs;
@@ -16,6 +17,7 @@ pub fn register_all(engine: &mut Engine) {
     fs::register(engine);
     env::register(engine);
     log::register(engine);
+    cargo::register(engine);
 }
 
 pub type Result<T> = std::result::Result<T, Box<EvalAltResult>>;

@@ -481,6 +481,8 @@ impl Reporter for Terminal {
                 self.job_text(*id, &text);
             }
             Event::JobFinished(summary) => self.finished(summary),
+            // The rendered diagnostic is already in the job's output.
+            Event::Diagnostic { .. } => {}
             Event::RunFinished {
                 jobs,
                 duration,
