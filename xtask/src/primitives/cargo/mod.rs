@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module};
+use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::{check_keys, duration_value, error, opt_bool, opt_string, string_list, Result};
 use crate::events::{Event, Level};
@@ -42,49 +42,73 @@ pub fn register(engine: &mut Engine) {
     let mut module = Module::new();
     macro_rules! with_options {
         ($name:literal, $f:expr) => {{
-            FuncRegistration::new($name).set_into_module(&mut module, || $f(Map::new()));
-            FuncRegistration::new($name).set_into_module(&mut module, $f);
+            FuncRegistration::new($name).set_into_module(&mut module, |ctx: NativeCallContext| {
+                at(&ctx, $f(Map::new())).map(Dynamic::from_map)
+            });
+            FuncRegistration::new($name)
+                .set_into_module(&mut module, |ctx: NativeCallContext, o: Map| {
+                    at(&ctx, $f(o)).map(Dynamic::from_map)
+                });
         }};
     }
-    with_options!("fmt_check", |o: Map| fmt_check(o).map(Dynamic::from_map));
-    with_options!("clippy", |o: Map| clippy(o).map(Dynamic::from_map));
-    with_options!("test", |o: Map| test(o).map(Dynamic::from_map));
-    with_options!("doc", |o: Map| doc(o).map(Dynamic::from_map));
-    with_options!("build", |o: Map| build(o).map(Dynamic::from_map));
-    with_options!("bench", |o: Map| bench(o).map(Dynamic::from_map));
-    with_options!("metadata", |o: Map| cargo_metadata(o)
-        .map(Dynamic::from_map));
-    with_options!("audit", |o: Map| security::audit(o).map(Dynamic::from_map));
-    with_options!("deny", |o: Map| security::deny(o).map(Dynamic::from_map));
-    with_options!("outdated", |o: Map| security::outdated(o)
-        .map(Dynamic::from_map));
-    FuncRegistration::new("run").set_into_module(&mut module, |argv: Array| {
-        generic(argv, Map::new()).map(Dynamic::from_map)
-    });
-    FuncRegistration::new("run").set_into_module(&mut module, |argv: Array, o: Map| {
-        generic(argv, o).map(Dynamic::from_map)
-    });
+    with_options!("fmt_check", fmt_check);
+    with_options!("clippy", clippy);
+    with_options!("test", test);
+    with_options!("doc", doc);
+    with_options!("build", build);
+    with_options!("bench", bench);
+    with_options!("metadata", cargo_metadata);
+    with_options!("audit", security::audit);
+    with_options!("deny", security::deny);
+    with_options!("outdated", security::outdated);
+    FuncRegistration::new("run").set_into_module(
+        &mut module,
+        |ctx: NativeCallContext, argv: Array| {
+            at(&ctx, generic(argv, Map::new())).map(Dynamic::from_map)
+        },
+    );
+    FuncRegistration::new("run").set_into_module(
+        &mut module,
+        |ctx: NativeCallContext, argv: Array, o: Map| {
+            at(&ctx, generic(argv, o)).map(Dynamic::from_map)
+        },
+    );
     FuncRegistration::new("has_tool").set_into_module(&mut module, |name: &str| {
         toolchain::find_tool(name).is_some()
     });
     FuncRegistration::new("require_tool").set_into_module(
         &mut module,
-        |name: &str| -> Result<String> {
+        |ctx: NativeCallContext, name: &str| -> Result<String> {
             match toolchain::require_tool(name) {
                 Ok(path) => Ok(path.display().to_string()),
-                Err(e) => error(e),
+                Err(e) => at(&ctx, error(e)),
             }
         },
     );
-    FuncRegistration::new("has_toolchain")
-        .set_into_module(&mut module, |name: &str| -> Result<bool> {
-            toolchain::has_toolchain(name).or_else(error)
-        });
-    FuncRegistration::new("require_toolchain")
-        .set_into_module(&mut module, |name: &str| -> Result<()> {
-            toolchain::require_toolchain(name).or_else(error)
-        });
+    FuncRegistration::new("has_toolchain").set_into_module(
+        &mut module,
+        |ctx: NativeCallContext, name: &str| -> Result<bool> {
+            at(&ctx, toolchain::has_toolchain(name).or_else(error))
+        },
+    );
+    FuncRegistration::new("require_toolchain").set_into_module(
+        &mut module,
+        |ctx: NativeCallContext, name: &str| -> Result<()> {
+            at(&ctx, toolchain::require_toolchain(name).or_else(error))
+        },
+    );
     engine.register_static_module("cargo", module.into());
+}
+
+/// Rhai leaves the position of errors from namespaced functions empty: put the call site in, so
+/// the failure points at the script line.
+fn at<T>(ctx: &NativeCallContext, result: Result<T>) -> Result<T> {
+    result.map_err(|mut err| {
+        if err.position().is_none() {
+            err.set_position(ctx.call_position());
+        }
+        err
+    })
 }
 
 /// Options shared by every cargo primitive.
@@ -330,6 +354,7 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
         }
         Err(failure) => return error(format!("`{display}`: {failure}")),
     };
+    parser.close();
     let tests = parser.tests();
     let mut map = Map::new();
     map.insert("command".into(), display.clone().into());

@@ -34,6 +34,7 @@ pub struct OutputParser {
     nextest: Option<Nextest>,
     /// The first line that says a download failed (advisory databases, the registry index).
     pub fetch_failure: Option<String>,
+    fmt_pending: Option<Diagnostic>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +64,7 @@ impl OutputParser {
             libtest: (watch == Watch::Libtest).then(Libtest::default),
             nextest: (watch == Watch::Nextest).then(Nextest::default),
             fetch_failure: None,
+            fmt_pending: None,
         }
     }
 
@@ -105,12 +107,7 @@ impl OutputParser {
         let mut diagnostic = None;
         let plain = diagnostics::strip_ansi(line);
         match self.watch {
-            Watch::Fmt => {
-                diagnostic = diagnostics::parse_fmt_line(&plain, &self.root);
-                if let Some(d) = &diagnostic {
-                    self.diagnostics.push(d.clone());
-                }
-            }
+            Watch::Fmt => diagnostic = self.fmt_line(&plain),
             Watch::Libtest => {
                 if let Some(parser) = &mut self.libtest {
                     parser.feed(&plain);
@@ -133,6 +130,36 @@ impl OutputParser {
             print: Some(line.to_string()),
             diagnostic,
         }
+    }
+
+    /// rustfmt's hunk header names the first line of context; the diagnostic names the first
+    /// line that changes, so it is held until that line shows.
+    fn fmt_line(&mut self, line: &str) -> Option<Diagnostic> {
+        if let Some(header) = diagnostics::parse_fmt_line(line, &self.root) {
+            let previous = self.flush_fmt();
+            self.fmt_pending = Some(header);
+            return previous;
+        }
+        let pending = self.fmt_pending.as_mut()?;
+        match line.chars().next() {
+            Some('-') | Some('+') => self.flush_fmt(),
+            _ => {
+                pending.line += 1;
+                None
+            }
+        }
+    }
+
+    fn flush_fmt(&mut self) -> Option<Diagnostic> {
+        let mut d = self.fmt_pending.take()?;
+        d.rendered = format!("{}: not formatted\n", d.location());
+        self.diagnostics.push(d.clone());
+        Some(d)
+    }
+
+    /// Ends the stream: what was still held is recorded.
+    pub fn close(&mut self) {
+        self.flush_fmt();
     }
 
     fn first_time(&mut self, d: &Diagnostic) -> bool {
