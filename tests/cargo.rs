@@ -195,7 +195,7 @@ fn result_maps_carry_diagnostics_and_test_counts() {
             "    #[test]\n    #[ignore]\n    fn slow() {}\n\n    #[test]\n    fn adds",
         )
         .replace("#[cfg(test)]", NEEDLESS_RETURN);
-    let p = krate(&lib).task(
+    let p = krate(&lib).file("src/bin/tool.rs", "fn main() {}\n").task(
         "inspect",
         r#"
         job("inspect", || {
@@ -204,8 +204,10 @@ fn result_maps_carry_diagnostics_and_test_counts() {
             print(`clippy success=${lint.success} errors=${lint.errors} first=${d.file}:${d.line}:${d.column} code=${d.code} level=${d.level}`);
             let t = cargo::test(#{ kind: "lib", allow_fail: true });
             print(`tests passed=${t.tests.passed} failed=${t.tests.failed} ignored=${t.tests.ignored} name=${t.tests.failures[0].name} at=${t.tests.failures[0].location}`);
-            let built = cargo::build();
-            print(`build success=${built.success} duration_is_float=${type_of(built.duration)}`);
+            let built = cargo::build(#{ bins: ["tool"] });
+            print(`build success=${built.success} duration_is_float=${type_of(built.duration)} exe=${built.executables}`);
+            let bench = cargo::bench(#{ no_run: true });
+            print(`bench success=${bench.success} benches=${bench.benches.len()}`);
             let meta = cargo::metadata();
             print(`meta names=${meta.names} version=${meta.version} msrv=${meta.rust_version} lib=${meta.has_lib}`);
             let check = cargo::run(["check", "--all-targets"]);
