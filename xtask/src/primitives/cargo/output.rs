@@ -243,6 +243,29 @@ mod tests {
     }
 
     #[test]
+    fn fmt_diagnostics_point_at_the_first_changed_line() {
+        let mut parser = OutputParser::new(PathBuf::from("/p"), Watch::Fmt);
+        let lines = [
+            "Diff in /p/src/lib.rs:5:",
+            " /// ```",
+            " /// assert!(true);",
+            " /// ```",
+            "-pub fn add(a:i32)->i32{",
+            "+pub fn add(a: i32) -> i32 {",
+            "Diff in /p/src/b.rs:1:",
+        ];
+        let found: Vec<_> = lines
+            .iter()
+            .filter_map(|l| parser.feed(l).diagnostic)
+            .collect();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].location(), "src/lib.rs:8");
+        parser.close();
+        assert_eq!(parser.diagnostics.len(), 2);
+        assert_eq!(parser.diagnostics[1].location(), "src/b.rs:1");
+    }
+
+    #[test]
     fn fetch_failures() {
         assert!(is_fetch_failure(
             "error: couldn't fetch advisory database: git operation failed"
