@@ -199,7 +199,8 @@ fn result_maps_carry_diagnostics_and_test_counts() {
         "inspect",
         r#"
         job("inspect", || {
-            let lint = cargo::clippy(#{ allow_fail: true });
+            let lint = cargo::clippy(#{ allow_fail: true, packages: "planted" });
+            print(`clippy command=${lint.command}`);
             let d = lint.diagnostics[0];
             print(`clippy success=${lint.success} errors=${lint.errors} first=${d.file}:${d.line}:${d.column} code=${d.code} level=${d.level}`);
             let t = cargo::test(#{ kind: "lib", allow_fail: true });
@@ -229,9 +230,12 @@ fn result_maps_carry_diagnostics_and_test_counts() {
         .contains(&format!(
             "tests passed=0 failed=1 ignored=1 name=tests::adds at=src/lib.rs:{assert_line}:9"
         ));
-    run.contains("build success=true duration_is_float=f64")
-        .contains("meta names=[\"planted\"] version=0.1.0 msrv= lib=true")
-        .contains("check warnings=0");
+    run.contains(
+        "clippy command=cargo clippy --message-format=json --package planted --all-targets",
+    )
+    .contains("build success=true duration_is_float=f64")
+    .contains("meta names=[\"planted\"] version=0.1.0 msrv= lib=true")
+    .contains("check warnings=0");
 }
 
 #[test]
@@ -344,7 +348,7 @@ fn missing_tools_name_the_install_line() {
         .task(
             "req",
             r#"
-            print(`has fake=${cargo::has_tool("fake")} has deny=${cargo::has_tool("cargo-no-such-tool")}`);
+            print(`has fake=${cargo::has_tool("fake")} has missing=${cargo::has_tool("cargo-no-such-tool")}`);
             print(`found ${cargo::require_tool("cargo-fake")}`);
             cargo::require_tool("cargo-no-such-tool");
             "#,
@@ -354,7 +358,7 @@ fn missing_tools_name_the_install_line() {
     // A top-level script error: exit 2.
     run_with(&p, &["req"], &env)
         .code(2)
-        .contains("has fake=true has deny=false")
+        .contains("has fake=true has missing=false")
         .contains("fake-bin/cargo-fake")
         .contains("`cargo-no-such-tool` is not installed; install it with `cargo install --locked cargo-no-such-tool`")
         .contains("tasks/req.rhai:4:");
@@ -418,4 +422,45 @@ fn an_advisory_fetch_failure_is_reported_as_offline_and_a_hang_times_out() {
     run.code(0);
     assert_eq!(status(&run, "security"), "skipped", "{}", run.all());
     run.contains("cargo-audit could not fetch the advisory database (offline)");
+}
+
+#[test]
+fn places_in_a_workspace_member_are_given_from_the_project_root() {
+    let member = "/// Adds.\n///\n/// ```\n/// assert_eq!(member::add(1, 1), 3);\n/// ```\npub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n\n#[test]\nfn bad() {\n    assert_eq!(add(1, 1), 3);\n}\n\n/// Returns.\npub fn same(x: i32) -> i32 {\n    return x;\n}\n";
+    let p = Project::new()
+        .file(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"crates/member\"]\nresolver = \"2\"\n",
+        )
+        .file(
+            "crates/member/Cargo.toml",
+            "[package]\nname = \"member\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        )
+        .file("crates/member/src/lib.rs", member)
+        .task(
+            "t",
+            r#"
+            job("places", || {
+                for dir in [".", "crates/member"] {
+                    let t = cargo::test(#{ dir: dir, allow_fail: true });
+                    for f in t.tests.failures { print(`from ${dir}: test ${f.name} at ${f.location}`); }
+                    let c = cargo::clippy(#{ dir: dir, allow_fail: true });
+                    for d in c.diagnostics { print(`from ${dir}: lint at ${d.file}:${d.line}:${d.column}`); }
+                }
+            });
+            "#,
+        );
+    let run = p.run(&["t"]);
+    run.code(0);
+    for dir in [".", "crates/member"] {
+        run.contains(&format!(
+            "from {dir}: test bad at crates/member/src/lib.rs:12:5"
+        ))
+        .contains(&format!(
+            "from {dir}: test crates/member/src/lib.rs - add (line 3) at crates/member/src/lib.rs:3"
+        ))
+        .contains(&format!(
+            "from {dir}: lint at crates/member/src/lib.rs:17:5"
+        ));
+    }
 }

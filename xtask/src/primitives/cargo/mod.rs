@@ -29,7 +29,10 @@ use output::{OutputParser, Watch};
 /// Options every cargo primitive takes.
 const COMMON: &[&str] = &["toolchain", "dir", "env", "timeout", "allow_fail", "args"];
 /// Package and feature selection.
+/// `package` is a Rhai keyword (a map key needs quotes: `"package": "x"`), so `packages` is the
+/// name to use; both are accepted.
 const SELECT: &[&str] = &[
+    "packages",
     "package",
     "workspace",
     "exclude",
@@ -157,10 +160,16 @@ fn known(extra: &[&'static str]) -> Vec<&'static str> {
     COMMON.iter().chain(extra).copied().collect()
 }
 
+fn packages(options: &Map) -> Result<Vec<String>> {
+    let mut packages = list(options, "packages")?;
+    packages.extend(list(options, "package")?);
+    Ok(packages)
+}
+
 /// `-p`/`--workspace`/`--features` arguments. Without `package`, the whole workspace.
 fn selection(options: &Map) -> Result<Vec<String>> {
     let mut args = Vec::new();
-    let packages = list(options, "package")?;
+    let packages = packages(options)?;
     let workspace = opt_bool(options, "workspace")?.unwrap_or(packages.is_empty());
     if workspace {
         args.push("--workspace".to_string());
@@ -272,7 +281,7 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
         ..Spec::default()
     };
     let root = scope.host.root.clone();
-    let parser = Arc::new(Mutex::new(OutputParser::new(root, inv.watch)));
+    let parser = Arc::new(Mutex::new(OutputParser::new(root.clone(), inv.watch)));
 
     // Listing and dry runs only declare jobs: do not act.
     if scope.host.mode == Mode::Plan {
@@ -355,7 +364,17 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
         Err(failure) => return error(format!("`{display}`: {failure}")),
     };
     parser.close();
-    let tests = parser.tests();
+    // Test binaries name files as rustc saw them (`xtask/../tests/x.rs`): show them like the
+    // compiler's diagnostics, from the project root.
+    let manifest = spec.dir.clone().unwrap_or_default().join("Cargo.toml");
+    let tests = parser.tests().map(|mut report| {
+        for failure in &mut report.failures {
+            if let Some(file) = &failure.file {
+                failure.file = Some(diagnostics::resolve_file(file, Some(&manifest), &root));
+            }
+        }
+        report
+    });
     let mut map = Map::new();
     map.insert("command".into(), display.clone().into());
     map.insert(
@@ -461,9 +480,13 @@ fn failure_message(outcome: &Outcome) -> String {
 }
 
 fn fmt_check(options: Map) -> Result<Map> {
-    check_keys("cargo::fmt_check", &options, &known(&["package"]))?;
+    check_keys(
+        "cargo::fmt_check",
+        &options,
+        &known(&["packages", "package"]),
+    )?;
     let common = common(&options)?;
-    let packages = list(&options, "package")?;
+    let packages = packages(&options)?;
     let mut inv = Invocation::new(&["fmt"], Watch::Fmt);
     if packages.is_empty() {
         inv.args.push("--all".into());
