@@ -464,3 +464,35 @@ fn places_in_a_workspace_member_are_given_from_the_project_root() {
         ));
     }
 }
+
+#[test]
+fn a_failing_sibling_stops_a_running_cargo_test_and_its_test_binary() {
+    let lib = CLEAN_LIB.replace(
+        "assert_eq!(super::add(1, 2), 3);",
+        "std::fs::write(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/test.pid\"), std::process::id().to_string()).unwrap();\n        std::thread::sleep(std::time::Duration::from_secs(30));",
+    );
+    let p = krate(&lib).task(
+        "t",
+        r#"
+        job("slow", || cargo::test(#{ kind: "lib" }));
+        job("bad", || {
+            run(["sh", "-c", "while [ ! -f test.pid ]; do sleep 0.05; done"], #{ timeout: "60s" });
+            fail("planted failure");
+        });
+        "#,
+    );
+    let started = std::time::Instant::now();
+    let run = p.run(&["t", "-j", "2"]);
+    run.code(1).contains("planted failure");
+    assert_eq!(status(&run, "slow"), "cancelled", "{}", run.all());
+    assert!(started.elapsed() < std::time::Duration::from_secs(25));
+    let pid: i32 = std::fs::read_to_string(p.join("test.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        support::gone_within(pid, std::time::Duration::from_secs(2)),
+        "the test binary of the cancelled job is still running"
+    );
+}
