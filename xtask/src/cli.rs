@@ -83,7 +83,7 @@ pub struct Cli {
     /// With --job: also run what the job needs (the default; see --no-needs).
     #[arg(long, conflicts_with = "no_needs")]
     pub with_needs: bool,
-    /// The task to run: tasks/<TASK>.rhai.
+    /// The task to run: the script tasks/TASK.rhai.
     pub task: Option<String>,
     /// Arguments for the script.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -23,6 +23,17 @@ pub enum Severity {
     Notice,
 }
 
+impl Severity {
+    /// From a compiler's level word (`error`, `warning`, `note`, `help`).
+    pub fn from_level(level: &str) -> Severity {
+        match level {
+            "error" | "error: internal compiler error" => Severity::Error,
+            "warning" => Severity::Warning,
+            _ => Severity::Notice,
+        }
+    }
+}
+
 /// How a job ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {

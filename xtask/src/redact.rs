@@ -121,6 +121,28 @@ mod tests {
     }
 
     #[test]
+    fn masks_diagnostics() {
+        let mut r = Redactor::default();
+        r.add("hunter2");
+        let mut event = Event::Diagnostic {
+            job: None,
+            file: "src/hunter2.rs".into(),
+            line: 1,
+            column: 1,
+            level: crate::events::Severity::Error,
+            message: "token hunter2 leaked".into(),
+        };
+        r.redact_event(&mut event);
+        let Event::Diagnostic { file, message, .. } = event else {
+            unreachable!()
+        };
+        assert_eq!(
+            (file.as_str(), message.as_str()),
+            ("src/***.rs", "token *** leaked")
+        );
+    }
+
+    #[test]
     fn ignores_tiny_values() {
         let mut r = Redactor::default();
         r.add("a");

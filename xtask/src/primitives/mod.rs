@@ -3,6 +3,7 @@
 //! families added later register under their own (`cargo::`, `pg::`, `docker::`, `http::`, …).
 
 pub mod assert;
+pub mod cargo;
 pub mod docker;
 pub mod env;
 pub mod fs;
@@ -29,6 +30,7 @@ pub fn register_all(engine: &mut Engine) {
     git::register(engine);
     release::register(engine);
     docker::register(engine);
+    cargo::register(engine);
 }
 
 pub type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
