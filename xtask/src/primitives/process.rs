@@ -58,7 +58,8 @@ fn output(argv: Array, options: Map) -> Result<String> {
     Ok(stdout)
 }
 
-fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
+/// `run` itself, for families that start a project's own command (e.g. `pg::migrate`).
+pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
     check_keys("run", &options, RUN_OPTIONS)?;
     let scope = context::current();
     let argv: Vec<String> = argv.iter().map(crate::graph::display_value).collect();
