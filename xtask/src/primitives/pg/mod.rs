@@ -503,7 +503,12 @@ fn test_migrations(options: Map) -> Result<Map> {
             );
         }
         for e in &r.errors {
-            failures.push(format!("{}: {e}", name(r)));
+            // Discovery errors already start with "PostgreSQL <major>".
+            if e.starts_with(&name(r)) {
+                failures.push(e.clone());
+            } else {
+                failures.push(format!("{}: {e}", name(r)));
+            }
         }
         let mut entry = Map::new();
         entry.insert("version".into(), Dynamic::from(r.version.clone()));
