@@ -83,7 +83,8 @@ fn a_down_that_leaves_a_table_behind_fails() {
     run.code(1).contains(&format!(
         "migrations/{PLANTED}.down.sql: does not exactly undo migrations/{PLANTED}.up.sql"
     ));
-    run.contains("left behind:").contains("table public.planted");
+    run.contains("left behind:")
+        .contains("table public.planted");
     for v in VERSIONS {
         run.contains(&format!("PostgreSQL {v}."));
     }
@@ -101,7 +102,9 @@ fn a_down_that_drops_too_much_fails() {
     );
     let run = p.run(&["migrate"]);
     run.code(1)
-        .contains(&format!("migrations/{PLANTED}.down.sql: does not exactly undo"))
+        .contains(&format!(
+            "migrations/{PLANTED}.down.sql: does not exactly undo"
+        ))
         .contains("dropped too much:")
         .contains("view public.active_workers");
 }
@@ -214,7 +217,10 @@ fn sigint_mid_matrix_leaves_no_server_and_no_cluster() {
     }
     use std::os::unix::fs::PermissionsExt;
     // Clusters go under TMPDIR; the server's user must be able to reach it.
-    let tmp = tempfile::Builder::new().prefix("xtask-pg-sigint-").tempdir().unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("xtask-pg-sigint-")
+        .tempdir()
+        .unwrap();
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let p = project();
     let mut child = p
@@ -244,7 +250,10 @@ fn sigint_mid_matrix_leaves_no_server_and_no_cluster() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     for pid in pids {
-        assert!(gone_within(pid, Duration::from_secs(2)), "pid {pid} survived");
+        assert!(
+            gone_within(pid, Duration::from_secs(2)),
+            "pid {pid} survived"
+        );
     }
     assert!(servers_under(tmp.path()).is_empty());
     let left: Vec<_> = std::fs::read_dir(tmp.path())

@@ -56,10 +56,7 @@ pub fn with_database(url: &str, db: &str) -> Result<String, String> {
         None => (url, None),
     };
     let Some((scheme, rest)) = base.split_once("://") else {
-        return Err(format!(
-            "expected a postgres:// URL, got {}",
-            redact(url)
-        ));
+        return Err(format!("expected a postgres:// URL, got {}", redact(url)));
     };
     let authority = rest.split('/').next().unwrap_or(rest);
     let mut out = format!("{scheme}://{authority}/{db}");
@@ -75,12 +72,7 @@ pub fn describe(err: &postgres::Error) -> String {
     let Some(db) = err.as_db_error() else {
         return err.to_string();
     };
-    let mut text = format!(
-        "{} {}: {}",
-        db.severity(),
-        db.code().code(),
-        db.message()
-    );
+    let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
     if let Some(detail) = db.detail() {
         text.push_str(&format!("\n  DETAIL: {detail}"));
     }

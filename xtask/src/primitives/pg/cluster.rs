@@ -189,8 +189,8 @@ fn initdb(
         Arc::new(move |bytes: Vec<u8>| output.lock().unwrap().extend(bytes))
     };
     let what = format!("PostgreSQL {}", install.version);
-    let finished = process::execute(&spec, &ctx.token, sink)
-        .map_err(|e| format!("{what}: initdb: {e}"))?;
+    let finished =
+        process::execute(&spec, &ctx.token, sink).map_err(|e| format!("{what}: initdb: {e}"))?;
     if !finished.success() {
         let mut text = String::from_utf8_lossy(&finished.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.lock().unwrap()));

@@ -60,8 +60,8 @@ impl Found {
 /// Searches with the given `XTASK_PG_PATH` and `PATH` values. Results are cached per pair:
 /// each candidate costs a `postgres --version`.
 pub fn find(pg_path: Option<String>, path: Option<String>) -> Found {
-    static CACHE: Mutex<Option<HashMap<(Option<String>, Option<String>), Found>>> =
-        Mutex::new(None);
+    type Key = (Option<String>, Option<String>);
+    static CACHE: Mutex<Option<HashMap<Key, Found>>> = Mutex::new(None);
     let key = (pg_path, path);
     if let Some(found) = CACHE
         .lock()
@@ -186,10 +186,7 @@ pub fn parse_version(text: &str) -> Option<String> {
 
 /// `16.14` -> 16; `9.6.24` -> 9 (pre-10 majors are not supported as separate versions).
 pub fn major_of(version: &str) -> Option<u32> {
-    let digits: String = version
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
+    let digits: String = version.chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().ok()
 }
 

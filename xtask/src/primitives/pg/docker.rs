@@ -92,7 +92,11 @@ pub fn start(image: &str, options: &cluster::Options, ctx: &Ctx) -> Result<Conta
     .map(|s| s.to_string())
     .collect();
     argv.extend(["-c".into(), format!("port={port}")]);
-    for setting in ["fsync=off", "synchronous_commit=off", "full_page_writes=off"] {
+    for setting in [
+        "fsync=off",
+        "synchronous_commit=off",
+        "full_page_writes=off",
+    ] {
         argv.extend(["-c".into(), setting.into()]);
     }
     for (k, v) in &options.settings {

@@ -287,7 +287,11 @@ fn stepwise(
         let back = snapshot::take(&mut c).map_err(|e| client::describe(&e))?;
         let d = snapshot::diff(&before, &back);
         if !d.is_empty() {
-            let down = m.down.as_ref().map(|s| s.display.clone()).unwrap_or_default();
+            let down = m
+                .down
+                .as_ref()
+                .map(|s| s.display.clone())
+                .unwrap_or_default();
             report.fail(format!(
                 "{down}: does not exactly undo {}:{}",
                 m.up.display,

@@ -65,8 +65,7 @@ impl std::fmt::Display for Failure {
 pub fn load(dir: &Path, display: &str) -> Result<Vec<Migration>, String> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read migrations directory {display}: {e}"))?;
-    let mut found: BTreeMap<String, (String, Option<PathBuf>, Option<PathBuf>, bool)> =
-        BTreeMap::new();
+    let mut found: BTreeMap<String, Pending> = BTreeMap::new();
     let shown = |name: &str| format!("{}/{name}", display.trim_end_matches('/'));
     for entry in entries.flatten() {
         let path = entry.path();
@@ -86,15 +85,39 @@ pub fn load(dir: &Path, display: &str) -> Result<Vec<Migration>, String> {
                 .unwrap_or_default()
                 .lines()
                 .any(|l| l.replace(' ', "") == "run_in_transaction=false");
-            insert(&mut found, version, name, Some(up), down, in_tx, &shown(&file))?;
+            insert(
+                &mut found,
+                version,
+                name,
+                Some(up),
+                down,
+                in_tx,
+                &shown(&file),
+            )?;
         } else if let Some(stem) = file.strip_suffix(".up.sql") {
             let (version, name) = split_id(stem)
                 .ok_or_else(|| format!("{}: expected <version>_<name>.up.sql", shown(&file)))?;
-            insert(&mut found, version, name, Some(path), None, true, &shown(&file))?;
+            insert(
+                &mut found,
+                version,
+                name,
+                Some(path),
+                None,
+                true,
+                &shown(&file),
+            )?;
         } else if let Some(stem) = file.strip_suffix(".down.sql") {
             let (version, name) = split_id(stem)
                 .ok_or_else(|| format!("{}: expected <version>_<name>.down.sql", shown(&file)))?;
-            insert(&mut found, version, name, None, Some(path), true, &shown(&file))?;
+            insert(
+                &mut found,
+                version,
+                name,
+                None,
+                Some(path),
+                true,
+                &shown(&file),
+            )?;
         } else if file.ends_with(".sql") {
             return Err(format!(
                 "{}: not a reversible migration (expected <version>_<name>.up.sql and .down.sql)",
@@ -126,8 +149,11 @@ pub fn load(dir: &Path, display: &str) -> Result<Vec<Migration>, String> {
     Ok(out)
 }
 
+/// A version's name, up and down files, and whether it runs in a transaction, while loading.
+type Pending = (String, Option<PathBuf>, Option<PathBuf>, bool);
+
 fn insert(
-    found: &mut BTreeMap<String, (String, Option<PathBuf>, Option<PathBuf>, bool)>,
+    found: &mut BTreeMap<String, Pending>,
     version: String,
     name: String,
     up: Option<PathBuf>,
@@ -152,7 +178,9 @@ fn insert(
     }
     if down.is_some() {
         if slot.2.is_some() {
-            return Err(format!("{shown}: version {version} has two down migrations"));
+            return Err(format!(
+                "{shown}: version {version} has two down migrations"
+            ));
         }
         slot.2 = down;
     }

@@ -120,10 +120,8 @@ pub fn register(engine: &mut Engine) {
             .map(|v| Dynamic::from_int(v as i64))
             .collect()
     });
-    FuncRegistration::new("cluster")
-        .set_into_module(&mut m, |v: i64| start_cluster(v, Map::new()));
-    FuncRegistration::new("cluster")
-        .set_into_module(&mut m, |v: i64, o: Map| start_cluster(v, o));
+    FuncRegistration::new("cluster").set_into_module(&mut m, |v: i64| start_cluster(v, Map::new()));
+    FuncRegistration::new("cluster").set_into_module(&mut m, |v: i64, o: Map| start_cluster(v, o));
     FuncRegistration::new("server").set_into_module(&mut m, server);
 
     // migrate, rollback, status and snapshot take a URL string or a server handle.
@@ -133,8 +131,7 @@ pub fn register(engine: &mut Engine) {
     FuncRegistration::new("rollback")
         .set_into_module(&mut m, |t: Dynamic| rollback_fn(t, Map::new()));
     FuncRegistration::new("rollback").set_into_module(&mut m, rollback_fn);
-    FuncRegistration::new("status")
-        .set_into_module(&mut m, |t: Dynamic| status_fn(t, Map::new()));
+    FuncRegistration::new("status").set_into_module(&mut m, |t: Dynamic| status_fn(t, Map::new()));
     FuncRegistration::new("status").set_into_module(&mut m, status_fn);
     FuncRegistration::new("snapshot").set_into_module(&mut m, snapshot_fn);
     FuncRegistration::new("test_migrations").set_into_module(&mut m, test_migrations);
@@ -157,7 +154,8 @@ fn start_cluster(version: i64, options: Map) -> Result<Server> {
     check_keys("pg::cluster", &options, CLUSTER_OPTIONS)?;
     not_planning("pg::cluster")?;
     let ctx = Ctx::current();
-    let major = u32::try_from(version).or_else(|_| error("a version is a major number, e.g. 16"))?;
+    let major =
+        u32::try_from(version).or_else(|_| error("a version is a major number, e.g. 16"))?;
     let cluster_options = cluster_options(&options)?;
     let backend = opt_string(&options, "backend")?.unwrap_or_else(|| "auto".into());
     let image = opt_string(&options, "image")?.unwrap_or_else(|| docker::default_image(major));
@@ -462,15 +460,20 @@ fn test_migrations(options: Map) -> Result<Map> {
                     items
                         .iter()
                         .map(|i| {
-                            crate::graph::display_value(i)
-                                .parse::<u32>()
-                                .or_else(|_| error("option `versions` must list major versions, e.g. [13, 16]"))
+                            crate::graph::display_value(i).parse::<u32>().or_else(|_| {
+                                error("option `versions` must list major versions, e.g. [13, 16]")
+                            })
                         })
                         .collect::<Result<_>>()?
                 }
             };
             if versions.is_empty() {
-                return error(found.get(0).unwrap_err().replace("PostgreSQL 0", "PostgreSQL"));
+                return error(
+                    found
+                        .get(0)
+                        .unwrap_err()
+                        .replace("PostgreSQL 0", "PostgreSQL"),
+                );
             }
             versions
                 .into_iter()
@@ -513,10 +516,7 @@ fn test_migrations(options: Map) -> Result<Map> {
         let mut entry = Map::new();
         entry.insert("version".into(), Dynamic::from(r.version.clone()));
         entry.insert("passed".into(), Dynamic::from_bool(passed));
-        entry.insert(
-            "errors".into(),
-            strings(r.errors.clone()),
-        );
+        entry.insert("errors".into(), strings(r.errors.clone()));
         entry.insert("migrations".into(), Dynamic::from_int(r.migrations as i64));
         let mut t = Map::new();
         for (k, v) in timings {
@@ -579,7 +579,10 @@ fn compare_fn(results: Array) -> Result<Array> {
             let Some(entry) = entry.try_cast::<Map>() else {
                 continue;
             };
-            let version = entry.get("version").map(|v| v.to_string()).unwrap_or_default();
+            let version = entry
+                .get("version")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
             let snapshot: snapshot::Snapshot = entry
                 .get("snapshot")
                 .and_then(|s| s.clone().try_cast::<Array>())
