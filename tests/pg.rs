@@ -263,3 +263,127 @@ fn sigint_mid_matrix_leaves_no_server_and_no_cluster() {
         .collect();
     assert!(left.is_empty(), "cluster dirs left: {left:?}");
 }
+
+#[test]
+fn an_existing_server_and_a_delegated_migration_command() {
+    if !servers() {
+        return;
+    }
+    // The "project's own migration tool" is another xtask task here: a real program that
+    // reads DATABASE_URL, as sqlx-cli or refinery would.
+    let xtask = env!("CARGO_BIN_EXE_xtask");
+    let p = project()
+        .task(
+            "apply",
+            r#"job("apply", || { pg::migrate(env("DATABASE_URL")); });"#,
+        )
+        .task(
+            "revert",
+            r#"job("revert", || { pg::rollback(env("DATABASE_URL"), #{ steps: "all" }); });"#,
+        )
+        .task(
+            "ext",
+            &format!(
+                r#"job("ext", || {{
+                    let db = pg::cluster(14);
+                    let server = pg::server(db.url);
+                    print(`external ${{server.version}} ${{server.backend}}`);
+                    let own = pg::test_migrations(#{{ server: server, dir: "migrations" }});
+                    print(`own ${{own.versions.server.version}} ${{own.versions.server.migrations}}`);
+                    let delegated = pg::test_migrations(#{{
+                        versions: [16],
+                        command: ["{xtask}", "apply", "-q"],
+                        down_command: ["{xtask}", "revert", "-q"],
+                    }});
+                    print(`delegated ${{delegated.versions["16"].snapshot.len()}} lines`);
+                    print(`same ${{pg::compare([own, delegated]).is_empty()}}`);
+                }});"#
+            ),
+        );
+    let run = p.run(&["ext"]);
+    run.code(0)
+        .contains("external 14 external")
+        .contains("own 14.")
+        .contains(" 21\n")
+        .contains("same true");
+    let delegated: usize = run
+        .stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("delegated ")?
+                .strip_suffix(" lines")?
+                .parse()
+                .ok()
+        })
+        .unwrap();
+    assert!(delegated > 100, "{}", run.stdout);
+}
+
+#[test]
+fn the_docker_backend_never_pulls_a_missing_image() {
+    let docker = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("docker").is_file()))
+        && std::process::Command::new("docker")
+            .arg("info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if !docker {
+        assert!(!support::required("DOCKER"), "docker required");
+        eprintln!("skipped: no docker engine");
+        return;
+    }
+    let p = Project::new().task(
+        "d",
+        r#"job("d", || pg::cluster(16, #{ backend: "docker", image: "xtask-absent/postgres:0" }));"#,
+    );
+    p.run(&["d"])
+        .code(1)
+        .contains("docker image xtask-absent/postgres:0 is not present (xtask does not pull)");
+}
+
+#[test]
+fn sigint_while_a_job_holds_a_cluster_stops_and_removes_it() {
+    if !servers() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::Builder::new()
+        .prefix("xtask-pg-hold-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = Project::new().task(
+        "hold",
+        r#"job("hold", || {
+            let db = pg::cluster(15);
+            write("cluster.txt", `${db.pid} ${db.dir}`);
+            run(["sleep", "60"]);
+        });"#,
+    );
+    let mut child = p
+        .command(&["hold"])
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    support::wait_for_file(&p.join("cluster.txt"), Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(100));
+    let text = std::fs::read_to_string(p.join("cluster.txt")).unwrap();
+    let (pid, dir) = text.split_once(' ').unwrap();
+    let pid: i32 = pid.parse().unwrap();
+    assert!(pid_alive(pid) && Path::new(dir).exists());
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert!(
+        gone_within(pid, Duration::from_secs(2)),
+        "postgres {pid} survived"
+    );
+    assert!(!Path::new(dir).exists(), "{dir} left behind");
+    assert!(servers_under(tmp.path()).is_empty());
+}
