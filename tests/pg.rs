@@ -387,3 +387,36 @@ fn sigint_while_a_job_holds_a_cluster_stops_and_removes_it() {
     assert!(!Path::new(dir).exists(), "{dir} left behind");
     assert!(servers_under(tmp.path()).is_empty());
 }
+
+#[test]
+fn the_example_service_tasks() {
+    if !servers() {
+        return;
+    }
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/service");
+    let example = example.canonicalize().unwrap();
+    let xtask = env!("CARGO_BIN_EXE_xtask");
+    let matrix = Project::new().run(&["-C", example.to_str().unwrap(), "migrate"]);
+    matrix
+        .code(0)
+        .contains("migrate: 5 passed")
+        .contains("same schema on PostgreSQL [13, 14, 15, 16]");
+
+    let e = example.display();
+    let p = Project::new().task(
+        "t",
+        &format!(
+            r#"job("t", || {{
+                let db = pg::cluster(16);
+                pg::migrate(db, #{{ dir: "{e}/migrations" }});
+                pg::rollback(db, #{{ dir: "{e}/migrations", steps: 3 }});
+                run(["{xtask}", "-C", "{e}", "migrate-status"], #{{ env: #{{ DATABASE_URL: db.url }} }});
+            }});"#
+        ),
+    );
+    p.run(&["t"])
+        .code(0)
+        .contains("pending  20240402100000_add_pools_region")
+        .contains("applied  20240108091500_create_pools")
+        .contains(": 18 applied, 3 pending");
+}

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -163,7 +164,10 @@ fn test(
             .map(|r| r.get::<_, String>(0))
             .unwrap_or_default();
     }
-    let tag = format!("xtask_{}_{}", std::process::id(), report.label);
+    // Unique per run and call: jobs may test against the same server at once.
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let tag = format!("xtask_{}_{call}_{}", std::process::id(), report.label);
     let tag: String = tag
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -192,7 +196,13 @@ fn test(
     // A throwaway cluster goes as a whole; on a server we keep, remove what we made.
     if !throwaway {
         for db in &databases {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"));
+            // FORCE (13+) ends sessions a failed step may have left; older servers wait.
+            if admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                .is_err()
+            {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"));
+            }
         }
     }
     result
