@@ -420,3 +420,45 @@ fn the_example_service_tasks() {
         .contains("applied  20240108091500_create_pools")
         .contains(": 18 applied, 3 pending");
 }
+
+#[test]
+fn diesel_layout_no_transaction_migrations_and_the_budget() {
+    if !servers() {
+        return;
+    }
+    let p = Project::new()
+        .file(
+            "db/2024-01-01-000000_items/up.sql",
+            "CREATE TABLE items (id int PRIMARY KEY, name text);\n",
+        )
+        .file("db/2024-01-01-000000_items/down.sql", "DROP TABLE items;\n")
+        .file(
+            "db/2024-01-02-000000_items_name/up.sql",
+            "CREATE INDEX CONCURRENTLY items_name_idx ON items (name);\n",
+        )
+        .file(
+            "db/2024-01-02-000000_items_name/down.sql",
+            "DROP INDEX CONCURRENTLY items_name_idx;\n",
+        )
+        .file(
+            "db/2024-01-02-000000_items_name/metadata.toml",
+            "run_in_transaction = false\n",
+        )
+        .task(
+            "t",
+            r#"job("ok", || {
+                let r = pg::test_migrations(#{ versions: [16], dir: "db" });
+                print(`ok ${r.versions["16"].migrations} ${r.passed}`);
+            });
+            job("slow", || pg::test_migrations(#{ versions: [16], dir: "db", budget: 0 }));"#,
+        );
+    let run = p.run(&["t", "--keep-going"]);
+    run.code(1)
+        .contains("ok 2 true")
+        .contains("over the 0s budget");
+    // The same migration inside a transaction is what PostgreSQL refuses.
+    std::fs::remove_file(p.join("db/2024-01-02-000000_items_name/metadata.toml")).unwrap();
+    p.run(&["t", "--job", "ok"]).code(1).contains(
+        "db/2024-01-02-000000_items_name/up.sql:1:1: ERROR 25001: CREATE INDEX CONCURRENTLY cannot run inside a transaction block",
+    );
+}

@@ -440,3 +440,43 @@ pub fn timings(report: &Report) -> BTreeMap<&'static str, f64> {
         .map(|(k, v)| (*k, v.as_secs_f64()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(lines: &[&str]) -> Snapshot {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn cross_version_differences_name_both_sides() {
+        let same = snap(&["table public.a", "column public.a.id integer"]);
+        let other = snap(&["table public.a", "column public.a.id bigint"]);
+        let diffs = compare(&[
+            ("PostgreSQL 13.1".into(), same.clone()),
+            ("PostgreSQL 14.1".into(), same.clone()),
+            ("PostgreSQL 16.1".into(), other),
+        ]);
+        assert_eq!(diffs.len(), 1, "{diffs:?}");
+        let d = &diffs[0];
+        assert!(
+            d.contains("the schema on PostgreSQL 16.1 differs from PostgreSQL 13.1"),
+            "{d}"
+        );
+        assert!(
+            d.contains("only on PostgreSQL 16.1:\n    column public.a.id bigint"),
+            "{d}"
+        );
+        assert!(
+            d.contains("only on PostgreSQL 13.1:\n    column public.a.id integer"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn tool_bookkeeping_tables_are_not_schema() {
+        let s = without_tools(snap(&["table public._sqlx_migrations", "table public.a"]));
+        assert_eq!(s, snap(&["table public.a"]));
+    }
+}

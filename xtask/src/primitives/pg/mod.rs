@@ -246,14 +246,7 @@ fn server_version(url: &str) -> std::result::Result<String, String> {
 
 /// `pg::server(url)`: an existing server (a CI service container, `DATABASE_URL`).
 fn server(url: &str) -> Result<Server> {
-    let ctx = Ctx::current();
-    if let Some((_, rest)) = url.split_once("://") {
-        if let Some((userinfo, _)) = rest.split_once('@') {
-            if let Some((_, password)) = userinfo.split_once(':') {
-                ctx.host.bus.add_secret(password);
-            }
-        }
-    }
+    mask_password(url);
     let version = server_version(url).or_else(error)?;
     let major = discover::major_of(&version).unwrap_or(0) as i64;
     let port = postgres_port(url);
@@ -269,6 +262,21 @@ fn server(url: &str) -> Result<Server> {
     })
 }
 
+/// Registers a URL's password as a secret, so no log line shows it.
+fn mask_password(url: &str) {
+    let Some((_, rest)) = url.split_once("://") else {
+        return;
+    };
+    let Some((userinfo, _)) = rest.rsplit_once('@') else {
+        return;
+    };
+    if let Some((_, password)) = userinfo.split_once(':') {
+        if !password.is_empty() {
+            context::current().host.bus.add_secret(password);
+        }
+    }
+}
+
 fn postgres_port(url: &str) -> u16 {
     use std::str::FromStr;
     postgres::Config::from_str(url)
@@ -282,7 +290,9 @@ fn target_url(target: &Dynamic) -> Result<String> {
         return Ok(server.url);
     }
     if target.is_string() {
-        return Ok(target.to_string());
+        let url = target.to_string();
+        mask_password(&url);
+        return Ok(url);
     }
     error(format!(
         "expected a database URL or a server from pg::cluster/pg::server, not {}",
@@ -468,12 +478,10 @@ fn test_migrations(options: Map) -> Result<Map> {
                 }
             };
             if versions.is_empty() {
-                return error(
-                    found
-                        .get(0)
-                        .unwrap_err()
-                        .replace("PostgreSQL 0", "PostgreSQL"),
-                );
+                return error(format!(
+                    "no PostgreSQL server found; looked in {}",
+                    found.searched.join(", ")
+                ));
             }
             versions
                 .into_iter()
