@@ -462,3 +462,41 @@ fn diesel_layout_no_transaction_migrations_and_the_budget() {
         "db/2024-01-02-000000_items_name/up.sql:1:1: ERROR 25001: CREATE INDEX CONCURRENTLY cannot run inside a transaction block",
     );
 }
+
+#[test]
+fn initdb_runs_once_per_server_build_then_comes_from_the_cache() {
+    if !servers() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let p = Project::new().task(
+        "c",
+        r#"job("c", || {
+            let db = pg::cluster(16);
+            pg::snapshot(db);
+        });"#,
+    );
+    let run = |cache: &str| {
+        let out = p
+            .command(&["c"])
+            .env("XTASK_PG_CACHE", cache)
+            .output()
+            .unwrap();
+        let all = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{all}");
+        all
+    };
+    let cache_dir = cache.path().join("pg");
+    let first = run(cache_dir.to_str().unwrap());
+    assert!(
+        first.contains("PostgreSQL 16.") && !first.contains("from the cache"),
+        "{first}"
+    );
+    let entries: Vec<_> = std::fs::read_dir(&cache_dir).unwrap().flatten().collect();
+    assert_eq!(entries.len(), 1, "one entry for one server build");
+    assert!(entries[0].path().join("data/PG_VERSION").is_file());
+    let second = run(cache_dir.to_str().unwrap());
+    assert!(second.contains("from the cache"), "{second}");
+    let off = run("off");
+    assert!(!off.contains("from the cache"), "{off}");
+}

@@ -1,6 +1,9 @@
 //! Throwaway clusters: `initdb` into a temp dir, `postgres` on a free loopback port with a
 //! private socket dir, stopped and removed when their owner drops them.
 //!
+//! initdb's result is cached per server build (see `template`), so usually a cluster starts
+//! from a copy.
+//!
 //! Throwaway clusters trade durability for speed: `fsync`, `synchronous_commit` and
 //! `full_page_writes` are off and initdb skips its final sync. Never point one at data you keep.
 
@@ -16,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::client;
 use super::discover::Install;
+use super::template;
 use super::Ctx;
 use crate::cancel::GroupGuard;
 use crate::process::{self, Spec};
@@ -55,7 +59,10 @@ pub struct Native {
     dir: Option<tempfile::TempDir>,
     pub port: u16,
     pub path: PathBuf,
+    /// initdb time, or the time to copy the cached result of an earlier initdb.
     pub initdb: Duration,
+    /// Whether the data dir came from the initdb cache (see `template`).
+    pub cached: bool,
     pub start: Duration,
 }
 
@@ -111,7 +118,24 @@ pub fn start(install: &Install, options: &Options, ctx: &Ctx) -> Result<Native, 
     }
 
     let started = Instant::now();
-    initdb(install, options, ctx, dir.path(), &data, &user)?;
+    let owner = user.as_ref().map(|u| (u.1, u.2));
+    let cache = template::root(ctx).map(|root| template::entry(&root, install, options));
+    let mut cached = false;
+    if let Some(entry) = cache.as_ref().filter(|e| template::ready(e)) {
+        cached = template::restore(entry, &data, owner).is_ok();
+        if !cached {
+            // A damaged entry only costs the initdb it was meant to save.
+            let _ = std::fs::remove_dir_all(&data);
+            private_dir(&data, owner)
+                .map_err(|e| format!("{what}: cannot prepare {}: {e}", data.display()))?;
+        }
+    }
+    if !cached {
+        initdb(install, options, ctx, dir.path(), &data, &user)?;
+        if let Some(entry) = &cache {
+            template::store(entry, &data);
+        }
+    }
     let initdb_time = started.elapsed();
 
     let started = Instant::now();
@@ -128,6 +152,7 @@ pub fn start(install: &Install, options: &Options, ctx: &Ctx) -> Result<Native, 
                     port,
                     path: dir.path().to_path_buf(),
                     initdb: initdb_time,
+                    cached,
                     start: Duration::ZERO,
                 };
                 match wait_ready(&mut native, ctx, &data) {

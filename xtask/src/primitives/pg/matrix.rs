@@ -55,6 +55,8 @@ pub struct Report {
     pub errors: Vec<String>,
     pub snapshot: Option<Snapshot>,
     pub migrations: usize,
+    /// Whether the cluster's data dir came from the initdb cache.
+    pub cached: bool,
 }
 
 impl Report {
@@ -94,6 +96,7 @@ pub fn run(targets: Vec<(String, Target)>, options: &Options, ctx: &Ctx) -> Vec<
                         errors: Vec::new(),
                         snapshot: None,
                         migrations: 0,
+                        cached: false,
                     };
                     match migrations {
                         Ok(list) => one(&mut report, target, list, options, &ctx),
@@ -123,6 +126,7 @@ fn one(report: &mut Report, target: Target, all: &[Migration], options: &Options
                 Ok(native) => {
                     report.time("initdb", native.initdb);
                     report.time("start", native.start);
+                    report.cached = native.cached;
                     let url = client::local_url(native.port, "postgres");
                     owned = Some(native);
                     url

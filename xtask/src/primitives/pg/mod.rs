@@ -4,7 +4,8 @@
 //!
 //! One module per concern: `discover` (installations), `cluster` (native throwaway servers),
 //! `docker` (the docker backend), `client` (connections, errors with positions), `migrate`
-//! (layouts and the runner), `snapshot` (schema from the catalog), `matrix` (the test).
+//! (layouts and the runner), `snapshot` (schema from the catalog), `matrix` (the test),
+//! `template` (the initdb cache).
 
 pub mod client;
 pub mod cluster;
@@ -13,6 +14,7 @@ pub mod docker;
 pub mod matrix;
 pub mod migrate;
 pub mod snapshot;
+pub mod template;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -197,10 +199,11 @@ fn start_cluster(version: i64, options: Map) -> Result<Server> {
         ctx.message(
             Level::Info,
             format!(
-                "PostgreSQL {} on port {} (initdb {:.1}s, start {:.1}s)",
+                "PostgreSQL {} on port {} (initdb {:.1}s{}, start {:.1}s)",
                 install.version,
                 native.port,
                 native.initdb.as_secs_f64(),
+                if native.cached { " from the cache" } else { "" },
                 native.start.as_secs_f64()
             ),
         );
@@ -526,6 +529,7 @@ fn test_migrations(options: Map) -> Result<Map> {
         entry.insert("passed".into(), Dynamic::from_bool(passed));
         entry.insert("errors".into(), strings(r.errors.clone()));
         entry.insert("migrations".into(), Dynamic::from_int(r.migrations as i64));
+        entry.insert("initdb_cached".into(), Dynamic::from_bool(r.cached));
         let mut t = Map::new();
         for (k, v) in timings {
             t.insert(k.into(), Dynamic::from_float(v));
