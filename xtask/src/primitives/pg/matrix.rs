@@ -3,9 +3,11 @@
 //! Per version, on a throwaway cluster (or an existing server):
 //! 1. in one database: apply every migration (timed), snapshot the schema, roll every migration
 //!    back (timed) and check the schema is back to where it started;
-//! 2. in a second database, step-wise: for each migration up, down (the schema must be exactly
-//!    what it was before the up), up again (exactly what the first up gave); at the end the
-//!    schema must equal the one from step 1.
+//! 2. step-wise (in the same database when the rollback restored it, else in a fresh one): for
+//!    each migration up, down (the schema must be exactly what it was before the up), up again
+//!    (exactly what the first up gave); at the end the schema must equal the one from step 1.
+//!
+//! On an existing server the test works in databases it creates and drops.
 //!
 //! Then the versions' snapshots are compared with each other.
 
@@ -161,6 +163,7 @@ fn test(
     options: &Options,
     ctx: &Ctx,
 ) -> Result<(), String> {
+    let t = Instant::now();
     let mut admin = client::connect(server_url)?;
     if report.version.is_empty() {
         report.version = admin
@@ -171,42 +174,56 @@ fn test(
     // Unique per run and call: jobs may test against the same server at once.
     static CALLS: AtomicUsize = AtomicUsize::new(0);
     let call = CALLS.fetch_add(1, Ordering::Relaxed);
-    let tag = format!("xtask_{}_{call}_{}", std::process::id(), report.label);
-    let tag: String = tag
+    let tag: String = format!("xtask_{}_{call}_{}", std::process::id(), report.label)
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    let databases = [format!("{tag}_full"), format!("{tag}_step")];
-    for db in &databases {
+    report.time("setup", t.elapsed());
+    let mut created: Vec<String> = Vec::new();
+    // CREATE DATABASE costs a copy of template1 (and checkpoints before 15): a throwaway
+    // cluster's own `postgres` database serves the first, a second is made only when needed.
+    let mut database = |report: &mut Report, suffix: &str| -> Result<String, String> {
+        let t = Instant::now();
+        let db = format!("{tag}_{suffix}");
         admin
             .batch_execute(&format!("CREATE DATABASE {db}"))
             .map_err(|e| format!("CREATE DATABASE {db}: {}", client::describe(&e)))?;
-    }
+        created.push(db.clone());
+        report.time("setup", t.elapsed());
+        client::with_database(server_url, &db)
+    };
     let result = (|| {
-        let full_url = client::with_database(server_url, &databases[0])?;
-        let step_url = client::with_database(server_url, &databases[1])?;
+        let first_url = if throwaway {
+            server_url.to_string()
+        } else {
+            database(report, "full")?
+        };
         if options.command.is_some() {
-            return delegate(report, &full_url, options, ctx);
+            return delegate(report, &first_url, options, ctx);
         }
-        let Some(first) = full(report, &full_url, all, ctx)? else {
+        let Some((first, clean)) = full(report, &first_url, all, ctx)? else {
             return Ok(());
         };
         if options.stepwise {
-            stepwise(report, &step_url, all, &first, ctx)?;
+            // After a clean rollback the database is as it started; otherwise start afresh.
+            let url = if clean {
+                first_url
+            } else {
+                database(report, "step")?
+            };
+            stepwise(report, &url, all, &first, ctx)?;
         }
         report.snapshot = Some(first);
         Ok(())
     })();
     // A throwaway cluster goes as a whole; on a server we keep, remove what we made.
-    if !throwaway {
-        for db in &databases {
-            // FORCE (13+) ends sessions a failed step may have left; older servers wait.
-            if admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                .is_err()
-            {
-                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"));
-            }
+    for db in &created {
+        // FORCE (13+) ends sessions a failed step may have left; older servers wait.
+        if admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .is_err()
+        {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"));
         }
     }
     result
@@ -229,14 +246,15 @@ fn snap(report: &mut Report, c: &mut Client) -> Result<Snapshot, String> {
     Ok(s)
 }
 
-/// Apply all, snapshot, roll back all. Returns the snapshot after applying everything, or
-/// `None` when an up failed (then nothing else can be tested on this version).
+/// Apply all, snapshot, roll back all. Returns the snapshot after applying everything and
+/// whether the rollback restored the starting schema, or `None` when an up failed (then
+/// nothing else can be tested on this version).
 fn full(
     report: &mut Report,
     url: &str,
     all: &[Migration],
     ctx: &Ctx,
-) -> Result<Option<Snapshot>, String> {
+) -> Result<Option<(Snapshot, bool)>, String> {
     let mut c = client::connect(url)?;
     migrate::ensure_table(&mut c)?;
     let baseline = snap(report, &mut c)?;
@@ -256,7 +274,7 @@ fn full(
         cancelled(ctx)?;
         if let Err(f) = migrate::down(&mut c, m) {
             report.fail(f.to_string());
-            return Ok(Some(applied));
+            return Ok(Some((applied, false)));
         }
     }
     report.time("rollback", t.elapsed());
@@ -268,7 +286,7 @@ fn full(
             describe_diff(&d, "left behind", "dropped too much")
         ));
     }
-    Ok(Some(applied))
+    Ok(Some((applied, d.is_empty())))
 }
 
 fn stepwise(
