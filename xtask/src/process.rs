@@ -27,6 +27,8 @@ pub struct Spec {
     pub stdin: Option<Vec<u8>>,
     /// Capture stdout instead of streaming it (stderr still streams).
     pub capture_stdout: bool,
+    /// Run as this uid/gid (supplementary groups dropped): servers that refuse root.
+    pub user: Option<(u32, u32)>,
 }
 
 #[derive(Debug)]
@@ -119,12 +121,16 @@ pub fn execute(spec: &Spec, token: &CancelToken, sink: Sink) -> Result<Finished,
     }
 
     let (out_reader, out_writer) = os_pipe::pipe().map_err(Failure::Io)?;
+    let user = spec.user;
     let mut expr = duct::cmd(program, args)
         .unchecked()
-        .before_spawn(|command| {
+        .before_spawn(move |command| {
             // Own process group: Ctrl-C in the terminal reaches only us, and we can signal the
             // whole tree the program starts.
             command.process_group(0);
+            if let Some((uid, gid)) = user {
+                command.uid(uid).gid(gid);
+            }
             Ok(())
         })
         .stderr_file(out_writer.try_clone().map_err(Failure::Io)?);

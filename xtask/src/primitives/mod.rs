@@ -11,6 +11,7 @@ pub mod git;
 pub mod http;
 pub mod jobs;
 pub mod log;
+pub mod pg;
 pub mod process;
 pub mod release;
 pub mod service;
@@ -31,6 +32,7 @@ pub fn register_all(engine: &mut Engine) {
     release::register(engine);
     docker::register(engine);
     cargo::register(engine);
+    pg::register(engine);
 }
 
 pub type Result<T> = std::result::Result<T, Box<EvalAltResult>>;

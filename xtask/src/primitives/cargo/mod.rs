@@ -774,7 +774,7 @@ fn cargo_metadata(options: Map) -> Result<Map> {
         dir: Some(dir.clone()),
         timeout: Some(common.timeout.unwrap_or(Duration::from_secs(120))),
         capture_stdout: true,
-        stdin: None,
+        ..Spec::default()
     };
     let bus = scope.host.bus.clone();
     let job = scope.job;
