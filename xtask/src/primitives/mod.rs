@@ -6,6 +6,7 @@ pub mod env;
 pub mod fs;
 pub mod jobs;
 pub mod log;
+pub mod perf;
 pub mod process;
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
@@ -16,6 +17,7 @@ pub fn register_all(engine: &mut Engine) {
     fs::register(engine);
     env::register(engine);
     log::register(engine);
+    perf::register(engine);
 }
 
 pub type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
