@@ -69,37 +69,52 @@ pub type Figures = BTreeMap<String, Figure>;
 
 pub fn register(engine: &mut Engine) {
     let mut m = Module::new();
-    FuncRegistration::new("bench").set_into_module(&mut m, || bench(Map::new()));
-    FuncRegistration::new("bench").set_into_module(&mut m, bench);
-    FuncRegistration::new("criterion_results").set_into_module(&mut m, criterion_results);
-    FuncRegistration::new("time")
+    // Parameter names and types for the generated definitions and docs (return type last).
+    let f = |name: &str, info: &[&str]| FuncRegistration::new(name).with_params_info(info);
+    f("bench", &["Map"]).set_into_module(&mut m, || bench(Map::new()));
+    f("bench", &["options: Map", "Map"]).set_into_module(&mut m, bench);
+    f("criterion_results", &["dir: &str", "Map"]).set_into_module(&mut m, criterion_results);
+    f("time", &["argv: Array", "Map"])
         .set_into_module(&mut m, |argv: Array| timing::time_fn(argv, Map::new()));
-    FuncRegistration::new("time").set_into_module(&mut m, timing::time_fn);
-    FuncRegistration::new("dir").set_into_module(&mut m, || -> Result<String> {
+    f("time", &["argv: Array", "options: Map", "Map"]).set_into_module(&mut m, timing::time_fn);
+    f("dir", &["String"]).set_into_module(&mut m, || -> Result<String> {
         Ok(store::dir(&context::current()).display().to_string())
     });
-    FuncRegistration::new("save_baseline").set_into_module(&mut m, store::save_baseline_fn);
-    FuncRegistration::new("load_baseline").set_into_module(&mut m, store::load_baseline_fn);
-    FuncRegistration::new("record")
+    f("save_baseline", &["name: &str", "figures: Map", "String"])
+        .set_into_module(&mut m, store::save_baseline_fn);
+    f("load_baseline", &["name: &str", "?"]).set_into_module(&mut m, store::load_baseline_fn);
+    f("record", &["figures: Map", "String"])
         .set_into_module(&mut m, |figures: Dynamic| store::record_fn(figures, ""));
-    FuncRegistration::new("record").set_into_module(&mut m, |figures: Dynamic, label: &str| {
-        store::record_fn(figures, label)
-    });
-    FuncRegistration::new("history").set_into_module(&mut m, store::history_fn);
-    FuncRegistration::new("compare").set_into_module(&mut m, |base: Dynamic, current: Dynamic| {
-        compare::compare_fn(base, current, Map::new())
-    });
-    FuncRegistration::new("compare").set_into_module(&mut m, compare::compare_fn);
-    FuncRegistration::new("report")
+    f("record", &["figures: Map", "label: &str", "String"])
+        .set_into_module(&mut m, |figures: Dynamic, label: &str| {
+            store::record_fn(figures, label)
+        });
+    f("history", &["Array"]).set_into_module(&mut m, store::history_fn);
+    f("compare", &["baseline: Map", "current: Map", "Map"])
+        .set_into_module(&mut m, |base: Dynamic, current: Dynamic| {
+            compare::compare_fn(base, current, Map::new())
+        });
+    f(
+        "compare",
+        &["baseline: Map", "current: Map", "options: Map", "Map"],
+    )
+    .set_into_module(&mut m, compare::compare_fn);
+    f("report", &["comparison: Map", "String"])
         .set_into_module(&mut m, |cmp: Dynamic| report::report_fn(cmp, Map::new()));
-    FuncRegistration::new("report").set_into_module(&mut m, report::report_fn);
-    FuncRegistration::new("enforce").set_into_module(&mut m, report::enforce_fn);
-    FuncRegistration::new("chart").set_into_module(&mut m, || chart::chart_fn(Map::new()));
-    FuncRegistration::new("chart").set_into_module(&mut m, chart::chart_fn);
-    FuncRegistration::new("compare_refs").set_into_module(&mut m, |base: &str, head: &str| {
-        refs::compare_refs_fn(base, head, Map::new())
-    });
-    FuncRegistration::new("compare_refs").set_into_module(&mut m, refs::compare_refs_fn);
+    f("report", &["comparison: Map", "options: Map", "String"])
+        .set_into_module(&mut m, report::report_fn);
+    f("enforce", &["comparison: Map", "()"]).set_into_module(&mut m, report::enforce_fn);
+    f("chart", &["String"]).set_into_module(&mut m, || chart::chart_fn(Map::new()));
+    f("chart", &["options: Map", "String"]).set_into_module(&mut m, chart::chart_fn);
+    f("compare_refs", &["base: &str", "head: &str", "Map"])
+        .set_into_module(&mut m, |base: &str, head: &str| {
+            refs::compare_refs_fn(base, head, Map::new())
+        });
+    f(
+        "compare_refs",
+        &["base: &str", "head: &str", "options: Map", "Map"],
+    )
+    .set_into_module(&mut m, refs::compare_refs_fn);
     engine.register_static_module("perf", m.into());
 }
 

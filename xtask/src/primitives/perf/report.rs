@@ -70,6 +70,12 @@ pub fn table(cmp: &Comparison) -> String {
     for note in cmp.failures.iter().chain(&cmp.warnings) {
         out.push_str(&format!("  {note}\n"));
     }
+    // Improvements and changes inside the noise: worth a line, not a verdict.
+    for row in cmp.rows.iter().filter(|r| r.verdict == Verdict::Pass) {
+        for note in &row.notes {
+            out.push_str(&format!("  {}: {note}\n", row.name));
+        }
+    }
     out
 }
 
