@@ -102,9 +102,37 @@ pub fn display_argv(argv: &[String]) -> String {
 /// Where a command's output goes: chunks of whole lines.
 pub type Sink = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
 
+/// What the kernel accounted to a finished program and the descendants it waited for.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    pub user: Duration,
+    pub sys: Duration,
+    /// Peak resident set size of the largest single process in the tree, in KiB.
+    pub max_rss_kib: u64,
+}
+
 /// Runs `spec` to completion. `sink` receives stdout+stderr (or only stderr when stdout is
 /// captured) in chunks of whole lines.
 pub fn execute(spec: &Spec, token: &CancelToken, sink: Sink) -> Result<Finished, Failure> {
+    run(spec, token, sink, false).map(|(finished, _)| finished)
+}
+
+/// [`execute`], also returning the program's resource usage (`None` where the OS cannot report
+/// it for one child).
+pub fn execute_measured(
+    spec: &Spec,
+    token: &CancelToken,
+    sink: Sink,
+) -> Result<(Finished, Option<Usage>), Failure> {
+    run(spec, token, sink, true)
+}
+
+fn run(
+    spec: &Spec,
+    token: &CancelToken,
+    sink: Sink,
+    measure: bool,
+) -> Result<(Finished, Option<Usage>), Failure> {
     if token.is_cancelled() {
         return Err(Failure::Cancelled {
             reason: token.reason().unwrap_or_default(),
@@ -210,6 +238,8 @@ pub fn execute(spec: &Spec, token: &CancelToken, sink: Sink) -> Result<Finished,
         done_tx
     });
 
+    // Read the child's rusage while it is a zombie, before duct reaps it.
+    let usage = if measure { exited_usage(pgid) } else { None };
     let status = handle.wait().map_err(Failure::Io)?.status;
     let duration = started.elapsed();
     drop(watchdog);
@@ -230,12 +260,60 @@ pub fn execute(spec: &Spec, token: &CancelToken, sink: Sink) -> Result<Finished,
             reason: token.reason().unwrap_or_default(),
         });
     }
-    Ok(Finished {
-        code: status.code(),
-        signal: status.signal(),
-        stdout,
-        duration,
-    })
+    Ok((
+        Finished {
+            code: status.code(),
+            signal: status.signal(),
+            stdout,
+            duration,
+        },
+        usage,
+    ))
+}
+
+/// Blocks until `pid` has exited and returns its rusage without reaping it, so the normal
+/// wait still collects the status. Linux's `waitid` takes a rusage argument (the libc wrapper
+/// hides it) and fills it for `WNOWAIT` too: the child's own usage plus that of every
+/// descendant it waited for, exactly what `wait4` would report.
+#[cfg(target_os = "linux")]
+fn exited_usage(pid: i32) -> Option<Usage> {
+    if pid <= 0 {
+        return None;
+    }
+    loop {
+        // SAFETY: both out-pointers are to zeroed, writable structs of the kernel's layout.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_waitid,
+                libc::P_PID,
+                pid,
+                &mut info as *mut libc::siginfo_t,
+                libc::WEXITED | libc::WNOWAIT,
+                &mut usage as *mut libc::rusage,
+            )
+        };
+        if rc == 0 {
+            let time = |t: libc::timeval| {
+                Duration::from_secs(t.tv_sec.max(0) as u64)
+                    + Duration::from_micros(t.tv_usec.max(0) as u64)
+            };
+            return Some(Usage {
+                user: time(usage.ru_utime),
+                sys: time(usage.ru_stime),
+                max_rss_kib: usage.ru_maxrss.max(0) as u64,
+            });
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return None;
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exited_usage(_pid: i32) -> Option<Usage> {
+    None
 }
 
 /// Reads `reader` to EOF, handing whole lines to `sink` (a final partial line at EOF, and
@@ -318,6 +396,26 @@ mod tests {
         let (sink, _) = collect();
         let err = execute(&spec(&["no-such-program-xyz"]), &CancelToken::new(), sink).unwrap_err();
         assert!(err.to_string().contains("no-such-program-xyz"), "{err}");
+    }
+
+    #[test]
+    fn measured_runs_report_the_tree_s_peak_memory_and_cpu() {
+        let (sink, _) = collect();
+        // The shell holds 64 MiB read from a pipeline it waited for.
+        let (done, usage) = execute_measured(
+            &spec(&[
+                "sh",
+                "-c",
+                "x=$(head -c 67108864 /dev/zero | tr '\\0' a); exit 4",
+            ]),
+            &CancelToken::new(),
+            sink,
+        )
+        .unwrap();
+        assert_eq!(done.code, Some(4), "the status is still collected");
+        let usage = usage.expect("rusage on Linux");
+        assert!(usage.max_rss_kib > 64 * 1024, "{usage:?}");
+        assert!(usage.user + usage.sys > Duration::ZERO, "{usage:?}");
     }
 
     #[test]

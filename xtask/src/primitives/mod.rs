@@ -11,6 +11,7 @@ pub mod git;
 pub mod http;
 pub mod jobs;
 pub mod log;
+pub mod perf;
 pub mod pg;
 pub mod process;
 pub mod release;
@@ -33,6 +34,7 @@ pub fn register_all(engine: &mut Engine) {
     docker::register(engine);
     cargo::register(engine);
     pg::register(engine);
+    perf::register(engine);
 }
 
 pub type Result<T> = std::result::Result<T, Box<EvalAltResult>>;

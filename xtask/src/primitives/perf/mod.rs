@@ -1,0 +1,304 @@
+//! `perf::`: benchmark baselines, regression thresholds, PR-versus-base comparison and
+//! resource ceilings. One module per concern:
+//!
+//! | module | concern |
+//! |---|---|
+//! | `criterion` | build and run criterion benches, read `new/{estimates,sample,benchmark}.json` |
+//! | `timing` | `perf::time`: a command run N times, wall / user / sys / peak RSS from rusage |
+//! | `store` | named baselines and the JSON-lines history under `target/xtask/perf/` |
+//! | `compare` | change in %, the noise rule, thresholds and absolute budgets -> verdicts |
+//! | `report` | the terminal table and its markdown twin |
+//! | `chart` | an SVG chart of the history |
+//! | `refs` | `perf::compare_refs`: base and head in git worktrees, benchmarked alternately |
+//!
+//! Figures travel through scripts as plain maps (`#{ "group/bench": #{ ns, lower, upper,
+//! rss_mb } }`) so they can be inspected, merged, and passed between jobs with `result_of`.
+
+mod chart;
+mod compare;
+mod criterion;
+mod refs;
+mod report;
+mod stats;
+mod store;
+mod timing;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module};
+use serde::{Deserialize, Serialize};
+
+use super::{error, Result};
+use crate::events::{Event, Level};
+use crate::process::{self, display_argv, Failure, Finished, Spec, Usage};
+use crate::script::context::{self, JobScope};
+use crate::script::Mode;
+
+/// One benchmark's figure: a point estimate with its confidence interval, in nanoseconds, and
+/// the peak resident memory of the process that measured it when known.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Figure {
+    pub ns: f64,
+    #[serde(default = "nan")]
+    pub lower: f64,
+    #[serde(default = "nan")]
+    pub upper: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_mb: Option<f64>,
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+impl Figure {
+    /// An interval given without bounds is the point itself.
+    fn normalized(mut self) -> Self {
+        if self.lower.is_nan() {
+            self.lower = self.ns;
+        }
+        if self.upper.is_nan() {
+            self.upper = self.ns;
+        }
+        self
+    }
+}
+
+pub type Figures = BTreeMap<String, Figure>;
+
+pub fn register(engine: &mut Engine) {
+    let mut m = Module::new();
+    // Parameter names and types for the generated definitions and docs (return type last).
+    let f = |name: &str, info: &[&str]| FuncRegistration::new(name).with_params_info(info);
+    f("bench", &["Map"]).set_into_module(&mut m, || bench(Map::new()));
+    f("bench", &["options: Map", "Map"]).set_into_module(&mut m, bench);
+    f("criterion_results", &["dir: &str", "Map"]).set_into_module(&mut m, criterion_results);
+    f("time", &["argv: Array", "Map"])
+        .set_into_module(&mut m, |argv: Array| timing::time_fn(argv, Map::new()));
+    f("time", &["argv: Array", "options: Map", "Map"]).set_into_module(&mut m, timing::time_fn);
+    f("dir", &["String"]).set_into_module(&mut m, || -> Result<String> {
+        Ok(store::dir(&context::current()).display().to_string())
+    });
+    f("save_baseline", &["name: &str", "figures: Map", "String"])
+        .set_into_module(&mut m, store::save_baseline_fn);
+    f("load_baseline", &["name: &str", "?"]).set_into_module(&mut m, store::load_baseline_fn);
+    f("record", &["figures: Map", "String"])
+        .set_into_module(&mut m, |figures: Dynamic| store::record_fn(figures, ""));
+    f("record", &["figures: Map", "label: &str", "String"])
+        .set_into_module(&mut m, |figures: Dynamic, label: &str| {
+            store::record_fn(figures, label)
+        });
+    f("history", &["Array"]).set_into_module(&mut m, store::history_fn);
+    f("compare", &["baseline: Map", "current: Map", "Map"])
+        .set_into_module(&mut m, |base: Dynamic, current: Dynamic| {
+            compare::compare_fn(base, current, Map::new())
+        });
+    f(
+        "compare",
+        &["baseline: Map", "current: Map", "options: Map", "Map"],
+    )
+    .set_into_module(&mut m, compare::compare_fn);
+    f("report", &["comparison: Map", "String"])
+        .set_into_module(&mut m, |cmp: Dynamic| report::report_fn(cmp, Map::new()));
+    f("report", &["comparison: Map", "options: Map", "String"])
+        .set_into_module(&mut m, report::report_fn);
+    f("enforce", &["comparison: Map", "()"]).set_into_module(&mut m, report::enforce_fn);
+    f("chart", &["String"]).set_into_module(&mut m, || chart::chart_fn(Map::new()));
+    f("chart", &["options: Map", "String"]).set_into_module(&mut m, chart::chart_fn);
+    f("compare_refs", &["base: &str", "head: &str", "Map"])
+        .set_into_module(&mut m, |base: &str, head: &str| {
+            refs::compare_refs_fn(base, head, Map::new())
+        });
+    f(
+        "compare_refs",
+        &["base: &str", "head: &str", "options: Map", "Map"],
+    )
+    .set_into_module(&mut m, refs::compare_refs_fn);
+    engine.register_static_module("perf", m.into());
+}
+
+/// `perf::criterion_results(dir)`: every benchmark criterion left under `dir`.
+fn criterion_results(dir: &str) -> Result<Dynamic> {
+    let scope = context::current();
+    let benches = criterion::read_dir(&scope.path(dir), None)
+        .or_else(|e| error(format!("reading criterion results in {dir}: {e}")))?;
+    Ok(figures_to_dynamic(
+        &benches.into_iter().map(|b| (b.name, b.figure)).collect(),
+    ))
+}
+
+/// `perf::bench([opts])`: builds the criterion benches, runs them, returns their figures.
+fn bench(options: Map) -> Result<Dynamic> {
+    super::check_keys("perf::bench", &options, criterion::BENCH_OPTIONS)?;
+    let scope = context::current();
+    if scope.host.mode == Mode::Plan {
+        return Ok(Dynamic::from_map(Map::new()));
+    }
+    let opts = criterion::BenchOptions::from_map(&scope, &options)?;
+    let executables = criterion::build(&scope, &opts, &opts.dir)?;
+    let target = criterion::target_dir_of(&executables)?;
+    let home = target.join("criterion");
+    let benches = criterion::run(&scope, &opts, &opts.dir, &executables, &home)?;
+    Ok(figures_to_dynamic(
+        &benches.into_iter().map(|b| (b.name, b.figure)).collect(),
+    ))
+}
+
+// ---- conversions between script values and Rust types (through JSON, which both speak) ----
+
+pub(crate) fn to_json(value: &Dynamic) -> Result<serde_json::Value> {
+    serde_json::to_value(value).or_else(|e| error(format!("not a plain value: {e}")))
+}
+
+pub(crate) fn from_json(value: &serde_json::Value) -> Dynamic {
+    rhai::serde::to_dynamic(value).unwrap_or(Dynamic::UNIT)
+}
+
+/// A figures map from a script (`()` is no figures).
+pub(crate) fn figures_from(what: &str, value: &Dynamic) -> Result<Figures> {
+    if value.is_unit() {
+        return Ok(Figures::new());
+    }
+    let json = to_json(value)?;
+    let figures: Figures = serde_json::from_value(json).or_else(|e| {
+        error(format!(
+            "{what} must be a map of figures like #{{ \"name\": #{{ ns: 1234.0, lower: 1200.0, upper: 1300.0 }} }}: {e}"
+        ))
+    })?;
+    Ok(figures
+        .into_iter()
+        .map(|(k, f)| (k, f.normalized()))
+        .collect())
+}
+
+pub(crate) fn figures_to_dynamic(figures: &Figures) -> Dynamic {
+    from_json(&serde_json::to_value(figures).unwrap_or_default())
+}
+
+// ---- running commands inside the current scope ----
+
+/// How a command's output is handled.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Output {
+    /// Streamed into the job's log, like `run`.
+    Log,
+    /// Kept back (repeated timing runs would flood the log); shown only if the command fails.
+    Quiet,
+}
+
+/// Runs `spec` in `scope` (its environment and cancel token), measuring rusage, failing on a
+/// non-zero exit with the command and, for quiet runs, the tail of its output.
+pub(crate) fn exec(
+    scope: &JobScope,
+    mut spec: Spec,
+    output: Output,
+) -> Result<(Finished, Option<Usage>)> {
+    let mut env = scope.env_changes();
+    env.append(&mut spec.env);
+    spec.env = env;
+    let display = display_argv(&spec.argv);
+    let bus = scope.host.bus.clone();
+    let job = scope.job;
+    let kept = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink: process::Sink = match output {
+        Output::Log => {
+            bus.emit(Event::CommandStarted {
+                job,
+                display: display.clone(),
+            });
+            let bus = bus.clone();
+            Arc::new(move |bytes| bus.emit(Event::Output { job, bytes }))
+        }
+        Output::Quiet => {
+            let kept = Arc::clone(&kept);
+            Arc::new(move |bytes: Vec<u8>| {
+                let mut kept = kept.lock().unwrap();
+                kept.extend(bytes);
+                let excess = kept.len().saturating_sub(16 * 1024);
+                kept.drain(..excess);
+            })
+        }
+    };
+    let (finished, usage) = match process::execute_measured(&spec, &scope.token(), sink) {
+        Ok(done) => done,
+        Err(Failure::Cancelled { reason }) => {
+            return error(format!("`{display}` was stopped: {reason}"))
+        }
+        Err(failure) => return error(format!("`{display}`: {failure}")),
+    };
+    if !finished.success() {
+        let tail = String::from_utf8_lossy(&kept.lock().unwrap()).into_owned();
+        let tail = if tail.trim().is_empty() {
+            String::new()
+        } else {
+            format!("\n{}", tail.trim_end())
+        };
+        return error(format!(
+            "command failed with {}: `{display}`{tail}",
+            finished.describe()
+        ));
+    }
+    Ok((finished, usage))
+}
+
+pub(crate) fn message(scope: &JobScope, level: Level, text: impl Into<String>) {
+    scope.host.bus.message(scope.job, level, text);
+}
+
+/// A line in the job's log.
+pub(crate) fn print(scope: &JobScope, text: &str) {
+    let mut bytes = text.as_bytes().to_vec();
+    if !bytes.ends_with(b"\n") {
+        bytes.push(b'\n');
+    }
+    scope.host.bus.emit(Event::Output {
+        job: scope.job,
+        bytes,
+    });
+}
+
+/// A number option (int or float).
+pub(crate) fn opt_f64(options: &Map, key: &str) -> Result<Option<f64>> {
+    match options.get(key) {
+        None => Ok(None),
+        Some(v) if v.is_unit() => Ok(None),
+        Some(v) => match (v.as_float(), v.as_int()) {
+            (Ok(f), _) => Ok(Some(f)),
+            (_, Ok(i)) => Ok(Some(i as f64)),
+            _ => error(format!(
+                "option `{key}` must be a number, not {}",
+                v.type_name()
+            )),
+        },
+    }
+}
+
+pub(crate) fn opt_usize(options: &Map, key: &str) -> Result<Option<usize>> {
+    match options.get(key) {
+        None => Ok(None),
+        Some(v) => match v.as_int() {
+            Ok(i) if i >= 0 => Ok(Some(i as usize)),
+            _ => error(format!(
+                "option `{key}` must be a whole number ≥ 0, not {v}"
+            )),
+        },
+    }
+}
+
+/// An environment map option (`#{ NAME: "value" }`, `()` unsets).
+pub(crate) fn opt_env(options: &Map) -> Result<Vec<(String, Option<String>)>> {
+    let Some(env) = options.get("env") else {
+        return Ok(Vec::new());
+    };
+    let Some(env) = env.clone().try_cast::<Map>() else {
+        return error("option `env` must be a map");
+    };
+    Ok(env
+        .into_iter()
+        .map(|(k, v)| {
+            let v = (!v.is_unit()).then(|| crate::graph::display_value(&v));
+            (k.to_string(), v)
+        })
+        .collect())
+}

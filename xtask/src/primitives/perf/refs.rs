@@ -1,0 +1,314 @@
+//! `perf::compare_refs(base, head, opts)`: a PR against its base in one run. The base (and the
+//! head, unless it is the working tree) is checked out into a temporary git worktree; both are
+//! built once, then benchmarked alternately (base, head, head, base, …) so that drift of the
+//! machine during the run lands on both sides; the rounds are pooled and compared. The
+//! worktrees are removed at the end, on failure, and on Ctrl-C (native cleanup on the scope).
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use rhai::{Array, Dynamic, Map};
+
+use super::compare::{self, COMPARE_OPTIONS};
+use super::criterion::{self, BenchOptions, BENCH_OPTIONS};
+use super::timing::{self, TimeOptions, TIME_OPTIONS};
+use super::{exec, opt_usize, print, stats, store, Figure, Figures, Output};
+use crate::primitives::{check_keys, error, opt_string, string_list, Result};
+use crate::process::{display_argv, Spec};
+use crate::script::context::{self, JobScope};
+use crate::script::Mode;
+
+/// Worktrees to remove and the temp dir holding them.
+struct Worktrees {
+    repo: PathBuf,
+    paths: Vec<PathBuf>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Worktrees {
+    /// Runs outside the cancel token on purpose: it must work after Ctrl-C too.
+    fn remove(self) {
+        for path in &self.paths {
+            let _ = std::process::Command::new("git")
+                .args(["worktree", "remove", "--force"])
+                .arg(path)
+                .current_dir(&self.repo)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        let _ = std::process::Command::new("git")
+            .args(["worktree", "prune"])
+            .current_dir(&self.repo)
+            .status();
+    }
+}
+
+type Shared = Rc<RefCell<Option<Worktrees>>>;
+
+/// Removes the worktrees when the function returns, whichever way.
+struct Guard(Shared);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(worktrees) = self.0.borrow_mut().take() {
+            worktrees.remove();
+        }
+    }
+}
+
+fn git(scope: &JobScope, dir: &Path, args: &[&str]) -> Result<String> {
+    let spec = Spec {
+        argv: std::iter::once("git")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect(),
+        dir: Some(dir.to_path_buf()),
+        capture_stdout: true,
+        ..Spec::default()
+    };
+    let (done, _) = exec(scope, spec, Output::Quiet)?;
+    Ok(String::from_utf8_lossy(&done.stdout).trim().to_string())
+}
+
+struct Side {
+    label: String,
+    dir: PathBuf,
+    /// Target dir for cargo when the side is a temporary worktree (kept between runs, so the
+    /// next comparison builds incrementally).
+    target: Option<PathBuf>,
+    executables: Vec<PathBuf>,
+    /// Pooled raw observations: criterion runs, or wall times.
+    benches: Vec<Vec<criterion::Bench>>,
+    walls: Vec<f64>,
+    rss_kib: u64,
+}
+
+pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> {
+    let known: Vec<&str> = BENCH_OPTIONS
+        .iter()
+        .chain(TIME_OPTIONS)
+        .chain(COMPARE_OPTIONS)
+        .chain(&["command", "rounds"])
+        .copied()
+        .collect();
+    check_keys("perf::compare_refs", &options, &known)?;
+    let scope = context::current();
+    if scope.host.mode == Mode::Plan {
+        return Ok(Dynamic::from_map(Map::new()));
+    }
+    let compare_opts: Map = options
+        .iter()
+        .filter(|(k, _)| COMPARE_OPTIONS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let compare_opts = compare::Options::from_map(&compare_opts)?;
+    let rounds = opt_usize(&options, "rounds")?.unwrap_or(3).max(1);
+    let command = match options.get("command") {
+        Some(c) => Some(string_list("option `command`", c)?),
+        None => None,
+    };
+    let bench_opts = BenchOptions::from_map(&scope, &options)?;
+    let time_opts = TimeOptions::from_map(&scope, &options)?;
+    if base.is_empty() {
+        return error("perf::compare_refs needs a base ref, e.g. \"origin/main\"");
+    }
+
+    // Where the benchmarks live inside the repository, so each worktree uses the same place.
+    let here = bench_opts.dir.clone();
+    let top = PathBuf::from(git(&scope, &here, &["rev-parse", "--show-toplevel"])?);
+    let prefix = here
+        .canonicalize()
+        .ok()
+        .and_then(|h| {
+            h.strip_prefix(top.canonicalize().ok()?)
+                .ok()
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_default();
+    let resolve = |r: &str| -> Result<String> {
+        git(
+            &scope,
+            &top,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{r}^{{commit}}"),
+            ],
+        )
+        .or_else(|_| {
+            error(format!(
+                "perf::compare_refs: `{r}` is not a commit in {}",
+                top.display()
+            ))
+        })
+    };
+    let base_sha = resolve(base)?;
+    let head_sha = if head.is_empty() {
+        None
+    } else {
+        Some(resolve(head)?)
+    };
+
+    let tmp = tempfile::Builder::new()
+        .prefix("xtask-perf-refs-")
+        .tempdir()
+        .or_else(|e| error(format!("creating a temp dir: {e}")))?;
+    let shared: Shared = Rc::new(RefCell::new(Some(Worktrees {
+        repo: top.clone(),
+        paths: Vec::new(),
+        _tmp: tmp,
+    })));
+    let tmp_path = shared.borrow().as_ref().unwrap()._tmp.path().to_path_buf();
+    {
+        let shared = Rc::clone(&shared);
+        scope.on_exit(move || {
+            if let Some(worktrees) = shared.borrow_mut().take() {
+                worktrees.remove();
+            }
+        });
+    }
+    let _guard = Guard(Rc::clone(&shared));
+    let refs_target = store::dir(&scope).join("refs-target");
+    let add_worktree = |name: &str, sha: &str| -> Result<PathBuf> {
+        let path = tmp_path.join(name);
+        if let Some(w) = shared.borrow_mut().as_mut() {
+            w.paths.push(path.clone());
+        }
+        let display = path.display().to_string();
+        git(
+            &scope,
+            &top,
+            &["worktree", "add", "--detach", &display, sha],
+        )?;
+        Ok(path)
+    };
+
+    let mut sides = Vec::new();
+    let base_tree = add_worktree("base", &base_sha)?;
+    sides.push(Side {
+        label: format!("base {base} ({})", &base_sha[..base_sha.len().min(10)]),
+        dir: base_tree.join(&prefix),
+        target: Some(refs_target.join("base")),
+        executables: Vec::new(),
+        benches: Vec::new(),
+        walls: Vec::new(),
+        rss_kib: 0,
+    });
+    let (head_dir, head_target, head_label) = match &head_sha {
+        Some(sha) => (
+            add_worktree("head", sha)?.join(&prefix),
+            Some(refs_target.join("head")),
+            format!("head {head} ({})", &sha[..sha.len().min(10)]),
+        ),
+        None => (here.clone(), None, "head (working tree)".to_string()),
+    };
+    sides.push(Side {
+        label: head_label,
+        dir: head_dir,
+        target: head_target,
+        executables: Vec::new(),
+        benches: Vec::new(),
+        walls: Vec::new(),
+        rss_kib: 0,
+    });
+
+    let side_env = |side: &Side, env: &[(String, Option<String>)]| {
+        let mut env = env.to_vec();
+        if let Some(target) = &side.target {
+            env.push((
+                "CARGO_TARGET_DIR".into(),
+                Some(target.display().to_string()),
+            ));
+        }
+        env
+    };
+    if command.is_none() {
+        for side in &mut sides {
+            print(&scope, &format!("perf: building {}", side.label));
+            let opts = BenchOptions {
+                env: side_env(side, &bench_opts.env),
+                ..bench_opts.clone()
+            };
+            side.executables = criterion::build(&scope, &opts, &side.dir)?;
+        }
+    }
+    for round in 0..rounds {
+        // base, head, head, base, …: a linear drift weighs on both sides equally.
+        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let side = &mut sides[i];
+            print(
+                &scope,
+                &format!("perf: round {}/{rounds}: {}", round + 1, side.label),
+            );
+            match &command {
+                None => {
+                    let home = tmp_path.join("criterion").join(format!("{i}-{round}"));
+                    let opts = BenchOptions {
+                        env: side_env(side, &bench_opts.env),
+                        ..bench_opts.clone()
+                    };
+                    let benches =
+                        criterion::run(&scope, &opts, &side.dir, &side.executables, &home)?;
+                    side.benches.push(benches);
+                }
+                Some(argv) => {
+                    let opts = TimeOptions {
+                        dir: side.dir.clone(),
+                        warmup: if round == 0 { time_opts.warmup } else { 0 },
+                        ..time_opts.clone()
+                    };
+                    for sample in timing::time(&scope, argv, &opts)? {
+                        side.walls.push(sample.wall.as_nanos() as f64);
+                        side.rss_kib = side.rss_kib.max(sample.rss_kib);
+                    }
+                }
+            }
+        }
+    }
+
+    let name = opt_string(&options, "name")?
+        .or_else(|| command.as_ref().map(|argv| display_argv(argv)))
+        .unwrap_or_default();
+    let figures = |side: &mut Side| -> Figures {
+        match &command {
+            None => criterion::pool(&side.benches),
+            Some(_) => {
+                let (ns, lower, upper) = stats::median_ci(&mut side.walls);
+                let rss_mb = (side.rss_kib > 0).then(|| side.rss_kib as f64 / 1024.0);
+                Figures::from([(
+                    name.clone(),
+                    Figure {
+                        ns,
+                        lower,
+                        upper,
+                        rss_mb,
+                    },
+                )])
+            }
+        }
+    };
+    let base_figures = figures(&mut sides[0]);
+    let head_figures = figures(&mut sides[1]);
+    let mut cmp = compare::compare(&base_figures, &head_figures, &compare_opts);
+    cmp.title = format!("{} → {}", sides[0].label, sides[1].label);
+    let mut result = compare::to_dynamic(&cmp)
+        .try_cast::<Map>()
+        .unwrap_or_default();
+    result.insert("base".into(), super::figures_to_dynamic(&base_figures));
+    result.insert("head".into(), super::figures_to_dynamic(&head_figures));
+    result.insert(
+        "worktrees".into(),
+        Dynamic::from_array(
+            sides
+                .iter()
+                .filter(|s| s.target.is_some())
+                .map(|s| Dynamic::from(s.dir.display().to_string()))
+                .collect::<Array>(),
+        ),
+    );
+    Ok(Dynamic::from_map(result))
+}

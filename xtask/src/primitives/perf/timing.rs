@@ -1,0 +1,180 @@
+//! `perf::time(argv, #{ runs, warmup })`: any command, hyperfine-style. Wall time from the
+//! clock; user, sys and peak RSS of the process tree from the kernel's rusage for the child
+//! (the process layer reads it when the child exits), never by polling.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rhai::{Array, Dynamic, Map};
+
+use super::{exec, opt_env, opt_usize, stats, Figure, Output};
+use crate::primitives::{check_keys, duration_value, error, opt_string, Result};
+use crate::process::{display_argv, Spec};
+use crate::script::context::{self, JobScope};
+use crate::script::Mode;
+
+pub const TIME_OPTIONS: &[&str] = &["runs", "warmup", "name", "dir", "env", "timeout"];
+
+/// One measured run.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    pub wall: Duration,
+    pub user: Duration,
+    pub sys: Duration,
+    pub rss_kib: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Timing {
+    pub name: String,
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TimeOptions {
+    pub runs: usize,
+    pub warmup: usize,
+    pub dir: PathBuf,
+    pub env: Vec<(String, Option<String>)>,
+    pub timeout: Option<Duration>,
+}
+
+impl TimeOptions {
+    pub fn from_map(scope: &JobScope, options: &Map) -> Result<Self> {
+        let runs = opt_usize(options, "runs")?.unwrap_or(10);
+        if runs == 0 {
+            return error("option `runs` must be at least 1");
+        }
+        Ok(TimeOptions {
+            runs,
+            warmup: opt_usize(options, "warmup")?.unwrap_or(1),
+            dir: match opt_string(options, "dir")? {
+                Some(dir) => scope.path(&dir),
+                None => scope.dir.borrow().clone(),
+            },
+            env: opt_env(options)?,
+            timeout: options
+                .get("timeout")
+                .map(|t| duration_value("option `timeout`", t))
+                .transpose()?,
+        })
+    }
+}
+
+/// Runs `argv` `warmup` times unmeasured, then `runs` times measured. Output is kept back
+/// (shown only when a run fails).
+pub fn time(scope: &JobScope, argv: &[String], opts: &TimeOptions) -> Result<Vec<Sample>> {
+    let spec = Spec {
+        argv: argv.to_vec(),
+        env: opts.env.clone(),
+        dir: Some(opts.dir.clone()),
+        timeout: opts.timeout,
+        ..Spec::default()
+    };
+    for _ in 0..opts.warmup {
+        exec(scope, spec.clone(), Output::Quiet)?;
+    }
+    let mut samples = Vec::with_capacity(opts.runs);
+    for _ in 0..opts.runs {
+        let (finished, usage) = exec(scope, spec.clone(), Output::Quiet)?;
+        let usage = usage.unwrap_or_default();
+        samples.push(Sample {
+            wall: finished.duration,
+            user: usage.user,
+            sys: usage.sys,
+            rss_kib: usage.max_rss_kib,
+        });
+    }
+    Ok(samples)
+}
+
+impl Timing {
+    fn walls_ns(&self) -> Vec<f64> {
+        self.samples
+            .iter()
+            .map(|s| s.wall.as_nanos() as f64)
+            .collect()
+    }
+
+    /// Peak RSS over the runs, in MiB (`None` where the OS reported nothing).
+    pub fn rss_mb(&self) -> Option<f64> {
+        let kib = self.samples.iter().map(|s| s.rss_kib).max()?;
+        (kib > 0).then(|| kib as f64 / 1024.0)
+    }
+
+    /// Median wall time with its order-statistics interval.
+    pub fn figure(&self) -> Figure {
+        let (ns, lower, upper) = stats::median_ci(&mut self.walls_ns());
+        Figure {
+            ns,
+            lower,
+            upper,
+            rss_mb: self.rss_mb(),
+        }
+    }
+
+    /// The figure's keys (so the map can go straight into a figures map) plus the detail.
+    pub fn to_map(&self) -> Map {
+        let figure = self.figure();
+        let secs = |ns: f64| Dynamic::from_float(ns / 1e9);
+        let mut walls = self.walls_ns();
+        walls.sort_by(f64::total_cmp);
+        let median_of = |f: &dyn Fn(&Sample) -> Duration| {
+            let mut v: Vec<f64> = self.samples.iter().map(|s| f(s).as_secs_f64()).collect();
+            Dynamic::from_float(stats::median(&mut v))
+        };
+        let mut m = Map::new();
+        m.insert("name".into(), self.name.clone().into());
+        m.insert("runs".into(), Dynamic::from_int(self.samples.len() as i64));
+        m.insert("ns".into(), Dynamic::from_float(figure.ns));
+        m.insert("lower".into(), Dynamic::from_float(figure.lower));
+        m.insert("upper".into(), Dynamic::from_float(figure.upper));
+        m.insert(
+            "rss_mb".into(),
+            figure.rss_mb.map_or(Dynamic::UNIT, Dynamic::from_float),
+        );
+        m.insert("min".into(), secs(walls[0]));
+        m.insert("median".into(), secs(figure.ns));
+        m.insert("max".into(), secs(walls[walls.len() - 1]));
+        m.insert("user".into(), median_of(&|s| s.user));
+        m.insert("sys".into(), median_of(&|s| s.sys));
+        m
+    }
+}
+
+/// The script function.
+pub fn time_fn(argv: Array, options: Map) -> Result<Map> {
+    check_keys("perf::time", &options, TIME_OPTIONS)?;
+    let scope = context::current();
+    let argv: Vec<String> = argv.iter().map(crate::graph::display_value).collect();
+    if argv.is_empty() || argv[0].is_empty() {
+        return error(
+            "perf::time needs a command, e.g. perf::time([\"./target/release/app\", \"--check\"])",
+        );
+    }
+    let name = opt_string(&options, "name")?.unwrap_or_else(|| display_argv(&argv));
+    if scope.host.mode == Mode::Plan {
+        return Ok(Map::new());
+    }
+    let opts = TimeOptions::from_map(&scope, &options)?;
+    let timing = Timing {
+        name,
+        samples: time(&scope, &argv, &opts)?,
+    };
+    let f = timing.figure();
+    super::print(
+        &scope,
+        &format!(
+            "{}: median {} (min {}, max {}) over {} runs, peak RSS {}",
+            timing.name,
+            stats::format_ns(f.ns),
+            stats::format_ns(timing.walls_ns().into_iter().fold(f64::MAX, f64::min)),
+            stats::format_ns(timing.walls_ns().into_iter().fold(0.0, f64::max)),
+            timing.samples.len(),
+            f.rss_mb
+                .map(|mb| format!("{mb:.1} MB"))
+                .unwrap_or_else(|| "unknown".into())
+        ),
+    );
+    Ok(timing.to_map())
+}
