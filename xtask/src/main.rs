@@ -20,6 +20,7 @@ mod scheduler;
 mod script;
 mod signals;
 mod suggest;
+mod utc;
 
 fn main() {
     std::process::exit(cli::main());

@@ -51,13 +51,8 @@ pub fn created(scope: &JobScope) -> String {
     let secs = scope
         .env_var("SOURCE_DATE_EPOCH")
         .and_then(|s| s.trim().parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-        });
-    tags::rfc3339(secs)
+        .unwrap_or_else(crate::utc::now);
+    crate::utc::rfc3339(secs)
 }
 
 fn options(map: &Map) -> Result<(Options, Option<String>)> {

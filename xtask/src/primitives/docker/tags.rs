@@ -288,29 +288,6 @@ pub fn labels(facts: &Facts, meta: &Meta, created: &str) -> BTreeMap<String, Str
     labels
 }
 
-/// RFC 3339 UTC time for the `created` label (SOURCE_DATE_EPOCH, when set, for reproducible
-/// builds).
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,8 +488,7 @@ mod tests {
 
     #[test]
     fn labels_and_created_time() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_709_251_199), "2024-02-29T23:59:59Z");
+        assert_eq!(crate::utc::rfc3339(1_709_251_199), "2024-02-29T23:59:59Z");
         let facts = Facts {
             sha: Some(SHA.into()),
             source: Some("https://github.com/o/r".into()),

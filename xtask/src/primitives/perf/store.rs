@@ -170,32 +170,7 @@ pub fn git_sha(scope: &JobScope, dir: &Path) -> String {
 
 /// `2026-11-22T21:44:59Z`.
 pub fn now_utc() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format_utc(secs)
-}
-
-fn format_utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::utc::rfc3339(crate::utc::now())
 }
 
 /// `host (CPU model, N cpus)`: enough to tell apart figures from different machines.
@@ -224,9 +199,9 @@ mod tests {
 
     #[test]
     fn dates_are_utc_rfc3339() {
-        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_utc(1_795_902_299), "2026-11-28T21:44:59Z");
-        assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(crate::utc::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(crate::utc::rfc3339(1_795_902_299), "2026-11-28T21:44:59Z");
+        assert_eq!(crate::utc::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 
     #[test]
