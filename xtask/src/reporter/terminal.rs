@@ -266,8 +266,8 @@ impl Terminal {
         }
     }
 
-    /// Prints a buffered job as one block: header, output, verdict.
-    fn print_block(&mut self, id: JobId, verdict: &str) {
+    /// Prints a job's header and whatever it buffered so far.
+    fn flush_buffer(&mut self, id: JobId) {
         let header = self.header(id, false);
         let buffered = self
             .jobs
@@ -276,6 +276,11 @@ impl Terminal {
             .unwrap_or_default();
         self.line(&header);
         self.write(&buffered);
+    }
+
+    /// Prints a buffered job as one block: header, output, verdict.
+    fn print_block(&mut self, id: JobId, verdict: &str) {
+        self.flush_buffer(id);
         self.line(verdict);
         self.last_writer = None;
     }
@@ -284,14 +289,7 @@ impl Terminal {
     fn promote_next_live(&mut self) {
         self.live = self.running.first().copied();
         if let Some(id) = self.live {
-            let header = self.header(id, false);
-            let buffered = self
-                .jobs
-                .get_mut(&id)
-                .map(|j| std::mem::take(&mut j.buffer))
-                .unwrap_or_default();
-            self.line(&header);
-            self.write(&buffered);
+            self.flush_buffer(id);
             self.last_writer = Some(id);
         }
     }

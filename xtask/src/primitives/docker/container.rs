@@ -160,16 +160,7 @@ fn unique_name(image: &str) -> String {
         .split([':', '@'])
         .next()
         .unwrap_or("image");
-    let base: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let base = super::tags::sanitize(base);
     format!(
         "xtask-{base}-{}-{}",
         std::process::id(),
