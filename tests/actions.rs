@@ -376,3 +376,93 @@ fn makefile_targets_call_cargo_xtask() {
         .code(1)
         .contains("out of date");
 }
+
+/// A one-file library crate with a clippy finding and a passing and a failing test.
+fn crate_with_findings() -> Project {
+    Project::new()
+        .file("Cargo.toml", "[package]\nname = \"probe\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n")
+        .file(
+            "src/lib.rs",
+            "pub fn answer() -> i32 {\n    return 42;\n}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn passes() {\n        assert_eq!(super::answer(), 42);\n    }\n\n    #[test]\n    fn fails() {\n        assert_eq!(super::answer(), 41);\n    }\n}\n",
+        )
+        .task(
+            "ci",
+            r#"
+            job("clippy", || cargo::clippy());
+            job("test", || cargo::test());
+            "#,
+        )
+}
+
+#[test]
+fn compiler_findings_become_annotations_and_tests_become_junit_testcases() {
+    let p = crate_with_findings();
+    let junit = p.join("junit.xml");
+    let (run, _, _) = in_actions(
+        &p,
+        &[
+            "ci",
+            "--keep-going",
+            "--report",
+            &format!("junit={}", junit.display()),
+        ],
+        &[],
+    );
+    run.code(1);
+    // clippy's needless_return, denied: an error on src/lib.rs line 2.
+    run.contains("::error file=src/lib.rs,line=2,col=5,title=clippy::");
+    // The failing test's panic, on its line.
+    run.contains("::error file=src/lib.rs,line=14,col=9,title=test::");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"<testcase name="tests::passes" classname="ci.test">"#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testcase name="tests::fails" classname="ci.test">"#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<failure message="test tests::fails failed""#),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"tests="4" failures="3""#), "{xml}");
+    if std::process::Command::new("xmllint")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/junit.xsd");
+        let check = std::process::Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(&xsd)
+            .arg(&junit)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{}\n{xml}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+}
+
+#[test]
+fn annotations_name_files_from_the_repository_root() {
+    // The project is a subdirectory of the checkout, as examples/service is of this repository.
+    let p = Project::new().task(
+        "ci",
+        r#"job("lint", || annotate(#{ level: "warning", file: "src/main.rs", line: 3, message: "look" }));"#,
+    );
+    let checkout = p.path().parent().unwrap().to_path_buf();
+    let sub = p.path().file_name().unwrap().to_string_lossy().into_owned();
+    let (run, _, _) = in_actions(
+        &p,
+        &["ci"],
+        &[("GITHUB_WORKSPACE", checkout.to_str().unwrap())],
+    );
+    run.code(0).contains(&format!(
+        "::warning file={sub}/src/main.rs,line=3,col=1,title=lint::look"
+    ));
+}

@@ -259,7 +259,7 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     let in_actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
     let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
     if in_actions && !planning {
-        reporters.push(Box::new(GithubActions::from_env(style)));
+        reporters.push(Box::new(GithubActions::from_env(style, &root)));
     } else {
         reporters.push(Box::new(Terminal::new(terminal::Options {
             mode,

@@ -34,6 +34,13 @@ impl Severity {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestStatus {
+    Passed,
+    Failed,
+    Ignored,
+}
+
 /// How a job ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -117,6 +124,14 @@ pub enum Event {
         line: usize,
         column: usize,
         message: String,
+    },
+    /// One test of a test run a job made (`cargo::test`), for per-test reports.
+    TestCase {
+        job: JobId,
+        name: String,
+        status: TestStatus,
+        /// The failing test's captured output.
+        output: String,
     },
     /// A value a script exports for later CI steps (`set_output`).
     Export {

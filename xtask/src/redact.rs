@@ -75,6 +75,10 @@ impl Redactor {
                 fix(file);
             }
             Event::Export { value, .. } => fix(value),
+            Event::TestCase { name, output, .. } => {
+                fix(name);
+                fix(output);
+            }
             Event::JobFinished(summary) => redact_outcome(self, &mut summary.outcome),
             Event::RunFinished { jobs, .. } => {
                 for job in jobs {

@@ -25,6 +25,9 @@ pub struct GithubActions {
     /// Jobs that already have an error annotation with a file and line.
     annotated: Vec<JobId>,
     task: String,
+    /// Where the project root sits in the checkout (`GITHUB_WORKSPACE`): annotations need
+    /// repository-relative paths, diagnostics are project-relative.
+    path_prefix: PathBuf,
     step_summary: Option<PathBuf>,
     output_file: Option<PathBuf>,
     style: Style,
@@ -43,12 +46,16 @@ pub fn escape_property(text: &str) -> String {
 }
 
 impl GithubActions {
-    pub fn from_env(style: Style) -> Self {
+    pub fn from_env(style: Style, root: &std::path::Path) -> Self {
         let path = |name: &str| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
+        let path_prefix = path("GITHUB_WORKSPACE")
+            .and_then(|w| w.canonicalize().ok())
+            .and_then(|w| root.strip_prefix(w).ok().map(PathBuf::from))
+            .unwrap_or_default();
         GithubActions {
             out: io::stdout(),
             names: HashMap::new(),
@@ -59,6 +66,7 @@ impl GithubActions {
             first_failure: None,
             annotated: Vec::new(),
             task: String::new(),
+            path_prefix,
             step_summary: path("GITHUB_STEP_SUMMARY"),
             output_file: path("GITHUB_OUTPUT"),
             style,
@@ -111,7 +119,12 @@ impl GithubActions {
         };
         let mut props = Vec::new();
         if let Some((file, line, col)) = location {
-            props.push(format!("file={}", escape_property(file)));
+            let file = if std::path::Path::new(file).is_relative() {
+                self.path_prefix.join(file).display().to_string()
+            } else {
+                file.to_string()
+            };
+            props.push(format!("file={}", escape_property(&file)));
             props.push(format!("line={line}"));
             props.push(format!("col={col}"));
         }
@@ -298,6 +311,8 @@ impl Reporter for GithubActions {
                 self.annotate(*level, &title, Some((file, *line, *column)), message);
             }
             Event::Export { name, value } => self.export(name, value),
+            // The test runner's own output already named each test.
+            Event::TestCase { .. } => {}
             Event::JobRetrying { id, attempt, error } => {
                 let first = error.lines().next().unwrap_or("").to_string();
                 self.job_line(

@@ -6,13 +6,21 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use super::{strip_ansi, timestamp, Tail};
-use crate::events::{Event, JobId, JobSummary, Outcome, Reporter};
+use crate::events::{Event, JobId, JobSummary, Outcome, Reporter, TestStatus};
+
+/// A test a job's test run reported.
+struct Case {
+    name: String,
+    status: TestStatus,
+    output: String,
+}
 
 pub struct Junit {
     path: PathBuf,
     task: String,
     started: SystemTime,
     tails: HashMap<JobId, Tail>,
+    cases: HashMap<JobId, Vec<Case>>,
     finished: Option<(Vec<JobSummary>, f64)>,
 }
 
@@ -23,27 +31,36 @@ impl Junit {
             task: String::new(),
             started: SystemTime::now(),
             tails: HashMap::new(),
+            cases: HashMap::new(),
             finished: None,
         }
     }
 
     fn render(&self, jobs: &[JobSummary], total: f64) -> String {
-        let failures = jobs.iter().filter(|j| j.outcome.is_failure()).count();
+        // A testcase per job, then one per test its test run reported.
+        let cases = self.cases.values().flatten();
+        let tests = jobs.len() + self.cases.values().map(Vec::len).sum::<usize>();
+        let failures = jobs.iter().filter(|j| j.outcome.is_failure()).count()
+            + cases
+                .clone()
+                .filter(|c| c.status == TestStatus::Failed)
+                .count();
         let skipped = jobs
             .iter()
             .filter(|j| !matches!(j.outcome, Outcome::Passed | Outcome::Failed { .. }))
-            .count();
+            .count()
+            + cases.filter(|c| c.status == TestStatus::Ignored).count();
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         x.push_str(&format!(
             "<testsuites name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{total:.3}\">\n",
             esc(&format!("xtask {}", self.task)),
-            jobs.len()
+            tests
         ));
         x.push_str(&format!(
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\" timestamp=\"{}\" hostname=\"{}\">\n",
             esc(&self.task),
-            jobs.len(),
+            tests,
             timestamp(self.started),
             esc(host.trim())
         ));
@@ -81,6 +98,23 @@ impl Junit {
                 ));
             }
             x.push_str("    </testcase>\n");
+            for case in self.cases.get(&job.id).into_iter().flatten() {
+                x.push_str(&format!(
+                    "    <testcase name=\"{}\" classname=\"{}\">\n",
+                    esc(&case.name),
+                    esc(&format!("{}.{}", self.task, job.name))
+                ));
+                match case.status {
+                    TestStatus::Failed => x.push_str(&format!(
+                        "      <failure message=\"{}\" type=\"test failure\">{}</failure>\n",
+                        esc(&format!("test {} failed", case.name)),
+                        esc(&strip_ansi(&case.output))
+                    )),
+                    TestStatus::Ignored => x.push_str("      <skipped message=\"ignored\"/>\n"),
+                    TestStatus::Passed => {}
+                }
+                x.push_str("    </testcase>\n");
+            }
         }
         x.push_str("  </testsuite>\n</testsuites>\n");
         x
@@ -121,6 +155,16 @@ impl Reporter for Junit {
                 .entry(*id)
                 .or_default()
                 .push(format!("$ {display}\n").as_bytes()),
+            Event::TestCase {
+                job,
+                name,
+                status,
+                output,
+            } => self.cases.entry(*job).or_default().push(Case {
+                name: name.clone(),
+                status: *status,
+                output: output.clone(),
+            }),
             Event::RunFinished { jobs, duration, .. } => {
                 self.finished = Some((jobs.clone(), duration.as_secs_f64()))
             }

@@ -387,7 +387,7 @@ impl Reporter for Terminal {
             }
             Event::JobFinished(summary) => self.finished(summary),
             // Compilers' own rendering already went by as output; the location is for CI UIs.
-            Event::Diagnostic { .. } => {}
+            Event::Diagnostic { .. } | Event::TestCase { .. } => {}
             Event::Export { name, value } => {
                 let text = self.style().dim(&format!("output {name}={value}"));
                 self.top_text(&text);

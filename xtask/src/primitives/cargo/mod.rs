@@ -409,6 +409,21 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
     map.insert("diagnostics".into(), diagnostics.into());
     if let Some(report) = &tests {
         map.insert("tests".into(), report.to_map().into());
+        if let Some(job) = job {
+            for case in &report.cases {
+                let output = report
+                    .failures
+                    .iter()
+                    .find(|f| f.name == case.name)
+                    .map(|f| f.output.clone());
+                scope.host.bus.emit(Event::TestCase {
+                    job,
+                    name: case.name.clone(),
+                    status: case.status,
+                    output: output.unwrap_or_default(),
+                });
+            }
+        }
         for failure in &report.failures {
             if let (Some(file), Some(line)) = (&failure.file, failure.line) {
                 scope.host.bus.emit(Event::Diagnostic {

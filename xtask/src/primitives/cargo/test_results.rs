@@ -45,7 +45,17 @@ pub struct TestReport {
     pub failed: u64,
     pub ignored: u64,
     pub failures: Vec<TestFailure>,
+    /// Every test the output named, in order, with how it ended (for per-test reports).
+    pub cases: Vec<TestCase>,
 }
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestCase {
+    pub name: String,
+    pub status: TestStatus,
+}
+
+pub use crate::events::TestStatus;
 
 impl TestReport {
     pub fn to_map(&self) -> Map {
@@ -69,6 +79,13 @@ impl TestReport {
             .collect();
         map.insert("failures".into(), failures.into());
         map
+    }
+
+    fn case(&mut self, name: &str, status: TestStatus) {
+        self.cases.push(TestCase {
+            name: name.to_string(),
+            status,
+        });
     }
 
     fn failure(&mut self, name: &str) -> &mut TestFailure {
@@ -131,6 +148,11 @@ impl Libtest {
         if let Some(rest) = line.strip_prefix("test ") {
             if let Some(name) = rest.strip_suffix(" ... FAILED") {
                 self.report.failure(name);
+                self.report.case(name, TestStatus::Failed);
+            } else if let Some(name) = rest.strip_suffix(" ... ok") {
+                self.report.case(name, TestStatus::Passed);
+            } else if let Some((name, _)) = rest.split_once(" ... ignored") {
+                self.report.case(name, TestStatus::Ignored);
             } else if let Some(counts) = rest.strip_prefix("result: ") {
                 for part in counts.split(['.', ';']) {
                     let mut words = part.split_whitespace();
@@ -190,6 +212,15 @@ impl Nextest {
         let trimmed = line.trim_start();
         if let Some((status, name)) = status_line(trimmed) {
             self.end_capture();
+            // The closing list repeats failed tests; count each test once.
+            if !self.report.cases.iter().any(|c| c.name == name) {
+                match status {
+                    "PASS" | "LEAK" => self.report.case(name, TestStatus::Passed),
+                    "SKIP" => self.report.case(name, TestStatus::Ignored),
+                    s if NEXTEST_FAILED.contains(&s) => self.report.case(name, TestStatus::Failed),
+                    _ => {}
+                }
+            }
             if NEXTEST_FAILED.contains(&status) {
                 self.report.failure(name);
                 // The final list repeats failures without output: do not overwrite it.
