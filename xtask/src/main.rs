@@ -11,6 +11,7 @@ mod cli;
 mod duration;
 mod events;
 mod graph;
+mod listing;
 mod primitives;
 mod process;
 mod project;
