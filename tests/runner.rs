@@ -476,3 +476,11 @@ fn runaway_scripts_are_stopped() {
         .contains("call depth")
         .contains("tasks/recurse.rhai:");
 }
+
+#[test]
+fn verbose_shows_how_each_command_ended() {
+    let p = Project::new().task("ci", r#"job("a", || run(["sh", "-c", "exit 0"]));"#);
+    p.run(&["ci", "-v"]).code(0).contains("↳ exit status 0 in ");
+    p.run(&["ci"]).code(0).lacks("↳ exit status");
+    p.run(&["ci", "-q"]).code(0).lacks("$ sh -c").contains("ci: 1 passed");
+}

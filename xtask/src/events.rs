@@ -106,6 +106,14 @@ pub enum Event {
         job: Option<JobId>,
         display: String,
     },
+    /// A command ended: how, and after how long (shown with `-v`).
+    CommandFinished {
+        job: Option<JobId>,
+        display: String,
+        /// "exit status 0", "killed by signal 9", "timed out after 2s", …
+        status: String,
+        duration: Duration,
+    },
     /// Complete lines of a child's output (stdout and stderr merged), or of `print`.
     Output {
         job: Option<JobId>,

@@ -68,6 +68,12 @@ impl Redactor {
         match event {
             Event::Output { bytes, .. } => self.redact_bytes(bytes),
             Event::CommandStarted { display, .. } => fix(display),
+            Event::CommandFinished {
+                display, status, ..
+            } => {
+                fix(display);
+                fix(status);
+            }
             Event::Message { text, .. } => fix(text),
             Event::JobRetrying { error, .. } => fix(error),
             Event::Diagnostic { message, file, .. } => {

@@ -113,8 +113,22 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
         job,
         display: display.clone(),
     });
-    let sink: process::Sink = Arc::new(move |bytes| bus.emit(Event::Output { job, bytes }));
-    let finished = match process::execute(&spec, &scope.token(), sink) {
+    let sink: process::Sink = {
+        let bus = bus.clone();
+        Arc::new(move |bytes| bus.emit(Event::Output { job, bytes }))
+    };
+    let started = std::time::Instant::now();
+    let outcome = process::execute(&spec, &scope.token(), sink);
+    bus.emit(Event::CommandFinished {
+        job,
+        display: display.clone(),
+        status: match &outcome {
+            Ok(finished) => finished.describe(),
+            Err(failure) => failure.to_string(),
+        },
+        duration: started.elapsed(),
+    });
+    let finished = match outcome {
         Ok(finished) => finished,
         Err(Failure::Cancelled { reason }) => {
             return error(format!("`{display}` was stopped: {reason}"))

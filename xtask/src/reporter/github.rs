@@ -279,6 +279,8 @@ impl Reporter for GithubActions {
                 display,
             } => self.job_line(*id, &format!("$ {display}")),
             Event::CommandStarted { job: None, display } => self.line(&format!("$ {display}")),
+            // Actions shows each step's timing; a command's exit status is in its error.
+            Event::CommandFinished { .. } => {}
             Event::Output {
                 job: Some(id),
                 bytes,

@@ -357,6 +357,22 @@ impl Reporter for Terminal {
                     None => self.top_text(&text),
                 }
             }
+            Event::CommandFinished {
+                job,
+                display,
+                status,
+                duration,
+            } => {
+                if self.opts.verbosity == Verbosity::Verbose {
+                    let text =
+                        format!("  ↳ {status} in {}: {display}", duration::format(*duration));
+                    let text = self.style().dim(&text);
+                    match job {
+                        Some(id) => self.job_text(*id, &text),
+                        None => self.top_text(&text),
+                    }
+                }
+            }
             Event::Output {
                 job: Some(id),
                 bytes,

@@ -340,7 +340,17 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
             }
         })
     };
+    let started = std::time::Instant::now();
     let result = process::execute(&spec, &scope.token(), sink);
+    scope.host.bus.emit(Event::CommandFinished {
+        job,
+        display: display.clone(),
+        status: match &result {
+            Ok(finished) => finished.describe(),
+            Err(failure) => failure.to_string(),
+        },
+        duration: started.elapsed(),
+    });
     // The sink (and its clone of the parser) is gone once execute returns.
     let mut parser = Arc::try_unwrap(parser)
         .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
