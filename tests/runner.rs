@@ -482,5 +482,8 @@ fn verbose_shows_how_each_command_ended() {
     let p = Project::new().task("ci", r#"job("a", || run(["sh", "-c", "exit 0"]));"#);
     p.run(&["ci", "-v"]).code(0).contains("↳ exit status 0 in ");
     p.run(&["ci"]).code(0).lacks("↳ exit status");
-    p.run(&["ci", "-q"]).code(0).lacks("$ sh -c").contains("ci: 1 passed");
+    p.run(&["ci", "-q"])
+        .code(0)
+        .lacks("$ sh -c")
+        .contains("ci: 1 passed");
 }
