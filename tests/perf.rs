@@ -70,9 +70,12 @@ fn perf_test_fails_a_planted_slowdown_and_passes_an_unchanged_rerun() {
         .code(0)
         .contains("no baseline \"main\" yet")
         .contains("parse_request/get");
+    // Unchanged: never a failure. On a machine busy with other work a warning (over 10 %) can
+    // happen and is what the thresholds are for; the planted 2x below must fail.
     run(&[])
         .code(0)
-        .contains("perf: pass")
+        .contains("perf: ")
+        .lacks("performance check failed")
         .lacks("over the 20% limit");
     let slow = run(&["--features", "slow-parser"]);
     slow.code(1)
