@@ -19,20 +19,7 @@ const IDENTITY: &[(&str, &str)] = &[
 
 /// `git <args>` in `dir` with a fixed identity, failing the test when git fails.
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "init.defaultBranch=main", "-c", "tag.gpgSign=false"])
-        .args(["-c", "commit.gpgSign=false"])
-        .args(args)
-        .current_dir(dir)
-        .envs(IDENTITY.iter().copied())
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    support::git_with(dir, args, IDENTITY)
 }
 
 fn commit_all(dir: &Path, message: &str) {

@@ -180,3 +180,38 @@ pub fn required(name: &str) -> bool {
     std::env::var(format!("XTASK_REQUIRE_{name}")).is_ok_and(|v| v == "1")
         || std::env::var("CI").is_ok_and(|v| v == "true")
 }
+
+/// Runs git in `dir` with a fixed identity (and `extra_env`), failing the test on error;
+/// returns stdout, trimmed.
+#[track_caller]
+pub fn git_with(dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgSign=false",
+            "-c",
+            "tag.gpgSign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "xtask test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "xtask test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+        .envs(extra_env.iter().copied())
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[track_caller]
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    git_with(dir, args, &[])
+}
