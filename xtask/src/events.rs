@@ -236,6 +236,17 @@ impl EventBus {
         }
     }
 
+    /// Announces a command in a job's log (`$ argv`) and returns the sink that streams its
+    /// output there: how every family runs a command whose output belongs in the log.
+    pub fn command_log(&self, job: Option<JobId>, display: &str) -> crate::process::Sink {
+        self.emit(Event::CommandStarted {
+            job,
+            display: display.to_string(),
+        });
+        let bus = self.clone();
+        std::sync::Arc::new(move |bytes| bus.emit(Event::Output { job, bytes }))
+    }
+
     pub fn message(&self, job: Option<JobId>, level: Level, text: impl Into<String>) {
         self.emit(Event::Message {
             job,

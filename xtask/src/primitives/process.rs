@@ -1,8 +1,6 @@
 //! `run`, `run_output`, `sh`, `sh_output`: starting programs from scripts.
 //! Commands are argv arrays; `sh` is the only way to get a shell, and it is explicit.
 
-use std::sync::Arc;
-
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::{check_keys, duration_value, error, opt_bool, opt_string, Result};
@@ -109,14 +107,7 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
 
     let bus = scope.host.bus.clone();
     let job = scope.job;
-    bus.emit(Event::CommandStarted {
-        job,
-        display: display.clone(),
-    });
-    let sink: process::Sink = {
-        let bus = bus.clone();
-        Arc::new(move |bytes| bus.emit(Event::Output { job, bytes }))
-    };
+    let sink = bus.command_log(job, &display);
     let started = std::time::Instant::now();
     let outcome = process::execute(&spec, &scope.token(), sink);
     bus.emit(Event::CommandFinished {

@@ -20,12 +20,10 @@ mod scan;
 mod size;
 mod tags;
 
-use std::sync::Arc;
-
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::{at_call_site, error, Result};
-use crate::events::{Event, Level};
+use crate::events::Level;
 use crate::process::{self, display_argv, Failure, Spec};
 use crate::script::context::{self, JobScope};
 
@@ -145,12 +143,7 @@ fn available() -> Map {
 /// Streams one command into the job's log; errors name the command and its status.
 fn stream(scope: &JobScope, argv: &[String], env: &[(String, Option<String>)]) -> Result<()> {
     let display = display_argv(argv);
-    let bus = scope.host.bus.clone();
-    let job = scope.job;
-    bus.emit(Event::CommandStarted {
-        job,
-        display: display.clone(),
-    });
+    let sink = scope.host.bus.command_log(scope.job, &display);
     let mut full_env = scope.env_changes();
     full_env.extend(env.iter().cloned());
     let spec = Spec {
@@ -159,7 +152,6 @@ fn stream(scope: &JobScope, argv: &[String], env: &[(String, Option<String>)]) -
         dir: Some(scope.dir.borrow().clone()),
         ..Spec::default()
     };
-    let sink: process::Sink = Arc::new(move |bytes| bus.emit(Event::Output { job, bytes }));
     match process::execute(&spec, &scope.token(), sink) {
         Ok(done) if done.success() => Ok(()),
         Ok(done) => error(format!(

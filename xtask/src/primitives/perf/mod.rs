@@ -202,14 +202,7 @@ pub(crate) fn exec(
     let job = scope.job;
     let kept = Arc::new(Mutex::new(Vec::<u8>::new()));
     let sink: process::Sink = match output {
-        Output::Log => {
-            bus.emit(Event::CommandStarted {
-                job,
-                display: display.clone(),
-            });
-            let bus = bus.clone();
-            Arc::new(move |bytes| bus.emit(Event::Output { job, bytes }))
-        }
+        Output::Log => bus.command_log(job, &display),
         Output::Quiet => {
             let kept = Arc::clone(&kept);
             Arc::new(move |bytes: Vec<u8>| {

@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use postgres::Client;
@@ -23,7 +22,6 @@ use super::discover::Install;
 use super::migrate::{self, Migration};
 use super::snapshot::{self, Snapshot};
 use super::{client, cluster, Ctx};
-use crate::events::Event;
 use crate::process::{self, Spec};
 
 /// Tables other tools keep their bookkeeping in; not part of the schema under test.
@@ -399,13 +397,7 @@ fn run_command(argv: &[String], url: &str, ctx: &Ctx) -> Result<(), String> {
         ..Spec::default()
     };
     let display = process::display_argv(argv);
-    let host = Arc::clone(&ctx.host);
-    let job = ctx.job;
-    host.bus.emit(Event::CommandStarted {
-        job,
-        display: display.clone(),
-    });
-    let sink: process::Sink = Arc::new(move |bytes| host.bus.emit(Event::Output { job, bytes }));
+    let sink = ctx.host.bus.command_log(ctx.job, &display);
     let finished =
         process::execute(&spec, &ctx.token, sink).map_err(|e| format!("`{display}`: {e}"))?;
     if !finished.success() {
