@@ -81,6 +81,24 @@ impl TestReport {
         map
     }
 
+    /// Adds summary counts given as `N word` parts: libtest's `1 passed; 0 failed; 2 ignored`
+    /// and nextest's `1 passed, 1 failed, 1 timed out, 2 skipped` alike.
+    fn add_counts<'a>(&mut self, parts: impl Iterator<Item = &'a str>) {
+        for part in parts {
+            let mut words = part.split_whitespace();
+            let (Some(n), Some(what)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += n,
+                "failed" | "timed" => self.failed += n,
+                "ignored" | "skipped" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+
     fn case(&mut self, name: &str, status: TestStatus) {
         self.cases.push(TestCase {
             name: name.to_string(),
@@ -154,19 +172,7 @@ impl Libtest {
             } else if let Some((name, _)) = rest.split_once(" ... ignored") {
                 self.report.case(name, TestStatus::Ignored);
             } else if let Some(counts) = rest.strip_prefix("result: ") {
-                for part in counts.split(['.', ';']) {
-                    let mut words = part.split_whitespace();
-                    let (Some(n), Some(what)) = (words.next(), words.next()) else {
-                        continue;
-                    };
-                    let Ok(n) = n.parse::<u64>() else { continue };
-                    match what {
-                        "passed" => self.report.passed += n,
-                        "failed" => self.report.failed += n,
-                        "ignored" => self.report.ignored += n,
-                        _ => {}
-                    }
-                }
+                self.report.add_counts(counts.split(['.', ';']));
             }
         }
     }
@@ -238,19 +244,7 @@ impl Nextest {
         if let Some(counts) = trimmed.strip_prefix("Summary ") {
             self.end_capture();
             let counts = counts.split_once(" run: ").map_or("", |(_, c)| c);
-            for part in counts.split(',') {
-                let mut words = part.split_whitespace();
-                let (Some(n), Some(what)) = (words.next(), words.next()) else {
-                    continue;
-                };
-                let Ok(n) = n.parse::<u64>() else { continue };
-                match what {
-                    "passed" => self.report.passed += n,
-                    "failed" | "timed" => self.report.failed += n,
-                    "skipped" => self.report.ignored += n,
-                    _ => {}
-                }
-            }
+            self.report.add_counts(counts.split(','));
             return;
         }
         if trimmed.starts_with("────") || trimmed.starts_with("error: ") {
