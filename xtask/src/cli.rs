@@ -16,7 +16,8 @@ use crate::reporter::junit::Junit;
 use crate::reporter::style::Style;
 use crate::reporter::terminal::{self, OutputMode, Terminal, Verbosity};
 use crate::script::{Host, Mode, Runner};
-use crate::{listing, project, scheduler, signals, suggest};
+use crate::durations::Durations;
+use crate::{critical_path, listing, project, scheduler, signals, suggest};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
@@ -46,7 +47,8 @@ pub struct Cli {
     /// Print the plan (jobs in start order, needs, matrix) and run nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// How many jobs run at once [default: number of CPUs].
+    /// How many jobs run at once [default: twice the CPUs, at least 4; CPU-heavy work is
+    /// rationed by weight].
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Keep running independent jobs after a failure.
@@ -330,11 +332,10 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
             }
         };
     }
-    let parallel = cli.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let parallel = cli.jobs.unwrap_or_else(|| default_jobs(cpus));
     if cli.list {
         listing::print_jobs(&task, &tasks, &plan, cli.json);
         return finish(EXIT_OK);
@@ -359,11 +360,16 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         jobs: plan.jobs.iter().map(|j| j.name.clone()).collect(),
     });
     let ticker = status_line.then(|| start_ticker(bus.clone()));
+    let mut durations = Durations::load(&root, &task);
     let options = scheduler::Options {
         jobs: parallel,
         keep_going: cli.keep_going,
+        cpus: cpus as f64,
+        priority: critical_path::priorities(&plan, &durations.seconds()),
     };
     let summaries = scheduler::run(&plan, options, &bus, Arc::new(Runner(Arc::clone(&host))));
+    durations.record(&summaries);
+    durations.save();
     drop(ticker);
     host.end_scope(&top.scope);
     let interrupted = signals::is_interrupted();
@@ -384,6 +390,13 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         EXIT_OK
     };
     finish(code)
+}
+
+/// Jobs at once unless `-j` says otherwise: twice the CPUs, at least 4. Most jobs wait (on
+/// servers, containers, the network, a lock) rather than compute, and the ones that compute are
+/// held back by CPU weight instead (`resources.rs`: a cargo command takes the machine).
+fn default_jobs(cpus: usize) -> usize {
+    (2 * cpus).max(4)
 }
 
 fn color_enabled(choice: ColorChoice) -> bool {

@@ -39,6 +39,8 @@ pub struct JobDef {
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
     pub description: Option<String>,
+    /// What the job holds while it runs: CPU weight, the machine alone, named locks.
+    pub needs_resources: crate::resources::Needs,
     pub body: JobBody,
     /// `tasks/ci.rhai:12:1`, for messages about the declaration.
     pub defined_at: String,

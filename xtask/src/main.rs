@@ -8,7 +8,9 @@
 mod builtins;
 mod cancel;
 mod cli;
+mod critical_path;
 mod duration;
+mod durations;
 mod events;
 mod graph;
 mod listing;
@@ -17,6 +19,7 @@ mod process;
 mod project;
 mod redact;
 mod reporter;
+mod resources;
 mod scheduler;
 mod script;
 mod signals;

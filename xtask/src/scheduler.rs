@@ -1,5 +1,6 @@
-//! The scheduler: starts jobs on worker threads in dependency order, at most `jobs` at once;
-//! on a failure it cancels running siblings (unless keep-going); applies job timeouts and
+//! The scheduler: starts jobs on worker threads in dependency order, the longest remaining
+//! chain first, as far as the resource pool admits them (`resources.rs`: `-j` slots, CPU
+//! weight, locks, exclusive jobs); on a failure it cancels running siblings (unless keep-going); applies job timeouts and
 //! retries; reports everything as events.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::cancel::CancelToken;
 use crate::events::{Event, EventBus, JobSummary, Outcome};
 use crate::graph::{Plan, PlannedJob};
+use crate::resources::{self, Pool};
 use crate::signals;
 
 /// Runs one job's body. Implemented by the script host; tests can supply their own.
@@ -17,10 +19,21 @@ pub trait JobRunner: Send + Sync + 'static {
     fn run_job(&self, job: &PlannedJob, token: &CancelToken) -> Outcome;
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Options {
     pub jobs: usize,
     pub keep_going: bool,
+    /// CPUs to share out by weight (a cargo command takes them all).
+    pub cpus: f64,
+    /// Per job id, higher starts first among ready jobs (the critical path); empty: plan order.
+    pub priority: Vec<f64>,
+}
+
+/// What reaches the scheduler from worker threads and the pool.
+enum Message {
+    Done(usize, Outcome, u32),
+    /// A parked job gave its slot back, or a claim ended: more may start.
+    Wake,
 }
 
 /// Worker threads run script code, whose recursion lives on the stack.
@@ -58,22 +71,38 @@ pub fn run(
         })
         .collect();
     let mut summaries: Vec<Option<JobSummary>> = vec![None; n];
-    let (done_tx, done_rx) = mpsc::channel::<(usize, Outcome, u32)>();
+    let (done_tx, done_rx) = mpsc::channel::<Message>();
+    let pool = Arc::new(Pool::new(options.jobs, options.cpus, {
+        let wake = done_tx.clone();
+        Box::new(move || {
+            let _ = wake.send(Message::Wake);
+        })
+    }));
+    // Ready jobs are tried in this order: the critical path first, then plan order.
+    let mut order: Vec<usize> = (0..n).collect();
+    if options.priority.len() == n {
+        order.sort_by(|&a, &b| options.priority[b].total_cmp(&options.priority[a]));
+    }
+    // Started and not finished (parked ones included).
     let mut running = 0usize;
     let mut stop_reason: Option<String> = None;
-    let max = options.jobs.max(1);
 
     loop {
         if stop_reason.is_none() && signals::is_interrupted() {
             stop_reason = Some("interrupted".into());
         }
         if stop_reason.is_none() {
-            // Start ready jobs in plan order while there is room.
-            let ready: Vec<usize> = (0..n)
-                .filter(|&id| matches!(states[id], State::Waiting { unmet: 0 }))
-                .take(max.saturating_sub(running))
-                .collect();
-            for id in ready {
+            for &id in &order {
+                if !matches!(states[id], State::Waiting { unmet: 0 }) {
+                    continue;
+                }
+                let needs = &plan.jobs[id].def.needs_resources;
+                if !pool.try_start(id, needs) {
+                    if needs.exclusive {
+                        break; // let running jobs drain rather than starve it
+                    }
+                    continue;
+                }
                 {
                     let token = CancelToken::new();
                     signals::watch(&token);
@@ -88,6 +117,7 @@ pub fn run(
                     });
                     spawn_worker(
                         plan.jobs[id].clone(),
+                        Arc::clone(&pool),
                         token,
                         Arc::clone(&runner),
                         bus.clone(),
@@ -99,7 +129,11 @@ pub fn run(
         if running == 0 {
             break;
         }
-        let (id, outcome, attempts) = done_rx.recv().expect("workers hold a sender");
+        let (id, outcome, attempts) = match done_rx.recv().expect("the pool holds a sender") {
+            Message::Done(id, outcome, attempts) => (id, outcome, attempts),
+            Message::Wake => continue,
+        };
+        pool.finish(id);
         running -= 1;
         let State::Running { token, started } = std::mem::replace(&mut states[id], State::Done)
         else {
@@ -192,10 +226,11 @@ fn block_dependents(
 
 fn spawn_worker(
     job: PlannedJob,
+    pool: Arc<Pool>,
     token: CancelToken,
     runner: Arc<dyn JobRunner>,
     bus: EventBus,
-    done: mpsc::Sender<(usize, Outcome, u32)>,
+    done: mpsc::Sender<Message>,
 ) {
     let id = job.id;
     let name = format!("job-{id}");
@@ -206,12 +241,13 @@ fn spawn_worker(
             let done = done.clone();
             let token = token.clone();
             move || {
+                resources::enter(pool, job.id);
                 let (outcome, attempts) = run_with_retries(&job, &token, &*runner, &bus);
-                let _ = done.send((job.id, outcome, attempts));
+                let _ = done.send(Message::Done(job.id, outcome, attempts));
             }
         });
     if let Err(e) = spawned {
-        let _ = done.send((
+        let _ = done.send(Message::Done(
             id,
             Outcome::Failed {
                 error: format!("could not start a worker thread: {e}"),

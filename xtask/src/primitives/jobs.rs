@@ -27,6 +27,9 @@ const JOB_OPTIONS: &[&str] = &[
     "inputs",
     "outputs",
     "description",
+    "cpu",
+    "exclusive",
+    "resources",
 ];
 
 pub fn register(engine: &mut Engine) {
@@ -88,6 +91,7 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
         inputs: Vec::new(),
         outputs: Vec::new(),
         description: opt_string(options, "description")?,
+        needs_resources: resource_options(options)?,
         body: JobBody {
             closure: body,
             store: Arc::clone(&store),
@@ -161,4 +165,28 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
     }
     scope.host.jobs.lock().unwrap().push(def);
     Ok(())
+}
+
+/// `cpu: 2` (CPUs the job keeps busy; default 0: it mostly waits), `exclusive: true` (runs with
+/// nothing else), `resources: ["db"]` (named locks, one holder at a time).
+fn resource_options(options: &Map) -> Result<crate::resources::Needs> {
+    let mut needs = crate::resources::Needs::default();
+    if let Some(cpu) = options.get("cpu") {
+        needs.cpu = match cpu.as_float().or_else(|_| cpu.as_int().map(|n| n as f64)) {
+            Ok(n) if (0.0..=1024.0).contains(&n) => n,
+            _ => return error("`cpu` must be a number of CPUs from 0 to 1024, e.g. 1 or 0.5"),
+        };
+    }
+    if let Some(exclusive) = options.get("exclusive") {
+        needs.exclusive = exclusive
+            .as_bool()
+            .or_else(|_| error("`exclusive` must be true or false"))?;
+    }
+    if let Some(resources) = options.get("resources") {
+        needs.locks = string_list("`resources`", resources)?
+            .into_iter()
+            .map(|name| format!("resource `{name}`"))
+            .collect();
+    }
+    Ok(needs)
 }

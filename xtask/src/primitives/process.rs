@@ -107,6 +107,12 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
 
     let bus = scope.host.bus.clone();
     let job = scope.job;
+    // `run(["cargo", "build"])` competes for the build directory like `cargo::build` does.
+    let dir = spec.dir.clone().unwrap_or_default();
+    let _build_dir = match super::cargo::build_dir::claim_for_argv(&spec.argv, &dir, &spec.env) {
+        Some(claim) => Some(crate::resources::claim(claim, &scope.token()).or_else(error)?),
+        None => None,
+    };
     let sink = bus.command_log(job, &display);
     let started = std::time::Instant::now();
     let outcome = process::execute(&spec, &scope.token(), sink);

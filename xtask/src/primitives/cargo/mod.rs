@@ -6,6 +6,7 @@
 //! compiler's human rendering, scripts get a result map (status, duration, diagnostics, test
 //! counts), reporters get `Event::Diagnostic`s, and a failure names the first file:line.
 
+pub(crate) mod build_dir;
 mod diagnostics;
 mod metadata;
 mod output;
@@ -339,6 +340,15 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
                 });
             }
         })
+    };
+    // rustfmt does not touch the build directory; everything else competes for it.
+    let _build_dir = if matches!(inv.watch, Watch::Fmt) {
+        None
+    } else {
+        let dir = spec.dir.clone().unwrap_or_default();
+        let build_dir = build_dir::of(&dir, &spec.env);
+        let claim = crate::resources::Claim::cargo(&build_dir.display().to_string());
+        Some(crate::resources::claim(claim, &scope.token()).or_else(error)?)
     };
     let started = std::time::Instant::now();
     let result = process::execute(&spec, &scope.token(), sink);

@@ -130,6 +130,9 @@ pub struct Row {
     pub verdict: Verdict,
     #[serde(default)]
     pub notes: Vec<String>,
+    /// How noisy the measurement was: the wider half-interval of the two, in % of its figure.
+    #[serde(default)]
+    pub noise_pct: Option<f64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -144,6 +147,12 @@ pub struct Comparison {
     /// What was compared with what (refs, baseline name), for the report's title.
     #[serde(default)]
     pub title: String,
+    /// The noisiest benchmark's `noise_pct`.
+    #[serde(default)]
+    pub noise_pct: Option<f64>,
+    /// What a second measurement said about each suspected regression (`confirm.rs`).
+    #[serde(default)]
+    pub confirmation: Vec<String>,
 }
 
 pub fn compare(baseline: &Figures, current: &Figures, opts: &Options) -> Comparison {
@@ -158,10 +167,16 @@ pub fn compare(baseline: &Figures, current: &Figures, opts: &Options) -> Compari
         failures: Vec::new(),
         warnings: Vec::new(),
         title: String::new(),
+        noise_pct: None,
+        confirmation: Vec::new(),
     };
     for name in names {
         let row = compare_one(name, baseline.get(name), current.get(name), opts, &mut cmp);
         cmp.verdict = cmp.verdict.max(row.verdict);
+        cmp.noise_pct = match (cmp.noise_pct, row.noise_pct) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         cmp.rows.push(row);
     }
     cmp
@@ -182,6 +197,12 @@ fn compare_one(
         significant: false,
         verdict: Verdict::Pass,
         notes: Vec::new(),
+        noise_pct: [base, cur]
+            .into_iter()
+            .flatten()
+            .filter(|f| f.ns > 0.0 && f.upper.is_finite() && f.lower.is_finite())
+            .map(|f| (f.upper - f.lower) / 2.0 / f.ns * 100.0)
+            .reduce(f64::max),
     };
     let mut flag = |row: &mut Row, verdict: Verdict, note: String| {
         row.verdict = row.verdict.max(verdict);

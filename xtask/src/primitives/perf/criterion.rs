@@ -92,6 +92,10 @@ pub fn build(scope: &JobScope, opts: &BenchOptions, dir: &Path) -> Result<Vec<Pa
         capture_stdout: true,
         ..Spec::default()
     };
+    let _build_dir = match crate::primitives::cargo::build_dir::claim_for_argv(&spec.argv, dir, &scope.env_changes().into_iter().chain(spec.env.iter().cloned()).collect::<Vec<_>>()) {
+        Some(claim) => Some(super::hold(scope, claim)?),
+        None => None,
+    };
     let (finished, _) = exec(scope, spec, Output::Log)?;
     let executables = executables(&String::from_utf8_lossy(&finished.stdout));
     if executables.is_empty() {
@@ -150,7 +154,10 @@ pub fn run(
             dir: Some(dir.to_path_buf()),
             ..Spec::default()
         };
-        let (_, usage) = exec(scope, spec, Output::Log)?;
+        let (_, usage) = {
+            let _machine = super::hold(scope, crate::resources::Claim::measurement())?;
+            exec(scope, spec, Output::Log)?
+        };
         let rss_mb = usage.map(|u| u.max_rss_kib as f64 / 1024.0);
         let mut benches = read_dir(home, Some(started)).or_else(|e| {
             error(format!(

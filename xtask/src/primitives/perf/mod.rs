@@ -10,12 +10,14 @@
 //! | `report` | the terminal table and its markdown twin |
 //! | `chart` | an SVG chart of the history |
 //! | `refs` | `perf::compare_refs`: base and head in git worktrees, benchmarked alternately |
+//! | `confirm` | a suspected regression is measured again and fails only if it reproduces |
 //!
 //! Figures travel through scripts as plain maps (`#{ "group/bench": #{ ns, lower, upper,
 //! rss_mb } }`) so they can be inspected, merged, and passed between jobs with `result_of`.
 
 mod chart;
 mod compare;
+mod confirm;
 mod criterion;
 mod refs;
 mod report;
@@ -99,6 +101,11 @@ pub fn register(engine: &mut Engine) {
         &["baseline: Map", "current: Map", "options: Map", "Map"],
     )
     .set_into_module(&mut m, compare::compare_fn);
+    f(
+        "confirm",
+        &["comparison: Map", "baseline: Map", "options: Map", "Map"],
+    )
+    .set_into_module(&mut m, confirm::confirm_fn);
     f("report", &["comparison: Map", "String"])
         .set_into_module(&mut m, |cmp: Dynamic| report::report_fn(cmp, Map::new()));
     f("report", &["comparison: Map", "options: Map", "String"])
@@ -233,6 +240,15 @@ pub(crate) fn exec(
         ));
     }
     Ok((finished, usage))
+}
+
+/// Waits for `claim` (a measurement has the machine to itself; a build holds cargo's build
+/// directory), giving the job's slot back meanwhile.
+pub(crate) fn hold(
+    scope: &JobScope,
+    claim: crate::resources::Claim,
+) -> Result<crate::resources::ClaimGuard> {
+    crate::resources::claim(claim, &scope.token()).or_else(|e| error(format!("stopped while waiting: {e}")))
 }
 
 pub(crate) fn message(scope: &JobScope, level: Level, text: impl Into<String>) {

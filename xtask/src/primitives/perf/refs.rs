@@ -11,6 +11,7 @@ use std::rc::Rc;
 use rhai::{Array, Dynamic, Map};
 
 use super::compare::{self, COMPARE_OPTIONS};
+use super::confirm;
 use super::criterion::{self, BenchOptions, BENCH_OPTIONS};
 use super::timing::{self, TimeOptions, TIME_OPTIONS};
 use super::{exec, opt_usize, print, stats, store, Figure, Figures, Output};
@@ -235,40 +236,48 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
             side.executables = criterion::build(&scope, &opts, &side.dir)?;
         }
     }
-    for round in 0..rounds {
-        // base, head, head, base, …: a linear drift weighs on both sides equally.
-        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for i in order {
-            let side = &mut sides[i];
-            print(
-                &scope,
-                &format!("perf: round {}/{rounds}: {}", round + 1, side.label),
-            );
-            match &command {
-                None => {
-                    let home = tmp_path.join("criterion").join(format!("{i}-{round}"));
-                    let opts = BenchOptions {
-                        env: side_env(side, &bench_opts.env),
-                        ..bench_opts.clone()
-                    };
-                    let benches =
-                        criterion::run(&scope, &opts, &side.dir, &side.executables, &home)?;
-                    side.benches.push(benches);
-                }
-                Some(argv) => {
-                    let opts = TimeOptions {
-                        dir: side.dir.clone(),
-                        warmup: if round == 0 { time_opts.warmup } else { 0 },
-                        ..time_opts.clone()
-                    };
-                    for sample in timing::time(&scope, argv, &opts)? {
-                        side.walls.push(sample.wall.as_nanos() as f64);
-                        side.rss_kib = side.rss_kib.max(sample.rss_kib);
+    // One pass: `rounds` rounds of base, head, head, base, …: a linear drift weighs on both
+    // sides equally. `pass` 1 is the confirmation of a suspected regression.
+    let run_rounds = |sides: &mut [Side], pass: usize| -> Result<()> {
+        for round in 0..rounds {
+            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for i in order {
+                let side = &mut sides[i];
+                let again = if pass > 0 { " (confirming)" } else { "" };
+                print(
+                    &scope,
+                    &format!("perf: round {}/{rounds}{again}: {}", round + 1, side.label),
+                );
+                match &command {
+                    None => {
+                        let home = tmp_path
+                            .join("criterion")
+                            .join(format!("{i}-{pass}-{round}"));
+                        let opts = BenchOptions {
+                            env: side_env(side, &bench_opts.env),
+                            ..bench_opts.clone()
+                        };
+                        let benches =
+                            criterion::run(&scope, &opts, &side.dir, &side.executables, &home)?;
+                        side.benches.push(benches);
+                    }
+                    Some(argv) => {
+                        let opts = TimeOptions {
+                            dir: side.dir.clone(),
+                            warmup: if round == 0 { time_opts.warmup } else { 0 },
+                            ..time_opts.clone()
+                        };
+                        for sample in timing::time(&scope, argv, &opts)? {
+                            side.walls.push(sample.ns(time_opts.measure));
+                            side.rss_kib = side.rss_kib.max(sample.rss_kib);
+                        }
                     }
                 }
             }
         }
-    }
+        Ok(())
+    };
+    run_rounds(&mut sides, 0)?;
 
     let name = opt_string(&options, "name")?
         .or_else(|| command.as_ref().map(|argv| display_argv(argv)))
@@ -291,9 +300,35 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
             }
         }
     };
-    let base_figures = figures(&mut sides[0]);
-    let head_figures = figures(&mut sides[1]);
+    let mut base_figures = figures(&mut sides[0]);
+    let mut head_figures = figures(&mut sides[1]);
     let mut cmp = compare::compare(&base_figures, &head_figures, &compare_opts);
+    let suspects = confirm::regressions(&cmp);
+    if !suspects.is_empty() {
+        print(
+            &scope,
+            &format!(
+                "perf: {} over the {}% limit; measuring base and head again, interleaved, to confirm",
+                suspects.join(", "),
+                cmp.fail_pct
+            ),
+        );
+        for side in &mut sides {
+            side.benches.clear();
+            side.walls.clear();
+        }
+        run_rounds(&mut sides, 1)?;
+        let base_again = figures(&mut sides[0]);
+        let head_again = figures(&mut sides[1]);
+        let second = compare::compare(&base_again, &head_again, &compare_opts);
+        (base_figures, head_figures) = confirm::smaller_change(
+            (&base_figures, &head_figures),
+            (&base_again, &head_again),
+        );
+        let first = cmp;
+        cmp = compare::compare(&base_figures, &head_figures, &compare_opts);
+        confirm::annotate(&mut cmp, &first, &second);
+    }
     cmp.title = format!("{} → {}", sides[0].label, sides[1].label);
     let mut result = compare::to_dynamic(&cmp)
         .try_cast::<Map>()

@@ -67,7 +67,7 @@ pub fn table(cmp: &Comparison) -> String {
     }
     out.push_str(&summary_line(cmp));
     out.push('\n');
-    for note in cmp.failures.iter().chain(&cmp.warnings) {
+    for note in cmp.failures.iter().chain(&cmp.warnings).chain(&cmp.confirmation) {
         out.push_str(&format!("  {note}\n"));
     }
     // Improvements and changes inside the noise: worth a line, not a verdict.
@@ -80,8 +80,12 @@ pub fn table(cmp: &Comparison) -> String {
 }
 
 fn summary_line(cmp: &Comparison) -> String {
+    let noise = cmp
+        .noise_pct
+        .map(|n| format!("; noise up to ±{n:.1}%"))
+        .unwrap_or_default();
     format!(
-        "perf: {} (warn over {}%, fail over {}%; a change counts once the confidence intervals are apart)",
+        "perf: {} (warn over {}%, fail over {}%; a change counts once the confidence intervals are apart{noise})",
         cmp.verdict.label(),
         cmp.warn_pct,
         cmp.fail_pct
@@ -115,6 +119,9 @@ pub fn markdown(cmp: &Comparison) -> String {
     }
     for note in &cmp.warnings {
         out.push_str(&format!("- ⚠️ {note}\n"));
+    }
+    for note in &cmp.confirmation {
+        out.push_str(&format!("- 🔁 {note}\n"));
     }
     out.push_str(&format!("\n{}\n", summary_line(cmp)));
     out

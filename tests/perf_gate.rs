@@ -1,0 +1,85 @@
+//! The perf gate on a busy machine: base and head of a real git repository compared 20 times
+//! on unchanged code while every CPU is kept busy by burner processes outside xtask (the way
+//! another CI job on the same runner would be), then 20 times against a planted 2× slowdown.
+//! The unchanged code must never fail; the slowdown must fail every time. It measures CPU time
+//! (`measure: "cpu"`), and a suspected regression is re-measured interleaved before it fails.
+
+mod support;
+
+use std::process::{Child, Command};
+
+use support::{git, Project};
+
+/// Keeps every CPU busy until dropped; the burners are killed and reaped by pid.
+struct Burners(Vec<Child>);
+
+impl Burners {
+    fn start() -> Burners {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Burners(
+            (0..cpus)
+                .map(|_| {
+                    Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .expect("start a burner")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Burners {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+const GATE: &str = r#"
+job("gate", || {
+    let cmp = perf::compare_refs(args[0], args[1],
+        #{ command: ["sh", "work.sh"], runs: 3, warmup: 0, rounds: 2, measure: "cpu" });
+    perf::report(cmp);
+    perf::enforce(cmp);
+});
+"#;
+
+/// A loop in the shell: pure computation, about 15 ms of CPU per 10 000 rounds.
+fn work(rounds: u32) -> String {
+    format!("i=0; while [ $i -lt {rounds} ]; do i=$((i+1)); done\n")
+}
+
+#[test]
+fn the_gate_never_fails_unchanged_code_under_load_and_always_catches_a_2x_slowdown() {
+    let p = Project::new()
+        .task("gate", GATE)
+        .file(".gitignore", "target/\n")
+        .file("work.sh", &work(10_000));
+    git(p.path(), &["init", "-q", "-b", "main"]);
+    git(p.path(), &["add", "."]);
+    git(p.path(), &["commit", "-q", "-m", "base"]);
+    std::fs::write(p.join("README"), "no code change\n").unwrap();
+    git(p.path(), &["add", "README"]);
+    git(p.path(), &["commit", "-q", "-m", "unchanged"]);
+    std::fs::write(p.join("work.sh"), work(20_000)).unwrap();
+    git(p.path(), &["commit", "-q", "-am", "twice the work"]);
+
+    let _burners = Burners::start();
+    let mut false_alarms = Vec::new();
+    let mut missed = Vec::new();
+    for i in 0..20 {
+        let unchanged = p.run(&["gate", "--", "HEAD~2", "HEAD~1"]);
+        if unchanged.code != 0 {
+            false_alarms.push(format!("run {i}:\n{}", unchanged.all()));
+        }
+        let slow = p.run(&["gate", "--", "HEAD~1", "HEAD"]);
+        if slow.code != 1 || !slow.all().contains("over the 20% limit") {
+            missed.push(format!("run {i}:\n{}", slow.all()));
+        }
+    }
+    assert!(false_alarms.is_empty(), "unchanged code failed:\n{}", false_alarms.join("\n"));
+    assert!(missed.is_empty(), "the 2x slowdown passed:\n{}", missed.join("\n"));
+}

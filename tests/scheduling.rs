@@ -1,0 +1,145 @@
+//! Resource-aware scheduling, end to end: exclusive jobs, cargo's build directory as a lock
+//! that a waiting job holds no slot for, the critical path first. Everything is proved with
+//! marker files and the order of lines in a shared log, never with timing.
+
+mod support;
+
+use support::Project;
+
+/// Appends `start <name>`, runs `body`, appends `end <name>`: the log's line order is the
+/// order things happened in.
+fn logged(name: &str, body: &str) -> String {
+    format!(
+        r#"job("{name}", #{{ OPTS }}, || sh("echo start {name} >> events.log; {body}; echo end {name} >> events.log"));"#
+    )
+}
+
+/// The lines of the shared log between `start <name>` and `end <name>`, and the jobs that had
+/// started but not ended when it started.
+fn overlaps(log: &str, name: &str) -> (Vec<String>, Vec<String>) {
+    let lines: Vec<&str> = log.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| *l == format!("start {name}"))
+        .unwrap_or_else(|| panic!("{name} never started:\n{log}"));
+    let end = lines
+        .iter()
+        .position(|l| *l == format!("end {name}"))
+        .unwrap_or_else(|| panic!("{name} never ended:\n{log}"));
+    let inside = lines[start + 1..end].iter().map(|l| l.to_string()).collect();
+    let mut open = Vec::new();
+    for line in &lines[..start] {
+        if let Some(job) = line.strip_prefix("start ") {
+            open.push(job.to_string());
+        } else if let Some(job) = line.strip_prefix("end ") {
+            open.retain(|j| j != job);
+        }
+    }
+    (inside, open)
+}
+
+#[test]
+fn an_exclusive_job_never_overlaps_another() {
+    // `a` and `b` meet (each waits for the other's mark), so the run really is parallel; the
+    // exclusive job is declared between them and would start beside them without the option.
+    let script = [
+        logged("a", "touch a.mark; while [ ! -f b.mark ]; do sleep 0.02; done").replace("OPTS", ""),
+        logged("bench", "sleep 0.3").replace("OPTS", "exclusive: true"),
+        logged("b", "touch b.mark; while [ ! -f a.mark ]; do sleep 0.02; done").replace("OPTS", ""),
+        logged("c", "sleep 0.1").replace("OPTS", ""),
+        logged("d", "sleep 0.1").replace("OPTS", "needs: [\"bench\"]"),
+    ]
+    .join("\n");
+    let p = Project::new().task("ci", &script);
+    p.run(&["ci", "-j", "4"]).code(0).contains("ci: 5 passed");
+    let log = std::fs::read_to_string(p.join("events.log")).unwrap();
+    let (inside, open) = overlaps(&log, "bench");
+    assert!(inside.is_empty(), "ran during the exclusive job: {inside:?}\n{log}");
+    assert!(open.is_empty(), "still running when it started: {open:?}\n{log}");
+}
+
+#[test]
+fn a_measurement_has_the_machine_to_itself() {
+    // perf::time claims the machine while it measures: the other job, started first, is
+    // waited for, and nothing starts during the measurement.
+    let p = Project::new().task(
+        "ci",
+        r#"
+        job("other", || sh("echo start other >> events.log; sleep 0.3; echo end other >> events.log"));
+        job("measure", || {
+            perf::time(["sh", "-c", "echo start measure >> events.log; sleep 0.1; echo end measure >> events.log"],
+                       #{ runs: 1, warmup: 0 });
+        });
+        job("later", || sh("echo start later >> events.log; echo end later >> events.log"));
+        "#,
+    );
+    p.run(&["ci", "-j", "4"]).code(0).contains("ci: 3 passed");
+    let log = std::fs::read_to_string(p.join("events.log")).unwrap();
+    let (inside, open) = overlaps(&log, "measure");
+    assert!(inside.is_empty(), "ran during the measurement: {inside:?}\n{log}");
+    assert!(open.is_empty(), "still running when it measured: {open:?}\n{log}");
+}
+
+/// A crate whose build script blocks until `go.mark` exists (and says it is building).
+fn blocking_crate(p: Project) -> Project {
+    p.file(
+        "Cargo.toml",
+        "[package]\nname = \"blocker\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .file("src/lib.rs", "pub fn f() {}\n")
+    .file(
+        "build.rs",
+        r#"
+fn main() {
+    let dir = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    std::fs::write(dir.join("building.mark"), "").unwrap();
+    for _ in 0..1200 {
+        if dir.join("go.mark").exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("go.mark never appeared");
+}
+"#,
+    )
+}
+
+#[test]
+fn a_job_waiting_for_the_cargo_build_directory_holds_no_slot() {
+    // -j 2: `build` and `check` start; `check` waits for the build directory `build` holds.
+    // `release` (not cargo) is what `build` waits for: it can only run in the slot `check`
+    // gave back. Without that, `build` waits for `release` until its timeout.
+    let p = blocking_crate(Project::new()).task(
+        "ci",
+        r#"
+        job("build", #{ timeout: "60s" }, || cargo::build());
+        job("check", #{ timeout: "90s" }, || cargo::run(["check"]));
+        job("release", #{ timeout: "60s" }, || sh("while [ ! -f building.mark ]; do sleep 0.02; done; touch go.mark"));
+        "#,
+    );
+    let mut cmd = p.command(&["ci", "-j", "2"]);
+    cmd.env("CARGO_TARGET_DIR", p.join("target"));
+    let run = support::Run::from(cmd.output().expect("run xtask"));
+    run.code(0).contains("ci: 3 passed");
+}
+
+#[test]
+fn the_longest_chain_starts_first() {
+    // One slot: `quick` is declared first, but `long` heads a chain of three.
+    let p = Project::new().task(
+        "ci",
+        r#"
+        job("quick", || sh("echo quick >> order.log"));
+        job("long", || sh("echo long >> order.log"));
+        job("long-2", #{ needs: ["long"] }, || sh("echo long-2 >> order.log"));
+        job("long-3", #{ needs: ["long-2"] }, || sh("echo long-3 >> order.log"));
+        "#,
+    );
+    p.run(&["ci", "-j", "1"]).code(0).contains("ci: 4 passed");
+    let order = std::fs::read_to_string(p.join("order.log")).unwrap();
+    assert_eq!(order.lines().next(), Some("long"), "{order}");
+    // The durations were remembered for the next run's order.
+    let remembered = std::fs::read_to_string(p.join("target/xtask-cache/durations.json")).unwrap();
+    assert!(remembered.contains("\"long-3\""), "{remembered}");
+}

@@ -1,0 +1,453 @@
+//! What running jobs compete for, and who may start or go on.
+//!
+//! Three things are rationed:
+//! - **slots** (`-j`): jobs doing something at once. A job *parked* on a claim below gives its
+//!   slot back while it waits, so a job waiting for cargo's build directory never keeps a
+//!   `sleep`, a service wait or a migration test from running.
+//! - **CPU** (the machine's CPUs): each job holds its `cpu` weight; a cargo command raises it to
+//!   the whole machine for as long as it runs. A weight that does not fit waits, unless nothing
+//!   else holds CPU (a job heavier than the machine still runs, alone).
+//! - **named locks** (`resources: ["db"]`, and cargo's build directory, which admits one
+//!   writer at a time): one holder each.
+//!
+//! And `exclusive`: a job that runs with nothing else (declared: nothing else started or
+//! waiting; claimed while running, as `perf::` does to measure: nothing else active).
+//!
+//! The scheduler admits jobs with [`Pool::try_start`]; job threads make claims during a job
+//! through [`claim`], which finds the pool and job of the calling thread. Waiters are served
+//! before new starts: an exclusive claim first, then parked jobs whose lock is free.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::cancel::CancelToken;
+
+/// What a job needs before it starts (from its options).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Needs {
+    pub cpu: f64,
+    pub exclusive: bool,
+    pub locks: Vec<String>,
+}
+
+/// What a job asks for while it runs (a cargo command, a measurement).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Claim {
+    /// A lock to hold for the claim's duration.
+    pub lock: Option<String>,
+    /// CPU weight for the claim's duration; `f64::INFINITY` means the whole machine.
+    pub cpu: Option<f64>,
+    /// Nothing else active meanwhile.
+    pub exclusive: bool,
+}
+
+impl Claim {
+    /// Cargo's build directory, and the whole machine: what every cargo command implies.
+    pub fn cargo(build_dir: &str) -> Claim {
+        Claim {
+            lock: Some(format!("cargo build directory {build_dir}")),
+            cpu: Some(f64::INFINITY),
+            exclusive: false,
+        }
+    }
+
+    /// A measurement: the machine to itself.
+    pub fn measurement() -> Claim {
+        Claim {
+            exclusive: true,
+            ..Claim::default()
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Held {
+    /// The job's own weight, and the weight it holds now (raised by a claim).
+    base_cpu: f64,
+    cpu: f64,
+    /// Holding a slot and CPU (false while parked on a claim).
+    active: bool,
+    /// Declared `exclusive: true`: nothing else starts or rejoins until it ends.
+    declared_exclusive: bool,
+    claims: Vec<Claim>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    slots: usize,
+    cpus: f64,
+    jobs: HashMap<usize, Held>,
+    /// Lock name -> holding job.
+    locks: HashMap<String, usize>,
+    /// Parked jobs and what they wait for, in arrival order.
+    waiting: Vec<(usize, Claim)>,
+}
+
+impl State {
+    fn active(&self) -> usize {
+        self.jobs.values().filter(|h| h.active).count()
+    }
+
+    fn cpu_used_except(&self, id: usize) -> f64 {
+        self.jobs
+            .iter()
+            .filter(|(j, h)| **j != id && h.active)
+            .map(|(_, h)| h.cpu)
+            .sum()
+    }
+
+    fn exclusive_holder(&self) -> Option<usize> {
+        self.jobs
+            .iter()
+            .find(|(_, h)| {
+                h.active && (h.declared_exclusive || h.claims.iter().any(|c| c.exclusive))
+            })
+            .map(|(&id, _)| id)
+    }
+
+    fn lock_free_for(&self, lock: &str, id: usize) -> bool {
+        self.locks.get(lock).is_none_or(|&holder| holder == id)
+    }
+
+    fn cpu_fits(&self, id: usize, weight: f64) -> bool {
+        let others = self.cpu_used_except(id);
+        // Something heavier than the machine runs when nothing else holds CPU.
+        others <= 0.0 || others + weight.min(self.cpus) <= self.cpus + 1e-9
+    }
+
+    /// Could `id`'s claim be granted now (it may be active or parked)?
+    fn grantable(&self, id: usize, claim: &Claim) -> bool {
+        if self.exclusive_holder().is_some_and(|h| h != id) {
+            return false;
+        }
+        if let Some(lock) = &claim.lock {
+            if !self.lock_free_for(lock, id) {
+                return false;
+            }
+        }
+        let me = &self.jobs[&id];
+        let others_active = self.active() - usize::from(me.active);
+        if claim.exclusive {
+            return others_active == 0;
+        }
+        if !me.active && others_active >= self.slots {
+            return false;
+        }
+        self.cpu_fits(id, claim.cpu.unwrap_or(0.0).max(me.base_cpu))
+    }
+
+    /// A waiter that would be served first: an exclusive claim, or a parked job whose lock is
+    /// free (it only waits for a slot or CPU, which new starts would take).
+    fn waiter_has_priority(&self) -> bool {
+        self.waiting.iter().any(|(id, claim)| {
+            claim.exclusive
+                || claim
+                    .lock
+                    .as_deref()
+                    .is_none_or(|l| self.lock_free_for(l, *id))
+        })
+    }
+
+    fn take(&mut self, id: usize, claim: &Claim) {
+        if let Some(lock) = &claim.lock {
+            self.locks.insert(lock.clone(), id);
+        }
+        let held = self.jobs.get_mut(&id).expect("a started job");
+        held.active = true;
+        if let Some(cpu) = claim.cpu {
+            held.cpu = held.cpu.max(cpu.min(self.cpus));
+        }
+        held.claims.push(claim.clone());
+    }
+
+    fn give_back(&mut self, id: usize) {
+        let Some(held) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let Some(claim) = held.claims.pop() else {
+            return;
+        };
+        held.cpu = held
+            .claims
+            .iter()
+            .filter_map(|c| c.cpu)
+            .fold(held.base_cpu, |a, b| a.max(b.min(self.cpus)));
+        if let Some(lock) = claim.lock {
+            if self.locks.get(&lock) == Some(&id) && !held.claims.iter().any(|c| c.lock.as_ref() == Some(&lock)) {
+                self.locks.remove(&lock);
+            }
+        }
+    }
+}
+
+/// The run's rations. Shared by the scheduler and the job threads.
+pub struct Pool {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Tells the scheduler that a slot or CPU came free outside a job's end (a job parked).
+    wake: Box<dyn Fn() + Send + Sync>,
+}
+
+impl Pool {
+    pub fn new(slots: usize, cpus: f64, wake: Box<dyn Fn() + Send + Sync>) -> Pool {
+        Pool {
+            state: Mutex::new(State {
+                slots: slots.max(1),
+                cpus: cpus.max(1.0),
+                ..State::default()
+            }),
+            changed: Condvar::new(),
+            wake,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts job `id` if its needs can be met now, taking a slot, its CPU and its locks.
+    pub fn try_start(&self, id: usize, needs: &Needs) -> bool {
+        let mut s = self.lock();
+        if s.exclusive_holder().is_some() || s.waiter_has_priority() {
+            return false;
+        }
+        if needs.exclusive && !s.jobs.is_empty() {
+            return false;
+        }
+        if s.jobs.values().any(|h| h.declared_exclusive) {
+            return false;
+        }
+        if s.active() >= s.slots || needs.locks.iter().any(|l| s.locks.contains_key(l)) {
+            return false;
+        }
+        let cpu = needs.cpu.max(0.0);
+        s.jobs.insert(
+            id,
+            Held {
+                base_cpu: cpu,
+                cpu: 0.0,
+                active: true,
+                declared_exclusive: needs.exclusive,
+                claims: Vec::new(),
+            },
+        );
+        if !s.cpu_fits(id, cpu) {
+            s.jobs.remove(&id);
+            return false;
+        }
+        s.jobs.get_mut(&id).expect("just inserted").cpu = cpu.min(s.cpus);
+        for lock in &needs.locks {
+            s.locks.insert(lock.clone(), id);
+        }
+        true
+    }
+
+    /// Job `id` ended: everything it held is free again.
+    pub fn finish(&self, id: usize) {
+        let mut s = self.lock();
+        s.jobs.remove(&id);
+        s.locks.retain(|_, holder| *holder != id);
+        s.waiting.retain(|(w, _)| *w != id);
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    /// Waits (parked: slot and CPU given back) until `claim` can be granted to `id`, or the
+    /// token is cancelled.
+    fn acquire(&self, id: usize, claim: Claim, token: &CancelToken) -> Result<(), String> {
+        let mut s = self.lock();
+        if !s.jobs.contains_key(&id) {
+            return Ok(()); // not a scheduled job (a unit test's direct call): nothing to ration
+        }
+        if s.grantable(id, &claim) && !(s.waiter_has_priority() && !claim.exclusive) {
+            s.take(id, &claim);
+            return Ok(());
+        }
+        s.jobs.get_mut(&id).expect("checked").active = false;
+        s.waiting.push((id, claim.clone()));
+        drop(s);
+        self.changed.notify_all();
+        (self.wake)();
+        let mut s = self.lock();
+        loop {
+            if token.is_cancelled() {
+                s.waiting.retain(|(w, _)| *w != id);
+                // Rejoin without waiting: the job is about to unwind and end.
+                if let Some(held) = s.jobs.get_mut(&id) {
+                    held.active = true;
+                }
+                return Err(token.reason().unwrap_or_else(|| "cancelled".into()));
+            }
+            // First come, first served among waiters that could go now, exclusive first.
+            let first_exclusive = s.waiting.iter().find(|(_, c)| c.exclusive).map(|w| w.0);
+            let my_turn = match first_exclusive {
+                Some(first) => first == id,
+                None => s
+                    .waiting
+                    .iter()
+                    .find(|(w, c)| s.grantable(*w, c))
+                    .is_some_and(|(w, _)| *w == id),
+            };
+            if my_turn && s.grantable(id, &claim) {
+                s.waiting.retain(|(w, _)| *w != id);
+                s.take(id, &claim);
+                drop(s);
+                self.changed.notify_all();
+                return Ok(());
+            }
+            // Cancellation is not a condvar event: look again now and then.
+            s = self
+                .changed
+                .wait_timeout(s, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn release(&self, id: usize) {
+        let mut s = self.lock();
+        s.give_back(id);
+        drop(s);
+        self.changed.notify_all();
+        (self.wake)();
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<(Arc<Pool>, usize)>> = const { RefCell::new(None) };
+}
+
+/// Makes `pool` and `job` the calling thread's, for [`claim`]. The scheduler's worker threads
+/// call it before running the job.
+pub fn enter(pool: Arc<Pool>, job: usize) {
+    CURRENT.with(|c| *c.borrow_mut() = Some((pool, job)));
+}
+
+/// Holds a claim until dropped.
+pub struct ClaimGuard(Option<(Arc<Pool>, usize)>);
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        if let Some((pool, id)) = self.0.take() {
+            pool.release(id);
+        }
+    }
+}
+
+/// Waits for `claim` on behalf of the calling thread's job, giving its slot back while it
+/// waits. Outside a scheduled job (the script's top level, other threads) it is granted at
+/// once: there is nothing to share with.
+pub fn claim(claim: Claim, token: &CancelToken) -> Result<ClaimGuard, String> {
+    let Some((pool, id)) = CURRENT.with(|c| c.borrow().clone()) else {
+        return Ok(ClaimGuard(None));
+    };
+    pool.acquire(id, claim, token)?;
+    Ok(ClaimGuard(Some((pool, id))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(slots: usize, cpus: f64) -> Pool {
+        Pool::new(slots, cpus, Box::new(|| {}))
+    }
+
+    fn light() -> Needs {
+        Needs::default()
+    }
+
+    #[test]
+    fn slots_bound_light_jobs() {
+        let p = pool(2, 2.0);
+        assert!(p.try_start(0, &light()));
+        assert!(p.try_start(1, &light()));
+        assert!(!p.try_start(2, &light()));
+        p.finish(0);
+        assert!(p.try_start(2, &light()));
+    }
+
+    #[test]
+    fn cpu_weight_limits_heavy_jobs_but_a_lone_giant_runs() {
+        let p = pool(4, 2.0);
+        let heavy = Needs {
+            cpu: 2.0,
+            ..Needs::default()
+        };
+        assert!(p.try_start(0, &heavy));
+        assert!(!p.try_start(1, &heavy));
+        assert!(p.try_start(2, &light()), "a weightless job fits beside it");
+        p.finish(0);
+        let giant = Needs {
+            cpu: 8.0,
+            ..Needs::default()
+        };
+        assert!(p.try_start(1, &giant), "heavier than the machine, nothing else on CPU");
+    }
+
+    #[test]
+    fn a_declared_exclusive_job_waits_for_everything_and_blocks_everything() {
+        let p = pool(4, 2.0);
+        let exclusive = Needs {
+            exclusive: true,
+            ..Needs::default()
+        };
+        assert!(p.try_start(0, &light()));
+        assert!(!p.try_start(1, &exclusive));
+        p.finish(0);
+        assert!(p.try_start(1, &exclusive));
+        assert!(!p.try_start(2, &light()));
+        p.finish(1);
+        assert!(p.try_start(2, &light()));
+    }
+
+    #[test]
+    fn declared_locks_have_one_holder() {
+        let p = pool(4, 2.0);
+        let db = Needs {
+            locks: vec!["db".into()],
+            ..Needs::default()
+        };
+        assert!(p.try_start(0, &db));
+        assert!(!p.try_start(1, &db));
+        p.finish(0);
+        assert!(p.try_start(1, &db));
+    }
+
+    #[test]
+    fn a_parked_claim_gives_its_slot_back_and_rejoins_when_the_lock_frees() {
+        let p = Arc::new(pool(2, 2.0));
+        assert!(p.try_start(0, &light()));
+        assert!(p.try_start(1, &light()));
+        let token = CancelToken::new();
+        p.acquire(0, Claim::cargo("t"), &token).unwrap();
+        let waiter = {
+            let p = Arc::clone(&p);
+            std::thread::spawn(move || {
+                p.acquire(1, Claim::cargo("t"), &CancelToken::new()).unwrap();
+            })
+        };
+        // Job 1 parks: its slot is free for a third job even though -j is 2.
+        while !p.try_start(2, &light()) {
+            std::thread::yield_now();
+        }
+        p.finish(2);
+        p.release(0);
+        waiter.join().unwrap();
+        let s = p.lock();
+        assert_eq!(s.locks.get("cargo build directory t"), Some(&1));
+    }
+
+    #[test]
+    fn a_cancelled_wait_returns_the_reason() {
+        let p = pool(2, 2.0);
+        assert!(p.try_start(0, &light()));
+        assert!(p.try_start(1, &light()));
+        p.acquire(0, Claim::cargo("t"), &CancelToken::new()).unwrap();
+        let token = CancelToken::new();
+        token.cancel("stop");
+        assert_eq!(p.acquire(1, Claim::cargo("t"), &token), Err("stop".into()));
+    }
+}
