@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Runner overhead benchmarks: xtask against GNU make and go-task on equivalent fixtures, all in
-# one hyperfine run per scenario so machine drift hits every tool alike.
+# Runner overhead benchmarks: xtask side by side with GNU make, just and go-task on equivalent
+# fixtures, every tool in the same hyperfine run per scenario so machine drift hits all alike.
 #
-#   bash benches/runner.sh            # needs hyperfine (apt) and go-task (pip install go-task-bin)
+#   bash benches/runner.sh [runs]   # needs hyperfine (apt-get install hyperfine), just and
+#                                   # go-task (pip install rust-just go-task-bin: both ship the
+#                                   # real binaries; Debian has no just)
 #
-# Scenarios: a no-op task (the binary directly, and through `cargo xtask`), a 200-job chain,
-# 4 independent `sleep 0.5` jobs, and 50 MB of child output through the runner vs straight to
-# /dev/null. Results: medians, in benches/results/runner.md.
+# Scenarios: a no-op task; a 200-job chain of `true` (and a bare shell loop for reference);
+# 4 independent `sleep 0.5` jobs at each tool's default parallelism; 50 MB of child output read
+# through a pipe, with no secret and with three registered, against the command alone; peak
+# RSS of a no-op. Medians and ratios: benches/results/runner.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-for tool in hyperfine make task; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (hyperfine: apt-get install hyperfine; task: pip install go-task-bin)" >&2; exit 1; }
+runs=${1:-20}
+for tool in hyperfine make just task; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (see the comment at the top)" >&2; exit 1; }
 done
+# pyenv puts shell-script shims first on PATH; time the binaries themselves.
+just=$(command -v pyenv >/dev/null && pyenv which just 2>/dev/null || command -v just)
+task=$(command -v pyenv >/dev/null && pyenv which task 2>/dev/null || command -v task)
 
 cargo build --release -p xtask --quiet
 xtask="$root/target/release/xtask"
@@ -23,6 +30,7 @@ mkdir -p "$work/tasks" "$work/results"
 # --- fixtures -------------------------------------------------------------------------------
 printf '//! nothing\njob("noop", || ());\n' > "$work/tasks/noop.rhai"
 printf 'noop:\n\t@:\n' > "$work/Makefile"
+printf 'noop:\n\t@:\n' > "$work/justfile"
 {
     echo "version: '3'"
     echo "tasks:"
@@ -42,6 +50,11 @@ printf 'noop:\n\t@:\n' > "$work/Makefile"
     echo ".PHONY: chain $(seq -f 'j%g' 0 199 | tr '\n' ' ')"
 } >> "$work/Makefile"
 {
+    echo "chain: j199"
+    echo "j0:"; printf '\t@true\n'
+    for i in $(seq 1 199); do echo "j$i: j$((i - 1))"; printf '\t@true\n'; done
+} >> "$work/justfile"
+{
     echo "  j0:"
     echo "    cmds: [\"true\"]"
     for i in $(seq 1 199); do
@@ -54,14 +67,18 @@ printf 'noop:\n\t@:\n' > "$work/Makefile"
 } >> "$work/Taskfile.yml"
 
 # 4 independent sleeps.
-{
-    for i in 1 2 3 4; do echo "job(\"s$i\", || run([\"sleep\", \"0.5\"]));"; done
-} > "$work/tasks/sleeps.rhai"
+for i in 1 2 3 4; do echo "job(\"s$i\", || run([\"sleep\", \"0.5\"]));"; done > "$work/tasks/sleeps.rhai"
 {
     echo "sleeps: s1 s2 s3 s4"
     for i in 1 2 3 4; do echo "s$i:"; printf '\t@sleep 0.5\n'; done
     echo ".PHONY: sleeps s1 s2 s3 s4"
 } >> "$work/Makefile"
+{
+    # just runs dependencies one after another; [parallel] (1.42+) runs them at once.
+    echo "[parallel]"
+    echo "sleeps: s1 s2 s3 s4"
+    for i in 1 2 3 4; do echo "s$i:"; printf '\t@sleep 0.5\n'; done
+} >> "$work/justfile"
 {
     for i in 1 2 3 4; do
         echo "  s$i:"
@@ -71,39 +88,57 @@ printf 'noop:\n\t@:\n' > "$work/Makefile"
     echo "    deps: [s1, s2, s3, s4]"
 } >> "$work/Taskfile.yml"
 
-# 50 MB of output, 100-byte lines.
+# 50 MB of output, 100-byte lines; the secrets never occur in it (the matcher still looks).
 { yes 'xtask benchmark line: the quick brown fox jumps over the lazy dog, again and again and again' || true; } \
     | head -c 52428800 > "$work/big.txt"
 printf 'job("big", || run(["cat", "%s"]));\n' "$work/big.txt" > "$work/tasks/output.rhai"
+printf 'output:\n\t@cat %s\n' "$work/big.txt" >> "$work/justfile"
+printf 'output:\n\t@cat %s\n.PHONY: output\n' "$work/big.txt" >> "$work/Makefile"
+export BENCH_S1=hunter2-correct-horse BENCH_S2=ghp_0123456789abcdefABCDEF BENCH_S3=s3cr3t-t0k3n-value
 
 cd "$work"
 run() { # name, then hyperfine arguments
     local name=$1; shift
     hyperfine --style basic --export-json "results/$name.json" "$@" >&2
 }
-run noop --warmup 5 --runs 50 -N \
-    --command-name "xtask (release binary)" "$xtask noop" \
-    --command-name "cargo xtask (alias, dev build)" "cargo run --quiet --manifest-path $root/Cargo.toml --package xtask -- noop" \
+run noop --warmup 5 --runs $((runs * 3)) -N \
+    --command-name "xtask" "$xtask noop" \
     --command-name "make" "make -s noop" \
-    --command-name "go-task" "task -s noop"
-run chain --warmup 2 --runs 10 -N \
-    --command-name "xtask -j 2" "$xtask -q chain" \
+    --command-name "just" "$just noop" \
+    --command-name "go-task" "$task -s noop"
+run chain --warmup 2 --runs "$runs" -N \
+    --command-name "xtask" "$xtask -q chain" \
+    --command-name "sh loop of true" "sh -c 'for i in \$(seq 200); do /bin/true; done'" \
     --command-name "make" "make -s chain" \
-    --command-name "go-task" "task -s chain"
-run sleeps --warmup 1 --runs 10 -N \
-    --command-name "xtask -j 4" "$xtask -q -j 4 sleeps" \
+    --command-name "just" "$just chain" \
+    --command-name "go-task" "$task -s chain"
+run sleeps --warmup 1 --runs "$runs" -N \
+    --command-name "xtask (default -j)" "$xtask -q sleeps" \
     --command-name "make -j4" "make -s -j4 sleeps" \
-    --command-name "go-task" "task -s sleeps"
-run output --warmup 2 --runs 10 \
-    --command-name "cat > /dev/null (baseline)" "cat big.txt > /dev/null" \
-    --command-name "xtask, one job streaming" "$xtask output > /dev/null" \
-    --command-name "xtask --output prefixed" "$xtask --output prefixed output > /dev/null"
+    --command-name "just [parallel]" "$just sleeps" \
+    --command-name "go-task" "$task -s sleeps"
+run output --warmup 2 --runs "$runs" \
+    --command-name "cat | cat (the command alone)" "cat big.txt | cat > /dev/null" \
+    --command-name "xtask" "$xtask output | cat > /dev/null" \
+    --command-name "xtask, 3 secrets" "$xtask --secret-env BENCH_S1 --secret-env BENCH_S2 --secret-env BENCH_S3 output | cat > /dev/null" \
+    --command-name "make" "make -s output | cat > /dev/null" \
+    --command-name "just" "$just output | cat > /dev/null"
+
+# Peak RSS (GNU time's %M, KiB), median of 10.
+rss() { for _ in $(seq 10); do /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n1; done | sort -n | sed -n 5p; }
+{
+    echo "xtask $(rss "$xtask" noop)"
+    echo "make $(rss make -s noop)"
+    echo "just $(rss "$just" noop)"
+    echo "go-task $(rss "$task" -s noop)"
+} > results/rss.txt
 
 # --- summary --------------------------------------------------------------------------------
 python3 - "$work/results" > "$root/benches/results/runner.md" <<'PY'
 import json, os, statistics, sys, platform, datetime
 d = sys.argv[1]
-print(f"# Runner benchmarks\n\n{datetime.date.today()}, {os.cpu_count()} cores, {platform.platform()}\n")
+load = open("/proc/loadavg").read().split()[0]
+print(f"# Runner benchmarks\n\n{datetime.date.today()}, {os.cpu_count()} cores, load {load}, {platform.platform()}\n")
 for name in ["noop", "chain", "sleeps", "output"]:
     data = json.load(open(os.path.join(d, name + ".json")))["results"]
     base = statistics.median(data[0]["times"])
@@ -112,5 +147,9 @@ for name in ["noop", "chain", "sleeps", "output"]:
         med = statistics.median(r["times"])
         print(f"| {r['command']} | {med*1000:.1f} ms | {min(r['times'])*1000:.1f} ms | {max(r['times'])*1000:.1f} ms | {med/base:.2f}x |")
     print()
+print("## peak RSS of a no-op\n\n| tool | median |\n|---|---|")
+for line in open(os.path.join(d, "rss.txt")):
+    tool, kib = line.split()
+    print(f"| {tool} | {int(kib)/1024:.1f} MiB |")
 PY
 cat "$root/benches/results/runner.md"

@@ -13,7 +13,7 @@ use super::compare::{self, Comparison, Verdict};
 use super::criterion::{self, BenchOptions, BENCH_OPTIONS};
 use super::timing::{self, TimeOptions, TIME_OPTIONS};
 use super::{figures_from, print, Figure, Figures};
-use crate::primitives::{check_keys, error, string_list, Result};
+use crate::primitives::{check_keys, string_list, Result};
 use crate::script::context;
 use crate::script::Mode;
 
