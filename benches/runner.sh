@@ -21,7 +21,7 @@ done
 just=$(command -v pyenv >/dev/null && pyenv which just 2>/dev/null || command -v just)
 task=$(command -v pyenv >/dev/null && pyenv which task 2>/dev/null || command -v task)
 
-cargo build --release -p xtask --quiet
+cargo build --release -p xtask-cli --quiet
 xtask="$root/target/release/xtask"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

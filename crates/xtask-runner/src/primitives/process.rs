@@ -60,7 +60,7 @@ fn output(argv: Array, options: Map) -> Result<String> {
 pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
     check_keys("run", &options, RUN_OPTIONS)?;
     let scope = context::current();
-    let argv: Vec<String> = argv.iter().map(crate::graph::display_value).collect();
+    let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
     if argv.is_empty() || argv[0].is_empty() {
         return error("empty command: run() needs at least a program name");
     }
@@ -82,7 +82,7 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
             let value = if value.is_unit() {
                 None
             } else {
-                Some(crate::graph::display_value(&value))
+                Some(crate::primitives::display_value(&value))
             };
             spec.env.push((key.to_string(), value));
         }
@@ -109,7 +109,7 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
     let job = scope.job;
     // `run(["cargo", "build"])` competes for the build directory like `cargo::build` does.
     let dir = spec.dir.clone().unwrap_or_default();
-    let _build_dir = match super::cargo::build_dir::claim_for_argv(&spec.argv, &dir, &spec.env) {
+    let _build_dir = match super::build_dir::claim_for_argv(&spec.argv, &dir, &spec.env) {
         Some(claim) => Some(crate::resources::claim(claim, &scope.token()).or_else(error)?),
         None => None,
     };

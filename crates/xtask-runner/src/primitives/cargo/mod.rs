@@ -6,7 +6,6 @@
 //! compiler's human rendering, scripts get a result map (status, duration, diagnostics, test
 //! counts), reporters get `Event::Diagnostic`s, and a failure names the first file:line.
 
-pub(crate) mod build_dir;
 mod diagnostics;
 mod metadata;
 mod output;
@@ -132,7 +131,7 @@ fn common(options: &Map) -> Result<Common> {
             return error("option `env` must be a map");
         };
         for (key, value) in map {
-            let value = (!value.is_unit()).then(|| crate::graph::display_value(&value));
+            let value = (!value.is_unit()).then(|| crate::primitives::display_value(&value));
             env.push((key.to_string(), value));
         }
     }
@@ -346,7 +345,7 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
         None
     } else {
         let dir = spec.dir.clone().unwrap_or_default();
-        let build_dir = build_dir::of(&dir, &spec.env);
+        let build_dir = super::build_dir::of(&dir, &spec.env);
         let claim = crate::resources::Claim::cargo(&build_dir.display().to_string());
         Some(crate::resources::claim(claim, &scope.token()).or_else(error)?)
     };
@@ -748,7 +747,7 @@ const JSON_SUBCOMMANDS: &[&str] = &[
 fn generic(argv: Array, options: Map) -> Result<Map> {
     check_keys("cargo::run", &options, COMMON)?;
     let common = common(&options)?;
-    let argv: Vec<String> = argv.iter().map(crate::graph::display_value).collect();
+    let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
     let Some(subcommand) = argv.first().cloned() else {
         return error("cargo::run needs a subcommand, e.g. cargo::run([\"check\"])");
     };

@@ -1,4 +1,5 @@
-//! Which build directory a cargo command writes: cargo lets one command at a time hold it
+//! Which build directory a cargo command writes (`cargo::…`, plain `run(["cargo", …])`,
+//! `perf::` builds): cargo lets one command at a time hold it
 //! (`Blocking waiting for file lock on build directory`), so the scheduler treats it as a lock
 //! (`resources::Claim::cargo`) and a job waiting for it gives its slot to other work.
 
