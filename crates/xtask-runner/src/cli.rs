@@ -389,7 +389,12 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     } else {
         EXIT_OK
     };
-    finish(code)
+    let code = finish(code);
+    drop(top);
+    // The engine holds every registered function with its metadata: freeing them one by one
+    // costs more than a no-op task's own work, and the process is about to exit anyway.
+    std::mem::forget(host);
+    code
 }
 
 /// Jobs at once unless `-j` says otherwise: twice the CPUs, at least 4. Most jobs wait (on
