@@ -80,6 +80,14 @@ fn the_gate_never_fails_unchanged_code_under_load_and_always_catches_a_2x_slowdo
             missed.push(format!("run {i}:\n{}", slow.all()));
         }
     }
-    assert!(false_alarms.is_empty(), "unchanged code failed:\n{}", false_alarms.join("\n"));
-    assert!(missed.is_empty(), "the 2x slowdown passed:\n{}", missed.join("\n"));
+    assert!(
+        false_alarms.is_empty(),
+        "unchanged code failed:\n{}",
+        false_alarms.join("\n")
+    );
+    assert!(
+        missed.is_empty(),
+        "the 2x slowdown passed:\n{}",
+        missed.join("\n")
+    );
 }

@@ -26,7 +26,10 @@ fn overlaps(log: &str, name: &str) -> (Vec<String>, Vec<String>) {
         .iter()
         .position(|l| *l == format!("end {name}"))
         .unwrap_or_else(|| panic!("{name} never ended:\n{log}"));
-    let inside = lines[start + 1..end].iter().map(|l| l.to_string()).collect();
+    let inside = lines[start + 1..end]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
     let mut open = Vec::new();
     for line in &lines[..start] {
         if let Some(job) = line.strip_prefix("start ") {
@@ -43,9 +46,17 @@ fn an_exclusive_job_never_overlaps_another() {
     // `a` and `b` meet (each waits for the other's mark), so the run really is parallel; the
     // exclusive job is declared between them and would start beside them without the option.
     let script = [
-        logged("a", "touch a.mark; while [ ! -f b.mark ]; do sleep 0.02; done").replace("OPTS", ""),
+        logged(
+            "a",
+            "touch a.mark; while [ ! -f b.mark ]; do sleep 0.02; done",
+        )
+        .replace("OPTS", ""),
         logged("bench", "sleep 0.3").replace("OPTS", "exclusive: true"),
-        logged("b", "touch b.mark; while [ ! -f a.mark ]; do sleep 0.02; done").replace("OPTS", ""),
+        logged(
+            "b",
+            "touch b.mark; while [ ! -f a.mark ]; do sleep 0.02; done",
+        )
+        .replace("OPTS", ""),
         logged("c", "sleep 0.1").replace("OPTS", ""),
         logged("d", "sleep 0.1").replace("OPTS", "needs: [\"bench\"]"),
     ]
@@ -54,8 +65,14 @@ fn an_exclusive_job_never_overlaps_another() {
     p.run(&["ci", "-j", "4"]).code(0).contains("ci: 5 passed");
     let log = std::fs::read_to_string(p.join("events.log")).unwrap();
     let (inside, open) = overlaps(&log, "bench");
-    assert!(inside.is_empty(), "ran during the exclusive job: {inside:?}\n{log}");
-    assert!(open.is_empty(), "still running when it started: {open:?}\n{log}");
+    assert!(
+        inside.is_empty(),
+        "ran during the exclusive job: {inside:?}\n{log}"
+    );
+    assert!(
+        open.is_empty(),
+        "still running when it started: {open:?}\n{log}"
+    );
 }
 
 #[test]
@@ -76,8 +93,14 @@ fn a_measurement_has_the_machine_to_itself() {
     p.run(&["ci", "-j", "4"]).code(0).contains("ci: 3 passed");
     let log = std::fs::read_to_string(p.join("events.log")).unwrap();
     let (inside, open) = overlaps(&log, "measure");
-    assert!(inside.is_empty(), "ran during the measurement: {inside:?}\n{log}");
-    assert!(open.is_empty(), "still running when it measured: {open:?}\n{log}");
+    assert!(
+        inside.is_empty(),
+        "ran during the measurement: {inside:?}\n{log}"
+    );
+    assert!(
+        open.is_empty(),
+        "still running when it measured: {open:?}\n{log}"
+    );
 }
 
 /// A crate whose build script blocks until `go.mark` exists (and says it is building).

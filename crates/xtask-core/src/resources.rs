@@ -175,7 +175,9 @@ impl State {
             .filter_map(|c| c.cpu)
             .fold(held.base_cpu, |a, b| a.max(b.min(self.cpus)));
         if let Some(lock) = claim.lock {
-            if self.locks.get(&lock) == Some(&id) && !held.claims.iter().any(|c| c.lock.as_ref() == Some(&lock)) {
+            if self.locks.get(&lock) == Some(&id)
+                && !held.claims.iter().any(|c| c.lock.as_ref() == Some(&lock))
+            {
                 self.locks.remove(&lock);
             }
         }
@@ -384,7 +386,10 @@ mod tests {
             cpu: 8.0,
             ..Needs::default()
         };
-        assert!(p.try_start(1, &giant), "heavier than the machine, nothing else on CPU");
+        assert!(
+            p.try_start(1, &giant),
+            "heavier than the machine, nothing else on CPU"
+        );
     }
 
     #[test]
@@ -426,7 +431,8 @@ mod tests {
         let waiter = {
             let p = Arc::clone(&p);
             std::thread::spawn(move || {
-                p.acquire(1, Claim::cargo("t"), &CancelToken::new()).unwrap();
+                p.acquire(1, Claim::cargo("t"), &CancelToken::new())
+                    .unwrap();
             })
         };
         // Job 1 parks: its slot is free for a third job even though -j is 2.
@@ -445,7 +451,8 @@ mod tests {
         let p = pool(2, 2.0);
         assert!(p.try_start(0, &light()));
         assert!(p.try_start(1, &light()));
-        p.acquire(0, Claim::cargo("t"), &CancelToken::new()).unwrap();
+        p.acquire(0, Claim::cargo("t"), &CancelToken::new())
+            .unwrap();
         let token = CancelToken::new();
         token.cancel("stop");
         assert_eq!(p.acquire(1, Claim::cargo("t"), &token), Err("stop".into()));

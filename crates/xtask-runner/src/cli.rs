@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 
+use crate::durations::Durations;
 use crate::events::{Event, EventBus, Outcome, Reporter};
 use crate::graph::Plan;
 use crate::reporter::github::GithubActions;
@@ -16,7 +17,6 @@ use crate::reporter::junit::Junit;
 use crate::reporter::style::Style;
 use crate::reporter::terminal::{self, OutputMode, Terminal, Verbosity};
 use crate::script::{Host, Mode, Runner};
-use crate::durations::Durations;
 use crate::{critical_path, listing, project, scheduler, signals, suggest};
 
 pub const EXIT_OK: i32 = 0;

@@ -25,17 +25,34 @@ pub fn of(dir: &Path, env: &[(String, Option<String>)]) -> PathBuf {
 
 /// What a plain `run(["cargo", …])` implies: the build directory and the machine, unless the
 /// subcommand leaves the build directory alone.
-pub fn claim_for_argv(argv: &[String], dir: &Path, env: &[(String, Option<String>)]) -> Option<crate::resources::Claim> {
+pub fn claim_for_argv(
+    argv: &[String],
+    dir: &Path,
+    env: &[(String, Option<String>)],
+) -> Option<crate::resources::Claim> {
     let program = Path::new(argv.first()?).file_name()?;
     if program != "cargo" {
         return None;
     }
     let subcommand = argv[1..].iter().find(|a| !a.starts_with('+'))?;
-    const LEAVE_IT_ALONE: &[&str] = &["fmt", "metadata", "version", "--version", "-V", "locate-project", "pkgid", "tree", "search", "help"];
+    const LEAVE_IT_ALONE: &[&str] = &[
+        "fmt",
+        "metadata",
+        "version",
+        "--version",
+        "-V",
+        "locate-project",
+        "pkgid",
+        "tree",
+        "search",
+        "help",
+    ];
     if LEAVE_IT_ALONE.contains(&subcommand.as_str()) {
         return None;
     }
-    Some(crate::resources::Claim::cargo(&of(dir, env).display().to_string()))
+    Some(crate::resources::Claim::cargo(
+        &of(dir, env).display().to_string(),
+    ))
 }
 
 /// The nearest ancestor manifest with `[workspace]`, else the nearest manifest's directory.
@@ -63,7 +80,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let member = root.path().join("crates/a");
         std::fs::create_dir_all(&member).unwrap();
-        std::fs::write(root.path().join("Cargo.toml"), "[workspace]\nmembers = [\"crates/a\"]\n").unwrap();
+        std::fs::write(
+            root.path().join("Cargo.toml"),
+            "[workspace]\nmembers = [\"crates/a\"]\n",
+        )
+        .unwrap();
         std::fs::write(member.join("Cargo.toml"), "[package]\nname = \"a\"\n").unwrap();
         let unset = vec![
             ("CARGO_TARGET_DIR".to_string(), None),

@@ -205,7 +205,11 @@ mod tests {
         let mut last = compare::compare(&base, &better_of(&figures(164.0), &figures(102.0)), &opts);
         annotate(&mut last, &first, &second);
         assert_eq!(last.verdict, Verdict::Pass);
-        assert!(last.confirmation[0].contains("did not reproduce"), "{:?}", last.confirmation);
+        assert!(
+            last.confirmation[0].contains("did not reproduce"),
+            "{:?}",
+            last.confirmation
+        );
     }
 
     #[test]

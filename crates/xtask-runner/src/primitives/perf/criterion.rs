@@ -92,7 +92,15 @@ pub fn build(scope: &JobScope, opts: &BenchOptions, dir: &Path) -> Result<Vec<Pa
         capture_stdout: true,
         ..Spec::default()
     };
-    let _build_dir = match crate::primitives::build_dir::claim_for_argv(&spec.argv, dir, &scope.env_changes().into_iter().chain(spec.env.iter().cloned()).collect::<Vec<_>>()) {
+    let _build_dir = match crate::primitives::build_dir::claim_for_argv(
+        &spec.argv,
+        dir,
+        &scope
+            .env_changes()
+            .into_iter()
+            .chain(spec.env.iter().cloned())
+            .collect::<Vec<_>>(),
+    ) {
         Some(claim) => Some(super::hold(scope, claim)?),
         None => None,
     };

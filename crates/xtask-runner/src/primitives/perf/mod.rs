@@ -248,7 +248,8 @@ pub(crate) fn hold(
     scope: &JobScope,
     claim: crate::resources::Claim,
 ) -> Result<crate::resources::ClaimGuard> {
-    crate::resources::claim(claim, &scope.token()).or_else(|e| error(format!("stopped while waiting: {e}")))
+    crate::resources::claim(claim, &scope.token())
+        .or_else(|e| error(format!("stopped while waiting: {e}")))
 }
 
 pub(crate) fn message(scope: &JobScope, level: Level, text: impl Into<String>) {

@@ -321,10 +321,8 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
         let base_again = figures(&mut sides[0]);
         let head_again = figures(&mut sides[1]);
         let second = compare::compare(&base_again, &head_again, &compare_opts);
-        (base_figures, head_figures) = confirm::smaller_change(
-            (&base_figures, &head_figures),
-            (&base_again, &head_again),
-        );
+        (base_figures, head_figures) =
+            confirm::smaller_change((&base_figures, &head_figures), (&base_again, &head_again));
         let first = cmp;
         cmp = compare::compare(&base_figures, &head_figures, &compare_opts);
         confirm::annotate(&mut cmp, &first, &second);

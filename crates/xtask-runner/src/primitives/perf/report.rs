@@ -67,7 +67,12 @@ pub fn table(cmp: &Comparison) -> String {
     }
     out.push_str(&summary_line(cmp));
     out.push('\n');
-    for note in cmp.failures.iter().chain(&cmp.warnings).chain(&cmp.confirmation) {
+    for note in cmp
+        .failures
+        .iter()
+        .chain(&cmp.warnings)
+        .chain(&cmp.confirmation)
+    {
         out.push_str(&format!("  {note}\n"));
     }
     // Improvements and changes inside the noise: worth a line, not a verdict.

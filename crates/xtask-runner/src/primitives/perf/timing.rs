@@ -13,9 +13,7 @@ use crate::process::{display_argv, Spec};
 use crate::script::context::{self, JobScope};
 use crate::script::Mode;
 
-pub const TIME_OPTIONS: &[&str] = &[
-    "runs", "warmup", "name", "dir", "env", "timeout", "measure",
-];
+pub const TIME_OPTIONS: &[&str] = &["runs", "warmup", "name", "dir", "env", "timeout", "measure"];
 
 /// What a run's figure is: the clock, or the CPU time the process tree used (user + sys).
 /// CPU time leaves out time spent waiting for a CPU a neighbour holds, so it is the steadier
@@ -129,10 +127,7 @@ pub fn time(scope: &JobScope, argv: &[String], opts: &TimeOptions) -> Result<Vec
 
 impl Timing {
     fn walls_ns(&self) -> Vec<f64> {
-        self.samples
-            .iter()
-            .map(|s| s.ns(self.measure))
-            .collect()
+        self.samples.iter().map(|s| s.ns(self.measure)).collect()
     }
 
     /// Peak RSS over the runs, in MiB (`None` where the OS reported nothing).
@@ -166,7 +161,11 @@ impl Timing {
         let mut m = Map::new();
         m.insert("name".into(), self.name.clone().into());
         m.insert("runs".into(), Dynamic::from_int(self.samples.len() as i64));
-        let measure = if self.measure == Measure::Cpu { "cpu" } else { "wall" };
+        let measure = if self.measure == Measure::Cpu {
+            "cpu"
+        } else {
+            "wall"
+        };
         m.insert("measure".into(), measure.into());
         m.insert("ns".into(), Dynamic::from_float(figure.ns));
         m.insert("lower".into(), Dynamic::from_float(figure.lower));

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Scheduling benchmarks, warm, side by side in one hyperfine run each:
+#  1. a cargo-only `ci` (fmt ∥ clippy ∥ test ∥ doc, as `lib/rust.rhai` declares them) on a small
+#     generated crate, against the same cargo commands run in sequence by hand, `make` (its
+#     Makefile runs them in sequence too) and `just`;
+#  2. `examples/service`'s `cargo xtask ci` at the default -j against its -j 1 (needs
+#     PostgreSQL via XTASK_PG_PATH and docker; skipped with a note otherwise, or with `quick`).
+#
+#   bash benches/scheduling.sh [runs] [quick]
+# Medians and ratios: benches/results/scheduling.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+runs=${1:-5}
+quick=${2:-}
+command -v hyperfine >/dev/null || { echo "missing hyperfine (apt-get install hyperfine)" >&2; exit 1; }
+just=$(command -v pyenv >/dev/null && pyenv which just 2>/dev/null || command -v just || true)
+cargo build --release -p xtask-cli --quiet
+xtask="$root/target/release/xtask"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/crate/src" "$work/crate/tasks" "$work/results"
+
+# --- 1. cargo-only ci -----------------------------------------------------------------------
+cd "$work/crate"
+printf '[package]\nname = "bench-crate"\nversion = "0.1.0"\nedition = "2021"\n' > Cargo.toml
+for m in $(seq 1 20); do
+    printf 'pub fn f%s(x: u64) -> u64 { (0..x).map(|i| i * %s).sum() }\n#[test]\nfn t%s() { assert_eq!(f%s(3), %s); }\n' \
+        "$m" "$m" "$m" "$m" "$((3 * m))" > "src/m$m.rs"
+    echo "pub mod m$m;" >> src/lib.rs
+done
+cat > tasks/ci.rhai <<'RHAI'
+job("fmt", || cargo::fmt_check());
+job("clippy", || cargo::clippy(#{ args: ["--all-targets", "--", "-D", "warnings"] }));
+job("test", || cargo::test());
+job("doc", || cargo::doc());
+RHAI
+seq_cmds="cargo fmt --all -- --check && cargo clippy --quiet --all-targets -- -D warnings && cargo test --quiet && cargo doc --quiet --no-deps"
+printf 'ci:\n\tcargo fmt --all -- --check\n\tcargo clippy --quiet --all-targets -- -D warnings\n\tcargo test --quiet\n\tcargo doc --quiet --no-deps\n' > Makefile
+cp Makefile justfile
+"$xtask" -q ci >/dev/null 2>&1 # warm: everything built once
+args=(--command-name "xtask ci (default -j)" "$xtask -q ci"
+      --command-name "xtask ci -j 1" "$xtask -q -j 1 ci"
+      --command-name "the commands in sequence" "sh -c '$seq_cmds'"
+      --command-name "make ci" "make -s ci")
+[ -n "$just" ] && args+=(--command-name "just ci" "$just ci")
+hyperfine --style basic --warmup 1 --runs "$runs" --export-json "$work/results/cargo.json" "${args[@]}" >&2
+
+# --- 2. examples/service ci -------------------------------------------------------------------
+service_note=""
+if [ -n "$quick" ]; then
+    service_note="skipped (quick)"
+elif [ -z "${XTASK_PG_PATH:-}" ] || ! docker info >/dev/null 2>&1; then
+    service_note="skipped: needs XTASK_PG_PATH and a docker engine"
+else
+    cd "$root/examples/service"
+    "$xtask" -q ci >/dev/null 2>&1 || true
+    hyperfine --style basic --warmup 0 --runs "$runs" --export-json "$work/results/service.json" \
+        --command-name "xtask ci (default -j)" "$xtask -q ci" \
+        --command-name "xtask ci -j 1" "$xtask -q -j 1 ci" >&2
+fi
+
+python3 - "$work/results" "$service_note" > "$root/benches/results/scheduling.md" <<'PY'
+import json, os, statistics, sys, platform, datetime
+d, note = sys.argv[1], sys.argv[2]
+load = open("/proc/loadavg").read().split()[0]
+print(f"# Scheduling benchmarks\n\n{datetime.date.today()}, {os.cpu_count()} cores, load {load}, {platform.platform()}\n")
+for name, title in [("cargo", "cargo-only ci, warm"), ("service", "examples/service ci, warm")]:
+    path = os.path.join(d, name + ".json")
+    if not os.path.exists(path):
+        print(f"## {title}\n\n{note}\n")
+        continue
+    data = json.load(open(path))["results"]
+    base = statistics.median(data[0]["times"])
+    print(f"## {title}\n\n| command | median | min | max | vs first |\n|---|---|---|---|---|")
+    for r in data:
+        med = statistics.median(r["times"])
+        print(f"| {r['command']} | {med:.2f} s | {min(r['times']):.2f} s | {max(r['times']):.2f} s | {med/base:.2f}x |")
+    print()
+PY
+cat "$root/benches/results/scheduling.md"
