@@ -263,7 +263,7 @@ impl Pool {
         if !s.jobs.contains_key(&id) {
             return Ok(()); // not a scheduled job (a unit test's direct call): nothing to ration
         }
-        if s.grantable(id, &claim) && !(s.waiter_has_priority() && !claim.exclusive) {
+        if (claim.exclusive || !s.waiter_has_priority()) && s.grantable(id, &claim) {
             s.take(id, &claim);
             return Ok(());
         }
