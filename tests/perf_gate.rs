@@ -41,13 +41,16 @@ impl Drop for Burners {
 const GATE: &str = r#"
 job("gate", || {
     let cmp = perf::compare_refs(args[0], args[1],
-        #{ command: ["sh", "work.sh"], runs: 3, warmup: 0, rounds: 2, measure: "cpu" });
+        #{ command: ["sh", "work.sh"], runs: 10, warmup: 1, rounds: 2, measure: "cpu" });
     perf::report(cmp);
     perf::enforce(cmp);
 });
 "#;
 
-/// A loop in the shell: pure computation, about 15 ms of CPU per 10 000 rounds.
+/// A loop in the shell: pure computation, about 8 ms of CPU per 5 000 rounds. Twenty samples a
+/// side (10 runs, 2 rounds) keep the median's interval to the middle half of them: under two
+/// burners a single run's CPU time can double (a busy sibling hyperthread, a cold cache), and
+/// with a handful of samples the interval would be the whole range.
 fn work(rounds: u32) -> String {
     format!("i=0; while [ $i -lt {rounds} ]; do i=$((i+1)); done\n")
 }
@@ -57,14 +60,14 @@ fn the_gate_never_fails_unchanged_code_under_load_and_always_catches_a_2x_slowdo
     let p = Project::new()
         .task("gate", GATE)
         .file(".gitignore", "target/\n")
-        .file("work.sh", &work(10_000));
+        .file("work.sh", &work(5_000));
     git(p.path(), &["init", "-q", "-b", "main"]);
     git(p.path(), &["add", "."]);
     git(p.path(), &["commit", "-q", "-m", "base"]);
     std::fs::write(p.join("README"), "no code change\n").unwrap();
     git(p.path(), &["add", "README"]);
     git(p.path(), &["commit", "-q", "-m", "unchanged"]);
-    std::fs::write(p.join("work.sh"), work(20_000)).unwrap();
+    std::fs::write(p.join("work.sh"), work(10_000)).unwrap();
     git(p.path(), &["commit", "-q", "-am", "twice the work"]);
 
     let _burners = Burners::start();
