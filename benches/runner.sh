@@ -21,8 +21,12 @@ done
 just=$(command -v pyenv >/dev/null && pyenv which just 2>/dev/null || command -v just)
 task=$(command -v pyenv >/dev/null && pyenv which task 2>/dev/null || command -v task)
 
-cargo build --release -p xtask-cli --quiet
-xtask="$root/target/release/xtask"
+# XTASK_BIN: time an already built binary instead of building this tree's.
+xtask=${XTASK_BIN:-}
+if [ -z "$xtask" ]; then
+    cargo build --release -p xtask-cli --quiet
+    xtask="$root/target/release/xtask"
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/tasks" "$work/results"
