@@ -16,12 +16,15 @@ mod primitives;
 mod process;
 mod project;
 mod redact;
+mod rehearsal;
 mod reporter;
+mod results_file;
 mod scheduler;
 mod script;
 mod signals;
 mod suggest;
 mod utc;
+mod workflow;
 
 fn main() {
     std::process::exit(cli::main());
