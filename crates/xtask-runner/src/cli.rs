@@ -368,7 +368,7 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     if cli.rehearse {
         plan = crate::rehearsal::widen_needs(&plan);
         match crate::rehearsal::Rehearsal::new(&root, &task, &script_args, bus.clone(), &plan) {
-            Ok(rehearsal) => runner = Arc::new(Arc::new(rehearsal)),
+            Ok(rehearsal) => runner = Arc::new(rehearsal),
             Err(e) => {
                 eprintln!("error: {e}");
                 return finish(EXIT_USAGE);

@@ -167,7 +167,7 @@ fn actions_jobs(plan: &Plan, sources: &usage::Sources) -> Vec<ActionsJob> {
             .map(|(axis, values)| {
                 (
                     axis.clone(),
-                    values.iter().map(crate::graph::display_value).collect(),
+                    values.iter().map(|v| v.label.clone()).collect(),
                 )
             })
             .collect();
@@ -179,7 +179,11 @@ fn actions_jobs(plan: &Plan, sources: &usage::Sources) -> Vec<ActionsJob> {
             needs,
             timeout_minutes: def.timeout.map(|t| t.as_secs().div_ceil(60)),
             inputs: def.inputs.clone(),
-            usage: sources.of_closure(def.body.closure.fn_name()),
+            usage: def
+                .body
+                .downcast_ref::<crate::script::JobBody>()
+                .map(|body| sources.of_closure(body.closure.fn_name()))
+                .unwrap_or_default(),
             has_dependents: false,
         });
     }

@@ -214,7 +214,7 @@ fn verdict(report: &Path, job: &str) -> Option<Outcome> {
     })
 }
 
-impl JobRunner for Arc<Rehearsal> {
+impl JobRunner for Rehearsal {
     fn run_job(&self, job: &PlannedJob, token: &CancelToken) -> Outcome {
         match self.rehearse(job, token) {
             Ok(outcome) => outcome,
