@@ -393,13 +393,20 @@ impl Reporter for GithubActions {
             } => self.job_bytes(*id, bytes),
             Event::Output { job: None, bytes } => self.write(bytes),
             Event::Message { job, level, text } => {
-                let text = match level {
+                // A warning is also an annotation, spent from the same budget at the end.
+                let line = match level {
                     Level::Info => text.clone(),
-                    Level::Warn => format!("::warning::{}", escape_data(text)),
+                    Level::Warn => {
+                        let title = job
+                            .map(|id| self.name(id))
+                            .unwrap_or_else(|| self.task.clone());
+                        self.collect(*job, Severity::Warning, &title, None, text);
+                        format!("warning: {text}")
+                    }
                 };
                 match job {
-                    Some(id) => self.job_line(*id, &text),
-                    None => self.line(&text),
+                    Some(id) => self.job_line(*id, &line),
+                    None => self.line(&line),
                 }
             }
             Event::Diagnostic {

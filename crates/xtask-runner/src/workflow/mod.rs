@@ -30,8 +30,6 @@ pub struct ActionsJob {
     pub timeout_minutes: Option<u64>,
     pub inputs: Vec<String>,
     pub usage: usage::Usage,
-    /// Whether a later job needs this one (its results are uploaded).
-    pub has_dependents: bool,
 }
 
 /// The workflow for a task, as data; `render` turns it into YAML.
@@ -184,12 +182,7 @@ fn actions_jobs(plan: &Plan, sources: &usage::Sources) -> Vec<ActionsJob> {
                 .downcast_ref::<crate::script::JobBody>()
                 .map(|body| sources.of_closure(body.closure.fn_name()))
                 .unwrap_or_default(),
-            has_dependents: false,
         });
-    }
-    let needed: Vec<String> = out.iter().flat_map(|j| j.needs.clone()).collect();
-    for job in &mut out {
-        job.has_dependents = needed.contains(&job.id);
     }
     out
 }
