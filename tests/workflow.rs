@@ -247,8 +247,15 @@ fn rehearsal_runs_each_job_in_its_own_process_and_copy_handing_results_over() {
     assert_ne!(build_dir, use_dir);
     for dir in [&build_dir, &use_dir] {
         assert_ne!(Path::new(dir.trim()), project);
-        // The rehearsal removed its copies.
-        assert!(!Path::new(dir.trim()).exists(), "{dir} left behind");
+        // The rehearsal removed its copies, and its own directory.
+        let copy = Path::new(dir.trim());
+        assert!(!copy.exists(), "{dir} left behind");
+        let rehearsal_dir = copy.parent().unwrap().parent().unwrap();
+        assert!(
+            !rehearsal_dir.exists(),
+            "{} left behind",
+            rehearsal_dir.display()
+        );
     }
 }
 
@@ -366,4 +373,59 @@ fn rehearsal_of_the_example_service_ci_matches_a_plain_run() {
     assert_eq!(rehearsed, plain);
     assert!(plain.values().any(|s| s == "passed"), "{plain:?}");
     assert!(!plain.values().any(|s| s == "failed"), "{plain:?}");
+}
+
+#[test]
+fn an_interrupted_rehearsal_leaves_no_process_and_no_copy_behind() {
+    let marks = tempfile::tempdir().unwrap();
+    let p = Project::new().task(
+        "ci",
+        r#"
+        let marks = env("MARKS");
+        job("slow", || {
+            run(["sh", "-c", `pwd > ${marks}/dir; sleep 300 & echo $! > ${marks}/sleep.pid; echo $PPID > ${marks}/xtask.pid; wait`]);
+        });
+        "#,
+    );
+    let mut child = p
+        .command(&["ci", "--rehearse"])
+        .env("MARKS", marks.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let xtask_pid = marks.path().join("xtask.pid");
+    support::wait_for_file(&xtask_pid, std::time::Duration::from_secs(60));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let read_pid = |name: &str| -> i32 {
+        std::fs::read_to_string(marks.path().join(name))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (job_process, sleeper) = (read_pid("xtask.pid"), read_pid("sleep.pid"));
+    assert!(support::pid_alive(job_process) && support::pid_alive(sleeper));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    Run::from(out).code(130);
+    let limit = std::time::Duration::from_secs(10);
+    assert!(
+        support::gone_within(job_process, limit),
+        "the job's xtask process survived"
+    );
+    assert!(
+        support::gone_within(sleeper, limit),
+        "the job's command survived"
+    );
+    let copy = std::fs::read_to_string(marks.path().join("dir")).unwrap();
+    let copy = Path::new(copy.trim());
+    assert!(!copy.exists(), "{} left behind", copy.display());
+    // checkouts/<job> inside the rehearsal's own directory: gone too.
+    let rehearsal_dir = copy.parent().unwrap().parent().unwrap();
+    assert!(
+        !rehearsal_dir.exists(),
+        "{} left behind",
+        rehearsal_dir.display()
+    );
 }

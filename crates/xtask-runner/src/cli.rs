@@ -365,10 +365,14 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     }
     let mut runner: Arc<dyn scheduler::JobRunner> = Arc::new(Runner(Arc::clone(&host)));
     let mut keep_going = cli.keep_going;
+    let mut rehearsal_dir = None;
     if cli.rehearse {
         plan = crate::rehearsal::widen_needs(&plan);
         match crate::rehearsal::Rehearsal::new(&root, &task, &script_args, bus.clone(), &plan) {
-            Ok(rehearsal) => runner = Arc::new(rehearsal),
+            Ok(rehearsal) => {
+                rehearsal_dir = Some(rehearsal.work_dir());
+                runner = Arc::new(rehearsal);
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 return finish(EXIT_USAGE);
@@ -388,6 +392,9 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         keep_going,
     };
     let summaries = scheduler::run(&plan, options, &bus, runner);
+    if let Some(dir) = rehearsal_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     drop(ticker);
     host.end_scope(&top.scope);
     let interrupted = signals::is_interrupted();

@@ -100,6 +100,13 @@ impl Rehearsal {
         })
     }
 
+    /// The rehearsal's own directory (checkouts and artifacts). Its `TempDir` removes it when
+    /// dropped, but a worker thread may still hold the runner as the process exits: the caller
+    /// removes it once the scheduler is done.
+    pub fn work_dir(&self) -> PathBuf {
+        self.work.path().to_path_buf()
+    }
+
     fn rehearse(&self, job: &PlannedJob, token: &CancelToken) -> Result<Outcome, String> {
         let slug = results_file::slug(&job.name);
         let checkout = self.work.path().join("checkouts").join(&slug);
