@@ -387,7 +387,7 @@ fn an_interrupted_rehearsal_leaves_no_process_and_no_copy_behind() {
         });
         "#,
     );
-    let mut child = p
+    let child = p
         .command(&["ci", "--rehearse"])
         .env("MARKS", marks.path())
         .stdout(std::process::Stdio::piped())

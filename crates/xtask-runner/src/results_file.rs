@@ -12,7 +12,9 @@
 //!
 //! `value` is the job's return value as JSON (`()` is `null`; maps, arrays, strings, numbers and
 //! booleans keep their shape). The file is named after the job ([`file_name`]), but readers use
-//! the `job` field, so files from several runners can be merged into one directory.
+//! the `job` field, so files from several runners can be merged into one directory. In Actions
+//! the directory also carries each run's step summary (`summary-<job>.md`, written by the Actions
+//! reporter) for the gate job to merge; readers here take only `*.json`.
 
 use std::path::{Path, PathBuf};
 
