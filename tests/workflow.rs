@@ -312,6 +312,10 @@ fn a_fail_fast_false_matrix_keeps_its_other_combinations_running() {
     );
     p.run(&["ci", "-j", "1"]).code(1).contains("13 is broken");
     assert!(p.join("done-14").exists() && p.join("done-15").exists());
+    // The generated workflow says the same to Actions.
+    p.run(&["workflow", "ci", "--file", "-"])
+        .code(0)
+        .contains("      fail-fast: false\n      matrix:\n        version: ['13', '14', '15']\n");
     // Without it, the first failure stops the matrix.
     let p = p.task(
         "ci",
