@@ -148,6 +148,7 @@ pub fn register(engine: &mut Engine) {
     FuncRegistration::new("query").set_into_module(&mut m, query_fn);
     FuncRegistration::new("execute").set_into_module(&mut m, execute_fn);
     FuncRegistration::new("seed").set_into_module(&mut m, seed_fn);
+    FuncRegistration::new("database").set_into_module(&mut m, database_fn);
     FuncRegistration::new("backup").set_into_module(&mut m, |t: Dynamic| backup_fn(t, Map::new()));
     FuncRegistration::new("backup").set_into_module(&mut m, backup_fn);
     FuncRegistration::new("restore").set_into_module(&mut m, restore_fn);
@@ -496,6 +497,15 @@ fn execute_fn(target: Dynamic, script: &str) -> Result<()> {
     let url = target_url(&target)?;
     let mut c = connect(&url)?;
     sql::execute(&mut c, script, "pg::execute").or_else(error)
+}
+
+/// `pg::database(target, name)`: the URL of database `name` on the same server, created if
+/// missing.
+fn database_fn(target: Dynamic, name: &str) -> Result<String> {
+    let url = target_url(&target)?;
+    let mut c = connect(&url)?;
+    sql::create_database(&mut c, name).or_else(|e| error(format!("pg::database: {e}")))?;
+    client::with_database(&url, name).or_else(error)
 }
 
 /// `pg::seed(target, file)`: a fixture file of statements; errors name the file and line:col.

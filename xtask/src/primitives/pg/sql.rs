@@ -47,9 +47,10 @@ pub fn query(c: &mut Client, sql: &str, params: &[Dynamic]) -> Result<Array, Str
 }
 
 /// Runs a script of statements in one transaction (unless its first line is
-/// `-- no-transaction`); `display` names it in errors (`file:line:col: ERROR …`).
+/// `-- no-transaction`, or it is a single statement, which may then be one that refuses a
+/// transaction, like `CREATE DATABASE`); `display` names it in errors (`file:line:col: ERROR …`).
 pub fn execute(c: &mut Client, sql: &str, display: &str) -> Result<(), String> {
-    let no_tx = sql.starts_with("-- no-transaction");
+    let no_tx = sql.starts_with("-- no-transaction") || client::split(sql).len() < 2;
     let script = Script {
         display: display.to_string(),
         sql: sql.to_string(),
@@ -57,6 +58,19 @@ pub fn execute(c: &mut Client, sql: &str, display: &str) -> Result<(), String> {
         refuse_empty: false,
     };
     migrate::run_script(c, &script).map_err(|f| f.to_string())
+}
+
+/// Creates database `name` on the server unless it exists.
+pub fn create_database(c: &mut Client, name: &str) -> Result<(), String> {
+    let exists = c
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .map_err(|e| client::describe(&e))?
+        .is_some();
+    if !exists {
+        c.batch_execute(&format!("CREATE DATABASE {}", super::backup::quote(name)))
+            .map_err(|e| format!("CREATE DATABASE {name}: {}", client::describe(&e)))?;
+    }
+    Ok(())
 }
 
 fn located(e: &postgres::Error, sql: &str) -> String {
