@@ -141,7 +141,7 @@ fn param(ty: &Type, v: &Dynamic) -> Result<Box<dyn ToSql + Sync>, String> {
         Type::FLOAT4 => Box::new(float()? as f32),
         Type::FLOAT8 => Box::new(float()?),
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
-            Box::new(crate::graph::display_value(v))
+            Box::new(crate::primitives::display_value(v))
         }
         _ => {
             return Err(format!(
@@ -230,7 +230,7 @@ fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Dynamic, String> {
 fn json(raw: &[u8]) -> Result<Dynamic, String> {
     let value: serde_json::Value =
         serde_json::from_slice(raw).map_err(|e| format!("bad JSON from the server: {e}"))?;
-    crate::primitives::http::json_to_dynamic(&value)
+    rhai::serde::to_dynamic(&value).map_err(|e| e.to_string())
 }
 
 /// PostgreSQL's epoch, 2000-01-01, in days since 1970-01-01.

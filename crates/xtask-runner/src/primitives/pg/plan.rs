@@ -5,6 +5,9 @@
 //! Every migration is still applied fresh on every version.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::process::Spec;
 
 use super::matrix::Plan;
 use super::migrate::Migration;
@@ -122,24 +125,41 @@ fn short_list(names: &[&str]) -> String {
     text
 }
 
-/// `git ls-tree` of `dir` at `rev`, relative to `dir`, through the job's process layer.
-pub fn git_list(dir: &Path, rev: &str) -> Result<Vec<String>, String> {
-    let describe = |e: Box<rhai::EvalAltResult>| match *e {
-        rhai::EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
-        other => other.to_string(),
+/// `git ls-tree` of `dir` at `rev`, relative to `dir`, through the job's process layer (so a
+/// cancelled job stops it).
+pub fn git_list(dir: &Path, rev: &str, ctx: &super::Ctx) -> Result<Vec<String>, String> {
+    let git = |args: &[&str]| -> Result<String, String> {
+        let argv: Vec<String> = std::iter::once("git")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
+        let spec = Spec {
+            argv: argv.clone(),
+            env: ctx.env.clone(),
+            dir: Some(dir.to_path_buf()),
+            capture_stdout: true,
+            ..Spec::default()
+        };
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let sink: crate::process::Sink = {
+            let stderr = Arc::clone(&stderr);
+            Arc::new(move |bytes| stderr.lock().unwrap().extend_from_slice(&bytes))
+        };
+        let finished = crate::process::execute(&spec, &ctx.token, sink)
+            .map_err(|e| format!("`{}`: {e}", argv.join(" ")))?;
+        if !finished.success() {
+            return Err(format!(
+                "`{}` failed with {}: {}",
+                argv.join(" "),
+                finished.describe(),
+                String::from_utf8_lossy(&stderr.lock().unwrap()).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&finished.stdout).into_owned())
     };
-    crate::primitives::git::git(
-        dir,
-        &[
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            &format!("{rev}^{{commit}}"),
-        ],
-    )
-    .map_err(|_| format!("option `since`: `{rev}` is not a commit in this repository"))?;
-    let out = crate::primitives::git::git(dir, &["ls-tree", "-r", "--name-only", rev, "--", "."])
-        .map_err(describe)?;
+    git(&["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")])
+        .map_err(|_| format!("option `since`: `{rev}` is not a commit in this repository"))?;
+    let out = git(&["ls-tree", "-r", "--name-only", rev, "--", "."])?;
     Ok(out.lines().map(str::to_string).collect())
 }
 
