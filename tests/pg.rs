@@ -808,3 +808,56 @@ fn backup_then_a_failed_migration_then_restore_gives_back_the_rows() {
         .contains(&format!("after {rows}"))
         .contains("backups 1");
 }
+
+#[test]
+fn schema_comparison_is_strict_unless_told_what_to_ignore() {
+    if !servers() {
+        return;
+    }
+    let p = Project::new()
+        .file(
+            "m/1_t.up.sql",
+            "CREATE TABLE t (a int, b text);\n\
+             CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$SELECT 1$$;\n",
+        )
+        .file("m/1_t.down.sql", "DROP FUNCTION f();\nDROP TABLE t;\n")
+        .file(
+            "m/2_t_a_big.up.sql",
+            "ALTER TABLE t ALTER COLUMN a TYPE bigint;\n",
+        )
+        // Re-creating the column puts it last.
+        .file(
+            "m/2_t_a_big.down.sql",
+            "ALTER TABLE t DROP COLUMN a;\nALTER TABLE t ADD COLUMN a int;\n",
+        )
+        .file(
+            "m/3_f_two.up.sql",
+            "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS $$SELECT 2$$;\n",
+        )
+        // The same body, laid out differently.
+        .file(
+            "m/3_f_two.down.sql",
+            "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS $$\n    SELECT   1\n$$;\n",
+        )
+        .task(
+            "c",
+            r#"let o = #{ versions: [16], dir: "m", allow_fail: true };
+            if opts.columns != () { o.ignore_column_order = true; }
+            if opts.bodies != () { o.normalize_whitespace = true; }
+            job("c", || {
+                let r = pg::test_migrations(o);
+                for e in r.errors { print(`ERR ${e}`); }
+                print(`verdict ${r.passed}`);
+            });"#,
+        );
+    p.run(&["c"])
+        .contains("migration 2 of 3: m/2_t_a_big.down.sql: does not exactly undo")
+        .contains("column public.t.a integer position 2")
+        .contains("verdict false");
+    p.run(&["c", "--columns"])
+        .contains("migration 3 of 3: m/3_f_two.down.sql: does not exactly undo")
+        .contains("verdict false");
+    p.run(&["c", "--columns", "--bodies"])
+        .lacks("ERR")
+        .contains("verdict true");
+}

@@ -33,6 +33,7 @@ const TOOL_TABLES: &[&str] = &[
 
 pub struct Options {
     pub plan: Plan,
+    pub compare: snapshot::Compare,
     pub budget: Duration,
     pub stepwise: bool,
     pub cluster: cluster::Options,
@@ -204,7 +205,7 @@ fn test(
             return delegate(report, &first_url, options, ctx);
         }
         let plan = &options.plan;
-        let Some(full) = full(report, &first_url, plan, ctx)? else {
+        let Some(full) = full(report, &first_url, options, ctx)? else {
             return Ok(());
         };
         if options.stepwise {
@@ -219,7 +220,7 @@ fn test(
                 (database(report, "step")?, 0, None)
             };
             let t = Instant::now();
-            let result = stepwise(report, &url, plan, from, before, &full.applied, ctx);
+            let result = stepwise(report, &url, options, from, before, &full.applied, ctx);
             report.time("stepwise", t.elapsed());
             result?;
         }
@@ -249,9 +250,10 @@ fn cancelled(ctx: &Ctx) -> Result<(), String> {
     }
 }
 
-fn snap(report: &mut Report, c: &mut Client) -> Result<Snapshot, String> {
+fn snap(report: &mut Report, c: &mut Client, cmp: &snapshot::Compare) -> Result<Snapshot, String> {
     let t = Instant::now();
-    let s = snapshot::take(c).map_err(|e| format!("schema snapshot: {}", client::describe(&e)))?;
+    let s = snapshot::take_with(c, cmp)
+        .map_err(|e| format!("schema snapshot: {}", client::describe(&e)))?;
     report.time("compare", t.elapsed());
     Ok(s)
 }
@@ -269,13 +271,19 @@ struct Full {
 
 /// Apply all, snapshot, roll back down to the floor. `None` when an up failed (then nothing
 /// else can be tested on this version).
-fn full(report: &mut Report, url: &str, plan: &Plan, ctx: &Ctx) -> Result<Option<Full>, String> {
+fn full(
+    report: &mut Report,
+    url: &str,
+    options: &Options,
+    ctx: &Ctx,
+) -> Result<Option<Full>, String> {
+    let plan = &options.plan;
     let all = &plan.migrations;
     let total = all.len();
     let floor = plan.floor();
     let mut c = client::connect(url)?;
     migrate::ensure_table(&mut c)?;
-    let baseline = snap(report, &mut c)?;
+    let baseline = snap(report, &mut c, &options.compare)?;
     let mut at_floor = baseline;
     let t = Instant::now();
     for (i, m) in all.iter().enumerate() {
@@ -286,11 +294,12 @@ fn full(report: &mut Report, url: &str, plan: &Plan, ctx: &Ctx) -> Result<Option
             return Ok(None);
         }
         if Some(i) == floor {
-            at_floor = snapshot::take(&mut c).map_err(|e| client::describe(&e))?;
+            at_floor =
+                snapshot::take_with(&mut c, &options.compare).map_err(|e| client::describe(&e))?;
         }
     }
     report.time("apply", t.elapsed());
-    let applied = snap(report, &mut c)?;
+    let applied = snap(report, &mut c, &options.compare)?;
 
     let t = Instant::now();
     let above = floor.map_or(0, |f| f + 1);
@@ -307,7 +316,7 @@ fn full(report: &mut Report, url: &str, plan: &Plan, ctx: &Ctx) -> Result<Option
         }
     }
     report.time("rollback", t.elapsed());
-    let after = snap(report, &mut c)?;
+    let after = snap(report, &mut c, &options.compare)?;
     let d = snapshot::diff(&at_floor, &after);
     if !d.is_empty() {
         let what = match floor {
@@ -338,17 +347,19 @@ fn full(report: &mut Report, url: &str, plan: &Plan, ctx: &Ctx) -> Result<Option
 fn stepwise(
     report: &mut Report,
     url: &str,
-    plan: &Plan,
+    options: &Options,
     from: usize,
     before: Option<Snapshot>,
     first: &Snapshot,
     ctx: &Ctx,
 ) -> Result<(), String> {
+    let plan = &options.plan;
     let all = &plan.migrations;
     let total = all.len();
     let mut c = client::connect(url)?;
     migrate::ensure_table(&mut c)?;
-    let take = |c: &mut Client| snapshot::take(c).map_err(|e| client::describe(&e));
+    let take =
+        |c: &mut Client| snapshot::take_with(c, &options.compare).map_err(|e| client::describe(&e));
     // `None`: the schema changed since the last snapshot (an untested migration was applied).
     let mut before = before;
     for (i, m) in all.iter().enumerate().skip(from) {
@@ -420,16 +431,16 @@ fn stepwise(
 /// Delegate mode: the project's own commands do the migrating; xtask snapshots and compares.
 fn delegate(report: &mut Report, url: &str, options: &Options, ctx: &Ctx) -> Result<(), String> {
     let mut c = client::connect(url)?;
-    let baseline = without_tools(snap(report, &mut c)?);
+    let baseline = without_tools(snap(report, &mut c, &options.compare)?);
     let t = Instant::now();
     run_command(options.command.as_ref().unwrap(), url, ctx)?;
     report.time("apply", t.elapsed());
-    let applied = without_tools(snap(report, &mut c)?);
+    let applied = without_tools(snap(report, &mut c, &options.compare)?);
     if let Some(down) = &options.down_command {
         let t = Instant::now();
         run_command(down, url, ctx)?;
         report.time("rollback", t.elapsed());
-        let after = without_tools(snap(report, &mut c)?);
+        let after = without_tools(snap(report, &mut c, &options.compare)?);
         let d = snapshot::diff(&baseline, &after);
         if !d.is_empty() {
             report.fail(format!(

@@ -139,6 +139,8 @@ pub fn register(engine: &mut Engine) {
     FuncRegistration::new("rollback").set_into_module(&mut m, rollback_fn);
     FuncRegistration::new("status").set_into_module(&mut m, |t: Dynamic| status_fn(t, Map::new()));
     FuncRegistration::new("status").set_into_module(&mut m, status_fn);
+    FuncRegistration::new("snapshot")
+        .set_into_module(&mut m, |t: Dynamic| snapshot_fn(t, Map::new()));
     FuncRegistration::new("snapshot").set_into_module(&mut m, snapshot_fn);
     FuncRegistration::new("test_migrations").set_into_module(&mut m, test_migrations);
     FuncRegistration::new("compare").set_into_module(&mut m, compare_fn);
@@ -577,10 +579,16 @@ fn restore_fn(target: Dynamic, made: Map) -> Result<()> {
 }
 
 /// `pg::snapshot(target)`: the schema as sorted lines.
-fn snapshot_fn(target: Dynamic) -> Result<Array> {
+fn snapshot_fn(target: Dynamic, options: Map) -> Result<Array> {
+    check_keys(
+        "pg::snapshot",
+        &options,
+        &["ignore_column_order", "normalize_whitespace"],
+    )?;
     let url = target_url(&target)?;
     let mut c = connect(&url)?;
-    let s = snapshot::take(&mut c).or_else(|e| error(client::describe(&e)))?;
+    let s = snapshot::take_with(&mut c, &compare_options(&options)?)
+        .or_else(|e| error(client::describe(&e)))?;
     Ok(s.into_iter().map(Dynamic::from).collect())
 }
 
@@ -599,7 +607,17 @@ const TEST_OPTIONS: &[&str] = &[
     "since",
     "last",
     "irreversible",
+    "ignore_column_order",
+    "normalize_whitespace",
 ];
+
+/// `ignore_column_order` and `normalize_whitespace` (function bodies); both off: strict.
+fn compare_options(options: &Map) -> Result<snapshot::Compare> {
+    Ok(snapshot::Compare {
+        ignore_column_order: opt_bool(options, "ignore_column_order")?.unwrap_or(false),
+        normalize_whitespace: opt_bool(options, "normalize_whitespace")?.unwrap_or(false),
+    })
+}
 
 /// `pg::test_migrations(#{ versions, dir, budget, ... })`: see `matrix`.
 fn test_migrations(options: Map) -> Result<Map> {
@@ -646,6 +664,7 @@ fn test_migrations(options: Map) -> Result<Map> {
     };
     let opts = matrix::Options {
         plan,
+        compare: compare_options(&options)?,
         budget,
         stepwise: opt_bool(&options, "stepwise")?.unwrap_or(true),
         cluster: cluster_options(&options)?,
