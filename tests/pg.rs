@@ -861,3 +861,98 @@ fn schema_comparison_is_strict_unless_told_what_to_ignore() {
         .lacks("ERR")
         .contains("verdict true");
 }
+
+/// The fixture migration crate (sea-orm-migration's command line over plain SQL, see its
+/// Cargo.toml), built once into the workspace's target directory; later builds are no-ops.
+fn migration_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| root.join("target"));
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let out = std::process::Command::new(cargo)
+                .args(["build", "--quiet", "--locked", "--manifest-path"])
+                .arg(root.join("tests/fixtures/sea-migration/Cargo.toml"))
+                .env("CARGO_TARGET_DIR", &target)
+                .output()
+                .expect("run cargo");
+            assert!(
+                out.status.success(),
+                "building the fixture migration crate failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            target.join("debug/migration")
+        })
+        .clone()
+}
+
+/// A project whose `migration/` crate is the fixture's sources, with a task testing it.
+fn seaorm_project() -> Project {
+    let bin = migration_binary();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/sea-migration/src");
+    let mut p = Project::new();
+    for entry in std::fs::read_dir(src).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        p = p.file(
+            &format!("migration/src/{}", entry.file_name().to_string_lossy()),
+            &text,
+        );
+    }
+    p.task(
+        "sea",
+        &format!(
+            r#"job("sea", || {{
+                let r = pg::test_migrations(#{{ versions: [13, 14, 15, 16], cli: ["{}"], allow_fail: true }});
+                for e in r.errors {{ print(`ERR ${{e}}`); }}
+                print(`verdict ${{r.passed}} ${{r.versions["16"].migrations}} ${{r.versions["16"].timings.keys()}}`);
+            }});"#,
+            bin.display()
+        ),
+    )
+}
+
+#[test]
+fn a_migration_crate_is_tested_through_its_binary() {
+    if !servers() {
+        return;
+    }
+    let p = seaorm_project();
+    let run = p.run(&["sea"]);
+    run.code(0)
+        .contains(r#"verdict true 3 ["apply", "initdb", "rollback", "setup", "start", "stepwise", "stop", "total"]"#)
+        .lacks("ERR");
+    for v in VERSIONS {
+        run.contains(&format!(
+            "PostgreSQL {v}.{}: 3 migrations ok",
+            minor(&run.all(), v)
+        ));
+    }
+    // A down that does not undo its up is named, with its file.
+    let planted = p
+        .command(&["sea"])
+        .env("FIXTURE_PLANT", "bad_down")
+        .output()
+        .unwrap();
+    let run = support::Run::from(planted);
+    run.code(0).contains("verdict false");
+    for v in VERSIONS {
+        run.contains(&format!(
+            "ERR PostgreSQL {v}.{}: migration 3 of 3: m20240103_000003_add_posts_slug (migration/src/m20240103_000003_add_posts_slug.rs): its down does not exactly undo its up:",
+            minor(&run.all(), v)
+        ));
+    }
+    run.contains("index public.posts_slug");
+    // A down that fails: the server's message, as the binary printed it.
+    let failing = p
+        .command(&["sea"])
+        .env("FIXTURE_PLANT", "failing_down")
+        .output()
+        .unwrap();
+    support::Run::from(failing)
+        .contains("ERR PostgreSQL 16.")
+        .contains(": migration 3 of 3: m20240103_000003_add_posts_slug (migration/src/m20240103_000003_add_posts_slug.rs): `")
+        .contains("down -n 1` failed with exit status 1\n  Execution Error: error returned from database: index \"posts_slug_typo\" does not exist");
+}

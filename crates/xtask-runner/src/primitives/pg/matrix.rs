@@ -20,7 +20,7 @@ use postgres::Client;
 use super::discover::Install;
 use super::migrate::{self, Migration};
 use super::snapshot::{self, Snapshot};
-use super::{client, cluster, Ctx};
+use super::{client, cluster, migrator, Ctx};
 use crate::process::{self, Spec};
 
 /// Tables other tools keep their bookkeeping in; not part of the schema under test.
@@ -40,6 +40,8 @@ pub struct Options {
     /// Delegate mode: the project's own migration commands, run with `DATABASE_URL` set.
     pub command: Option<Vec<String>>,
     pub down_command: Option<Vec<String>>,
+    /// Migration-crate mode: a binary speaking sea-orm-migration's command line.
+    pub cli: Option<Vec<String>>,
 }
 
 /// What to test: the migrations in order, and for each whether its down is tested (false for
@@ -75,14 +77,14 @@ pub struct Report {
 }
 
 impl Report {
-    fn fail(&mut self, message: impl Into<String>) {
+    pub fn fail(&mut self, message: impl Into<String>) {
         let message = message.into();
         if !self.errors.contains(&message) {
             self.errors.push(message);
         }
     }
 
-    fn time(&mut self, name: &'static str, d: Duration) {
+    pub fn time(&mut self, name: &'static str, d: Duration) {
         match self.timings.iter_mut().find(|(n, _)| *n == name) {
             Some((_, total)) => *total += d,
             None => self.timings.push((name, d)),
@@ -203,6 +205,10 @@ fn test(
         };
         if options.command.is_some() {
             return delegate(report, &first_url, options, ctx);
+        }
+        if let Some(cli) = &options.cli {
+            let mut fresh = |report: &mut Report| database(report, "step");
+            return migrator::test(report, &first_url, options, cli, &mut fresh, ctx);
         }
         let plan = &options.plan;
         let Some(full) = full(report, &first_url, options, ctx)? else {
@@ -454,7 +460,7 @@ fn delegate(report: &mut Report, url: &str, options: &Options, ctx: &Ctx) -> Res
     Ok(())
 }
 
-fn without_tools(s: Snapshot) -> Snapshot {
+pub fn without_tools(s: Snapshot) -> Snapshot {
     s.into_iter()
         .filter(|line| !TOOL_TABLES.iter().any(|t| line.contains(t)))
         .collect()

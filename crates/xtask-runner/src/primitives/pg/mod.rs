@@ -15,6 +15,7 @@ pub mod docker;
 pub mod layout;
 pub mod matrix;
 pub mod migrate;
+pub mod migrator;
 pub mod plan;
 pub mod snapshot;
 pub mod sql;
@@ -609,6 +610,7 @@ const TEST_OPTIONS: &[&str] = &[
     "irreversible",
     "ignore_column_order",
     "normalize_whitespace",
+    "cli",
 ];
 
 /// `ignore_column_order` and `normalize_whitespace` (function bodies); both off: strict.
@@ -635,7 +637,20 @@ fn test_migrations(options: Map) -> Result<Map> {
             .map(|v| super::string_list(&format!("option `{key}`"), v))
             .transpose()
     };
-    let plan = if options.contains_key("command") {
+    let cli = list("cli")?;
+    if cli.is_some() && options.contains_key("command") {
+        return error("give `cli` (a migration binary) or `command`, not both");
+    }
+    if cli.is_some()
+        && ["since", "last", "irreversible"]
+            .iter()
+            .any(|k| options.contains_key(*k))
+    {
+        return error(
+            "`since`, `last` and `irreversible` work on SQL migration files, not with `cli`",
+        );
+    }
+    let plan = if options.contains_key("command") || cli.is_some() {
         matrix::Plan::default()
     } else {
         let selection = plan::Selection {
@@ -670,6 +685,7 @@ fn test_migrations(options: Map) -> Result<Map> {
         cluster: cluster_options(&options)?,
         command: list("command")?,
         down_command: list("down_command")?,
+        cli,
     };
     let targets: Vec<(String, matrix::Target)> = match options.get("server") {
         Some(server) => vec![("server".into(), matrix::Target::Server(target_url(server)?))],
