@@ -19,7 +19,7 @@ use postgres::Client;
 
 use super::discover::Install;
 use super::migrate::{self, Migration};
-use super::snapshot::{self, Snapshot};
+use super::snapshot::{self, Snapshot, Snapshotter};
 use super::{client, cluster, migrator, Ctx};
 use crate::process::{self, Spec};
 
@@ -256,9 +256,10 @@ fn cancelled(ctx: &Ctx) -> Result<(), String> {
     }
 }
 
-fn snap(report: &mut Report, c: &mut Client, cmp: &snapshot::Compare) -> Result<Snapshot, String> {
+fn snap(report: &mut Report, c: &mut Client, snapper: &Snapshotter) -> Result<Snapshot, String> {
     let t = Instant::now();
-    let s = snapshot::take_with(c, cmp)
+    let s = snapper
+        .take(c)
         .map_err(|e| format!("schema snapshot: {}", client::describe(&e)))?;
     report.time("compare", t.elapsed());
     Ok(s)
@@ -289,7 +290,8 @@ fn full(
     let floor = plan.floor();
     let mut c = client::connect(url)?;
     migrate::ensure_table(&mut c)?;
-    let baseline = snap(report, &mut c, &options.compare)?;
+    let snapper = Snapshotter::new(&mut c, &options.compare).map_err(|e| client::describe(&e))?;
+    let baseline = snap(report, &mut c, &snapper)?;
     let mut at_floor = baseline;
     let t = Instant::now();
     for (i, m) in all.iter().enumerate() {
@@ -300,12 +302,11 @@ fn full(
             return Ok(None);
         }
         if Some(i) == floor {
-            at_floor =
-                snapshot::take_with(&mut c, &options.compare).map_err(|e| client::describe(&e))?;
+            at_floor = snapper.take(&mut c).map_err(|e| client::describe(&e))?;
         }
     }
     report.time("apply", t.elapsed());
-    let applied = snap(report, &mut c, &options.compare)?;
+    let applied = snap(report, &mut c, &snapper)?;
 
     let t = Instant::now();
     let above = floor.map_or(0, |f| f + 1);
@@ -322,7 +323,7 @@ fn full(
         }
     }
     report.time("rollback", t.elapsed());
-    let after = snap(report, &mut c, &options.compare)?;
+    let after = snap(report, &mut c, &snapper)?;
     let d = snapshot::diff(&at_floor, &after);
     if !d.is_empty() {
         let what = match floor {
@@ -364,8 +365,8 @@ fn stepwise(
     let total = all.len();
     let mut c = client::connect(url)?;
     migrate::ensure_table(&mut c)?;
-    let take =
-        |c: &mut Client| snapshot::take_with(c, &options.compare).map_err(|e| client::describe(&e));
+    let snapper = Snapshotter::new(&mut c, &options.compare).map_err(|e| client::describe(&e))?;
+    let take = |c: &mut Client| snapper.take(c).map_err(|e| client::describe(&e));
     // `None`: the schema changed since the last snapshot (an untested migration was applied).
     let mut before = before;
     for (i, m) in all.iter().enumerate().skip(from) {
@@ -437,16 +438,17 @@ fn stepwise(
 /// Delegate mode: the project's own commands do the migrating; xtask snapshots and compares.
 fn delegate(report: &mut Report, url: &str, options: &Options, ctx: &Ctx) -> Result<(), String> {
     let mut c = client::connect(url)?;
-    let baseline = without_tools(snap(report, &mut c, &options.compare)?);
+    let snapper = Snapshotter::new(&mut c, &options.compare).map_err(|e| client::describe(&e))?;
+    let baseline = without_tools(snap(report, &mut c, &snapper)?);
     let t = Instant::now();
     run_command(options.command.as_ref().unwrap(), url, ctx)?;
     report.time("apply", t.elapsed());
-    let applied = without_tools(snap(report, &mut c, &options.compare)?);
+    let applied = without_tools(snap(report, &mut c, &snapper)?);
     if let Some(down) = &options.down_command {
         let t = Instant::now();
         run_command(down, url, ctx)?;
         report.time("rollback", t.elapsed());
-        let after = without_tools(snap(report, &mut c, &options.compare)?);
+        let after = without_tools(snap(report, &mut c, &snapper)?);
         let d = snapshot::diff(&baseline, &after);
         if !d.is_empty() {
             report.fail(format!(

@@ -21,7 +21,7 @@ use std::time::Instant;
 use postgres::Client;
 
 use super::matrix::{describe_diff, Options, Report};
-use super::snapshot::{self, Snapshot};
+use super::snapshot::{self, Snapshot, Snapshotter};
 use super::{client, Ctx};
 use crate::process::{self, Spec};
 
@@ -157,12 +157,14 @@ pub fn test(
     ctx: &Ctx,
 ) -> Result<(), String> {
     let cmp = &options.compare;
+    let mut c = client::connect(url)?;
+    let snapper = Snapshotter::new(&mut c, cmp).map_err(|e| client::describe(&e))?;
     let take = |c: &mut Client| -> Result<Snapshot, String> {
-        snapshot::take_with(c, cmp)
+        snapper
+            .take(c)
             .map(super::matrix::without_tools)
             .map_err(|e| client::describe(&e))
     };
-    let mut c = client::connect(url)?;
     let baseline = take(&mut c)?;
     let names: Vec<String> = status(cli, url, ctx)?.into_iter().map(|(n, _)| n).collect();
     let total = names.len();
@@ -229,6 +231,13 @@ pub fn test(
         fresh_database(report)?
     };
     let mut c = client::connect(&step_url)?;
+    let snapper = Snapshotter::new(&mut c, cmp).map_err(|e| client::describe(&e))?;
+    let take = |c: &mut Client| -> Result<Snapshot, String> {
+        snapper
+            .take(c)
+            .map(super::matrix::without_tools)
+            .map_err(|e| client::describe(&e))
+    };
     let result = stepwise(report, &mut c, &step_url, cli, &names, &applied, &take, ctx);
     report.time("stepwise", t.elapsed());
     result

@@ -43,6 +43,33 @@ pub fn take(client: &mut Client) -> Result<Snapshot, postgres::Error> {
 }
 
 pub fn take_with(client: &mut Client, compare: &Compare) -> Result<Snapshot, postgres::Error> {
+    Snapshotter::new(client, compare)?.take(client)
+}
+
+/// The snapshot query prepared once on a connection: the step-wise test takes three snapshots
+/// per migration, and planning this query costs more than running it.
+pub struct Snapshotter {
+    statement: postgres::Statement,
+}
+
+impl Snapshotter {
+    pub fn new(client: &mut Client, compare: &Compare) -> Result<Snapshotter, postgres::Error> {
+        Ok(Snapshotter {
+            statement: client.prepare(&query_text(compare))?,
+        })
+    }
+
+    /// A snapshot through `client`, the connection this was prepared on.
+    pub fn take(&self, client: &mut Client) -> Result<Snapshot, postgres::Error> {
+        Ok(client
+            .query(&self.statement, &[])?
+            .iter()
+            .filter_map(|row| row.get::<_, Option<String>>(0))
+            .collect())
+    }
+}
+
+fn query_text(compare: &Compare) -> String {
     // A column's position among the live ones (dropped columns leave gaps in attnum).
     let position = if compare.ignore_column_order {
         ""
@@ -162,16 +189,11 @@ pub fn take_with(client: &mut Client, compare: &Compare) -> Result<Snapshot, pos
         ),
     ];
     // One round trip: the step-wise test takes three snapshots per migration.
-    let query = queries
+    queries
         .iter()
         .map(|q| format!("({q})"))
         .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    Ok(client
-        .query(&query, &[])?
-        .iter()
-        .filter_map(|row| row.get::<_, Option<String>>(0))
-        .collect())
+        .join(" UNION ALL ")
 }
 
 /// What `b` has that `a` lacks (`added`) and what `a` has that `b` lacks (`removed`).
