@@ -317,6 +317,12 @@ fn an_existing_server_and_a_delegated_migration_command() {
                     }});
                     print(`delegated ${{delegated.versions["16"].snapshot.len()}} lines`);
                     print(`same ${{pg::compare([own, delegated]).is_empty()}}`);
+                    let failed = pg::test_migrations(#{{
+                        versions: [16],
+                        command: ["sh", "-c", "echo applying; echo 'Execution Error: relation \"x\" does not exist' >&2; exit 1"],
+                        allow_fail: true,
+                    }});
+                    print(`failed ${{failed.errors}}`);
                 }});"#
             ),
         );
@@ -325,7 +331,10 @@ fn an_existing_server_and_a_delegated_migration_command() {
         .contains("external 14 external")
         .contains("own 14.")
         .contains(" 21\n")
-        .contains("same true");
+        .contains("same true")
+        .contains("migrated by the project's command, schema checked")
+        .contains("command failed with exit status 1: `sh -c 'echo applying; echo")
+        .contains("`\\n  Execution Error: relation \\\"x\\\" does not exist\"]");
     let delegated: usize = run
         .stdout
         .lines()

@@ -478,13 +478,24 @@ fn run_command(argv: &[String], url: &str, ctx: &Ctx) -> Result<(), String> {
         ..Spec::default()
     };
     let display = process::display_argv(argv);
-    let sink = ctx.host.bus.command_log(ctx.job, &display);
+    let log = ctx.host.bus.command_log(ctx.job, &display);
+    // Streamed into the log and kept, so a failure can quote the error the tool printed.
+    let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink: process::Sink = {
+        let captured = std::sync::Arc::clone(&captured);
+        std::sync::Arc::new(move |bytes: Vec<u8>| {
+            captured.lock().unwrap().extend_from_slice(&bytes);
+            log(bytes);
+        })
+    };
     let finished =
         process::execute(&spec, &ctx.token, sink).map_err(|e| format!("`{display}`: {e}"))?;
     if !finished.success() {
+        let output = String::from_utf8_lossy(&captured.lock().unwrap()).into_owned();
         return Err(format!(
-            "command failed with {}: `{display}`",
-            finished.describe()
+            "command failed with {}: `{display}`{}",
+            finished.describe(),
+            migrator::printed_error(&output)
         ));
     }
     Ok(())

@@ -103,7 +103,7 @@ fn parse_status(output: &str) -> Vec<(String, bool)> {
 
 /// The error lines a failed run printed (sea-orm: `Execution Error: error returned from
 /// database: …`), else its last lines.
-fn printed_error(output: &str) -> String {
+pub fn printed_error(output: &str) -> String {
     let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
     let errors: Vec<&str> = lines
         .iter()
