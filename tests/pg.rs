@@ -965,3 +965,33 @@ fn a_migration_crate_is_tested_through_its_binary() {
         .contains(": migration 3 of 3: m20240103_000003_add_posts_slug (migration/src/m20240103_000003_add_posts_slug.rs): `")
         .contains("down -n 1` failed with exit status 1\n  Execution Error: error returned from database: index \"posts_slug_typo\" does not exist");
 }
+
+#[test]
+fn a_diesel_version_recorded_with_dashes_counts_as_applied() {
+    if !servers() {
+        return;
+    }
+    let p = Project::new()
+        .file(
+            "db/2024-01-01-000000_items/up.sql",
+            "CREATE TABLE items (id int);\n",
+        )
+        .file("db/2024-01-01-000000_items/down.sql", "DROP TABLE items;\n")
+        .task(
+            "t",
+            r#"job("t", || {
+                let db = pg::cluster(16);
+                pg::migrate(db, #{ dir: "db" });
+                // What an earlier release recorded for the same migration.
+                pg::execute(db, "UPDATE _xtask_migrations SET version = '2024-01-01-000000'");
+                print(`pending ${pg::status(db, #{ dir: "db" }).pending.len()}`);
+                print(`reverted ${pg::rollback(db, #{ dir: "db" }).reverted}`);
+                print(`rows ${pg::query(db, "SELECT count(*) AS n FROM _xtask_migrations")[0].n}`);
+            });"#,
+        );
+    p.run(&["t"])
+        .code(0)
+        .contains("pending 0")
+        .contains("reverted [\"2024-01-01-000000_items\"]")
+        .contains("rows 0");
+}
