@@ -278,7 +278,7 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     let bus = EventBus::new(reporters);
     for name in &cli.secret_env {
         match std::env::var(name) {
-            Ok(value) => bus.add_secret(&value),
+            Ok(value) => bus.add_named_secret(name, &value),
             Err(_) => return fail(&format!("--secret-env {name}: the variable is not set")),
         }
     }
@@ -335,6 +335,12 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    if planning {
+        // A job name may hold a secret's value (a matrix label): plans are shown masked too.
+        for job in &mut plan.jobs {
+            job.name = bus.redact(&job.name);
+        }
+    }
     if cli.list {
         listing::print_jobs(&task, &tasks, &plan, cli.json);
         return finish(EXIT_OK);

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use super::spool::Spool;
 use super::style::Style;
 use super::summary::{self, Failure};
 use super::Tail;
@@ -17,11 +18,14 @@ use crate::events::{Event, JobId, JobSummary, Level, Outcome, Reporter, Severity
 pub struct GithubActions {
     out: io::Stdout,
     names: HashMap<JobId, String>,
-    buffers: HashMap<JobId, Vec<u8>>,
+    buffers: HashMap<JobId, Spool>,
     tails: HashMap<JobId, Tail>,
     running: Vec<JobId>,
     live: Option<JobId>,
     first_failure: Option<Failure>,
+    /// Verdicts of jobs that never started, held until no group is open: printed inside the
+    /// live job's group they would read as part of it.
+    not_started: Vec<String>,
     /// Jobs that already have an error annotation with a file and line.
     annotated: Vec<JobId>,
     task: String,
@@ -65,6 +69,7 @@ impl GithubActions {
             live: None,
             first_failure: None,
             annotated: Vec::new(),
+            not_started: Vec::new(),
             task: String::new(),
             path_prefix,
             step_summary: path("GITHUB_STEP_SUMMARY"),
@@ -97,8 +102,14 @@ impl GithubActions {
         if self.live == Some(id) {
             self.write(bytes);
         } else {
-            self.buffers.entry(id).or_default().extend_from_slice(bytes);
+            self.buffers.entry(id).or_default().push(bytes);
         }
+    }
+
+    /// Prints what a job buffered (from disk if it spilled there).
+    fn write_buffered(&mut self, id: JobId) {
+        let mut buffered = self.buffers.remove(&id).unwrap_or_default();
+        buffered.drain(|chunk| self.write(chunk));
     }
 
     fn job_line(&mut self, id: JobId, text: &str) {
@@ -158,15 +169,21 @@ impl GithubActions {
         }
         let verdict = self.verdict(summary);
         if !was_running {
-            self.line(&verdict);
+            if self.live.is_some() {
+                self.not_started.push(verdict);
+            } else {
+                self.line(&verdict);
+            }
         } else if self.live == Some(id) {
             self.line(&verdict);
             self.line("::endgroup::");
+            for line in std::mem::take(&mut self.not_started) {
+                self.line(&line);
+            }
             self.live = self.running.first().copied();
             if let Some(next) = self.live {
                 self.open_group(next, false);
-                let buffered = self.buffers.remove(&next).unwrap_or_default();
-                self.write(&buffered);
+                self.write_buffered(next);
             }
         } else {
             // A buffered job ended: close the live group around its block, then reopen it.
@@ -174,8 +191,7 @@ impl GithubActions {
                 self.line("::endgroup::");
             }
             self.open_group(id, false);
-            let buffered = self.buffers.remove(&id).unwrap_or_default();
-            self.write(&buffered);
+            self.write_buffered(id);
             self.line(&verdict);
             self.line("::endgroup::");
             if let Some(live) = self.live {
@@ -208,6 +224,9 @@ impl GithubActions {
         interrupted: bool,
         rerun_hint: &str,
     ) {
+        for line in std::mem::take(&mut self.not_started) {
+            self.line(&line);
+        }
         let mut out = summary::table(jobs, self.style);
         out.push_str(&summary::tally(
             &self.task,

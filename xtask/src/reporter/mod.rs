@@ -4,6 +4,7 @@
 pub mod github;
 pub mod json;
 pub mod junit;
+pub mod spool;
 pub mod style;
 pub mod summary;
 pub mod terminal;
