@@ -17,9 +17,15 @@ fn read_pid(p: &Project, file: &str) -> i32 {
     loop {
         let text = std::fs::read_to_string(p.join(file)).unwrap_or_default();
         if text.ends_with('\n') {
-            return text.trim().parse().unwrap_or_else(|e| panic!("{file}: {e}"));
+            return text
+                .trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "{file}: no pid in {text:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{file}: no pid in {text:?}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -67,7 +73,10 @@ fn sighup_and_sigquit_stop_the_run_and_leave_nothing() {
         let run = Run::from(child.wait_with_output().unwrap());
         run.code(130).contains(&format!("interrupted ({name})"));
         assert_gone(&p, &["child.pid", "grandchild.pid"]);
-        assert!(p.join("cleanup.marker").exists(), "{name}: defer did not run");
+        assert!(
+            p.join("cleanup.marker").exists(),
+            "{name}: defer did not run"
+        );
         assert_removed(&p, "tempdir.path");
     }
 }
@@ -91,7 +100,10 @@ fn a_second_interrupt_ends_a_long_defer_at_once() {
     wait_for_file(&p.join("defer.pid"), Duration::from_secs(60));
     let defer = read_pid(&p, "defer.pid");
     // The first interrupt lets cleanup run: the defer's command is still there.
-    assert!(support::pid_alive(defer), "cleanup was stopped by the first interrupt");
+    assert!(
+        support::pid_alive(defer),
+        "cleanup was stopped by the first interrupt"
+    );
     let second = Instant::now();
     signal(&child, libc::SIGINT);
     // The defer sleeps for ten minutes; the run must end long before.
@@ -126,11 +138,17 @@ fn interrupts_in_a_row_never_leave_a_process() {
     }
     let run = Run::from(child.wait_with_output().unwrap());
     run.code(130);
-    assert!(gone_within(job, Duration::from_secs(5)), "the job's {job} survived");
+    assert!(
+        gone_within(job, Duration::from_secs(5)),
+        "the job's {job} survived"
+    );
     // The defer may have been stopped before it started, or before its shell wrote its pid.
     let defer = std::fs::read_to_string(p.join("defer.pid")).unwrap_or_default();
     if let Ok(pid) = defer.trim().parse::<i32>() {
-        assert!(gone_within(pid, Duration::from_secs(5)), "the defer's {pid} survived");
+        assert!(
+            gone_within(pid, Duration::from_secs(5)),
+            "the defer's {pid} survived"
+        );
     }
 }
 
@@ -170,7 +188,10 @@ fn import_cycles_are_located_errors_that_unwind_the_run() {
         .contains("import cycle: tasks/in-job.rhai:")
         .contains("cancelled");
     assert_gone(&p, &["sibling.pid"]);
-    assert!(p.join("sibling-cleanup.marker").exists(), "the sibling's defer did not run");
+    assert!(
+        p.join("sibling-cleanup.marker").exists(),
+        "the sibling's defer did not run"
+    );
     assert_removed(&p, "sibling-tempdir.path");
 }
 
@@ -195,7 +216,10 @@ fn runaway_allocations_are_located_errors_that_unwind_the_run() {
         .contains("tasks/in-job.rhai:")
         .contains("cancelled");
     assert_gone(&p, &["sibling.pid"]);
-    assert!(p.join("sibling-cleanup.marker").exists(), "the sibling's defer did not run");
+    assert!(
+        p.join("sibling-cleanup.marker").exists(),
+        "the sibling's defer did not run"
+    );
     assert_removed(&p, "sibling-tempdir.path");
     // The limit is configurable, like the operations limit.
     let small = p
@@ -203,7 +227,9 @@ fn runaway_allocations_are_located_errors_that_unwind_the_run() {
         .env("XTASK_MAX_STRING_SIZE", "1000")
         .output()
         .unwrap();
-    Run::from(small).code(2).contains("Length of string is over");
+    Run::from(small)
+        .code(2)
+        .contains("Length of string is over");
 }
 
 #[test]
@@ -221,9 +247,15 @@ fn jobs_declared_in_a_loop_keep_their_own_values() {
     );
     p.run(&["ci"]).code(0).contains("4 passed");
     for v in 1..=3 {
-        assert_eq!(std::fs::read_to_string(p.join(&format!("j{v}.out"))).unwrap(), v.to_string());
+        assert_eq!(
+            std::fs::read_to_string(p.join(&format!("j{v}.out"))).unwrap(),
+            v.to_string()
+        );
     }
-    assert_eq!(std::fs::read_to_string(p.join("captured.out")).unwrap(), "first");
+    assert_eq!(
+        std::fs::read_to_string(p.join("captured.out")).unwrap(),
+        "first"
+    );
 }
 
 // --- secrets ---------------------------------------------------------------------------------
@@ -292,15 +324,26 @@ fn secrets_are_masked_in_names_arguments_escapes_and_long_lines_everywhere() {
         .contains("reproduce: cargo xtask ci '***' --job \"deploy-***\"")
         .contains("secret `SHORT_TOKEN` is shorter than 3 characters");
     assert_masked("terminal", &local.all());
-    assert!(local.stdout.contains(&format!("{}***\n", "a".repeat(100))), "the long line lost its mask");
+    assert!(
+        local.stdout.contains(&format!("{}***\n", "a".repeat(100))),
+        "the long line lost its mask"
+    );
     for (name, text) in [
         ("json", std::fs::read_to_string(&json).unwrap()),
         ("junit", std::fs::read_to_string(&junit).unwrap()),
     ] {
         assert_masked(name, &text);
     }
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert!(report["jobs"].as_array().unwrap().iter().any(|j| j["rerun"] == "cargo xtask ci '***' --job \"deploy-***\""), "{report}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        report["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["rerun"] == "cargo xtask ci '***' --job \"deploy-***\""),
+        "{report}"
+    );
 
     // Actions.
     let run = Run::from(
@@ -315,7 +358,11 @@ fn secrets_are_masked_in_names_arguments_escapes_and_long_lines_everywhere() {
     run.code(1);
     // The short one is too short to mask here, but Actions is still told about it.
     assert!(run.stdout.contains("::add-mask::ab\n"), "{}", run.stdout);
-    assert!(run.stdout.contains(&format!("::add-mask::{SECRET}\n")), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("::add-mask::{SECRET}\n")),
+        "{}",
+        run.stdout
+    );
     let without_masks: String = run
         .all()
         .lines()
@@ -323,8 +370,14 @@ fn secrets_are_masked_in_names_arguments_escapes_and_long_lines_everywhere() {
         .collect::<Vec<_>>()
         .join("\n");
     assert_masked("actions", &without_masks);
-    assert!(without_masks.contains("::group::deploy-***"), "{without_masks}");
-    assert!(without_masks.contains("title=deploy-***::the deploy failed"), "{without_masks}");
+    assert!(
+        without_masks.contains("::group::deploy-***"),
+        "{without_masks}"
+    );
+    assert!(
+        without_masks.contains("title=deploy-***::the deploy failed"),
+        "{without_masks}"
+    );
     assert_masked("step summary", &std::fs::read_to_string(&summary).unwrap());
     for (name, text) in [
         ("json (actions)", std::fs::read_to_string(&json).unwrap()),
@@ -348,14 +401,22 @@ fn a_task_with_an_unset_secret_plans_and_runs_the_jobs_that_do_not_use_it() {
     p.run(&["ci", "--dry-run"]).code(0).contains("publish");
     let matrix = p.run(&["ci", "--matrix-json"]);
     matrix.code(0);
-    assert_eq!(matrix.stdout.trim(), r#"{"include":[{"job":"publish"},{"job":"test"}]}"#);
+    assert_eq!(
+        matrix.stdout.trim(),
+        r#"{"include":[{"job":"publish"},{"job":"test"}]}"#
+    );
     p.run(&["ci", "--keep-going"])
         .code(1)
         .contains("secret `NOT_SET_ANYWHERE` is not set")
-        .contains("tasks/ci.rhai:3:")
-        ;
-    assert!(!p.join("published").exists(), "a command ran with the unset secret");
-    assert!(p.join("test.ran").exists(), "the job that needs no secret did not run");
+        .contains("tasks/ci.rhai:3:");
+    assert!(
+        !p.join("published").exists(),
+        "a command ran with the unset secret"
+    );
+    assert!(
+        p.join("test.ran").exists(),
+        "the job that needs no secret did not run"
+    );
 }
 
 // --- memory ----------------------------------------------------------------------------------
@@ -387,7 +448,11 @@ fn a_buffered_job_printing_a_gigabyte_keeps_the_runner_small() {
             "#
         ),
     );
-    let mut child = p.command(&["ci", "-j", "2"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = p
+        .command(&["ci", "-j", "2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let (mut bytes, mut lines) = (0u64, 0u64);
@@ -412,11 +477,17 @@ fn a_buffered_job_printing_a_gigabyte_keeps_the_runner_small() {
     let status = child.wait().unwrap();
     let (bytes, lines, tail) = reader.join().unwrap();
     assert!(status.success(), "{tail}");
-    eprintln!("runner peak RSS {} MiB after buffering {TOTAL} bytes", peak / 1024);
+    eprintln!(
+        "runner peak RSS {} MiB after buffering {TOTAL} bytes",
+        peak / 1024
+    );
     assert!(peak < 64 * 1024, "the runner peaked at {} MiB", peak / 1024);
     assert!(bytes > TOTAL, "only {bytes} bytes came out");
     let full_lines = TOTAL / (line.len() as u64 + 1);
-    assert!(lines > full_lines, "{lines} lines, expected over {full_lines}");
+    assert!(
+        lines > full_lines,
+        "{lines} lines, expected over {full_lines}"
+    );
     assert!(tail.contains("ci: 2 passed"), "{tail}");
 }
 
@@ -470,7 +541,10 @@ fn in_actions_not_run_lines_stay_outside_other_jobs_groups() {
     let mut text = String::new();
     loop {
         let mut line = String::new();
-        assert!(std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0, "{text}");
+        assert!(
+            std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0,
+            "{text}"
+        );
         text.push_str(&line);
         if line.starts_with("✗ bad failed") {
             break;
@@ -479,7 +553,10 @@ fn in_actions_not_run_lines_stay_outside_other_jobs_groups() {
     std::fs::write(p.join("bad.done"), "").unwrap();
     stdout.read_to_string(&mut text).unwrap();
     let run = Run::from(child.wait_with_output().unwrap());
-    let run = Run { stdout: text, ..run };
+    let run = Run {
+        stdout: text,
+        ..run
+    };
     run.code(1);
     let mut group: Option<String> = None;
     for line in run.stdout.lines() {

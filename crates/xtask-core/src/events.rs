@@ -248,12 +248,7 @@ impl EventBus {
             job,
             masking: Default::default(),
         });
-        Arc::new(move |bytes| {
-            stream
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(bytes)
-        })
+        Arc::new(move |bytes| stream.lock().unwrap_or_else(|e| e.into_inner()).push(bytes))
     }
 
     pub fn finish(&self) {

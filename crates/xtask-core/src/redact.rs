@@ -41,7 +41,10 @@ pub struct Redactor {
 /// The forms of `value` that may appear in output.
 fn forms(value: &str) -> Vec<String> {
     let mut forms = vec![value.to_string()];
-    let lines: Vec<&str> = value.lines().filter(|l| l.len() >= MIN_SECRET_LEN).collect();
+    let lines: Vec<&str> = value
+        .lines()
+        .filter(|l| l.len() >= MIN_SECRET_LEN)
+        .collect();
     if lines.len() > 1 {
         forms.extend(lines.iter().map(|l| l.to_string()));
     }
@@ -282,7 +285,10 @@ mod tests {
     #[test]
     fn masks_escaped_and_quoted_forms() {
         let r = redactor(&[r#"pa"ss\word"#, "it's-secret"]);
-        assert_eq!(r.redact_str(r#"expected "pa\"ss\\word""#), r#"expected "***""#);
+        assert_eq!(
+            r.redact_str(r#"expected "pa\"ss\\word""#),
+            r#"expected "***""#
+        );
         assert_eq!(
             r.redact_str(r"cargo xtask ci 'it'\''s-secret' --job x"),
             "cargo xtask ci '***' --job x"
@@ -292,7 +298,10 @@ mod tests {
     #[test]
     fn masks_multi_line_secrets_line_by_line() {
         let r = redactor(&["-----BEGIN KEY-----\nabcdef\n-----END KEY-----"]);
-        assert_eq!(r.redact_str("key: -----BEGIN KEY-----\nabcdef\n-----END KEY-----"), "key: ***");
+        assert_eq!(
+            r.redact_str("key: -----BEGIN KEY-----\nabcdef\n-----END KEY-----"),
+            "key: ***"
+        );
         assert_eq!(r.redact_str("line abcdef\n"), "line ***\n");
     }
 
@@ -307,7 +316,11 @@ mod tests {
             out.extend(stream.push(&r, line.as_bytes()[split..].to_vec()));
             out.extend(stream.finish(&r));
             let expected = format!("{}***{}\n", "a".repeat(100), "b".repeat(50));
-            assert_eq!(String::from_utf8(out).unwrap(), expected, "split at {split}");
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                expected,
+                "split at {split}"
+            );
         }
     }
 

@@ -112,6 +112,8 @@ fn stop_now(token: &CancelToken, reason: &str) {
 }
 
 /// The lists stay usable even if a thread panicked while holding one.
-fn lock(list: &'static Mutex<Vec<CancelToken>>) -> std::sync::MutexGuard<'static, Vec<CancelToken>> {
+fn lock(
+    list: &'static Mutex<Vec<CancelToken>>,
+) -> std::sync::MutexGuard<'static, Vec<CancelToken>> {
     list.lock().unwrap_or_else(|e| e.into_inner())
 }
