@@ -801,9 +801,7 @@ fn cargo_metadata(options: Map) -> Result<Map> {
         capture_stdout: true,
         ..Spec::default()
     };
-    let bus = scope.host.bus.clone();
-    let job = scope.job;
-    let sink: process::Sink = Arc::new(move |bytes| bus.emit(Event::Output { job, bytes }));
+    let sink = scope.host.bus.output_stream(scope.job);
     let display = display_argv(&argv);
     let finished = match process::execute(&spec, &scope.token(), sink) {
         Ok(finished) => finished,
