@@ -173,7 +173,7 @@ fn import_cycles_are_located_errors_that_unwind_the_run() {
         .task(
             "in-job",
             &format!(
-                "{SIBLING}\njob(\"cyclic\", || {{\n    run([\"sh\", \"-c\", \"while [ ! -f sibling.pid ]; do sleep 0.02; done\"]);\n    import \"a\" as a;\n}});\n"
+                "{SIBLING}\njob(\"cyclic\", || {{\n    run([\"sh\", \"-c\", \"while [ ! -s sibling.pid ]; do sleep 0.02; done\"]);\n    import \"a\" as a;\n}});\n"
             ),
         );
     p.run(&["top"])
@@ -202,7 +202,7 @@ fn runaway_allocations_are_located_errors_that_unwind_the_run() {
         .task(
             "in-job",
             &format!(
-                "{SIBLING}\njob(\"greedy\", || {{\n    run([\"sh\", \"-c\", \"while [ ! -f sibling.pid ]; do sleep 0.02; done\"]);\n    let a = [1];\n    loop {{ a += a; }}\n}});\n"
+                "{SIBLING}\njob(\"greedy\", || {{\n    run([\"sh\", \"-c\", \"while [ ! -s sibling.pid ]; do sleep 0.02; done\"]);\n    let a = [1];\n    loop {{ a += a; }}\n}});\n"
             ),
         );
     p.run(&["top"])
@@ -499,7 +499,7 @@ fn tallies_name_cancelled_jobs_and_interrupts_name_only_started_ones() {
         "ci",
         r#"
         job("slow", || run(["sh", "-c", "echo $$ > slow.pid; exec sleep 600"]));
-        job("bad", || run(["sh", "-c", "while [ ! -f slow.pid ]; do sleep 0.02; done; exit 7"]));
+        job("bad", || run(["sh", "-c", "while [ ! -s slow.pid ]; do sleep 0.02; done; exit 7"]));
         "#,
     );
     p.run(&["ci", "-j", "2"])
