@@ -345,6 +345,13 @@ fn secrets_are_masked_in_names_arguments_escapes_and_long_lines_everywhere() {
         "{report}"
     );
 
+    // Plans show names masked too.
+    for plan in [&["--list", "ci"][..], &["ci", "--dry-run"], &["ci", "--matrix-json"]] {
+        let out = Run::from(p.command(plan).env("DEPLOY_TOKEN", SECRET).output().unwrap());
+        out.code(0).contains("deploy-***");
+        assert_masked(&format!("{plan:?}"), &out.all());
+    }
+
     // Actions.
     let run = Run::from(
         p.command(&args)
