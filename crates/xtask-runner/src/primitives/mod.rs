@@ -8,6 +8,7 @@ pub mod fs;
 pub mod jobs;
 pub mod log;
 pub mod process;
+pub mod version;
 pub mod wait;
 
 // The families, each behind the cargo feature of its name (all on by default).
@@ -38,6 +39,7 @@ pub fn register_all(engine: &mut Engine) {
     fs::register(engine);
     env::register(engine);
     log::register(engine);
+    version::register(engine);
     #[cfg(feature = "http")]
     {
         http::register(engine);
