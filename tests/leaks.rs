@@ -346,8 +346,17 @@ fn secrets_are_masked_in_names_arguments_escapes_and_long_lines_everywhere() {
     );
 
     // Plans show names masked too.
-    for plan in [&["--list", "ci"][..], &["ci", "--dry-run"], &["ci", "--matrix-json"]] {
-        let out = Run::from(p.command(plan).env("DEPLOY_TOKEN", SECRET).output().unwrap());
+    for plan in [
+        &["--list", "ci"][..],
+        &["ci", "--dry-run"],
+        &["ci", "--matrix-json"],
+    ] {
+        let out = Run::from(
+            p.command(plan)
+                .env("DEPLOY_TOKEN", SECRET)
+                .output()
+                .unwrap(),
+        );
         out.code(0).contains("deploy-***");
         assert_masked(&format!("{plan:?}"), &out.all());
     }
