@@ -35,7 +35,6 @@ impl Spool {
         self.memory.extend_from_slice(bytes);
     }
 
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.memory.is_empty() && self.file.is_none()
     }

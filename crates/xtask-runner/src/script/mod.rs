@@ -56,6 +56,8 @@ pub struct Host {
     pub engine: OnceLock<Arc<Engine>>,
     /// Cancels commands run by top-level code.
     pub top_token: CancelToken,
+    /// `-v`: primitives may say more (the pg migration order).
+    pub verbose: std::sync::atomic::AtomicBool,
 }
 
 /// A limit on script evaluation: the environment variable `name` when set to a number, else
@@ -100,6 +102,7 @@ impl Host {
             results: Mutex::new(HashMap::new()),
             engine: OnceLock::new(),
             top_token: CancelToken::new(),
+            verbose: Default::default(),
         });
         let _ = host.engine.set(Arc::new(build_engine(&host.root)));
         host
@@ -168,6 +171,16 @@ impl Host {
             }
             None => diagnostic,
         }
+    }
+
+    /// Results of jobs that ran in other processes (`XTASK_RESULTS`), for `result_of`.
+    pub fn load_results(&self) -> Result<(), String> {
+        let Some(dir) = crate::results_file::dir() else {
+            return Ok(());
+        };
+        let loaded = crate::results_file::read_all(&dir)?;
+        self.results.lock().unwrap().extend(loaded);
+        Ok(())
     }
 
     pub fn take_jobs(&self) -> Vec<JobDef> {
@@ -282,10 +295,16 @@ impl JobRunner for Runner {
                 reason: value.cast::<SkipSignal>().0,
             },
             Ok(value) => {
-                host.results
-                    .lock()
-                    .unwrap()
-                    .insert(job.name.clone(), value.flatten_clone());
+                let value = value.flatten_clone();
+                // Handed to later jobs in other processes (see results_file.rs).
+                if let Some(dir) = crate::results_file::dir() {
+                    if let Err(error) =
+                        crate::results_file::write(&dir, &host.task, &job.name, &value)
+                    {
+                        return Outcome::Failed { error };
+                    }
+                }
+                host.results.lock().unwrap().insert(job.name.clone(), value);
                 Outcome::Passed
             }
             Err(err) => match diagnostic::skip_reason(&err) {
