@@ -171,6 +171,10 @@ fn init(root: &Path, options: &Options) -> Result<(), String> {
         render::families(&repo).join(", ")
     );
     println!("next: cargo xtask ci   (cargo xtask --list shows every task)");
+    println!(
+        "the workflow runs `cargo xtask ci` as one Actions job; `cargo xtask workflow ci` writes one \
+         Actions job per xtask job instead"
+    );
     Ok(())
 }
 
