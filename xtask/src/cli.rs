@@ -80,6 +80,10 @@ pub struct Cli {
     /// `{"include":[{"job":"fmt"},…]}`, for `strategy.matrix: ${{ fromJSON(…) }}`.
     #[arg(long)]
     pub matrix_json: bool,
+    /// Give the phrase a `confirm` gate asks for (`--confirm "DEPLOY TO PRODUCTION"`), for runs
+    /// without a terminal (repeatable).
+    #[arg(long = "confirm", value_name = "PHRASE")]
+    pub confirm: Vec<String>,
     /// With --job: also run what the job needs (the default; see --no-needs).
     #[arg(long, conflicts_with = "no_needs")]
     pub with_needs: bool,
@@ -131,6 +135,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "--output",
     "--secret-env",
     "--report",
+    "--confirm",
 ];
 const FLAG_OPTIONS: &[&str] = &[
     "--list",
@@ -282,6 +287,7 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
             Err(_) => return fail(&format!("--secret-env {name}: the variable is not set")),
         }
     }
+    crate::primitives::confirm::set_given(cli.confirm.clone());
     if let Err(e) = signals::install() {
         return fail(&format!("cannot install signal handlers: {e}"));
     }

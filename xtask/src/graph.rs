@@ -9,6 +9,8 @@ use std::time::Duration;
 use crate::script::JobBody;
 use crate::suggest;
 
+mod pairing;
+
 /// When a job runs.
 #[derive(Clone)]
 pub enum Condition {
@@ -39,6 +41,8 @@ pub struct JobDef {
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
     pub description: Option<String>,
+    /// The phrase an operator must give before the body runs (`confirm:`).
+    pub confirm: Option<String>,
     pub body: JobBody,
     /// `tasks/ci.rhai:12:1`, for messages about the declaration.
     pub defined_at: String,
@@ -104,10 +108,13 @@ impl Plan {
         for (i, job) in expanded.iter().enumerate() {
             let mut needs = Vec::new();
             for need in &job.def.needs {
+                let need = &pairing::fill(need, job)?;
                 if let Some(ids) = by_base.get(need) {
                     needs.extend(ids.iter().copied());
                 } else if let Some(&id) = by_name.get(need) {
                     needs.push(id);
+                } else if let Some(ids) = pairing::select(need, &expanded, &by_base, job)? {
+                    needs.extend(ids);
                 } else {
                     let known: Vec<&str> = declared.keys().map(String::as_str).collect();
                     return Err(format!(

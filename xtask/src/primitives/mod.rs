@@ -4,17 +4,21 @@
 
 pub mod assert;
 pub mod cargo;
+pub mod confirm;
 pub mod docker;
 pub mod env;
 pub mod fs;
 pub mod git;
 pub mod http;
 pub mod jobs;
+pub mod load;
 pub mod log;
+pub mod npm;
 pub mod perf;
 pub mod pg;
 pub mod process;
 pub mod release;
+pub mod scan;
 pub mod service;
 pub mod wait;
 
@@ -35,6 +39,9 @@ pub fn register_all(engine: &mut Engine) {
     cargo::register(engine);
     pg::register(engine);
     perf::register(engine);
+    npm::register(engine);
+    confirm::register(engine);
+    scan::register(engine);
 }
 
 pub type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
