@@ -39,6 +39,12 @@ pub fn register_into(http: &mut Module) {
         .set_into_module(http, |ctx: NativeCallContext, url: &str, options: Map| {
             at_call_site(&ctx, load(url, &options))
         });
+    FuncRegistration::new("load").set_into_module(
+        http,
+        |ctx: NativeCallContext, urls: rhai::Array, options: Map| {
+            at_call_site(&ctx, load_side_by_side(&urls, &options))
+        },
+    );
     FuncRegistration::new("canary").set_into_module(
         http,
         |ctx: NativeCallContext, baseline: Map, candidate: Map| {
@@ -98,35 +104,21 @@ struct Tally {
     first_error: Option<String>,
 }
 
-fn load(url: &str, options: &Map) -> Result<Map> {
+/// How to load a target, from the options.
+#[derive(Clone)]
+struct Settings {
+    requests: u64,
+    concurrency: u64,
+    duration: Option<Duration>,
+    timeout: Duration,
+    method: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+fn settings(options: &Map) -> Result<Settings> {
     check_keys("http::load", options, LOAD_OPTIONS)?;
-    check_loopback(url)?;
     let has_duration = options.contains_key("duration");
-    let requests = count_option(
-        options,
-        "requests",
-        if has_duration {
-            u64::MAX
-        } else {
-            DEFAULT_REQUESTS
-        },
-    )?;
-    let concurrency = count_option(options, "concurrency", DEFAULT_CONCURRENCY)?.min(256);
-    let duration = options
-        .get("duration")
-        .map(|d| duration_value("option `duration`", d))
-        .transpose()?;
-    let timeout = options
-        .get("timeout")
-        .map(|d| duration_value("option `timeout`", d))
-        .transpose()?
-        .unwrap_or(Duration::from_secs(10));
-    let method = opt_string(options, "method")?
-        .unwrap_or_else(|| "GET".into())
-        .to_ascii_uppercase();
-    let body = options
-        .get("body")
-        .map(|b| crate::graph::display_value(b).into_bytes());
     let mut headers = Vec::new();
     if let Some(h) = options.get("headers") {
         let Some(h) = h.clone().try_cast::<Map>() else {
@@ -136,101 +128,175 @@ fn load(url: &str, options: &Map) -> Result<Map> {
             headers.push((k.to_string(), crate::graph::display_value(&v)));
         }
     }
+    Ok(Settings {
+        requests: count_option(
+            options,
+            "requests",
+            if has_duration { u64::MAX } else { DEFAULT_REQUESTS },
+        )?,
+        concurrency: count_option(options, "concurrency", DEFAULT_CONCURRENCY)?.min(256),
+        duration: options
+            .get("duration")
+            .map(|d| duration_value("option `duration`", d))
+            .transpose()?,
+        timeout: options
+            .get("timeout")
+            .map(|d| duration_value("option `timeout`", d))
+            .transpose()?
+            .unwrap_or(Duration::from_secs(10)),
+        method: opt_string(options, "method")?
+            .unwrap_or_else(|| "GET".into())
+            .to_ascii_uppercase(),
+        headers,
+        body: options
+            .get("body")
+            .map(|b| crate::graph::display_value(b).into_bytes()),
+    })
+}
+
+fn load(url: &str, options: &Map) -> Result<Map> {
+    let settings = settings(options)?;
+    check_loopback(url)?;
+    let mut results = run_targets(&[url.to_string()], &settings)?;
+    Ok(results.remove(0))
+}
+
+/// Several targets loaded at the same time, each with its own `concurrency` threads: a
+/// baseline and a candidate side by side see the same machine (the same neighbours, the same
+/// CPU contention), so their figures compare.
+fn load_side_by_side(urls: &rhai::Array, options: &Map) -> Result<rhai::Array> {
+    let settings = settings(options)?;
+    let urls: Vec<String> = urls.iter().map(crate::graph::display_value).collect();
+    if urls.is_empty() {
+        return error("http::load: give at least one URL");
+    }
+    for url in &urls {
+        check_loopback(url)?;
+    }
+    Ok(run_targets(&urls, &settings)?
+        .into_iter()
+        .map(Dynamic::from_map)
+        .collect())
+}
+
+fn run_targets(urls: &[String], settings: &Settings) -> Result<Vec<Map>> {
     let scope = context::current();
     if scope.host.mode == Mode::Plan {
-        return Ok(summary(&Tally::default(), Duration::ZERO));
+        return Ok(urls
+            .iter()
+            .map(|_| summary(&Tally::default(), Duration::ZERO))
+            .collect());
     }
     let token = scope.token();
-    let sent = Arc::new(AtomicU64::new(0));
-    let tally = Arc::new(Mutex::new(Tally::default()));
     let started = Instant::now();
-    let deadline = duration.map(|d| started + d);
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (sent, tally, token) = (Arc::clone(&sent), Arc::clone(&tally), token.clone());
-            let (url, method, body, headers) = (
-                url.to_string(),
-                method.clone(),
-                body.clone(),
-                headers.clone(),
-            );
-            std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .proxy(None)
-                    .max_redirects(0)
-                    .timeout_global(Some(timeout))
-                    .build()
-                    .into();
-                let mut local = Tally::default();
-                loop {
-                    if token.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
-                        break;
-                    }
-                    if sent.fetch_add(1, Ordering::Relaxed) >= requests {
-                        break;
-                    }
-                    let at = Instant::now();
-                    let outcome = send(&agent, &method, &url, &headers, body.as_deref());
-                    local.latencies.push(at.elapsed());
-                    match outcome {
-                        Ok(status) => {
-                            *local.statuses.entry(status.to_string()).or_default() += 1;
-                            if status >= 500 {
-                                local.errors += 1;
-                            }
-                        }
-                        Err(e) => {
-                            *local.statuses.entry("error".into()).or_default() += 1;
-                            local.errors += 1;
-                            local.first_error.get_or_insert(e);
-                        }
-                    }
-                }
-                let mut all = tally.lock().unwrap();
-                all.latencies.append(&mut local.latencies);
-                all.errors += local.errors;
-                for (k, v) in local.statuses {
-                    *all.statuses.entry(k).or_default() += v;
-                }
-                if all.first_error.is_none() {
-                    all.first_error = local.first_error;
-                }
+    let deadline = settings.duration.map(|d| started + d);
+    let mut targets = Vec::new();
+    for url in urls {
+        let sent = Arc::new(AtomicU64::new(0));
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let workers: Vec<_> = (0..settings.concurrency)
+            .map(|_| {
+                let (sent, tally, token) = (Arc::clone(&sent), Arc::clone(&tally), token.clone());
+                let (url, settings) = (url.clone(), settings.clone());
+                std::thread::spawn(move || worker(&url, &settings, deadline, &sent, &tally, &token))
             })
-        })
-        .collect();
-    for worker in workers {
-        let _ = worker.join();
+            .collect();
+        targets.push((url, tally, workers));
     }
-    let elapsed = started.elapsed();
+    let mut results = Vec::new();
+    for (url, tally, workers) in targets {
+        for worker in workers {
+            let _ = worker.join();
+        }
+        let elapsed = started.elapsed();
+        let tally = Arc::try_unwrap(tally)
+            .map(|m| m.into_inner().unwrap())
+            .unwrap_or_default();
+        let result = summary(&tally, elapsed);
+        let get = |k: &str| result.get(k).cloned().unwrap_or(Dynamic::UNIT);
+        scope.host.bus.message(
+            scope.job,
+            Level::Info,
+            format!(
+                "http::load {url}: {} requests in {:.1}s, {} errors ({:.2}%), p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms{}",
+                get("count"),
+                elapsed.as_secs_f64(),
+                get("errors"),
+                get("error_rate").as_float().unwrap_or(0.0) * 100.0,
+                get("p50").as_float().unwrap_or(0.0),
+                get("p95").as_float().unwrap_or(0.0),
+                get("p99").as_float().unwrap_or(0.0),
+                tally
+                    .first_error
+                    .as_ref()
+                    .map(|e| format!("; first transport error: {e}"))
+                    .unwrap_or_default()
+            ),
+        );
+        results.push(result);
+    }
     if let Some(reason) = token.reason() {
         return error(format!("http::load stopped: {reason}"));
     }
-    let tally = Arc::try_unwrap(tally)
-        .map(|m| m.into_inner().unwrap())
-        .unwrap_or_default();
-    let result = summary(&tally, elapsed);
-    let get = |k: &str| result.get(k).cloned().unwrap_or(Dynamic::UNIT);
-    scope.host.bus.message(
-        scope.job,
-        Level::Info,
-        format!(
-            "http::load {url}: {} requests in {:.1}s, {} errors ({:.2}%), p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms{}",
-            get("count"),
-            elapsed.as_secs_f64(),
-            get("errors"),
-            get("error_rate").as_float().unwrap_or(0.0) * 100.0,
-            get("p50").as_float().unwrap_or(0.0),
-            get("p95").as_float().unwrap_or(0.0),
-            get("p99").as_float().unwrap_or(0.0),
-            tally
-                .first_error
-                .as_ref()
-                .map(|e| format!("; first transport error: {e}"))
-                .unwrap_or_default()
-        ),
-    );
-    Ok(result)
+    Ok(results)
+}
+
+/// One loading thread: its own connection pool, requests until the count or the deadline.
+fn worker(
+    url: &str,
+    settings: &Settings,
+    deadline: Option<Instant>,
+    sent: &AtomicU64,
+    tally: &Mutex<Tally>,
+    token: &crate::cancel::CancelToken,
+) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .max_redirects(0)
+        .timeout_global(Some(settings.timeout))
+        .build()
+        .into();
+    let mut local = Tally::default();
+    loop {
+        if token.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        if sent.fetch_add(1, Ordering::Relaxed) >= settings.requests {
+            break;
+        }
+        let at = Instant::now();
+        let outcome = send(
+            &agent,
+            &settings.method,
+            url,
+            &settings.headers,
+            settings.body.as_deref(),
+        );
+        local.latencies.push(at.elapsed());
+        match outcome {
+            Ok(status) => {
+                *local.statuses.entry(status.to_string()).or_default() += 1;
+                if status >= 500 {
+                    local.errors += 1;
+                }
+            }
+            Err(e) => {
+                *local.statuses.entry("error".into()).or_default() += 1;
+                local.errors += 1;
+                local.first_error.get_or_insert(e);
+            }
+        }
+    }
+    let mut all = tally.lock().unwrap();
+    all.latencies.append(&mut local.latencies);
+    all.errors += local.errors;
+    for (k, v) in local.statuses {
+        *all.statuses.entry(k).or_default() += v;
+    }
+    if all.first_error.is_none() {
+        all.first_error = local.first_error;
+    }
 }
 
 fn send(
