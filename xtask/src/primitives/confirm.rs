@@ -51,6 +51,21 @@ struct Given {
 /// write `if confirm(…) { … }` as well.
 pub fn require(phrase: &str, options: &Map) -> Result<bool> {
     check_keys("confirm", options, OPTIONS)?;
+    gate(phrase, options)
+}
+
+/// The job option `confirm:`: the same gate, its errors naming where the job was declared.
+pub fn require_for_job(phrase: &str, job: &str, defined_at: &str) -> Result<()> {
+    gate(phrase, &Map::new()).map(|_| ()).map_err(|e| {
+        let message = match &*e {
+            rhai::EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+            other => other.to_string(),
+        };
+        format!("job `{job}` (declared at {defined_at}) {message}").into()
+    })
+}
+
+fn gate(phrase: &str, options: &Map) -> Result<bool> {
     if phrase.trim().is_empty() {
         return error("confirm needs a phrase for the operator to type, e.g. confirm(\"DEPLOY TO PRODUCTION\")");
     }

@@ -132,7 +132,11 @@ fn settings(options: &Map) -> Result<Settings> {
         requests: count_option(
             options,
             "requests",
-            if has_duration { u64::MAX } else { DEFAULT_REQUESTS },
+            if has_duration {
+                u64::MAX
+            } else {
+                DEFAULT_REQUESTS
+            },
         )?,
         concurrency: count_option(options, "concurrency", DEFAULT_CONCURRENCY)?.min(256),
         duration: options

@@ -197,7 +197,7 @@ impl Host {
     /// The job's body, after its `confirm:` gate (if any) has passed.
     fn call_job_body(&self, job: &PlannedJob, matrix: &Map) -> Result<Dynamic, Box<EvalAltResult>> {
         if let Some(phrase) = &job.def.confirm {
-            crate::primitives::confirm::require(phrase, &Map::new())?;
+            crate::primitives::confirm::require_for_job(phrase, &job.name, &job.def.defined_at)?;
         }
         self.call_body(&job.def.body, matrix)
     }
