@@ -1,15 +1,36 @@
 //! The job graph: jobs as the script declared them, expanded over their matrices, checked
 //! (duplicate names, unknown needs, cycles) and put in start order, all before anything runs.
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::script::JobBody;
 use crate::suggest;
 
 mod pairing;
+
+/// A job's body as the host declared it. The core never looks inside: the host's
+/// [`JobRunner`](crate::scheduler::JobRunner) downcasts it back to its own type.
+pub type Body = Arc<dyn Any + Send + Sync>;
+
+/// One value of a matrix axis: its label (in job names, listings and reports) and the host's own
+/// value, handed back to the job's body.
+#[derive(Clone)]
+pub struct MatrixValue {
+    pub label: String,
+    pub value: Body,
+}
+
+impl MatrixValue {
+    pub fn new(label: impl Into<String>, value: impl Any + Send + Sync) -> MatrixValue {
+        MatrixValue {
+            label: label.into(),
+            value: Arc::new(value),
+        }
+    }
+}
 
 /// When a job runs.
 #[derive(Clone)]
@@ -20,7 +41,7 @@ pub enum Condition {
     },
     /// A closure evaluated when the job is about to start: `true` runs it.
     Check {
-        body: JobBody,
+        body: Body,
         reason: Option<String>,
     },
 }
@@ -31,7 +52,7 @@ pub struct JobDef {
     pub name: String,
     pub needs: Vec<String>,
     /// Matrix axes in a stable order, each with its values.
-    pub matrix: Vec<(String, Vec<rhai::Dynamic>)>,
+    pub matrix: Vec<(String, Vec<MatrixValue>)>,
     pub timeout: Option<Duration>,
     pub retries: u32,
     pub env: Vec<(String, String)>,
@@ -43,7 +64,7 @@ pub struct JobDef {
     pub description: Option<String>,
     /// The phrase an operator must give before the body runs (`confirm:`).
     pub confirm: Option<String>,
-    pub body: JobBody,
+    pub body: Body,
     /// `tasks/ci.rhai:12:1`, for messages about the declaration.
     pub defined_at: String,
 }
@@ -55,7 +76,7 @@ pub struct PlannedJob {
     pub name: String,
     /// The declared name (equal to `name` unless expanded from a matrix).
     pub base: String,
-    pub matrix: BTreeMap<String, rhai::Dynamic>,
+    pub matrix: BTreeMap<String, MatrixValue>,
     pub needs: Vec<usize>,
     pub def: Arc<JobDef>,
 }
@@ -86,7 +107,7 @@ impl Plan {
                 } else {
                     let parts: Vec<String> = combo
                         .iter()
-                        .map(|(k, v)| format!("{k}={}", display_value(v)))
+                        .map(|(k, v)| format!("{k}={}", v.label))
                         .collect();
                     format!("{} ({})", def.name, parts.join(", "))
                 };
@@ -250,13 +271,13 @@ fn find_cycle(jobs: &[PlannedJob], indegree: &[usize]) -> String {
     }
 }
 
-fn combinations(matrix: &[(String, Vec<rhai::Dynamic>)]) -> Vec<Vec<(String, rhai::Dynamic)>> {
+fn combinations(matrix: &[(String, Vec<MatrixValue>)]) -> Vec<Vec<(String, MatrixValue)>> {
     let mut combos = vec![Vec::new()];
     for (key, values) in matrix {
         let mut next = Vec::with_capacity(combos.len() * values.len());
         for combo in &combos {
             for value in values {
-                let mut c: Vec<(String, rhai::Dynamic)> = combo.clone();
+                let mut c: Vec<(String, MatrixValue)> = combo.clone();
                 c.push((key.clone(), value.clone()));
                 next.push(c);
             }
@@ -264,12 +285,4 @@ fn combinations(matrix: &[(String, Vec<rhai::Dynamic>)]) -> Vec<Vec<(String, rha
         combos = next;
     }
     combos
-}
-
-pub fn display_value(value: &rhai::Dynamic) -> String {
-    if value.is_string() {
-        value.clone().into_string().unwrap_or_default()
-    } else {
-        value.to_string()
-    }
 }

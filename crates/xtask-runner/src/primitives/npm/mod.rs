@@ -85,7 +85,7 @@ fn common(options: &Map) -> Result<Common> {
             return error("option `env` must be a map");
         };
         for (key, value) in map {
-            let value = (!value.is_unit()).then(|| crate::graph::display_value(&value));
+            let value = (!value.is_unit()).then(|| crate::primitives::display_value(&value));
             env.push((key.to_string(), value));
         }
     }

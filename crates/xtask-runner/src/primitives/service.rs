@@ -304,7 +304,7 @@ impl Service {
 pub(crate) fn start(argv: Array, options: Map) -> Result<Service> {
     check_keys("service::start", &options, START_OPTIONS)?;
     let scope = context::current();
-    let argv: Vec<String> = argv.iter().map(crate::graph::display_value).collect();
+    let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
     if argv.is_empty() || argv[0].is_empty() {
         return error("service::start needs a command, e.g. service::start([\"./server\"])");
     }
@@ -326,7 +326,7 @@ pub(crate) fn start(argv: Array, options: Map) -> Result<Service> {
             return error("option `env` must be a map");
         };
         for (key, value) in extra {
-            let value = (!value.is_unit()).then(|| crate::graph::display_value(&value));
+            let value = (!value.is_unit()).then(|| crate::primitives::display_value(&value));
             env.push((key.to_string(), value));
         }
     }

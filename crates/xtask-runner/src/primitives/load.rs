@@ -125,7 +125,7 @@ fn settings(options: &Map) -> Result<Settings> {
             return error("option `headers` must be a map");
         };
         for (k, v) in h {
-            headers.push((k.to_string(), crate::graph::display_value(&v)));
+            headers.push((k.to_string(), crate::primitives::display_value(&v)));
         }
     }
     Ok(Settings {
@@ -154,7 +154,7 @@ fn settings(options: &Map) -> Result<Settings> {
         headers,
         body: options
             .get("body")
-            .map(|b| crate::graph::display_value(b).into_bytes()),
+            .map(|b| crate::primitives::display_value(b).into_bytes()),
     })
 }
 
@@ -170,7 +170,7 @@ fn load(url: &str, options: &Map) -> Result<Map> {
 /// CPU contention), so their figures compare.
 fn load_side_by_side(urls: &rhai::Array, options: &Map) -> Result<rhai::Array> {
     let settings = settings(options)?;
-    let urls: Vec<String> = urls.iter().map(crate::graph::display_value).collect();
+    let urls: Vec<String> = urls.iter().map(crate::primitives::display_value).collect();
     if urls.is_empty() {
         return error("http::load: give at least one URL");
     }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::{display_value, PlannedJob};
+use super::PlannedJob;
 
 /// Replaces `{axis}` with the needing job's value on that axis.
 pub fn fill(need: &str, job: &PlannedJob) -> Result<String, String> {
@@ -24,7 +24,7 @@ pub fn fill(need: &str, job: &PlannedJob) -> Result<String, String> {
         };
         let axis = &rest[open + 1..open + close];
         match job.matrix.get(axis) {
-            Some(value) => out.push_str(&display_value(value)),
+            Some(value) => out.push_str(&value.label),
             None => {
                 let axes: Vec<&str> = job.matrix.keys().map(String::as_str).collect();
                 return Err(format!(
@@ -86,7 +86,7 @@ pub fn select(
                 jobs[id]
                     .matrix
                     .get(*k)
-                    .is_some_and(|actual| display_value(actual) == *v)
+                    .is_some_and(|actual| actual.label == *v)
             })
         })
         .collect();
