@@ -123,7 +123,7 @@ fn a_syntax_error_names_version_file_line_and_column() {
     run.code(1);
     for v in VERSIONS {
         run.contains(&format!(
-            "PostgreSQL {v}.{}: migrations/{PLANTED}.up.sql:4:24: ERROR 42601: syntax error at or near \"DEFAULTS\"",
+            "PostgreSQL {v}.{}: migration 22 of 22: migrations/{PLANTED}.up.sql:4:24: ERROR 42601: syntax error at or near \"DEFAULTS\"",
             minor(&run.all(), v)
         ));
     }
@@ -140,8 +140,28 @@ fn syntax_postgresql_13_lacks_fails_on_13_only() {
     let p = plant(project(), up, "DROP TABLE planted;\n");
     let run = p.run(&["migrate"]);
     run.code(1).contains(&format!(
-        "PostgreSQL 13.23: migrations/{PLANTED}.up.sql:3:19: ERROR 42601: syntax error at or near \"TRIGGER\""
+        "PostgreSQL 13.23: migration 22 of 22: migrations/{PLANTED}.up.sql:3:19: ERROR 42601: syntax error at or near \"TRIGGER\""
     ));
+    // The failed version's verdict carries its timings too, up to the failed phase.
+    run.contains("PostgreSQL 13.23: failed, 1 error(s) (apply ");
+    let verdicts = p
+        .task(
+            "verdicts",
+            r#"job("v", || {
+                let r = pg::test_migrations(#{ dir: "migrations", allow_fail: true });
+                for v in r.versions.keys() {
+                    let e = r.versions[v];
+                    print(`verdict ${v} ${e.passed} ${e.timings.keys()} ${e.timings.total > 0.0}`);
+                }
+            });"#,
+        )
+        .run(&["verdicts"]);
+    verdicts.code(0).contains(
+        "verdict 13 false [\"apply\", \"compare\", \"initdb\", \"setup\", \"start\", \"stop\", \"total\"] true",
+    );
+    for v in [14, 15, 16] {
+        verdicts.contains(&format!("verdict {v} true [\"apply\", \"compare\", \"initdb\", \"rollback\", \"setup\", \"start\", \"stepwise\", \"stop\", \"total\"] true"));
+    }
     for v in [14, 15, 16] {
         let minor = minor(&run.all(), v);
         run.contains(&format!("PostgreSQL {v}.{minor}: 22 migrations ok"))
@@ -499,4 +519,292 @@ fn initdb_runs_once_per_server_build_then_comes_from_the_cache() {
     assert!(second.contains("from the cache"), "{second}");
     let off = run("off");
     assert!(!off.contains("from the cache"), "{off}");
+}
+
+/// A diesel history with the three version styles real histories mix, interleaved so that
+/// ordering by number (not diesel's string order) would run `post_tags` before `create_tags`.
+fn diesel_history() -> Project {
+    Project::new()
+        .file(
+            "db/20170102000000_create_users/up.sql",
+            "CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL);\n",
+        )
+        .file("db/20170102000000_create_users/down.sql", "DROP TABLE users;\n")
+        .file(
+            "db/2017-08-31-230457_create_posts/up.sql",
+            "CREATE TABLE posts (id int PRIMARY KEY, author int NOT NULL REFERENCES users, title text);\n",
+        )
+        .file("db/2017-08-31-230457_create_posts/down.sql", "DROP TABLE posts;\n")
+        .file(
+            "db/2017-09-01-000000-0000_create_tags/up.sql",
+            "CREATE TABLE tags (id int PRIMARY KEY, label text NOT NULL);\n",
+        )
+        // Empty: diesel refuses to run it.
+        .file("db/2017-09-01-000000-0000_create_tags/down.sql", "\n")
+        .file(
+            "db/20200101000000_post_tags/up.sql",
+            "CREATE TABLE post_tags (post int REFERENCES posts, tag int REFERENCES tags);\n",
+        )
+        .file("db/20200101000000_post_tags/down.sql", "DROP TABLE post_tags;\n")
+        .file(
+            "db/2026-05-27-120000-0000_posts_title/up.sql",
+            "CREATE INDEX CONCURRENTLY posts_title_idx ON posts (title);\n",
+        )
+        .file(
+            "db/2026-05-27-120000-0000_posts_title/down.sql",
+            "DROP INDEX CONCURRENTLY posts_title_idx;\n",
+        )
+        .file(
+            "db/2026-05-27-120000-0000_posts_title/metadata.toml",
+            "run_in_transaction = false\n",
+        )
+        .file("db/seed.sql", "INSERT INTO users VALUES (1, 'loose file: diesel never runs it');\n")
+        .task(
+            "t",
+            r#"job("matrix", || {
+                let r = pg::test_migrations(#{ versions: [13, 14, 15, 16], dir: "db" });
+                print(`passed ${r.passed} with ${r.versions["16"].migrations} migrations`);
+            });
+            job("index", || {
+                let db = pg::cluster(16);
+                pg::migrate(db, #{ dir: "db" });
+                let rows = pg::query(db, "SELECT c.relname AS name, i.indisvalid AS valid \
+                    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = $1",
+                    ["posts_title_idx"]);
+                print(`index ${rows}`);
+                print(`users ${pg::query(db, "SELECT count(*) AS n FROM users")[0].n}`);
+            });"#,
+        )
+}
+
+#[test]
+fn a_diesel_history_runs_in_diesels_order_and_its_rules() {
+    if !servers() {
+        return;
+    }
+    let p = diesel_history();
+    let run = p.run(&["t", "-v", "--keep-going"]);
+    run.code(1)
+        .contains("db/seed.sql: ignored (diesel reads only directories, not loose files)")
+        .contains(
+            "db: 5 diesel migrations, in the order diesel applies them:\n\
+             \x20    1. 20170102000000_create_users\n\
+             \x20    2. 2017-08-31-230457_create_posts\n\
+             \x20    3. 2017-09-01-000000-0000_create_tags\n\
+             \x20    4. 20200101000000_post_tags\n\
+             \x20    5. 2026-05-27-120000-0000_posts_title",
+        )
+        .lacks("does not exist")
+        .lacks("loose file: diesel never runs it");
+    for v in VERSIONS {
+        let minor = minor(&run.all(), v);
+        run.contains(&format!(
+            "PostgreSQL {v}.{minor}: migration 3 of 5: db/2017-09-01-000000-0000_create_tags/down.sql: Attempted to run an empty migration"
+        ));
+    }
+    // The index built outside a transaction is there and valid; the loose file never ran.
+    run.contains("index [#{\"name\": \"posts_title_idx\", \"valid\": true}]")
+        .contains("users 0");
+
+    // With the down written, every version passes.
+    std::fs::write(
+        p.join("db/2017-09-01-000000-0000_create_tags/down.sql"),
+        "DROP TABLE tags;\n",
+    )
+    .unwrap();
+    let run = p.run(&["t", "--job", "matrix"]);
+    run.code(0).contains("passed true with 5 migrations");
+    for v in VERSIONS {
+        run.contains(&format!(
+            "PostgreSQL {v}.{}: 5 migrations ok",
+            minor(&run.all(), v)
+        ));
+    }
+}
+
+/// A repository whose base commit has three migrations (the second with a down that never
+/// worked) and a second commit adding two more, one with a down that leaves a column behind.
+fn pull_request() -> Project {
+    let p = Project::new()
+        .file(
+            "m/1_accounts.up.sql",
+            "CREATE TABLE accounts (id int PRIMARY KEY);\n",
+        )
+        .file("m/1_accounts.down.sql", "DROP TABLE accounts;\n")
+        .file(
+            "m/2_accounts_email.up.sql",
+            "ALTER TABLE accounts ADD COLUMN email text;\n",
+        )
+        .file(
+            "m/2_accounts_email.down.sql",
+            "SELECT 1; -- never undid it\n",
+        )
+        .file(
+            "m/3_orders.up.sql",
+            "CREATE TABLE orders (id int PRIMARY KEY, account int REFERENCES accounts);\n",
+        )
+        .file("m/3_orders.down.sql", "DROP TABLE orders;\n");
+    support::git(p.path(), &["init", "-q"]);
+    support::git(p.path(), &["add", "-A"]);
+    support::git(p.path(), &["commit", "-qm", "base"]);
+    support::git(p.path(), &["branch", "base"]);
+    let p = p
+        .file(
+            "m/4_orders_total.up.sql",
+            "ALTER TABLE orders ADD COLUMN total numeric;\n",
+        )
+        .file(
+            "m/4_orders_total.down.sql",
+            "ALTER TABLE orders DROP COLUMN total;\n",
+        )
+        .file(
+            "m/5_orders_note.up.sql",
+            "ALTER TABLE orders ADD COLUMN note text;\n",
+        )
+        .file(
+            "m/5_orders_note.down.sql",
+            "SELECT 1; -- forgot the column\n",
+        );
+    support::git(p.path(), &["add", "-A"]);
+    support::git(p.path(), &["commit", "-qm", "two new migrations"]);
+    p.task(
+        "pr",
+        r#"let o = #{ versions: [13, 14, 15, 16], dir: "m", since: "base", allow_fail: true };
+        if opts.irreversible != () { o.irreversible = [opts.irreversible]; }
+        if opts.full != () { o.remove("since"); }
+        if opts.last != () { o.remove("since"); o.last = parse_int(opts.last); }
+        job("pr", || {
+            let r = pg::test_migrations(o);
+            for e in r.errors { print(`ERR ${e}`); }
+            print(`verdict ${r.passed}`);
+        });"#,
+    )
+}
+
+#[test]
+fn pull_request_mode_tests_only_what_the_pull_request_adds() {
+    if !servers() {
+        return;
+    }
+    let p = pull_request();
+    let run = p.run(&["pr"]);
+    run.code(0)
+        .contains("pull-request mode (since base): 2 of 5 migrations are new (4_orders_total, 5_orders_note)")
+        .contains("verdict false")
+        .lacks("2_accounts_email.down.sql: does not");
+    for v in VERSIONS {
+        run.contains(&format!(
+            "ERR PostgreSQL {v}.{}: migration 5 of 5: m/5_orders_note.down.sql: does not exactly undo m/5_orders_note.up.sql",
+            minor(&run.all(), v)
+        ));
+    }
+    run.lacks("m/4_orders_total.down.sql: does not");
+    // `last: 1` is the same question for the newest migration only.
+    p.run(&["pr", "--last", "1"])
+        .contains("(last: 1): 1 of 5 migrations are new (5_orders_note)")
+        .contains("m/5_orders_note.down.sql: does not exactly undo");
+    // The whole history: the old down fails too, unless it is listed as irreversible.
+    std::fs::write(
+        p.join("m/5_orders_note.down.sql"),
+        "ALTER TABLE orders DROP COLUMN note;\n",
+    )
+    .unwrap();
+    p.run(&["pr", "--full"])
+        .contains("migration 2 of 5: m/2_accounts_email.down.sql: does not exactly undo")
+        .contains("verdict false");
+    p.run(&["pr", "--full", "--irreversible", "2_accounts_email"])
+        .contains("m/2_accounts_email.down.sql: down not tested (listed as irreversible)")
+        .lacks("does not exactly undo")
+        .contains("verdict true");
+}
+
+#[test]
+fn seeded_migration_within_and_over_its_budget() {
+    if !servers() {
+        return;
+    }
+    let p = Project::new()
+        .file("m/1_items.up.sql", "CREATE TABLE items (id int PRIMARY KEY, price int NOT NULL);\n")
+        .file("m/1_items.down.sql", "DROP TABLE items;\n")
+        .file("m/2_items_cents.up.sql", "ALTER TABLE items ADD COLUMN cents bigint;\nUPDATE items SET cents = price * 100;\n")
+        .file("m/2_items_cents.down.sql", "ALTER TABLE items DROP COLUMN cents;\n")
+        .file("fixtures/items.sql", "INSERT INTO items SELECT g, g % 97 FROM generate_series(1, 20000) g;\n")
+        .task(
+            "b",
+            r#"fn seeded(budget) {
+                let db = pg::cluster(16);
+                pg::migrate(db, #{ dir: "m" });
+                pg::rollback(db, #{ dir: "m" });
+                let s = pg::seed(db, "fixtures/items.sql");
+                print(`seeded ${s.statements} statement(s)`);
+                let r = pg::migrate(db, #{ dir: "m", budget: budget });
+                let rows = pg::query(db, "SELECT count(*) AS n, sum(cents) AS cents FROM items WHERE cents > $1", [0]);
+                print(`migrated ${r.applied} rows ${rows[0].n} cents ${rows[0].cents}`);
+            }
+            job("within", || seeded("10m"));
+            job("over", || seeded(0));"#,
+        );
+    let run = p.run(&["b", "--keep-going", "-j", "1"]);
+    run.code(1)
+        .contains("seeded 1 statement(s)")
+        // 20000 rows, price g % 97; the ones at 0 are left out by the filter.
+        .contains("migrated [\"2_items_cents\"] rows 19794")
+        .contains("applying 1 migration(s) took")
+        .contains("over the 0s budget")
+        .contains("within  passed")
+        .contains("over    failed");
+}
+
+#[test]
+fn backup_then_a_failed_migration_then_restore_gives_back_the_rows() {
+    if !servers() {
+        return;
+    }
+    let accounts = "CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL);\n\
+                    INSERT INTO accounts VALUES (1, 10), (2, 20), (3, 30);\n";
+    let p = Project::new()
+        // What production has, and the release that adds a migration.
+        .file("base/1_accounts.up.sql", accounts)
+        .file("base/1_accounts.down.sql", "DROP TABLE accounts;\n")
+        .file("m/1_accounts.up.sql", accounts)
+        .file("m/1_accounts.down.sql", "DROP TABLE accounts;\n")
+        // Outside a transaction: the first statement sticks, the second fails.
+        .file(
+            "m/2_balances.up.sql",
+            "-- no-transaction\nUPDATE accounts SET balance = balance * 100;\nALTER TABLE accounts ADD COLUMN balance int;\n",
+        )
+        .file("m/2_balances.down.sql", "SELECT 1;\n")
+        .task(
+            "r",
+            r#"job("rehearse", || {
+                let db = pg::cluster(16);
+                let app = pg::database(db, "app");
+                pg::migrate(app, #{ dir: "base" });
+                let before = pg::query(app, "SELECT * FROM accounts ORDER BY id");
+                print(`before ${before}`);
+                let backup = pg::backup(app);
+                print(`backup ${backup.backup} of ${backup.database}`);
+                try {
+                    pg::migrate(app, #{ dir: "m" });
+                    fail("the migration should have failed");
+                } catch (e) {
+                    print(`migration failed: ${e}`);
+                    print(`half-migrated ${pg::query(app, "SELECT * FROM accounts ORDER BY id")}`);
+                    pg::restore(app, backup);
+                }
+                let after = pg::query(app, "SELECT * FROM accounts ORDER BY id");
+                print(`after ${after}`);
+                assert_eq(after, before, "restored rows");
+                let names = pg::query(db, "SELECT datname FROM pg_database WHERE datname LIKE 'xtask_backup%'");
+                print(`backups ${names.len()}`);
+            });"#,
+        );
+    let rows = "[#{\"balance\": 10, \"id\": 1}, #{\"balance\": 20, \"id\": 2}, #{\"balance\": 30, \"id\": 3}]";
+    let run = p.run(&["r"]);
+    run.code(0)
+        .contains(&format!("before {rows}"))
+        .contains("migration 2 of 2: m/2_balances.up.sql:3:1: ERROR 42701")
+        .contains("half-migrated [#{\"balance\": 1000, \"id\": 1}")
+        .contains(&format!("after {rows}"))
+        .contains("backups 1");
 }

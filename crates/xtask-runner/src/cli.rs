@@ -299,6 +299,8 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         if planning { Mode::Plan } else { Mode::Execute },
         script_args.clone(),
     );
+    host.verbose
+        .store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
     let top = match host.load() {
         Ok(guard) => guard,
         Err(diagnostic) => {

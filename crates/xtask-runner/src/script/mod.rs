@@ -56,6 +56,8 @@ pub struct Host {
     pub engine: OnceLock<Arc<Engine>>,
     /// Cancels commands run by top-level code.
     pub top_token: CancelToken,
+    /// `-v`: primitives may say more (the pg migration order).
+    pub verbose: std::sync::atomic::AtomicBool,
 }
 
 /// Most operations a single evaluation may run before it is stopped as runaway.
@@ -87,6 +89,7 @@ impl Host {
             results: Mutex::new(HashMap::new()),
             engine: OnceLock::new(),
             top_token: CancelToken::new(),
+            verbose: Default::default(),
         });
         let _ = host.engine.set(Arc::new(build_engine(&host.root)));
         host

@@ -12,7 +12,6 @@
 //! Then the versions' snapshots are compared with each other.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -33,14 +32,29 @@ const TOOL_TABLES: &[&str] = &[
 ];
 
 pub struct Options {
-    pub dir: PathBuf,
-    pub dir_display: String,
+    pub plan: Plan,
     pub budget: Duration,
     pub stepwise: bool,
     pub cluster: cluster::Options,
     /// Delegate mode: the project's own migration commands, run with `DATABASE_URL` set.
     pub command: Option<Vec<String>>,
     pub down_command: Option<Vec<String>>,
+}
+
+/// What to test: the migrations in order, and for each whether its down is tested (false for
+/// migrations without a down, ones listed as `irreversible`, and in pull-request mode every
+/// migration not added by it: those are only applied).
+#[derive(Default)]
+pub struct Plan {
+    pub migrations: Vec<Migration>,
+    pub check_down: Vec<bool>,
+}
+
+impl Plan {
+    /// The last migration whose down is not tested: rolling back stops above it.
+    fn floor(&self) -> Option<usize> {
+        self.check_down.iter().rposition(|c| !c)
+    }
 }
 
 pub enum Target {
@@ -77,17 +91,11 @@ impl Report {
 
 /// Runs every target in parallel and returns one report per target, in order.
 pub fn run(targets: Vec<(String, Target)>, options: &Options, ctx: &Ctx) -> Vec<Report> {
-    let migrations = if options.command.is_some() {
-        Ok(Vec::new())
-    } else {
-        migrate::load(&options.dir, &options.dir_display)
-    };
     std::thread::scope(|s| {
         let handles: Vec<_> = targets
             .into_iter()
             .map(|(label, target)| {
                 let ctx = ctx.clone();
-                let migrations = &migrations;
                 s.spawn(move || {
                     let mut report = Report {
                         label,
@@ -98,10 +106,7 @@ pub fn run(targets: Vec<(String, Target)>, options: &Options, ctx: &Ctx) -> Vec<
                         migrations: 0,
                         cached: false,
                     };
-                    match migrations {
-                        Ok(list) => one(&mut report, target, list, options, &ctx),
-                        Err(e) => report.fail(e.clone()),
-                    }
+                    one(&mut report, target, options, &ctx);
                     report
                 })
             })
@@ -113,9 +118,9 @@ pub fn run(targets: Vec<(String, Target)>, options: &Options, ctx: &Ctx) -> Vec<
     })
 }
 
-fn one(report: &mut Report, target: Target, all: &[Migration], options: &Options, ctx: &Ctx) {
+fn one(report: &mut Report, target: Target, options: &Options, ctx: &Ctx) {
     let started = Instant::now();
-    report.migrations = all.len();
+    report.migrations = options.plan.migrations.len();
     // Owned servers stop (and their files go) when this drops, whatever happened.
     let mut owned: Option<cluster::Native> = None;
     let server_url = match target {
@@ -136,7 +141,7 @@ fn one(report: &mut Report, target: Target, all: &[Migration], options: &Options
         }
         Target::Server(url) => url,
     };
-    if let Err(e) = test(report, &server_url, owned.is_some(), all, options, ctx) {
+    if let Err(e) = test(report, &server_url, owned.is_some(), options, ctx) {
         report.fail(e);
     }
     let stopping = Instant::now();
@@ -157,7 +162,6 @@ fn test(
     report: &mut Report,
     server_url: &str,
     throwaway: bool,
-    all: &[Migration],
     options: &Options,
     ctx: &Ctx,
 ) -> Result<(), String> {
@@ -199,19 +203,27 @@ fn test(
         if options.command.is_some() {
             return delegate(report, &first_url, options, ctx);
         }
-        let Some((first, clean)) = full(report, &first_url, all, ctx)? else {
+        let plan = &options.plan;
+        let Some(full) = full(report, &first_url, plan, ctx)? else {
             return Ok(());
         };
         if options.stepwise {
-            // After a clean rollback the database is as it started; otherwise start afresh.
-            let url = if clean {
-                first_url
+            let floor = plan.floor();
+            let above = floor.map_or(0, |f| f + 1);
+            // A clean rollback left the database at the floor: go on from there unless a
+            // migration below it still needs its down tested; otherwise start afresh.
+            let resume = full.clean && plan.check_down[..above].iter().all(|c| !c);
+            let (url, from, before) = if resume {
+                (first_url, above, Some(full.at_floor.clone()))
             } else {
-                database(report, "step")?
+                (database(report, "step")?, 0, None)
             };
-            stepwise(report, &url, all, &first, ctx)?;
+            let t = Instant::now();
+            let result = stepwise(report, &url, plan, from, before, &full.applied, ctx);
+            report.time("stepwise", t.elapsed());
+            result?;
         }
-        report.snapshot = Some(first);
+        report.snapshot = Some(full.applied);
         Ok(())
     })();
     // A throwaway cluster goes as a whole; on a server we keep, remove what we made.
@@ -244,78 +256,122 @@ fn snap(report: &mut Report, c: &mut Client) -> Result<Snapshot, String> {
     Ok(s)
 }
 
-/// Apply all, snapshot, roll back all. Returns the snapshot after applying everything and
-/// whether the rollback restored the starting schema, or `None` when an up failed (then
-/// nothing else can be tested on this version).
-fn full(
-    report: &mut Report,
-    url: &str,
-    all: &[Migration],
-    ctx: &Ctx,
-) -> Result<Option<(Snapshot, bool)>, String> {
+/// The outcome of the full apply and rollback.
+struct Full {
+    /// The schema with every migration applied.
+    applied: Snapshot,
+    /// The schema at the floor (after the last migration whose down is not tested), which the
+    /// rollback must restore.
+    at_floor: Snapshot,
+    /// Whether it did.
+    clean: bool,
+}
+
+/// Apply all, snapshot, roll back down to the floor. `None` when an up failed (then nothing
+/// else can be tested on this version).
+fn full(report: &mut Report, url: &str, plan: &Plan, ctx: &Ctx) -> Result<Option<Full>, String> {
+    let all = &plan.migrations;
+    let total = all.len();
+    let floor = plan.floor();
     let mut c = client::connect(url)?;
     migrate::ensure_table(&mut c)?;
     let baseline = snap(report, &mut c)?;
+    let mut at_floor = baseline;
     let t = Instant::now();
-    for m in all {
+    for (i, m) in all.iter().enumerate() {
         cancelled(ctx)?;
         if let Err(f) = migrate::up(&mut c, m) {
-            report.fail(f.to_string());
+            report.time("apply", t.elapsed());
+            report.fail(f.at_step(i, total).to_string());
             return Ok(None);
+        }
+        if Some(i) == floor {
+            at_floor = snapshot::take(&mut c).map_err(|e| client::describe(&e))?;
         }
     }
     report.time("apply", t.elapsed());
     let applied = snap(report, &mut c)?;
 
     let t = Instant::now();
-    for m in all.iter().rev() {
+    let above = floor.map_or(0, |f| f + 1);
+    for i in (above..total).rev() {
         cancelled(ctx)?;
-        if let Err(f) = migrate::down(&mut c, m) {
-            report.fail(f.to_string());
-            return Ok(Some((applied, false)));
+        if let Err(f) = migrate::down(&mut c, &all[i]) {
+            report.time("rollback", t.elapsed());
+            report.fail(f.at_step(i, total).to_string());
+            return Ok(Some(Full {
+                applied,
+                at_floor,
+                clean: false,
+            }));
         }
     }
     report.time("rollback", t.elapsed());
     let after = snap(report, &mut c)?;
-    let d = snapshot::diff(&baseline, &after);
+    let d = snapshot::diff(&at_floor, &after);
     if !d.is_empty() {
+        let what = match floor {
+            None => "rolling back every migration does not restore the empty schema".to_string(),
+            Some(f) => format!(
+                "rolling back migrations {} to {total} does not restore the schema after migration {} ({})",
+                f + 2,
+                f + 1,
+                all[f].id
+            ),
+        };
         report.fail(format!(
-            "rolling back every migration does not restore the empty schema:{}",
+            "{what}:{}",
             describe_diff(&d, "left behind", "dropped too much")
         ));
     }
-    Ok(Some((applied, d.is_empty())))
+    Ok(Some(Full {
+        applied,
+        at_floor,
+        clean: d.is_empty(),
+    }))
 }
 
+/// Step-wise from migration `from` (0-based) on, the database holding everything before it:
+/// each migration whose down is tested goes up, down (the schema must be exactly what it was
+/// before), up again (exactly what the first up gave); the others are only applied. At the end
+/// the schema must equal `first`, the full apply's.
 fn stepwise(
     report: &mut Report,
     url: &str,
-    all: &[Migration],
+    plan: &Plan,
+    from: usize,
+    before: Option<Snapshot>,
     first: &Snapshot,
     ctx: &Ctx,
 ) -> Result<(), String> {
-    let t = Instant::now();
+    let all = &plan.migrations;
+    let total = all.len();
     let mut c = client::connect(url)?;
     migrate::ensure_table(&mut c)?;
-    let mut before = snapshot::take(&mut c).map_err(|e| client::describe(&e))?;
-    for m in all {
+    let take = |c: &mut Client| snapshot::take(c).map_err(|e| client::describe(&e));
+    // `None`: the schema changed since the last snapshot (an untested migration was applied).
+    let mut before = before;
+    for (i, m) in all.iter().enumerate().skip(from) {
         cancelled(ctx)?;
-        let step = |report: &mut Report, r: Result<(), migrate::Failure>| match r {
-            Ok(()) => true,
-            Err(f) => {
-                report.fail(f.to_string());
-                false
-            }
+        let before_up = match (plan.check_down[i], before.take()) {
+            (false, _) => None,
+            (true, Some(s)) => Some(s),
+            (true, None) => Some(take(&mut c)?),
         };
-        if !step(report, migrate::up(&mut c, m)) {
+        if let Err(f) = migrate::up(&mut c, m) {
+            report.fail(f.at_step(i, total).to_string());
             return Ok(());
         }
-        let after = snapshot::take(&mut c).map_err(|e| client::describe(&e))?;
-        if !step(report, migrate::down(&mut c, m)) {
+        let Some(before_up) = before_up else {
+            continue;
+        };
+        let after = take(&mut c)?;
+        if let Err(f) = migrate::down(&mut c, m) {
+            report.fail(f.at_step(i, total).to_string());
             return Ok(());
         }
-        let back = snapshot::take(&mut c).map_err(|e| client::describe(&e))?;
-        let d = snapshot::diff(&before, &back);
+        let back = take(&mut c)?;
+        let d = snapshot::diff(&before_up, &back);
         if !d.is_empty() {
             let down = m
                 .down
@@ -323,35 +379,41 @@ fn stepwise(
                 .map(|s| s.display.clone())
                 .unwrap_or_default();
             report.fail(format!(
-                "{down}: does not exactly undo {}:{}",
+                "migration {} of {total}: {down}: does not exactly undo {}:{}",
+                i + 1,
                 m.up.display,
                 describe_diff(&d, "left behind", "dropped too much")
             ));
             return Ok(());
         }
-        if !step(report, migrate::up(&mut c, m)) {
+        if let Err(f) = migrate::up(&mut c, m) {
+            report.fail(f.at_step(i, total).to_string());
             return Ok(());
         }
-        let again = snapshot::take(&mut c).map_err(|e| client::describe(&e))?;
+        let again = take(&mut c)?;
         let d = snapshot::diff(&after, &again);
         if !d.is_empty() {
             report.fail(format!(
-                "{}: applying it again after its down gives a different schema:{}",
+                "migration {} of {total}: {}: applying it again after its down gives a different schema:{}",
+                i + 1,
                 m.up.display,
                 describe_diff(&d, "new", "missing")
             ));
             return Ok(());
         }
-        before = again;
+        before = Some(again);
     }
-    let d = snapshot::diff(first, &before);
+    let last = match before {
+        Some(s) => s,
+        None => take(&mut c)?,
+    };
+    let d = snapshot::diff(first, &last);
     if !d.is_empty() {
         report.fail(format!(
             "re-applying every migration gives a different schema than the first time:{}",
             describe_diff(&d, "new", "missing")
         ));
     }
-    report.time("stepwise", t.elapsed());
     Ok(())
 }
 

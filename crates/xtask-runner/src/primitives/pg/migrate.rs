@@ -1,15 +1,11 @@
-//! The built-in migration runner for the two common layouts:
-//!
-//! - flat files (sqlx): `migrations/<version>_<name>.up.sql` and `.down.sql`
-//! - directories (diesel): `migrations/<version>_<name>/up.sql` and `down.sql`
+//! The built-in migration runner for the layouts `layout` reads (sqlx files, diesel
+//! directories).
 //!
 //! Each migration runs in its own transaction, together with its row in `_xtask_migrations`,
 //! unless it opts out (a first line `-- no-transaction`, as in sqlx, or diesel's
 //! `metadata.toml` with `run_in_transaction = false`): then its statements run one by one.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use postgres::Client;
 
@@ -19,6 +15,9 @@ pub const TABLE: &str = "_xtask_migrations";
 
 #[derive(Clone, Debug)]
 pub struct Migration {
+    /// As the tool names it: the diesel directory, the sqlx file name without `.up.sql`.
+    pub id: String,
+    /// The key the tool orders and records by (diesel: without dashes).
     pub version: String,
     pub name: String,
     pub up: Script,
@@ -31,11 +30,13 @@ pub struct Script {
     pub display: String,
     pub sql: String,
     pub transaction: bool,
+    /// diesel refuses to run an empty file; sqlx runs it.
+    pub refuse_empty: bool,
 }
 
 impl Migration {
     pub fn id(&self) -> String {
-        format!("{}_{}", self.version, self.name)
+        self.id.clone()
     }
 
     /// Recorded when applied, so `status` can tell an edited migration.
@@ -47,6 +48,8 @@ impl Migration {
 /// A failed migration step: the file, where in it, and what the server said.
 #[derive(Clone, Debug)]
 pub struct Failure {
+    /// Where the migration stands in the order: (n, total), 1-based.
+    pub step: Option<(usize, usize)>,
     pub file: String,
     pub at: Option<(usize, usize)>,
     pub message: String,
@@ -54,169 +57,13 @@ pub struct Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some((n, total)) = self.step {
+            write!(f, "migration {n} of {total}: ")?;
+        }
         match self.at {
             Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.file, self.message),
             None => write!(f, "{}: {}", self.file, self.message),
         }
-    }
-}
-
-/// Reads the migrations in `dir`, ordered by version. `display` is how `dir` is shown.
-pub fn load(dir: &Path, display: &str) -> Result<Vec<Migration>, String> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read migrations directory {display}: {e}"))?;
-    let mut found: BTreeMap<String, Pending> = BTreeMap::new();
-    let shown = |name: &str| format!("{}/{name}", display.trim_end_matches('/'));
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let file = entry.file_name().to_string_lossy().into_owned();
-        if file.starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            let (version, name) = split_id(&file)
-                .ok_or_else(|| format!("{}: expected <version>_<name>", shown(&file)))?;
-            let up = path.join("up.sql");
-            if !up.is_file() {
-                return Err(format!("{}: no up.sql", shown(&file)));
-            }
-            let down = Some(path.join("down.sql")).filter(|p| p.is_file());
-            let in_tx = !std::fs::read_to_string(path.join("metadata.toml"))
-                .unwrap_or_default()
-                .lines()
-                .any(|l| l.replace(' ', "") == "run_in_transaction=false");
-            insert(
-                &mut found,
-                version,
-                name,
-                Some(up),
-                down,
-                in_tx,
-                &shown(&file),
-            )?;
-        } else if let Some(stem) = file.strip_suffix(".up.sql") {
-            let (version, name) = split_id(stem)
-                .ok_or_else(|| format!("{}: expected <version>_<name>.up.sql", shown(&file)))?;
-            insert(
-                &mut found,
-                version,
-                name,
-                Some(path),
-                None,
-                true,
-                &shown(&file),
-            )?;
-        } else if let Some(stem) = file.strip_suffix(".down.sql") {
-            let (version, name) = split_id(stem)
-                .ok_or_else(|| format!("{}: expected <version>_<name>.down.sql", shown(&file)))?;
-            insert(
-                &mut found,
-                version,
-                name,
-                None,
-                Some(path),
-                true,
-                &shown(&file),
-            )?;
-        } else if file.ends_with(".sql") {
-            return Err(format!(
-                "{}: not a reversible migration (expected <version>_<name>.up.sql and .down.sql)",
-                shown(&file)
-            ));
-        }
-    }
-    let mut out = Vec::new();
-    for (version, (name, up, down, dir_tx)) in found {
-        let Some(up) = up else {
-            return Err(format!(
-                "{}: a down migration without its up",
-                shown(&format!("{version}_{name}.down.sql"))
-            ));
-        };
-        let up = script(&up, dir, display, dir_tx)?;
-        let down = match down {
-            Some(p) => Some(script(&p, dir, display, dir_tx)?),
-            None => None,
-        };
-        out.push(Migration {
-            version,
-            name,
-            up,
-            down,
-        });
-    }
-    out.sort_by(|a, b| compare_versions(&a.version, &b.version));
-    Ok(out)
-}
-
-/// A version's name, up and down files, and whether it runs in a transaction, while loading.
-type Pending = (String, Option<PathBuf>, Option<PathBuf>, bool);
-
-fn insert(
-    found: &mut BTreeMap<String, Pending>,
-    version: String,
-    name: String,
-    up: Option<PathBuf>,
-    down: Option<PathBuf>,
-    in_tx: bool,
-    shown: &str,
-) -> Result<(), String> {
-    let slot = found
-        .entry(version.clone())
-        .or_insert_with(|| (name.clone(), None, None, in_tx));
-    if slot.0 != name {
-        return Err(format!(
-            "{shown}: version {version} is also used by `{}`",
-            slot.0
-        ));
-    }
-    if up.is_some() {
-        if slot.1.is_some() {
-            return Err(format!("{shown}: version {version} has two up migrations"));
-        }
-        slot.1 = up;
-    }
-    if down.is_some() {
-        if slot.2.is_some() {
-            return Err(format!(
-                "{shown}: version {version} has two down migrations"
-            ));
-        }
-        slot.2 = down;
-    }
-    slot.3 &= in_tx;
-    Ok(())
-}
-
-fn script(path: &Path, dir: &Path, display: &str, dir_tx: bool) -> Result<Script, String> {
-    let rel = path.strip_prefix(dir).unwrap_or(path);
-    let display = format!("{}/{}", display.trim_end_matches('/'), rel.display());
-    let sql = std::fs::read_to_string(path).map_err(|e| format!("{display}: {e}"))?;
-    let no_tx = sql
-        .lines()
-        .next()
-        .is_some_and(|l| l.trim().eq_ignore_ascii_case("-- no-transaction"));
-    Ok(Script {
-        display,
-        transaction: dir_tx && !no_tx,
-        sql,
-    })
-}
-
-/// `20240108091500_create_pools` -> (`20240108091500`, `create_pools`); diesel's
-/// `2024-01-08-091500_create_pools` works too.
-fn split_id(id: &str) -> Option<(String, String)> {
-    let (version, name) = id.split_once('_')?;
-    if version.is_empty() || !version.starts_with(|c: char| c.is_ascii_digit()) {
-        return None;
-    }
-    Some((version.to_string(), name.to_string()))
-}
-
-fn compare_versions(a: &str, b: &str) -> Ordering {
-    match (a.parse::<u128>(), b.parse::<u128>()) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
-        _ => a.cmp(b),
     }
 }
 
@@ -269,11 +116,10 @@ pub fn up(client: &mut Client, m: &Migration) -> Result<(), Failure> {
 
 pub fn down(client: &mut Client, m: &Migration) -> Result<(), Failure> {
     let Some(script) = &m.down else {
-        return Err(Failure {
-            file: m.up.display.clone(),
-            at: None,
-            message: "has no down migration: cannot roll it back".into(),
-        });
+        return Err(Failure::plain(
+            &m.up.display,
+            "has no down migration: cannot roll it back",
+        ));
     };
     let record = format!("DELETE FROM {TABLE} WHERE version = $1");
     execute(client, script, |tx| {
@@ -283,17 +129,15 @@ pub fn down(client: &mut Client, m: &Migration) -> Result<(), Failure> {
 
 /// Applies every pending migration in order; returns the ids applied.
 pub fn migrate(client: &mut Client, all: &[Migration]) -> Result<Vec<String>, Failure> {
-    let setup = |message: String| Failure {
-        file: TABLE.into(),
-        at: None,
-        message,
-    };
+    let setup = |message: String| Failure::plain(TABLE, message);
     ensure_table(client).map_err(setup)?;
     let done = applied(client).map_err(setup)?;
     let mut out = Vec::new();
-    for m in all.iter().filter(|m| !done.contains_key(&m.version)) {
-        up(client, m)?;
-        out.push(m.id());
+    for (i, m) in all.iter().enumerate() {
+        if !done.contains_key(&m.version) {
+            up(client, m).map_err(|f| f.at_step(i, all.len()))?;
+            out.push(m.id());
+        }
     }
     Ok(out)
 }
@@ -304,22 +148,24 @@ pub fn rollback(
     all: &[Migration],
     steps: Option<usize>,
 ) -> Result<Vec<String>, Failure> {
-    let done = applied(client).map_err(|message| Failure {
-        file: TABLE.into(),
-        at: None,
-        message,
-    })?;
+    let done = applied(client).map_err(|message| Failure::plain(TABLE, message))?;
     let mut out = Vec::new();
-    for m in all
+    for (i, m) in all
         .iter()
+        .enumerate()
         .rev()
-        .filter(|m| done.contains_key(&m.version))
+        .filter(|(_, m)| done.contains_key(&m.version))
         .take(steps.unwrap_or(usize::MAX))
     {
-        down(client, m)?;
+        down(client, m).map_err(|f| f.at_step(i, all.len()))?;
         out.push(m.id());
     }
     Ok(out)
+}
+
+/// Runs a script that is not a migration (`pg::execute`, `pg::seed`): no bookkeeping row.
+pub fn run_script(client: &mut Client, script: &Script) -> Result<(), Failure> {
+    execute(client, script, |_| Ok(()))
 }
 
 /// Runs one file: in a transaction with `record`, or statement by statement when it opted out.
@@ -332,12 +178,20 @@ fn execute(
         // The server counts characters from the start of the query it got.
         let before = script.sql[..offset].chars().count();
         Failure {
+            step: None,
             file: script.display.clone(),
             at: client::position(err).map(|p| client::line_col(&script.sql, before + p)),
             message: client::describe(err),
         }
         .with_statement(sql, &script.sql, offset)
     };
+    if script.refuse_empty && script.sql.trim().is_empty() {
+        return Err(Failure::plain(
+            &script.display,
+            "Attempted to run an empty migration (diesel refuses an empty file; \
+             write `SELECT 1;` in it if it is meant to do nothing)",
+        ));
+    }
     if !script.transaction {
         for (offset, statement) in client::split(&script.sql) {
             if let Err(e) = client.batch_execute(statement) {
@@ -363,6 +217,21 @@ fn execute(
 }
 
 impl Failure {
+    pub fn plain(file: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            step: None,
+            file: file.to_string(),
+            at: None,
+            message: message.into(),
+        }
+    }
+
+    /// Names the migration's place in the order: `index` (0-based) of `total`.
+    pub fn at_step(mut self, index: usize, total: usize) -> Failure {
+        self.step = Some((index + 1, total));
+        self
+    }
+
     fn with_statement(mut self, statement: &str, sql: &str, offset: usize) -> Self {
         if self.at.is_none() && !statement.is_empty() {
             self.at = Some(statement_start(sql, offset, statement));
@@ -403,54 +272,25 @@ fn statement_start(sql: &str, offset: usize, statement: &str) -> (usize, usize) 
 mod tests {
     use super::*;
 
-    fn write(dir: &Path, file: &str, text: &str) {
-        let p = dir.join(file);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-
-    #[test]
-    fn loads_both_layouts_in_version_order() {
-        let t = tempfile::tempdir().unwrap();
-        write(t.path(), "10_b.up.sql", "SELECT 2;");
-        write(t.path(), "10_b.down.sql", "SELECT 2;");
-        write(t.path(), "9_a.up.sql", "-- no-transaction\nSELECT 1;");
-        write(t.path(), "9_a.down.sql", "SELECT 1;");
-        let flat = load(t.path(), "m").unwrap();
-        assert_eq!(
-            flat.iter().map(Migration::id).collect::<Vec<_>>(),
-            ["9_a", "10_b"]
-        );
-        assert!(!flat[0].up.transaction && flat[1].up.transaction);
-        assert_eq!(flat[1].down.as_ref().unwrap().display, "m/10_b.down.sql");
-
-        let d = tempfile::tempdir().unwrap();
-        write(d.path(), "2024-01-02-000000_two/up.sql", "SELECT 2;");
-        write(d.path(), "2024-01-02-000000_two/down.sql", "SELECT 2;");
-        write(d.path(), "2024-01-01-000000_one/up.sql", "SELECT 1;");
-        let dirs = load(d.path(), "migrations").unwrap();
-        assert_eq!(dirs[0].name, "one");
-        assert!(dirs[0].down.is_none());
-        assert_eq!(
-            dirs[1].up.display,
-            "migrations/2024-01-02-000000_two/up.sql"
-        );
-    }
-
-    #[test]
-    fn rejects_an_orphan_down_and_duplicate_versions() {
-        let t = tempfile::tempdir().unwrap();
-        write(t.path(), "1_a.down.sql", "");
-        assert!(load(t.path(), "m").unwrap_err().contains("without its up"));
-        write(t.path(), "1_a.up.sql", "");
-        write(t.path(), "1_b.up.sql", "");
-        assert!(load(t.path(), "m").unwrap_err().contains("also used by"));
-    }
-
     #[test]
     fn statement_start_skips_comments() {
         let sql = "SELECT 1;\n\n-- why\n  DROP TABLE x;";
         let parts = client::split(sql);
         assert_eq!(statement_start(sql, parts[1].0, parts[1].1), (4, 3));
+    }
+
+    #[test]
+    fn a_failure_names_its_place_in_the_order() {
+        let f = Failure {
+            step: None,
+            file: "m/2_b/up.sql".into(),
+            at: Some((3, 5)),
+            message: "ERROR 42P01: relation \"a\" does not exist".into(),
+        }
+        .at_step(1, 300);
+        assert_eq!(
+            f.to_string(),
+            "migration 2 of 300: m/2_b/up.sql:3:5: ERROR 42P01: relation \"a\" does not exist"
+        );
     }
 }

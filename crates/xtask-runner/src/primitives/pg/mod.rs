@@ -7,13 +7,17 @@
 //! (layouts and the runner), `snapshot` (schema from the catalog), `matrix` (the test),
 //! `template` (the initdb cache).
 
+pub mod backup;
 pub mod client;
 pub mod cluster;
 pub mod discover;
 pub mod docker;
+pub mod layout;
 pub mod matrix;
 pub mod migrate;
+pub mod plan;
 pub mod snapshot;
+pub mod sql;
 pub mod template;
 
 use std::path::PathBuf;
@@ -138,6 +142,16 @@ pub fn register(engine: &mut Engine) {
     FuncRegistration::new("snapshot").set_into_module(&mut m, snapshot_fn);
     FuncRegistration::new("test_migrations").set_into_module(&mut m, test_migrations);
     FuncRegistration::new("compare").set_into_module(&mut m, compare_fn);
+    FuncRegistration::new("query").set_into_module(&mut m, |t: Dynamic, sql: &str| {
+        query_fn(t, sql, Array::new())
+    });
+    FuncRegistration::new("query").set_into_module(&mut m, query_fn);
+    FuncRegistration::new("execute").set_into_module(&mut m, execute_fn);
+    FuncRegistration::new("seed").set_into_module(&mut m, seed_fn);
+    FuncRegistration::new("database").set_into_module(&mut m, database_fn);
+    FuncRegistration::new("backup").set_into_module(&mut m, |t: Dynamic| backup_fn(t, Map::new()));
+    FuncRegistration::new("backup").set_into_module(&mut m, backup_fn);
+    FuncRegistration::new("restore").set_into_module(&mut m, restore_fn);
     engine.register_static_module("pg", m.into());
 }
 
@@ -308,9 +322,33 @@ fn dir_option(options: &Map) -> Result<(PathBuf, String)> {
     Ok((context::current().path(&display), display))
 }
 
+/// Loads the migrations as their tool would, telling what it ignored; with `-v`, also the order.
 fn load(options: &Map) -> Result<Vec<migrate::Migration>> {
     let (dir, display) = dir_option(options)?;
-    migrate::load(&dir, &display).or_else(error)
+    let loaded = layout::load(&dir, &display).or_else(error)?;
+    let ctx = Ctx::current();
+    for note in &loaded.notes {
+        ctx.message(Level::Info, note.clone());
+    }
+    if ctx.host.verbose.load(std::sync::atomic::Ordering::Relaxed) {
+        let order: Vec<String> = loaded
+            .migrations
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("\n  {:>4}. {}", i + 1, m.id))
+            .collect();
+        ctx.message(
+            Level::Info,
+            format!(
+                "{display}: {} {} migrations, in the order {} applies them:{}",
+                loaded.migrations.len(),
+                loaded.tool.name(),
+                loaded.tool.name(),
+                order.concat()
+            ),
+        );
+    }
+    Ok(loaded.migrations)
 }
 
 fn connect(url: &str) -> Result<postgres::Client> {
@@ -323,8 +361,15 @@ fn strings(items: Vec<String>) -> Dynamic {
 
 /// `pg::migrate(target, #{ dir, command })`: apply pending migrations, or delegate to the
 /// project's own command with `DATABASE_URL` set.
+///
+/// `budget` ("60s"): the run fails when applying takes longer (the reference pipeline's gate
+/// on a seeded database).
 fn migrate_fn(target: Dynamic, options: Map) -> Result<Map> {
-    check_keys("pg::migrate", &options, &["dir", "command"])?;
+    check_keys("pg::migrate", &options, &["dir", "command", "budget"])?;
+    let budget = options
+        .get("budget")
+        .map(|b| duration_value("option `budget`", b))
+        .transpose()?;
     let url = target_url(&target)?;
     let mut out = Map::new();
     if let Some(command) = options.get("command") {
@@ -339,6 +384,17 @@ fn migrate_fn(target: Dynamic, options: Map) -> Result<Map> {
             false,
         )?;
         out.insert("delegated".into(), Dynamic::TRUE);
+        if let (Some(budget), Some(took)) = (
+            budget,
+            result.get("duration").and_then(|d| d.as_float().ok()),
+        ) {
+            if took > budget.as_secs_f64() {
+                return error(format!(
+                    "the migration command took {took:.2}s, over the {}s budget",
+                    budget.as_secs_f64()
+                ));
+            }
+        }
         out.insert(
             "duration".into(),
             result.get("duration").cloned().unwrap_or(Dynamic::UNIT),
@@ -347,12 +403,29 @@ fn migrate_fn(target: Dynamic, options: Map) -> Result<Map> {
     }
     let all = load(&options)?;
     let mut c = connect(&url)?;
+    let started = std::time::Instant::now();
     let applied = migrate::migrate(&mut c, &all).or_else(|f| error(f.to_string()))?;
+    let took = started.elapsed();
     Ctx::current().message(
         Level::Info,
-        format!("{} migration(s) applied", applied.len()),
+        format!(
+            "{} migration(s) applied in {:.2}s",
+            applied.len(),
+            took.as_secs_f64()
+        ),
     );
+    if let Some(budget) = budget {
+        if took > budget {
+            return error(format!(
+                "applying {} migration(s) took {:.2}s, over the {}s budget",
+                applied.len(),
+                took.as_secs_f64(),
+                budget.as_secs_f64()
+            ));
+        }
+    }
     out.insert("applied".into(), strings(applied));
+    out.insert("duration".into(), Dynamic::from_float(took.as_secs_f64()));
     Ok(out)
 }
 
@@ -412,6 +485,97 @@ fn status_fn(target: Dynamic, options: Map) -> Result<Map> {
     Ok(out)
 }
 
+/// `pg::query(target, sql, [params])`: one statement's rows as maps (column name to value).
+fn query_fn(target: Dynamic, sql: &str, params: Array) -> Result<Array> {
+    let url = target_url(&target)?;
+    let mut c = connect(&url)?;
+    sql::query(&mut c, sql, &params).or_else(|e| error(format!("pg::query: {e}")))
+}
+
+/// `pg::execute(target, sql)`: a script of statements in one transaction.
+fn execute_fn(target: Dynamic, script: &str) -> Result<()> {
+    let url = target_url(&target)?;
+    let mut c = connect(&url)?;
+    sql::execute(&mut c, script, "pg::execute").or_else(error)
+}
+
+/// `pg::database(target, name)`: the URL of database `name` on the same server, created if
+/// missing.
+fn database_fn(target: Dynamic, name: &str) -> Result<String> {
+    let url = target_url(&target)?;
+    let mut c = connect(&url)?;
+    sql::create_database(&mut c, name).or_else(|e| error(format!("pg::database: {e}")))?;
+    client::with_database(&url, name).or_else(error)
+}
+
+/// `pg::seed(target, file)`: a fixture file of statements; errors name the file and line:col.
+fn seed_fn(target: Dynamic, file: &str) -> Result<Map> {
+    let url = target_url(&target)?;
+    let path = context::current().path(file);
+    let text = std::fs::read_to_string(&path)
+        .or_else(|e| error(format!("pg::seed: cannot read {file}: {e}")))?;
+    let mut c = connect(&url)?;
+    let started = std::time::Instant::now();
+    sql::execute(&mut c, &text, file).or_else(error)?;
+    let mut out = Map::new();
+    out.insert(
+        "statements".into(),
+        Dynamic::from_int(client::split(&text).len() as i64),
+    );
+    out.insert(
+        "duration".into(),
+        Dynamic::from_float(started.elapsed().as_secs_f64()),
+    );
+    Ok(out)
+}
+
+/// `pg::backup(target, #{ keep })`: a copy of the database in the same cluster, dropped when the
+/// job ends unless `keep: true`. Returns `#{ url, database, backup }` for `pg::restore`.
+fn backup_fn(target: Dynamic, options: Map) -> Result<Map> {
+    check_keys("pg::backup", &options, &["keep"])?;
+    not_planning("pg::backup")?;
+    let url = target_url(&target)?;
+    let made = backup::backup(&url).or_else(|e| error(format!("pg::backup: {e}")))?;
+    Ctx::current().message(
+        Level::Info,
+        format!("backed up database {} as {}", made.database, made.copy),
+    );
+    if !opt_bool(&options, "keep")?.unwrap_or(false) {
+        let (url, copy) = (url.clone(), made.copy.clone());
+        context::current().on_exit(move || {
+            if let Ok(mut admin) = backup::maintenance(&url, &copy) {
+                let _ = backup::drop_database(&mut admin, &copy);
+            }
+        });
+    }
+    let mut out = Map::new();
+    out.insert(
+        "url".into(),
+        Dynamic::from(client::with_database(&url, &made.copy).or_else(error)?),
+    );
+    out.insert("database".into(), Dynamic::from(made.database));
+    out.insert("backup".into(), Dynamic::from(made.copy));
+    Ok(out)
+}
+
+/// `pg::restore(target, backup)`: the target's database becomes a copy of the backup again.
+fn restore_fn(target: Dynamic, made: Map) -> Result<()> {
+    let url = target_url(&target)?;
+    let Some(copy) = made.get("backup").filter(|v| v.is_string()) else {
+        return error("pg::restore takes the map pg::backup returned");
+    };
+    let copy = copy.to_string();
+    backup::restore(&url, &copy).or_else(|e| error(format!("pg::restore: {e}")))?;
+    Ctx::current().message(
+        Level::Info,
+        format!(
+            "restored database {} from {copy}",
+            backup::database_of(&url).unwrap_or_default()
+        ),
+    );
+    Ok(())
+}
+
 /// `pg::snapshot(target)`: the schema as sorted lines.
 fn snapshot_fn(target: Dynamic) -> Result<Array> {
     let url = target_url(&target)?;
@@ -432,6 +596,9 @@ const TEST_OPTIONS: &[&str] = &[
     "settings",
     "locale",
     "allow_fail",
+    "since",
+    "last",
+    "irreversible",
 ];
 
 /// `pg::test_migrations(#{ versions, dir, budget, ... })`: see `matrix`.
@@ -450,9 +617,35 @@ fn test_migrations(options: Map) -> Result<Map> {
             .map(|v| super::string_list(&format!("option `{key}`"), v))
             .transpose()
     };
+    let plan = if options.contains_key("command") {
+        matrix::Plan::default()
+    } else {
+        let selection = plan::Selection {
+            since: opt_string(&options, "since")?,
+            last: options
+                .get("last")
+                .map(|v| {
+                    v.as_int()
+                        .ok()
+                        .and_then(|n| usize::try_from(n).ok())
+                        .map_or_else(|| error("option `last` must be a number of migrations"), Ok)
+                })
+                .transpose()?,
+            irreversible: list("irreversible")?.unwrap_or_default(),
+        };
+        let mut dir_options = Map::new();
+        dir_options.insert("dir".into(), Dynamic::from(dir_display.clone()));
+        let migrations = load(&dir_options)?;
+        let list_at = |rev: &str| plan::git_list(&dir, rev, &ctx);
+        let (plan, notes) =
+            plan::select(migrations, &selection, &dir_display, &list_at).or_else(error)?;
+        for note in notes {
+            ctx.message(Level::Info, note);
+        }
+        plan
+    };
     let opts = matrix::Options {
-        dir,
-        dir_display,
+        plan,
         budget,
         stepwise: opt_bool(&options, "stepwise")?.unwrap_or(true),
         cluster: cluster_options(&options)?,
@@ -511,10 +704,16 @@ fn test_migrations(options: Map) -> Result<Map> {
             .map(|(k, v)| format!("{k} {v:.2}s"))
             .collect::<Vec<_>>()
             .join(", ");
+        // Every version gets its verdict and timings, failed ones too.
         if passed {
             ctx.message(
                 Level::Info,
                 format!("{}: {} migrations ok ({line})", name(r), r.migrations),
+            );
+        } else {
+            ctx.message(
+                Level::Warn,
+                format!("{}: failed, {} error(s) ({line})", name(r), r.errors.len()),
             );
         }
         for e in &r.errors {

@@ -1,0 +1,361 @@
+//! Reading a migrations directory exactly as the tool that owns it does, so the order and the
+//! set of migrations tested are the ones that tool would apply.
+//!
+//! - **diesel** (the directory holds subdirectories): every subdirectory not starting with `.`
+//!   is a migration; its version is the name up to the first `_` with every `-` removed, and
+//!   migrations run in the order of that string (diesel sorts `MigrationVersion`, a string, so
+//!   `20170102…`, `2017-08-31-230457` and `2026-05-27-120000-0000` interleave by their digits,
+//!   not by their length). `up.sql` is required, `down.sql` optional, `metadata.toml`
+//!   `run_in_transaction = false` runs it outside a transaction. Loose files are not
+//!   migrations to diesel: they are ignored with a note. Empty files are refused when run, as
+//!   diesel does.
+//! - **sqlx** (only files): `<version>_<description>.sql` (simple, no down) or
+//!   `.up.sql`/`.down.sql` (reversible); the version is an integer and orders numerically; a
+//!   first line `-- no-transaction` opts out of the transaction. Files that are not
+//!   `<something>_<something>.sql` are ignored with a note; a `.sql` file whose prefix is not
+//!   an integer is an error, as in sqlx.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::migrate::{Migration, Script};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    Diesel,
+    Sqlx,
+}
+
+impl Tool {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Diesel => "diesel",
+            Tool::Sqlx => "sqlx",
+        }
+    }
+}
+
+/// A directory's migrations in the order the tool applies them, plus notes on what was left out.
+#[derive(Debug)]
+pub struct Loaded {
+    pub tool: Tool,
+    pub migrations: Vec<Migration>,
+    pub notes: Vec<String>,
+}
+
+/// Reads the migrations in `dir`; `display` is how `dir` is shown in messages.
+pub fn load(dir: &Path, display: &str) -> Result<Loaded, String> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read migrations directory {display}: {e}"))?;
+    let mut dirs = Vec::new();
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{display}: {e}"))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        if entry.path().is_dir() {
+            dirs.push(name);
+        } else {
+            files.push(name);
+        }
+    }
+    dirs.sort();
+    files.sort();
+    let shown = |name: &str| format!("{}/{name}", display.trim_end_matches('/'));
+    if dirs.is_empty() {
+        return sqlx(dir, &files, &shown);
+    }
+    let notes = files
+        .iter()
+        .map(|f| {
+            format!(
+                "{}: ignored (diesel reads only directories, not loose files)",
+                shown(f)
+            )
+        })
+        .collect();
+    Ok(Loaded {
+        tool: Tool::Diesel,
+        migrations: diesel(dir, &dirs, &shown)?,
+        notes,
+    })
+}
+
+fn diesel(
+    dir: &Path,
+    names: &[String],
+    shown: &dyn Fn(&str) -> String,
+) -> Result<Vec<Migration>, String> {
+    let mut out: Vec<Migration> = Vec::new();
+    for dir_name in names {
+        let path = dir.join(dir_name);
+        let (version, name) = match dir_name.split_once('_') {
+            Some((v, n)) => (v.replace('-', ""), n.to_string()),
+            None => (dir_name.replace('-', ""), String::new()),
+        };
+        let up = path.join("up.sql");
+        if !up.is_file() {
+            return Err(format!(
+                "{}: no up.sql (diesel cannot run a migration without one)",
+                shown(dir_name)
+            ));
+        }
+        let transaction = run_in_transaction(&path.join("metadata.toml"), &shown(dir_name))?;
+        let script = |file: &Path| -> Result<Script, String> {
+            let display = shown(&format!(
+                "{dir_name}/{}",
+                file.file_name().unwrap().to_string_lossy()
+            ));
+            let sql = std::fs::read_to_string(file).map_err(|e| format!("{display}: {e}"))?;
+            Ok(Script {
+                display,
+                sql,
+                transaction,
+                refuse_empty: true,
+            })
+        };
+        let down = path.join("down.sql");
+        let migration = Migration {
+            id: dir_name.clone(),
+            version,
+            name,
+            up: script(&up)?,
+            down: if down.is_file() {
+                Some(script(&down)?)
+            } else {
+                None
+            },
+        };
+        if let Some(other) = out.iter().find(|m| m.version == migration.version) {
+            return Err(format!(
+                "{}: version {} is also the version of {}",
+                shown(dir_name),
+                migration.version,
+                other.id
+            ));
+        }
+        out.push(migration);
+    }
+    // diesel compares versions as strings.
+    out.sort_by(|a, b| a.version.cmp(&b.version));
+    Ok(out)
+}
+
+/// `metadata.toml`'s `run_in_transaction` (default true).
+fn run_in_transaction(path: &Path, shown: &str) -> Result<bool, String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(true);
+    };
+    let doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| format!("{shown}/metadata.toml: {e}"))?;
+    match doc.get("run_in_transaction") {
+        None => Ok(true),
+        Some(item) => item.as_bool().ok_or_else(|| {
+            format!("{shown}/metadata.toml: run_in_transaction must be true or false")
+        }),
+    }
+}
+
+/// A sqlx migration while loading: its description and files.
+#[derive(Default)]
+struct SqlxFiles {
+    name: String,
+    simple: Option<PathBuf>,
+    up: Option<PathBuf>,
+    down: Option<PathBuf>,
+}
+
+fn sqlx(dir: &Path, files: &[String], shown: &dyn Fn(&str) -> String) -> Result<Loaded, String> {
+    let mut notes = Vec::new();
+    let mut found: BTreeMap<i64, SqlxFiles> = BTreeMap::new();
+    for file in files {
+        let Some((prefix, rest)) = file.split_once('_').filter(|(_, r)| r.ends_with(".sql")) else {
+            notes.push(format!(
+                "{}: ignored (not a migration: sqlx reads <version>_<description>.sql)",
+                shown(file)
+            ));
+            continue;
+        };
+        let version: i64 = prefix.parse().map_err(|_| {
+            format!(
+                "{}: expected an integer version before the first `_` (sqlx refuses this file name)",
+                shown(file)
+            )
+        })?;
+        let (name, kind) = if let Some(n) = rest.strip_suffix(".up.sql") {
+            (n, 1)
+        } else if let Some(n) = rest.strip_suffix(".down.sql") {
+            (n, 2)
+        } else {
+            (rest.strip_suffix(".sql").unwrap_or(rest), 0)
+        };
+        let slot = found.entry(version).or_default();
+        if !slot.name.is_empty() && slot.name != name {
+            return Err(format!(
+                "{}: version {version} is also used by `{}`",
+                shown(file),
+                slot.name
+            ));
+        }
+        slot.name = name.to_string();
+        let place = match kind {
+            0 => &mut slot.simple,
+            1 => &mut slot.up,
+            _ => &mut slot.down,
+        };
+        if place.is_some() {
+            return Err(format!("{}: version {version} is there twice", shown(file)));
+        }
+        *place = Some(dir.join(file));
+    }
+    let mut migrations = Vec::new();
+    for (version, f) in found {
+        let script = |p: &Path| -> Result<Script, String> {
+            let display = shown(&p.file_name().unwrap().to_string_lossy());
+            let sql = std::fs::read_to_string(p).map_err(|e| format!("{display}: {e}"))?;
+            // sqlx looks at the very start of the file.
+            let no_tx = sql
+                .trim_start_matches('\u{feff}')
+                .starts_with("-- no-transaction");
+            Ok(Script {
+                display,
+                transaction: !no_tx,
+                sql,
+                refuse_empty: false,
+            })
+        };
+        let (up, down) = match (f.simple, f.up, f.down) {
+            (Some(simple), None, None) => (script(&simple)?, None),
+            (None, Some(up), down) => (script(&up)?, down.as_deref().map(script).transpose()?),
+            (None, None, Some(_)) => {
+                return Err(format!(
+                    "{}: a down migration without its up",
+                    shown(&format!("{version}_{}.down.sql", f.name))
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "{}: version {version} is both a simple and a reversible migration",
+                    shown(&format!("{version}_{}.sql", f.name))
+                ))
+            }
+        };
+        migrations.push(Migration {
+            id: format!("{version}_{}", f.name),
+            version: version.to_string(),
+            name: f.name,
+            up,
+            down,
+        });
+    }
+    Ok(Loaded {
+        tool: Tool::Sqlx,
+        migrations,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, file: &str, text: &str) {
+        let p = dir.join(file);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn ids(l: &Loaded) -> Vec<String> {
+        l.migrations.iter().map(|m| m.id.clone()).collect()
+    }
+
+    #[test]
+    fn diesel_orders_by_the_version_without_dashes_as_a_string() {
+        let t = tempfile::tempdir().unwrap();
+        for d in [
+            "2026-05-27-120000-0000_newest",
+            "20170102000000_oldest",
+            "2017-08-31-230457_middle",
+            "20200101000000_later",
+        ] {
+            write(t.path(), &format!("{d}/up.sql"), "SELECT 1;");
+        }
+        write(t.path(), "notes.sql", "SELECT 1;");
+        write(
+            t.path(),
+            "2017-08-31-230457_middle/metadata.toml",
+            "run_in_transaction = false\n",
+        );
+        let l = load(t.path(), "m").unwrap();
+        assert_eq!(l.tool, Tool::Diesel);
+        assert_eq!(
+            ids(&l),
+            [
+                "20170102000000_oldest",
+                "2017-08-31-230457_middle",
+                "20200101000000_later",
+                "2026-05-27-120000-0000_newest"
+            ]
+        );
+        assert_eq!(l.migrations[3].version, "202605271200000000");
+        assert!(!l.migrations[1].up.transaction && l.migrations[0].up.transaction);
+        assert!(l.migrations[0].up.refuse_empty);
+        assert_eq!(l.notes.len(), 1);
+        assert!(
+            l.notes[0].starts_with("m/notes.sql: ignored"),
+            "{:?}",
+            l.notes
+        );
+    }
+
+    #[test]
+    fn diesel_needs_an_up_and_readable_metadata() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "2024-01-01-000000_a/down.sql", "SELECT 1;");
+        assert!(load(t.path(), "m").unwrap_err().contains("no up.sql"));
+        write(t.path(), "2024-01-01-000000_a/up.sql", "SELECT 1;");
+        write(
+            t.path(),
+            "2024-01-01-000000_a/metadata.toml",
+            "run_in_transaction = nope",
+        );
+        assert!(load(t.path(), "m").unwrap_err().contains("metadata.toml"));
+    }
+
+    #[test]
+    fn sqlx_simple_and_reversible_numeric_order_and_notes() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "10_b.up.sql", "SELECT 2;");
+        write(t.path(), "10_b.down.sql", "SELECT 2;");
+        write(t.path(), "9_a.sql", "-- no-transaction\nSELECT 1;");
+        write(t.path(), "README.md", "hi");
+        let l = load(t.path(), "m").unwrap();
+        assert_eq!(l.tool, Tool::Sqlx);
+        assert_eq!(ids(&l), ["9_a", "10_b"]);
+        assert!(!l.migrations[0].up.transaction && l.migrations[0].down.is_none());
+        assert_eq!(
+            l.migrations[1].down.as_ref().unwrap().display,
+            "m/10_b.down.sql"
+        );
+        assert_eq!(
+            l.notes,
+            ["m/README.md: ignored (not a migration: sqlx reads <version>_<description>.sql)"]
+        );
+    }
+
+    #[test]
+    fn sqlx_refuses_what_sqlx_refuses() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "v1_a.sql", "");
+        assert!(load(t.path(), "m").unwrap_err().contains("integer version"));
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "1_a.down.sql", "");
+        assert!(load(t.path(), "m").unwrap_err().contains("without its up"));
+        write(t.path(), "1_a.up.sql", "");
+        write(t.path(), "1_b.up.sql", "");
+        assert!(load(t.path(), "m").unwrap_err().contains("also used by"));
+    }
+}
