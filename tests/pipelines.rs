@@ -443,3 +443,27 @@ job("publish", #{ needs: ["docker-build (variant=release)"] }, || ());
     );
     assert_eq!(needs("publish"), ["docker-build (variant=release)"]);
 }
+
+#[test]
+fn a_failed_migration_is_restored_from_the_backup_with_the_original_rows() {
+    if !node_or_skip() || !pg_or_skip() {
+        return;
+    }
+    let p = node_service();
+    // Committed migrations are what production runs: the rehearsal passes.
+    xtask(&p, &["migrate"])
+        .code(0)
+        .contains("backup taken: 4 items")
+        .contains("migrated and verified: 2 migrations applied");
+    // A new migration that changes rows, then fails (outside a transaction, so the change stays).
+    let p = p.file(
+        "migrations/0003_item_sku.up.sql",
+        "-- no-transaction\nupdate items set name = upper(name);\nalter table items add column sku text not null;\n",
+    )
+    .file("migrations/0003_item_sku.down.sql", "alter table items drop column sku;\n");
+    xtask(&p, &["migrate"])
+        .code(1)
+        .contains("migration or verification failed, restoring the backup")
+        .contains("the backup was restored (4 items as before)")
+        .lacks("the restored rows equal those before the migration");
+}

@@ -157,8 +157,13 @@ pub fn git_list(dir: &Path, rev: &str, ctx: &super::Ctx) -> Result<Vec<String>, 
         }
         Ok(String::from_utf8_lossy(&finished.stdout).into_owned())
     };
-    git(&["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")])
-        .map_err(|_| format!("option `since`: `{rev}` is not a commit in this repository"))?;
+    git(&[
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        &format!("{rev}^{{commit}}"),
+    ])
+    .map_err(|_| format!("option `since`: `{rev}` is not a commit in this repository"))?;
     let out = git(&["ls-tree", "-r", "--name-only", rev, "--", "."])?;
     Ok(out.lines().map(str::to_string).collect())
 }
