@@ -111,7 +111,7 @@ fn node_service_ci_passes_clean() {
         &["ci", "--report", &format!("junit={}", junit.display())],
     );
     out.code(0)
-        .contains("ci: 9 passed, 0 failed")
+        .contains("ci: 10 passed, 0 failed")
         .contains("line coverage")
         .contains("2 migration(s) applied");
     let report = std::fs::read_to_string(junit).unwrap();
