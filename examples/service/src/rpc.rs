@@ -39,8 +39,7 @@ pub const SERVICE_NAME: &str = "example-service";
 /// The hash of the one block this stand-in chain has: the node-like methods (`getblockcount`,
 /// `getbestblockhash`, `getblockhash`, `getconnectioncount`) answer as a freshly started node
 /// would, so a smoke test can exercise a node's method set.
-pub const GENESIS_HASH: &str =
-    "0x1f4d1defa46faa5e7b9b8d3f79a06bec777d7c26c4aa5f6f5899a291daa87c15";
+pub const GENESIS_HASH: &str = "0x1f4d1defa46faa5e7b9b8d3f79a06bec777d7c26c4aa5f6f5899a291daa87c15";
 
 /// A JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq)]
@@ -225,10 +224,14 @@ mod tests {
             call(r#"{"jsonrpc":"2.0","id":1,"method":"getblockhash","params":[0]}"#),
             format!(r#"{{"jsonrpc":"2.0","id":1,"result":"{GENESIS_HASH}"}}"#)
         );
-        assert!(call(r#"{"jsonrpc":"2.0","id":1,"method":"getblockhash","params":[5]}"#)
-            .contains("out of range"));
-        assert!(call(r#"{"jsonrpc":"2.0","id":1,"method":"getblockcount","params":[1]}"#)
-            .contains(&INVALID_PARAMS.to_string()));
+        assert!(
+            call(r#"{"jsonrpc":"2.0","id":1,"method":"getblockhash","params":[5]}"#)
+                .contains("out of range")
+        );
+        assert!(
+            call(r#"{"jsonrpc":"2.0","id":1,"method":"getblockcount","params":[1]}"#)
+                .contains(&INVALID_PARAMS.to_string())
+        );
     }
 
     #[test]
