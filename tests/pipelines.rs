@@ -148,6 +148,15 @@ fn a_planted_failing_test_fails_npm_test_naming_the_test_and_its_line() {
         report.contains("planted sum") && report.contains("<failure"),
         "{report}"
     );
+    // In Actions the failure is an annotation on the test's line.
+    Run::from(
+        p.command(&["ci", "--job", "unit-test", "--no-needs"])
+            .env("GITHUB_ACTIONS", "true")
+            .output()
+            .unwrap(),
+    )
+    .code(1)
+    .contains("::error file=test/planted.test.js,line=4");
 }
 
 #[test]
@@ -341,6 +350,61 @@ fn npm_run_names_the_scripts_that_exist_and_ci_wants_a_lockfile() {
         .contains("has no script `tset`; did you mean `test`? (scripts: build, test)")
         .contains("tasks/t.rhai:1:")
         .contains("npm::ci needs a lockfile");
+}
+
+#[test]
+fn npm_test_reads_the_junit_files_of_the_projects_own_runner() {
+    if !node_or_skip() {
+        return;
+    }
+    // A stand-in for Jest/Vitest: an npm script that writes a JUnit file as they do and fails.
+    let p = Project::new()
+        .file(
+            "package.json",
+            r#"{ "name": "x", "version": "1.0.0", "scripts": { "test:ci": "node write-junit.js" } }"#,
+        )
+        .file(
+            "write-junit.js",
+            r#"const fs = require("node:fs");
+const root = process.cwd();
+fs.mkdirSync("reports", { recursive: true });
+fs.writeFileSync("reports/junit.xml", `<testsuites><testsuite name="sum">
+<testcase classname="sum" name="adds"/>
+<testcase classname="sum" name="subtracts"><failure message="expected 1 to be 2">Error: expected 1 to be 2
+    at Object.&lt;anonymous&gt; (${root}/src/sum.test.ts:7:19)</failure></testcase>
+</testsuite></testsuites>`);
+process.exit(1);
+"#,
+        )
+        .task(
+            "t",
+            r#"job("test", || npm::test(#{ script: "test:ci", junit: "reports/*.xml" }));"#,
+        );
+    p.run(&["t"]).code(1).contains(
+        "1 failed, 1 passed, 0 ignored; failing: sum > subtracts at src/sum.test.ts:7:19",
+    );
+}
+
+#[test]
+fn confirm_inside_a_job_body() {
+    let p = Project::new().task(
+        "t",
+        "job(\"gate\", || { confirm(\"ROLL BACK\"); write(\"done\", \"yes\"); });\n",
+    );
+    p.run(&["t"])
+        .code(1)
+        .contains("needs the confirmation `ROLL BACK` and there is no terminal to ask")
+        .contains("tasks/t.rhai:1:");
+    assert!(!p.join("done").exists());
+    Run::from(
+        p.command(&["t"])
+            .env("XTASK_CONFIRM", "ROLL BACK")
+            .output()
+            .unwrap(),
+    )
+    .code(0)
+    .contains("confirmed by $XTASK_CONFIRM");
+    assert!(p.join("done").exists());
 }
 
 #[test]
