@@ -2,7 +2,7 @@
 //! after the task name; everything else after the task (and all after `--`) goes to the script.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -196,7 +196,20 @@ pub fn split_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
 }
 
 pub fn main() -> i32 {
-    let (ours, script_args) = split_args(std::env::args().collect());
+    let mut argv: Vec<String> = std::env::args().collect();
+    // Installed as `cargo-xtask`, cargo runs it as a subcommand and passes its name first.
+    let program = argv
+        .first()
+        .map(|p| Path::new(p).file_name().unwrap_or_default());
+    if program.is_some_and(|p| p.to_string_lossy().starts_with("cargo-"))
+        && argv.get(1).is_some_and(|a| a == "xtask")
+    {
+        argv.remove(1);
+    }
+    if let Some(code) = init_command(&argv) {
+        return code;
+    }
+    let (ours, script_args) = split_args(argv);
     let cli = match Cli::try_parse_from(ours) {
         Ok(cli) => cli,
         Err(e) => {
@@ -205,6 +218,39 @@ pub fn main() -> i32 {
         }
     };
     run(cli, script_args)
+}
+
+/// `xtask [-C DIR] init [OPTIONS]`: runs before the project is looked for (there are no `tasks/`
+/// yet), and takes its own options. A repository's own `tasks/init.rhai` wins.
+fn init_command(argv: &[String]) -> Option<i32> {
+    let mut dir: Option<PathBuf> = None;
+    let mut i = 1;
+    loop {
+        let arg = argv.get(i)?;
+        if arg == "init" {
+            break;
+        } else if arg == "-C" {
+            dir = Some(PathBuf::from(argv.get(i + 1)?));
+            i += 2;
+        } else if let Some(d) = arg.strip_prefix("-C") {
+            dir = Some(PathBuf::from(d));
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    let mut rest: Vec<String> = argv[i + 1..].to_vec();
+    if let Some(at) = rest.iter().position(|a| a == "-C") {
+        if at + 1 < rest.len() {
+            dir = Some(PathBuf::from(rest.remove(at + 1)));
+            rest.remove(at);
+        }
+    }
+    let dir = dir.unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| ".".into()));
+    if dir.join("tasks/init.rhai").is_file() {
+        return None;
+    }
+    Some(crate::init::run(&dir, &rest))
 }
 
 fn fail(message: &str) -> i32 {

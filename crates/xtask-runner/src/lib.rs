@@ -37,6 +37,7 @@ pub use xtask_core::{
 pub mod builtins;
 pub mod cli;
 pub mod extend;
+pub mod init;
 pub mod listing;
 pub mod primitives;
 pub mod project;

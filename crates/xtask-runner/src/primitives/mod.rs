@@ -12,6 +12,7 @@ pub mod log;
 pub mod process;
 // A gate for operators; job option `confirm:` and `confirm()`.
 pub mod confirm;
+pub mod version;
 pub mod wait;
 
 // The families, each behind the cargo feature of its name (all on by default).
@@ -46,6 +47,7 @@ pub fn register_all(engine: &mut Engine) {
     fs::register(engine);
     env::register(engine);
     log::register(engine);
+    version::register(engine);
     #[cfg(feature = "http")]
     {
         http::register(engine);

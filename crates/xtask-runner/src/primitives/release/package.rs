@@ -218,6 +218,10 @@ pub fn package(dir: &Path, options: &Options) -> Result<Packaged> {
             .map(|c| c.name.clone())
             .collect(),
     };
+    // One `cargo package` for all of them: crates that depend on each other are packed against
+    // each other's fresh .crate files (cargo's local overlay), before any is on a registry.
+    let mut argv = strings(&["cargo", "package"]);
+    let mut produced = Vec::new();
     for lib in &libs {
         let Some(krate) = ws.members.iter().find(|c| &c.name == lib) else {
             return error(format!("no crate named `{lib}` in the workspace"));
@@ -229,7 +233,10 @@ pub fn package(dir: &Path, options: &Options) -> Result<Packaged> {
                 ws.rel(&krate.manifest)
             ));
         }
-        let mut argv = strings(&["cargo", "package", "--package", lib]);
+        argv.extend(strings(&["--package", lib]));
+        produced.push(format!("{lib}-{}.crate", krate.version));
+    }
+    if !libs.is_empty() {
         if options.offline {
             argv.push("--offline".into());
         }
@@ -237,7 +244,8 @@ pub fn package(dir: &Path, options: &Options) -> Result<Packaged> {
             argv.push("--no-verify".into());
         }
         say(format!(
-            "cargo package for {lib}{}{}: a dry run, nothing is uploaded",
+            "cargo package for {}{}{}: a dry run, nothing is uploaded",
+            libs.join(", "),
             if options.offline {
                 " (--offline: the registry is not contacted)"
             } else {
@@ -251,11 +259,12 @@ pub fn package(dir: &Path, options: &Options) -> Result<Packaged> {
         ));
         // `cargo package` never uploads; no token is handed to it all the same.
         run(&argv, &ws.root, &[("CARGO_REGISTRY_TOKEN", None)])?;
-        let file = format!("{lib}-{}.crate", krate.version);
-        let produced = ws.target_dir.join("package").join(&file);
+    }
+    for file in produced {
+        let made = ws.target_dir.join("package").join(&file);
         let copy = out.join(&file);
-        std::fs::copy(&produced, &copy)
-            .or_else(|e| error(format!("cannot copy {}: {e}", produced.display())))?;
+        std::fs::copy(&made, &copy)
+            .or_else(|e| error(format!("cannot copy {}: {e}", made.display())))?;
         crates.push(copy);
     }
     if bins.is_empty() && libs.is_empty() {

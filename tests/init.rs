@@ -1,0 +1,486 @@
+//! `xtask init` on throwaway repositories of several shapes, then the generated runner for real:
+//! `cargo xtask --list`, `cargo xtask ci` (passes), a planted defect (fails, naming file:line),
+//! `init` again (changes nothing). Also a primitive of the user's own, registered through the
+//! library from the generated crate's `main.rs`.
+//!
+//! Every generated `xtask/` crate depends on this checkout's library by path (`init --path`) and
+//! builds into one shared target directory, so the library compiles once per feature set.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use support::{git, Run};
+
+/// This checkout: what `--path` points the generated crates at.
+fn checkout() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn shared_target() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("init-target")
+}
+
+/// A throwaway repository: files, a git history of one commit, and ways to run `xtask init` and
+/// the generated `cargo xtask` in it.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new(files: &[(&str, &str)]) -> Repo {
+        let dir = tempfile::Builder::new()
+            .prefix("xtask-init-")
+            .tempdir()
+            .unwrap();
+        for (path, text) in files {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, text).unwrap();
+        }
+        git(dir.path(), &["init", "-q"]);
+        Repo { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        let full = self.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+
+    fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.path().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn init(&self) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["init", "--path"])
+            .arg(checkout())
+            .current_dir(self.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        Run::from(out)
+    }
+
+    /// `cargo xtask ARGS` as a user types it, through the alias `init` wrote.
+    fn cargo_xtask(&self, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO"))
+            .arg("xtask")
+            .args(args)
+            .current_dir(self.path())
+            .env("CARGO_TARGET_DIR", shared_target())
+            .env("NO_COLOR", "1")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("RUSTFLAGS")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        Run::from(out)
+    }
+
+    /// Every file's contents, outside build output and git's own files.
+    fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
+        walkdir::WalkDir::new(self.path())
+            .into_iter()
+            .filter_entry(|e| e.file_name() != "target" && e.file_name() != ".git")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                let rel = e.path().strip_prefix(self.path()).unwrap();
+                (
+                    rel.to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+const LIB_RS: &str = "//! A small library.\n\n/// Adds two numbers.\n///\n/// ```\n/// assert_eq!(demo::add(2, 2), 4);\n/// ```\npub fn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn adds() {\n        assert_eq!(super::add(1, 2), 3);\n    }\n}\n";
+
+fn manifest(name: &str, extra: &str) -> String {
+    format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{extra}\n")
+}
+
+/// The whole cycle every shape goes through: init, list, ci passes, a planted clippy error
+/// fails naming its file and line, init again changes nothing.
+fn adopt(repo: &Repo, expect_tasks: &[&str], defect_file: &str) {
+    let first = repo.init();
+    first
+        .code(0)
+        .contains("created  xtask/Cargo.toml")
+        .contains("next: cargo xtask ci");
+    let main_rs = repo.read("xtask/src/main.rs");
+    assert!(main_rs.lines().count() <= 5, "main.rs is {main_rs:?}");
+
+    let list = repo.cargo_xtask(&["--list"]);
+    list.code(0);
+    for task in expect_tasks {
+        list.contains(task);
+    }
+
+    repo.cargo_xtask(&["ci"])
+        .code(0)
+        .contains("passed, 0 failed");
+
+    let before_defect = repo.read(defect_file);
+    repo.write(
+        defect_file,
+        &format!("{before_defect}\npub fn planted() -> u32 {{\n    let unused = 1;\n    2\n}}\n"),
+    );
+    let line = before_defect.lines().count() + 3;
+    let failed = repo.cargo_xtask(&["ci"]);
+    failed
+        .code(1)
+        .contains(&format!("{defect_file}:{line}"))
+        .contains("clippy");
+    repo.write(defect_file, &before_defect);
+
+    let before = repo.snapshot();
+    let again = repo.init();
+    again.code(0).lacks("created").lacks("overwrote");
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        repo.snapshot().keys().collect::<Vec<_>>()
+    );
+    assert!(before == repo.snapshot(), "the second init changed a file");
+}
+
+#[test]
+fn a_single_crate_adopts_the_runner() {
+    let repo = Repo::new(&[
+        ("Cargo.toml", &manifest("demo", "")),
+        ("src/lib.rs", LIB_RS),
+        ("CHANGELOG.md", "# Changelog\n\n## 0.1.0\n\n- First.\n"),
+    ]);
+    adopt(&repo, &["ci", "quick-test", "release-check"], "src/lib.rs");
+    let ci = repo.read("tasks/ci.rhai");
+    assert!(ci.contains("doctest"), "a library gets doc tests:\n{ci}");
+    assert!(repo.read("Makefile.compat").contains("cargo xtask ci"));
+    assert!(repo
+        .read(".github/workflows/ci.yml")
+        .contains("cargo xtask ci"));
+    let manifest = repo.read("xtask/Cargo.toml");
+    assert!(
+        manifest.contains("features = [\"cargo\", \"release\"]"),
+        "{manifest}"
+    );
+}
+
+#[test]
+fn a_workspace_with_an_msrv_tests_on_it_and_keeps_its_lock() {
+    let repo = Repo::new(&[
+        (
+            "Cargo.toml",
+            "[workspace]\nresolver = \"2\"\nmembers = [\"crates/*\"]\n",
+        ),
+        (
+            "crates/core/Cargo.toml",
+            &manifest("demo", "rust-version = \"1.70\"\npublish = false"),
+        ),
+        ("crates/core/src/lib.rs", LIB_RS),
+        (
+            "crates/app/Cargo.toml",
+            &manifest(
+                "app",
+                "publish = false\n\n[dependencies]\ndemo = { path = \"../core\" }",
+            ),
+        ),
+        (
+            "crates/app/src/main.rs",
+            "fn main() {\n    println!(\"{}\", demo::add(1, 1));\n}\n",
+        ),
+    ]);
+    // The repository's own lock, as it was before the runner came.
+    let status = Command::new(env!("CARGO"))
+        .args(["generate-lockfile", "--offline"])
+        .current_dir(repo.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let lock = repo.read("Cargo.lock");
+    adopt(&repo, &["ci", "quick-test"], "crates/core/src/lib.rs");
+    assert_eq!(
+        repo.read("Cargo.lock"),
+        lock,
+        "the repository's Cargo.lock changed"
+    );
+    let ci = repo.read("tasks/ci.rhai");
+    assert!(
+        ci.contains("\"1.70\""),
+        "the MSRV is in the toolchain matrix:\n{ci}"
+    );
+    let root = repo.read("Cargo.toml");
+    assert!(root.contains("exclude = [\"xtask\"]"), "{root}");
+    assert!(!Path::new(&repo.path().join("tasks/release-check.rhai")).exists());
+}
+
+#[test]
+fn sqlx_migrations_get_a_migration_matrix() {
+    let repo = Repo::new(&[
+        ("Cargo.toml", &manifest("demo", "publish = false")),
+        ("src/lib.rs", LIB_RS),
+        (
+            "migrations/20240101000000_users.up.sql",
+            "CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL);\n",
+        ),
+        (
+            "migrations/20240101000000_users.down.sql",
+            "DROP TABLE users;\n",
+        ),
+    ]);
+    adopt(&repo, &["ci", "migrate"], "src/lib.rs");
+    let migrate = repo.read("tasks/migrate.rhai");
+    assert!(migrate.contains("sqlx"), "{migrate}");
+    if pg_servers() {
+        repo.cargo_xtask(&["migrate"])
+            .code(0)
+            .contains("4 passed, 0 failed");
+    }
+}
+
+#[test]
+fn diesel_migrations_get_a_migration_matrix() {
+    let repo = Repo::new(&[
+        ("Cargo.toml", &manifest("demo", "publish = false")),
+        ("src/lib.rs", LIB_RS),
+        (
+            "migrations/2024-01-01-000000_create_posts/up.sql",
+            "CREATE TABLE posts (id bigint PRIMARY KEY, title text NOT NULL);\n",
+        ),
+        (
+            "migrations/2024-01-01-000000_create_posts/down.sql",
+            "DROP TABLE posts;\n",
+        ),
+    ]);
+    adopt(&repo, &["ci", "migrate"], "src/lib.rs");
+    assert!(repo.read("tasks/migrate.rhai").contains("diesel"));
+    if pg_servers() {
+        repo.cargo_xtask(&["migrate"])
+            .code(0)
+            .contains("4 passed, 0 failed");
+    }
+}
+
+#[test]
+fn a_dockerfile_gets_build_and_test_tasks_per_stage() {
+    let repo = Repo::new(&[
+        ("Cargo.toml", &manifest("demo", "publish = false")),
+        ("src/lib.rs", LIB_RS),
+        (
+            "Dockerfile",
+            "FROM scratch AS runtime\nCOPY Cargo.toml /Cargo.toml\n\nFROM scratch AS debug\nCOPY src/lib.rs /lib.rs\n",
+        ),
+    ]);
+    adopt(&repo, &["ci", "docker-build", "docker-test"], "src/lib.rs");
+    let build = repo.read("tasks/docker-build.rhai");
+    assert!(
+        build.contains("target: \"runtime\"") && build.contains("target: \"debug\""),
+        "{build}"
+    );
+    if docker() {
+        repo.cargo_xtask(&["docker-test"])
+            .code(0)
+            .contains("4 passed, 0 failed");
+    }
+}
+
+#[test]
+fn criterion_benches_get_a_perf_gate() {
+    let repo = Repo::new(&[
+        (
+            "Cargo.toml",
+            &manifest(
+                "demo",
+                "publish = false\n\n[dev-dependencies]\ncriterion = { version = \"0.5\", default-features = false }\n\n[[bench]]\nname = \"adding\"\nharness = false",
+            ),
+        ),
+        ("src/lib.rs", LIB_RS),
+        (
+            "benches/adding.rs",
+            "use criterion::{criterion_group, criterion_main, Criterion};\n\nfn bench(c: &mut Criterion) {\n    c.bench_function(\"add\", |b| b.iter(|| demo::add(2, 2)));\n}\n\ncriterion_group!(benches, bench);\ncriterion_main!(benches);\n",
+        ),
+    ]);
+    adopt(&repo, &["ci", "perf-test"], "src/lib.rs");
+    let perf = repo.read("tasks/perf-test.rhai");
+    assert!(perf.contains("bench: \"adding\""), "{perf}");
+    assert!(repo.read("xtask/Cargo.toml").contains("\"perf\""));
+}
+
+#[test]
+fn an_existing_cargo_config_is_merged_and_an_ignoring_gitignore_is_warned_about() {
+    let config = "# the team's settings\n[build]\nrustflags = []\n\n[alias]\nb = \"build\"\n";
+    let repo = Repo::new(&[
+        ("Cargo.toml", &manifest("demo", "publish = false")),
+        ("src/lib.rs", LIB_RS),
+        (".cargo/config.toml", config),
+        (".gitignore", "/target\n.cargo/\n"),
+    ]);
+    let run = repo.init();
+    run.code(0)
+        .contains(".cargo/config.toml is ignored by .gitignore");
+    let merged = repo.read(".cargo/config.toml");
+    assert!(
+        merged.starts_with("# the team's settings\n[build]\nrustflags = []"),
+        "{merged}"
+    );
+    assert!(merged.contains("b = \"build\""), "{merged}");
+    assert!(merged.contains("xtask = \"run --quiet --manifest-path xtask/Cargo.toml --\""));
+    repo.cargo_xtask(&["ci"]).code(0);
+    let before = repo.snapshot();
+    repo.init()
+        .code(0)
+        .contains("unchanged  .cargo/config.toml");
+    assert!(before == repo.snapshot());
+}
+
+#[test]
+fn a_changed_file_is_kept_unless_forced() {
+    let repo = Repo::new(&[
+        ("Cargo.toml", &manifest("demo", "publish = false")),
+        ("src/lib.rs", LIB_RS),
+    ]);
+    repo.init().code(0);
+    repo.write("tasks/ci.rhai", "job(\"mine\", || print(\"my own ci\"));\n");
+    repo.init()
+        .code(0)
+        .contains("kept (exists; --force overwrites)  tasks/ci.rhai");
+    assert!(repo.read("tasks/ci.rhai").contains("my own ci"));
+    let forced = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["-C"])
+        .arg(repo.path())
+        .args(["init", "--force", "--path"])
+        .arg(checkout())
+        .output()
+        .unwrap();
+    Run::from(forced)
+        .code(0)
+        .contains("overwrote  tasks/ci.rhai");
+    assert!(repo.read("tasks/ci.rhai").contains("cargo::clippy"));
+}
+
+#[test]
+fn init_outside_a_cargo_project_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("init")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    Run::from(out)
+        .code(1)
+        .contains("Cargo.toml")
+        .contains("run `xtask init` in the root of a cargo project");
+}
+
+/// A primitive written in Rust by the adopting repository, next to the built-in families: it is
+/// called from a task, its error carries the script position, its command output is masked.
+#[test]
+fn a_custom_primitive_registered_through_the_library_is_called_from_a_task() {
+    let repo = Repo::new(&[
+        ("Cargo.toml", &manifest("demo", "publish = false")),
+        ("src/lib.rs", LIB_RS),
+    ]);
+    repo.init().code(0);
+    repo.write(
+        "xtask/src/main.rs",
+        r#"use xtask_runner::extend;
+
+fn main() -> std::process::ExitCode {
+    xtask_runner::Xtask::new()
+        .register(|engine| {
+            engine.register_fn("shout", |text: &str| text.to_uppercase());
+            engine.register_fn("positive", |n: i64| -> extend::Result<i64> {
+                if n > 0 { Ok(n) } else { extend::error(format!("{n} is not positive")) }
+            });
+            engine.register_fn("echo_via_rust", |text: &str| extend::run_output(&["echo", text]));
+        })
+        .main()
+}
+"#,
+    );
+    repo.write(
+        "tasks/custom.rhai",
+        "//! Calls the repository's own primitives.\nlet token = secret(\"CUSTOM_TOKEN\");\njob(\"use\", || {\n    print(shout(\"quiet words\"));\n    print(`echoed: ${echo_via_rust(token)}`);\n    positive(-3);\n});\n",
+    );
+    let out = Command::new(env!("CARGO"))
+        .args(["xtask", "custom"])
+        .current_dir(repo.path())
+        .env("CARGO_TARGET_DIR", shared_target())
+        .env("CUSTOM_TOKEN", "hunter2-secret-value")
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    run.code(1)
+        .contains("QUIET WORDS")
+        .contains("echoed: ***")
+        .lacks("hunter2-secret-value")
+        .contains("-3 is not positive")
+        .contains("tasks/custom.rhai:6:5");
+}
+
+fn pg_servers() -> bool {
+    let path = std::env::var("XTASK_PG_PATH").unwrap_or_default();
+    let found = [13, 14, 15, 16].iter().all(|v| {
+        path.split(':')
+            .any(|d| d.contains(&format!("/{v}/")) && Path::new(d).join("initdb").exists())
+    });
+    if !found {
+        assert!(
+            !support::required("PG"),
+            "PostgreSQL 13-16 required: set XTASK_PG_PATH"
+        );
+        eprintln!("skipped the migration run: XTASK_PG_PATH does not list PostgreSQL 13-16");
+    }
+    found
+}
+
+fn docker() -> bool {
+    let up = Command::new("docker")
+        .args(["info"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !up {
+        assert!(!support::required("DOCKER"), "a docker engine is required");
+        eprintln!("skipped the image build: no docker engine answers");
+    }
+    up
+}
+
+/// Installed (or linked) as `cargo-xtask`, the binary is a cargo subcommand: cargo passes
+/// `xtask` as its first argument, which must not be taken for a task.
+#[test]
+fn linked_as_cargo_xtask_it_runs_as_a_cargo_subcommand() {
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_xtask"), bin.path().join("cargo-xtask"))
+        .unwrap();
+    let project =
+        support::Project::new().task("hello", "job(\"hi\", || print(\"hello from a task\"));");
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(bin.path().join("cargo-xtask"))
+        .args(["xtask", "hello"])
+        .current_dir(project.path())
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    Run::from(out).code(0).contains("hello from a task");
+}
