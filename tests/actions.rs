@@ -26,6 +26,7 @@ fn in_actions(p: &Project, args: &[&str], env: &[(&str, &str)]) -> (support::Run
 /// it was printed in.
 fn lines_by_group(stdout: &str) -> Vec<(Option<String>, String)> {
     let mut open: Option<String> = None;
+    let mut lines_in_group = 0;
     let mut out = Vec::new();
     for line in stdout.lines() {
         if let Some(name) = line.strip_prefix("::group::") {
@@ -34,9 +35,13 @@ fn lines_by_group(stdout: &str) -> Vec<(Option<String>, String)> {
                 "group {name:?} opened inside {open:?}\n{stdout}"
             );
             open = Some(name.to_string());
+            lines_in_group = 0;
         } else if line == "::endgroup::" {
-            assert!(open.take().is_some(), "endgroup without a group\n{stdout}");
+            let name = open.take();
+            assert!(name.is_some(), "endgroup without a group\n{stdout}");
+            assert!(lines_in_group > 0, "empty group {name:?}\n{stdout}");
         } else {
+            lines_in_group += 1;
             out.push((open.clone(), line.to_string()));
         }
     }
@@ -409,8 +414,16 @@ fn compiler_findings_become_annotations_and_tests_become_junit_testcases() {
         &[],
     );
     run.code(1);
+    lines_by_group(&run.stdout);
     // clippy's needless_return, denied: an error on src/lib.rs line 2.
     run.contains("::error file=src/lib.rs,line=2,col=5,title=clippy::");
+    // Once: not again at the task script's line, nor without a place.
+    let clippy_errors: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error ") && l.contains("title=clippy"))
+        .collect();
+    assert_eq!(clippy_errors.len(), 1, "{}", run.stdout);
     // The failing test's panic, on its line.
     run.contains("::error file=src/lib.rs,line=14,col=9,title=test::");
     let xml = std::fs::read_to_string(&junit).unwrap();
@@ -465,4 +478,140 @@ fn annotations_name_files_from_the_repository_root() {
     run.code(0).contains(&format!(
         "::warning file={sub}/src/main.rs,line=3,col=1,title=lint::look"
     ));
+}
+
+#[test]
+fn a_multi_line_error_is_annotated_whole_and_once() {
+    let p = Project::new().task(
+        "ci",
+        "job(\"migrate\", || {\n    fail(\"migration test failed:\\n  left behind: table users\\n  left behind: index users_email\");\n});\n",
+    );
+    let (run, _, _) = in_actions(&p, &["ci"], &[]);
+    run.code(1);
+    lines_by_group(&run.stdout);
+    let errors: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", run.stdout);
+    assert!(
+        errors[0].ends_with("::migration test failed:%0A  left behind: table users%0A  left behind: index users_email"),
+        "{}",
+        errors[0]
+    );
+}
+
+/// A crate on a feature branch: `src/old.rs` (on main) with 193 warnings and 3 denied clippy
+/// errors, `src/new.rs` (added on the branch) with 7 warnings.
+fn crate_with_many_findings() -> Project {
+    let mut old = String::new();
+    for i in 0..193 {
+        old.push_str(&format!(
+            "pub fn old_{i}() {{\n    let unused_{i} = {i};\n}}\n"
+        ));
+    }
+    for i in 0..3 {
+        old.push_str(&format!(
+            "pub fn bad_{i}() -> i32 {{\n    return {i};\n}}\n"
+        ));
+    }
+    let mut new = String::new();
+    for i in 0..7 {
+        new.push_str(&format!(
+            "pub fn new_{i}() {{\n    let fresh_{i} = {i};\n}}\n"
+        ));
+    }
+    let p = Project::new()
+        .file(
+            "Cargo.toml",
+            "[package]\nname = \"probe\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+        )
+        .file("src/lib.rs", "pub mod old;\n")
+        .file("src/old.rs", &old)
+        .file(
+            ".gitignore",
+            "target/\nstep-summary.md\ngithub-output.txt\n",
+        )
+        .task(
+            "ci",
+            r#"job("clippy", || cargo::clippy(#{ deny: ["clippy::needless_return"] }));"#,
+        );
+    support::git(p.path(), &["init", "-q"]);
+    support::git(p.path(), &["add", "-A"]);
+    support::git(p.path(), &["commit", "-qm", "base"]);
+    support::git(p.path(), &["checkout", "-qb", "feature"]);
+    let p = p
+        .file("src/new.rs", &new)
+        .file("src/lib.rs", "pub mod new;\npub mod old;\n");
+    support::git(p.path(), &["add", "-A"]);
+    support::git(p.path(), &["commit", "-qm", "feature"]);
+    p
+}
+
+#[test]
+fn the_annotation_budget_goes_to_errors_then_changed_files_and_the_rest_to_the_summary() {
+    let p = crate_with_many_findings();
+    let (run, summary, _) = in_actions(&p, &["ci"], &[("GITHUB_BASE_REF", "main")]);
+    run.code(1);
+    lines_by_group(&run.stdout);
+    let annotations: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error ") || l.starts_with("::warning "))
+        .collect();
+    let errors: Vec<&&str> = annotations
+        .iter()
+        .filter(|l| l.starts_with("::error "))
+        .collect();
+    let warnings: Vec<&&str> = annotations
+        .iter()
+        .filter(|l| l.starts_with("::warning "))
+        .collect();
+    assert_eq!(errors.len(), 3, "{annotations:#?}");
+    assert!(
+        errors.iter().all(|l| l.contains("file=src/old.rs")),
+        "{errors:#?}"
+    );
+    // GitHub shows 10 warnings per step: all 7 from the changed file, then 3 others.
+    assert_eq!(warnings.len(), 10, "{annotations:#?}");
+    let changed = warnings
+        .iter()
+        .filter(|l| l.contains("file=src/new.rs"))
+        .count();
+    assert_eq!(changed, 7, "{warnings:#?}");
+    // Errors come first.
+    assert!(annotations[..3].iter().all(|l| l.starts_with("::error ")));
+    // The other 190 are listed in the summary with their place.
+    assert!(summary.contains("**and 190 more**"), "{summary}");
+    assert_eq!(
+        summary.matches("\n- `src/old.rs:").count(),
+        190,
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_summary_over_github_s_limit_is_trimmed_with_a_note() {
+    // 25,000 findings of ~100 bytes each: a 2.5 MB overflow list.
+    let p = Project::new().task(
+        "ci",
+        r#"
+        job("noisy", || {
+            let text = "a finding with a message long enough to make the summary grow quickly, line";
+            for i in 0..25000 {
+                annotate(#{ level: "warning", file: "src/big.rs", line: i + 1, message: `${text} ${i}` });
+            }
+        });
+        "#,
+    );
+    let (run, summary, _) = in_actions(&p, &["ci"], &[]);
+    run.code(0);
+    assert!(summary.len() < 1024 * 1024, "{} bytes", summary.len());
+    assert!(
+        summary.contains("Summary trimmed"),
+        "{}",
+        &summary[summary.len() - 500..]
+    );
+    assert!(summary.contains("| noisy | ✅ passed |"));
 }

@@ -317,6 +317,12 @@ fn an_existing_server_and_a_delegated_migration_command() {
                     }});
                     print(`delegated ${{delegated.versions["16"].snapshot.len()}} lines`);
                     print(`same ${{pg::compare([own, delegated]).is_empty()}}`);
+                    let failed = pg::test_migrations(#{{
+                        versions: [16],
+                        command: ["sh", "-c", "echo applying; echo 'Execution Error: relation \"x\" does not exist' >&2; exit 1"],
+                        allow_fail: true,
+                    }});
+                    print(`failed ${{failed.errors}}`);
                 }});"#
             ),
         );
@@ -325,7 +331,10 @@ fn an_existing_server_and_a_delegated_migration_command() {
         .contains("external 14 external")
         .contains("own 14.")
         .contains(" 21\n")
-        .contains("same true");
+        .contains("same true")
+        .contains("migrated by the project's command, schema checked")
+        .contains("command failed with exit status 1: `sh -c 'echo applying; echo")
+        .contains("`\\n  Execution Error: relation \\\"x\\\" does not exist\"]");
     let delegated: usize = run
         .stdout
         .lines()
@@ -807,4 +816,182 @@ fn backup_then_a_failed_migration_then_restore_gives_back_the_rows() {
         .contains("half-migrated [#{\"balance\": 1000, \"id\": 1}")
         .contains(&format!("after {rows}"))
         .contains("backups 1");
+}
+
+#[test]
+fn schema_comparison_is_strict_unless_told_what_to_ignore() {
+    if !servers() {
+        return;
+    }
+    let p = Project::new()
+        .file(
+            "m/1_t.up.sql",
+            "CREATE TABLE t (a int, b text);\n\
+             CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$SELECT 1$$;\n",
+        )
+        .file("m/1_t.down.sql", "DROP FUNCTION f();\nDROP TABLE t;\n")
+        .file(
+            "m/2_t_a_big.up.sql",
+            "ALTER TABLE t ALTER COLUMN a TYPE bigint;\n",
+        )
+        // Re-creating the column puts it last.
+        .file(
+            "m/2_t_a_big.down.sql",
+            "ALTER TABLE t DROP COLUMN a;\nALTER TABLE t ADD COLUMN a int;\n",
+        )
+        .file(
+            "m/3_f_two.up.sql",
+            "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS $$SELECT 2$$;\n",
+        )
+        // The same body, laid out differently.
+        .file(
+            "m/3_f_two.down.sql",
+            "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS $$\n    SELECT   1\n$$;\n",
+        )
+        .task(
+            "c",
+            r#"let o = #{ versions: [16], dir: "m", allow_fail: true };
+            if opts.columns != () { o.ignore_column_order = true; }
+            if opts.bodies != () { o.normalize_whitespace = true; }
+            job("c", || {
+                let r = pg::test_migrations(o);
+                for e in r.errors { print(`ERR ${e}`); }
+                print(`verdict ${r.passed}`);
+            });"#,
+        );
+    p.run(&["c"])
+        .contains("migration 2 of 3: m/2_t_a_big.down.sql: does not exactly undo")
+        .contains("column public.t.a integer position 2")
+        .contains("verdict false");
+    p.run(&["c", "--columns"])
+        .contains("migration 3 of 3: m/3_f_two.down.sql: does not exactly undo")
+        .contains("verdict false");
+    p.run(&["c", "--columns", "--bodies"])
+        .lacks("ERR")
+        .contains("verdict true");
+}
+
+/// The fixture migration crate (sea-orm-migration's command line over plain SQL, see its
+/// Cargo.toml), built once into the workspace's target directory; later builds are no-ops.
+fn migration_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| root.join("target"));
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let out = std::process::Command::new(cargo)
+                .args(["build", "--quiet", "--locked", "--manifest-path"])
+                .arg(root.join("tests/fixtures/sea-migration/Cargo.toml"))
+                .env("CARGO_TARGET_DIR", &target)
+                .output()
+                .expect("run cargo");
+            assert!(
+                out.status.success(),
+                "building the fixture migration crate failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            target.join("debug/migration")
+        })
+        .clone()
+}
+
+/// A project whose `migration/` crate is the fixture's sources, with a task testing it.
+fn seaorm_project() -> Project {
+    let bin = migration_binary();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/sea-migration/src");
+    let mut p = Project::new();
+    for entry in std::fs::read_dir(src).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        p = p.file(
+            &format!("migration/src/{}", entry.file_name().to_string_lossy()),
+            &text,
+        );
+    }
+    p.task(
+        "sea",
+        &format!(
+            r#"job("sea", || {{
+                let r = pg::test_migrations(#{{ versions: [13, 14, 15, 16], cli: ["{}"], allow_fail: true }});
+                for e in r.errors {{ print(`ERR ${{e}}`); }}
+                print(`verdict ${{r.passed}} ${{r.versions["16"].migrations}} ${{r.versions["16"].timings.keys()}}`);
+            }});"#,
+            bin.display()
+        ),
+    )
+}
+
+#[test]
+fn a_migration_crate_is_tested_through_its_binary() {
+    if !servers() {
+        return;
+    }
+    let p = seaorm_project();
+    let run = p.run(&["sea"]);
+    run.code(0)
+        .contains(r#"verdict true 3 ["apply", "initdb", "rollback", "setup", "start", "stepwise", "stop", "total"]"#)
+        .lacks("ERR");
+    for v in VERSIONS {
+        run.contains(&format!(
+            "PostgreSQL {v}.{}: 3 migrations ok",
+            minor(&run.all(), v)
+        ));
+    }
+    // A down that does not undo its up is named, with its file.
+    let planted = p
+        .command(&["sea"])
+        .env("FIXTURE_PLANT", "bad_down")
+        .output()
+        .unwrap();
+    let run = support::Run::from(planted);
+    run.code(0).contains("verdict false");
+    for v in VERSIONS {
+        run.contains(&format!(
+            "ERR PostgreSQL {v}.{}: migration 3 of 3: m20240103_000003_add_posts_slug (migration/src/m20240103_000003_add_posts_slug.rs): its down does not exactly undo its up:",
+            minor(&run.all(), v)
+        ));
+    }
+    run.contains("index public.posts_slug");
+    // A down that fails: the server's message, as the binary printed it.
+    let failing = p
+        .command(&["sea"])
+        .env("FIXTURE_PLANT", "failing_down")
+        .output()
+        .unwrap();
+    support::Run::from(failing)
+        .contains("ERR PostgreSQL 16.")
+        .contains(": migration 3 of 3: m20240103_000003_add_posts_slug (migration/src/m20240103_000003_add_posts_slug.rs): `")
+        .contains("down -n 1` failed with exit status 1\n  Execution Error: error returned from database: index \"posts_slug_typo\" does not exist");
+}
+
+#[test]
+fn a_diesel_version_recorded_with_dashes_counts_as_applied() {
+    if !servers() {
+        return;
+    }
+    let p = Project::new()
+        .file(
+            "db/2024-01-01-000000_items/up.sql",
+            "CREATE TABLE items (id int);\n",
+        )
+        .file("db/2024-01-01-000000_items/down.sql", "DROP TABLE items;\n")
+        .task(
+            "t",
+            r#"job("t", || {
+                let db = pg::cluster(16);
+                pg::migrate(db, #{ dir: "db" });
+                // What an earlier release recorded for the same migration.
+                pg::execute(db, "UPDATE _xtask_migrations SET version = '2024-01-01-000000'");
+                print(`pending ${pg::status(db, #{ dir: "db" }).pending.len()}`);
+                print(`reverted ${pg::rollback(db, #{ dir: "db" }).reverted}`);
+                print(`rows ${pg::query(db, "SELECT count(*) AS n FROM _xtask_migrations")[0].n}`);
+            });"#,
+        );
+    p.run(&["t"])
+        .code(0)
+        .contains("pending 0")
+        .contains("reverted [\"2024-01-01-000000_items\"]")
+        .contains("rows 0");
 }

@@ -55,6 +55,9 @@ pub struct JobDef {
     pub matrix: Vec<(String, Vec<MatrixValue>)>,
     pub timeout: Option<Duration>,
     pub retries: u32,
+    /// For a matrix job: whether one combination's failure cancels the others (Actions'
+    /// `strategy.fail-fast`). `false` lets the other combinations run to their end.
+    pub fail_fast: bool,
     pub env: Vec<(String, String)>,
     pub dir: Option<PathBuf>,
     pub condition: Condition,

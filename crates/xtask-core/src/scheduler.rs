@@ -61,16 +61,21 @@ pub fn run(
     let (done_tx, done_rx) = mpsc::channel::<(usize, Outcome, u32)>();
     let mut running = 0usize;
     let mut stop_reason: Option<String> = None;
+    // A failed `fail_fast: false` matrix job stops the run but not its own matrix: these
+    // declared names keep starting and running (Actions' `strategy.fail-fast: false`).
+    let mut unstoppable: Vec<String> = Vec::new();
     let max = options.jobs.max(1);
 
     loop {
         if stop_reason.is_none() && signals::is_interrupted() {
             stop_reason = Some("interrupted".into());
         }
-        if stop_reason.is_none() {
+        if stop_reason.is_none() || !unstoppable.is_empty() {
             // Start ready jobs in plan order while there is room.
+            let stopped = stop_reason.is_some();
             let ready: Vec<usize> = (0..n)
                 .filter(|&id| matches!(states[id], State::Waiting { unmet: 0 }))
+                .filter(|&id| !stopped || unstoppable.contains(&plan.jobs[id].base))
                 .take(max.saturating_sub(running))
                 .collect();
             for id in ready {
@@ -115,11 +120,20 @@ pub fn run(
         };
         bus.emit(Event::JobFinished(summary.clone()));
 
-        if summary.outcome.is_failure() && !options.keep_going && stop_reason.is_none() {
-            let reason = format!("`{}` failed", summary.name);
-            for state in &states {
+        if summary.outcome.is_failure() && !options.keep_going {
+            let job = &plan.jobs[id];
+            let spare = (!job.def.fail_fast && !job.matrix.is_empty()).then(|| job.base.clone());
+            if let Some(base) = spare.filter(|b| !unstoppable.contains(b)) {
+                unstoppable.push(base);
+            }
+            let reason = stop_reason
+                .clone()
+                .unwrap_or_else(|| format!("`{}` failed", summary.name));
+            for (other, state) in states.iter().enumerate() {
                 if let State::Running { token, .. } = state {
-                    token.cancel(&reason);
+                    if !unstoppable.contains(&plan.jobs[other].base) {
+                        token.cancel(&reason);
+                    }
                 }
             }
             stop_reason = Some(reason);

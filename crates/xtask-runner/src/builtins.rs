@@ -1,5 +1,5 @@
 //! Commands built into xtask itself rather than written as tasks: `makefile`, `definitions`,
-//! `completions`. A task script with the same name takes precedence.
+//! `completions`, `workflow` (in `workflow/`). A task script with the same name takes precedence.
 
 use std::path::Path;
 
@@ -8,7 +8,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::project::Task;
 
-pub const NAMES: &[&str] = &["makefile", "definitions", "completions"];
+pub const NAMES: &[&str] = &["makefile", "definitions", "completions", "workflow"];
 
 pub fn run(name: &str, root: &Path, tasks: &[Task], args: &[String]) -> i32 {
     let check = args.iter().any(|a| a == "--check");
@@ -21,12 +21,13 @@ pub fn run(name: &str, root: &Path, tasks: &[Task], args: &[String]) -> i32 {
         ),
         "definitions" => definitions(root, args, check),
         "completions" => completions(args),
+        "workflow" => crate::workflow::run(root, args),
         _ => EXIT_USAGE,
     }
 }
 
 /// Writes `text` to `path`, or with `--check` fails when the file differs.
-fn write_or_check(path: &Path, text: &str, check: bool, regenerate: &str) -> i32 {
+pub fn write_or_check(path: &Path, text: &str, check: bool, regenerate: &str) -> i32 {
     let current = std::fs::read_to_string(path).unwrap_or_default();
     if check {
         if current == text {

@@ -84,6 +84,10 @@ pub struct Cli {
     /// without a terminal (repeatable).
     #[arg(long = "confirm", value_name = "PHRASE")]
     pub confirm: Vec<String>,
+    /// Play the task as its generated workflow runs it: each job in its own process, from its own
+    /// fresh copy of the repository, in `needs` order, results handed over between them.
+    #[arg(long)]
+    pub rehearse: bool,
     /// With --job: also run what the job needs (the default; see --no-needs).
     #[arg(long, conflicts_with = "no_needs")]
     pub with_needs: bool,
@@ -145,6 +149,7 @@ const FLAG_OPTIONS: &[&str] = &[
     "--no-needs",
     "--with-needs",
     "--matrix-json",
+    "--rehearse",
     "-q",
     "--quiet",
     "-v",
@@ -290,7 +295,8 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     let style = Style {
         enabled: color_enabled(cli.color),
     };
-    let planning = cli.list || cli.dry_run || cli.matrix_json;
+    // A rehearsal only plans here; each job's own process runs the task for real.
+    let planning = cli.list || cli.dry_run || cli.matrix_json || cli.rehearse;
     let verbosity = if cli.quiet {
         Verbosity::Quiet
     } else if cli.verbose {
@@ -407,6 +413,28 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         return finish(EXIT_OK);
     }
 
+    if let Err(e) = host.load_results() {
+        eprintln!("error: {}", bus.redact(&e));
+        return finish(EXIT_USAGE);
+    }
+    let mut runner: Arc<dyn scheduler::JobRunner> = Arc::new(Runner(Arc::clone(&host)));
+    let mut keep_going = cli.keep_going;
+    let mut rehearsal_dir = None;
+    if cli.rehearse {
+        plan = crate::rehearsal::widen_needs(&plan);
+        match crate::rehearsal::Rehearsal::new(&root, &task, &script_args, bus.clone(), &plan) {
+            Ok(rehearsal) => {
+                rehearsal_dir = Some(rehearsal.work_dir());
+                runner = Arc::new(rehearsal);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return finish(EXIT_USAGE);
+            }
+        }
+        // Actions runs independent jobs to their end whatever fails elsewhere.
+        keep_going = true;
+    }
     let started = Instant::now();
     bus.emit(Event::RunStarted {
         task: task.clone(),
@@ -415,9 +443,12 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     let ticker = status_line.then(|| start_ticker(bus.clone()));
     let options = scheduler::Options {
         jobs: parallel,
-        keep_going: cli.keep_going,
+        keep_going,
     };
-    let summaries = scheduler::run(&plan, options, &bus, Arc::new(Runner(Arc::clone(&host))));
+    let summaries = scheduler::run(&plan, options, &bus, runner);
+    if let Some(dir) = rehearsal_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     drop(ticker);
     host.end_scope(&top.scope);
     let interrupted = signals::is_interrupted();

@@ -41,7 +41,10 @@ pub mod init;
 pub mod listing;
 pub mod primitives;
 pub mod project;
+pub mod rehearsal;
+pub mod results_file;
 pub mod script;
+pub mod workflow;
 
 use std::process::ExitCode;
 

@@ -1,14 +1,18 @@
 //! The GitHub Actions reporter, chosen when `GITHUB_ACTIONS=true`. One collapsed group per job,
-//! never interleaved: the earliest-started job's group is open and streams live; other jobs buffer
-//! and print as their own group when they end (the live group is closed around it and reopened
-//! as "(continued)"). Diagnostics become `::error`/`::warning` annotations on their file and line,
-//! secrets are announced with `::add-mask::`, the job table goes to `$GITHUB_STEP_SUMMARY` and
-//! exported values to `$GITHUB_OUTPUT`. The first failure is re-printed outside any group.
+//! never interleaved: the earliest-started job's group streams live; other jobs buffer and print
+//! as their own group when they end (the live group is closed around it and reopens, as
+//! "(continued)", only when the live job prints again: no empty groups). Diagnostics and failures
+//! become `::error`/`::warning` annotations, collected and spent at the end within GitHub's
+//! per-step budget (`annotations.rs`), whole (multi-line messages escaped), one per finding;
+//! secrets are announced with `::add-mask::`, the job table and the overflow go to
+//! `$GITHUB_STEP_SUMMARY` (trimmed under 1 MiB), exported values to `$GITHUB_OUTPUT`. The first
+//! failure is re-printed outside any group.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use super::annotations::{self, Finding};
 use super::style::Style;
 use super::summary::{self, Failure};
 use super::Tail;
@@ -21,13 +25,19 @@ pub struct GithubActions {
     tails: HashMap<JobId, Tail>,
     running: Vec<JobId>,
     live: Option<JobId>,
+    /// The job whose group is open in the log right now.
+    open: Option<JobId>,
+    /// Jobs whose group was opened before (a reopened one says "(continued)").
+    opened: HashSet<JobId>,
     first_failure: Option<Failure>,
-    /// Jobs that already have an error annotation with a file and line.
-    annotated: Vec<JobId>,
+    /// Findings to annotate at the end, with the job they came from.
+    findings: Vec<(Option<JobId>, Finding)>,
     task: String,
     /// Where the project root sits in the checkout (`GITHUB_WORKSPACE`): annotations need
     /// repository-relative paths, diagnostics are project-relative.
     path_prefix: PathBuf,
+    /// The project root, where git tells which files the change touched.
+    repo_dir: PathBuf,
     step_summary: Option<PathBuf>,
     output_file: Option<PathBuf>,
     style: Style,
@@ -63,10 +73,13 @@ impl GithubActions {
             tails: HashMap::new(),
             running: Vec::new(),
             live: None,
+            open: None,
+            opened: HashSet::new(),
             first_failure: None,
-            annotated: Vec::new(),
+            findings: Vec::new(),
             task: String::new(),
             path_prefix,
+            repo_dir: root.to_path_buf(),
             step_summary: path("GITHUB_STEP_SUMMARY"),
             output_file: path("GITHUB_OUTPUT"),
             style,
@@ -86,15 +99,34 @@ impl GithubActions {
         self.names.get(&id).cloned().unwrap_or_default()
     }
 
-    fn open_group(&mut self, id: JobId, continued: bool) {
-        let more = if continued { " (continued)" } else { "" };
+    /// Makes `id`'s group the open one, closing another first; called only right before
+    /// something is written into it, so no group is ever empty.
+    fn ensure_open(&mut self, id: JobId) {
+        if self.open == Some(id) {
+            return;
+        }
+        self.close_group();
+        let more = if self.opened.contains(&id) {
+            " (continued)"
+        } else {
+            ""
+        };
         let name = self.name(id);
         self.line(&format!("::group::{}{more}", escape_data(&name)));
+        self.open = Some(id);
+        self.opened.insert(id);
+    }
+
+    fn close_group(&mut self) {
+        if self.open.take().is_some() {
+            self.line("::endgroup::");
+        }
     }
 
     fn job_bytes(&mut self, id: JobId, bytes: &[u8]) {
         self.tails.entry(id).or_default().push(bytes);
         if self.live == Some(id) {
+            self.ensure_open(id);
             self.write(bytes);
         } else {
             self.buffers.entry(id).or_default().extend_from_slice(bytes);
@@ -105,35 +137,92 @@ impl GithubActions {
         self.job_bytes(id, format!("{text}\n").as_bytes());
     }
 
-    fn annotate(
+    /// A finding to annotate at the end of the run; paths become repository-relative.
+    fn collect(
         &mut self,
+        job: Option<JobId>,
         severity: Severity,
         title: &str,
         location: Option<(&str, usize, usize)>,
         message: &str,
     ) {
-        let kind = match severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Notice => "notice",
-        };
-        let mut props = Vec::new();
-        if let Some((file, line, col)) = location {
+        let location = location.map(|(file, line, col)| {
             let file = if std::path::Path::new(file).is_relative() {
                 self.path_prefix.join(file).display().to_string()
             } else {
                 file.to_string()
             };
-            props.push(format!("file={}", escape_property(&file)));
+            (file, line, col)
+        });
+        self.findings.push((
+            job,
+            Finding {
+                severity,
+                title: title.to_string(),
+                location,
+                message: message.to_string(),
+            },
+        ));
+    }
+
+    fn annotate(&mut self, finding: &Finding) {
+        let kind = match finding.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Notice => "notice",
+        };
+        let mut props = Vec::new();
+        if let Some((file, line, col)) = &finding.location {
+            props.push(format!("file={}", escape_property(file)));
             props.push(format!("line={line}"));
             props.push(format!("col={col}"));
         }
-        props.push(format!("title={}", escape_property(title)));
+        props.push(format!("title={}", escape_property(&finding.title)));
         self.line(&format!(
             "::{kind} {}::{}",
             props.join(","),
-            escape_data(message)
+            escape_data(&finding.message)
         ));
+    }
+
+    /// One annotation per failure: when a job's failure came with findings of its own (the
+    /// compiler's, a failing test's), the script-line error that merely says the step failed is
+    /// dropped; a failure with no located finding at all gets one without a place.
+    fn failure_findings(&mut self, id: JobId, name: &str, error: &str) {
+        let is_script = |f: &Finding| {
+            f.location
+                .as_ref()
+                .is_some_and(|(file, _, _)| file.ends_with(".rhai"))
+        };
+        let has_own = self.findings.iter().any(|(job, f)| {
+            *job == Some(id)
+                && f.severity == Severity::Error
+                && f.location.is_some()
+                && !is_script(f)
+        });
+        if has_own {
+            self.findings.retain(|(job, f)| {
+                !(*job == Some(id) && is_script(f) && error.contains(f.message.as_str()))
+            });
+        }
+        let located = self.findings.iter().any(|(job, f)| {
+            *job == Some(id) && f.severity == Severity::Error && f.location.is_some()
+        });
+        if !located {
+            let whole = error.trim_start_matches("error: ").trim_end().to_string();
+            let whole = if whole.is_empty() {
+                "failed".to_string()
+            } else {
+                whole
+            };
+            self.collect(
+                Some(id),
+                Severity::Error,
+                &format!("{name} failed"),
+                None,
+                &whole,
+            );
+        }
     }
 
     fn verdict(&self, summary: &JobSummary) -> String {
@@ -158,46 +247,32 @@ impl GithubActions {
         }
         let verdict = self.verdict(summary);
         if !was_running {
+            // Never started (blocked, cancelled before its start): one line, no group.
+            self.close_group();
             self.line(&verdict);
         } else if self.live == Some(id) {
+            self.ensure_open(id);
             self.line(&verdict);
-            self.line("::endgroup::");
+            self.close_group();
             self.live = self.running.first().copied();
             if let Some(next) = self.live {
-                self.open_group(next, false);
                 let buffered = self.buffers.remove(&next).unwrap_or_default();
-                self.write(&buffered);
+                if !buffered.is_empty() {
+                    self.ensure_open(next);
+                    self.write(&buffered);
+                }
             }
         } else {
-            // A buffered job ended: close the live group around its block, then reopen it.
-            if self.live.is_some() {
-                self.line("::endgroup::");
-            }
-            self.open_group(id, false);
+            // A buffered job ended: its block as a group of its own. The live job's group
+            // reopens when that job prints again.
+            self.ensure_open(id);
             let buffered = self.buffers.remove(&id).unwrap_or_default();
             self.write(&buffered);
             self.line(&verdict);
-            self.line("::endgroup::");
-            if let Some(live) = self.live {
-                self.open_group(live, true);
-            }
+            self.close_group();
         }
         if let Outcome::Failed { error } = &summary.outcome {
-            // A job whose failure already has an annotation with a location needs no second one.
-            if !self.annotated.contains(&id) {
-                let first = error
-                    .lines()
-                    .next()
-                    .unwrap_or("failed")
-                    .trim_start_matches("error: ")
-                    .to_string();
-                self.annotate(
-                    Severity::Error,
-                    &format!("{} failed", summary.name),
-                    None,
-                    &first,
-                );
-            }
+            self.failure_findings(id, &summary.name, error);
         }
     }
 
@@ -208,6 +283,16 @@ impl GithubActions {
         interrupted: bool,
         rerun_hint: &str,
     ) {
+        self.close_group();
+        let changed = annotations::changed_files(&self.repo_dir);
+        let findings: Vec<Finding> = std::mem::take(&mut self.findings)
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect();
+        let (shown, rest) = annotations::spend(&findings, &changed);
+        for finding in &shown {
+            self.annotate(finding);
+        }
         let mut out = summary::table(jobs, self.style);
         out.push_str(&summary::tally(
             &self.task,
@@ -221,7 +306,13 @@ impl GithubActions {
         }
         self.write(out.as_bytes());
         if let Some(path) = self.step_summary.clone() {
-            let markdown = summary::markdown(&self.task, jobs, total, rerun_hint);
+            let mut markdown = summary::markdown(&self.task, jobs, total, rerun_hint);
+            markdown.push_str(&annotations::overflow_markdown(&rest));
+            let existing = std::fs::metadata(&path)
+                .map(|m| m.len() as usize)
+                .unwrap_or(0);
+            let markdown = annotations::trim_summary(&markdown, existing);
+            self.hand_over_summary(jobs, &markdown);
             if let Err(e) = append(&path, &markdown) {
                 self.line(&format!(
                     "::warning::cannot write the step summary to {}: {e}",
@@ -229,6 +320,22 @@ impl GithubActions {
                 ));
             }
         }
+    }
+
+    /// In a distributed run (`XTASK_RESULTS` set: one job of a generated workflow), a copy of
+    /// the summary for the gate job, which merges every job's.
+    fn hand_over_summary(&self, jobs: &[JobSummary], markdown: &str) {
+        let Some(dir) = std::env::var_os("XTASK_RESULTS").filter(|d| !d.is_empty()) else {
+            return;
+        };
+        let first = jobs.first().map(|j| j.name.as_str()).unwrap_or("run");
+        let slug: String = first
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let dir = PathBuf::from(dir);
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(dir.join(format!("summary-{slug}.md")), markdown);
     }
 
     fn export(&mut self, name: &str, value: &str) {
@@ -271,7 +378,6 @@ impl Reporter for GithubActions {
                 self.running.push(*id);
                 if self.live.is_none() {
                     self.live = Some(*id);
-                    self.open_group(*id, false);
                 }
             }
             Event::CommandStarted {
@@ -287,13 +393,20 @@ impl Reporter for GithubActions {
             } => self.job_bytes(*id, bytes),
             Event::Output { job: None, bytes } => self.write(bytes),
             Event::Message { job, level, text } => {
-                let text = match level {
+                // A warning is also an annotation, spent from the same budget at the end.
+                let line = match level {
                     Level::Info => text.clone(),
-                    Level::Warn => format!("::warning::{}", escape_data(text)),
+                    Level::Warn => {
+                        let title = job
+                            .map(|id| self.name(id))
+                            .unwrap_or_else(|| self.task.clone());
+                        self.collect(*job, Severity::Warning, &title, None, text);
+                        format!("warning: {text}")
+                    }
                 };
                 match job {
-                    Some(id) => self.job_line(*id, &text),
-                    None => self.line(&text),
+                    Some(id) => self.job_line(*id, &line),
+                    None => self.line(&line),
                 }
             }
             Event::Diagnostic {
@@ -307,10 +420,7 @@ impl Reporter for GithubActions {
                 let title = job
                     .map(|id| self.name(id))
                     .unwrap_or_else(|| self.task.clone());
-                if let (Some(id), Severity::Error) = (job, level) {
-                    self.annotated.push(*id);
-                }
-                self.annotate(*level, &title, Some((file, *line, *column)), message);
+                self.collect(*job, *level, &title, Some((file, *line, *column)), message);
             }
             Event::Export { name, value } => self.export(name, value),
             // The test runner's own output already named each test.

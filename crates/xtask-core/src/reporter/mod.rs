@@ -1,6 +1,7 @@
 //! Reporters turn the event stream into output. The terminal reporter is always there; the
 //! Actions, JUnit and JSON reporters plug into the same stream.
 
+pub mod annotations;
 pub mod github;
 pub mod json;
 pub mod junit;

@@ -27,7 +27,7 @@ pub struct Member {
     pub publishable: bool,
     /// `harness = false` bench targets of a package that depends on criterion.
     pub criterion_benches: Vec<String>,
-    /// Depends on `sea-orm-migration`: a SeaORM migration crate.
+    /// Depends on `sea-orm-migration` (or is SeaORM's conventional `migration` crate).
     pub sea_orm_migration: bool,
 }
 
@@ -139,7 +139,7 @@ pub fn inspect(root: &Path) -> Result<Repo, String> {
                 .filter(|t| criterion && t.kind.iter().any(|k| k == "bench"))
                 .map(|t| t.name.clone())
                 .collect(),
-            sea_orm_migration: depends_on("sea-orm-migration"),
+            sea_orm_migration: depends_on("sea-orm-migration") || package.name == "migration",
         });
         if let Some(v) = &package.rust_version {
             if repo

@@ -133,7 +133,12 @@ fn init(root: &Path, options: &Options) -> Result<(), String> {
         ".cargo/config.toml".into(),
         merge_alias(&root.join(".cargo/config.toml"), options.force)?,
     ));
-    if repo.root_is_workspace {
+    // A crate of the repository's own already at xtask/ (a hand-written xtask, maybe a workspace
+    // member) is left as it is, and so is the workspace around it.
+    let own_xtask = report
+        .iter()
+        .any(|(path, written)| path == "xtask/Cargo.toml" && *written == Written::Kept);
+    if repo.root_is_workspace && !own_xtask {
         report.push((
             "Cargo.toml".into(),
             exclude_xtask(&root.join("Cargo.toml"))?,
@@ -152,6 +157,12 @@ fn init(root: &Path, options: &Options) -> Result<(), String> {
         };
         println!("{what:>10}  {path}");
     }
+    if own_xtask {
+        println!(
+            "warning: xtask/Cargo.toml is the repository's own: to run tasks/ with it, depend on \
+             xtask-runner there and call xtask_runner::main() from its main.rs (--force replaces it)"
+        );
+    }
     for warning in ignored_warnings(root) {
         println!("warning: {warning}");
     }
@@ -160,6 +171,10 @@ fn init(root: &Path, options: &Options) -> Result<(), String> {
         render::families(&repo).join(", ")
     );
     println!("next: cargo xtask ci   (cargo xtask --list shows every task)");
+    println!(
+        "the workflow runs `cargo xtask ci` as one Actions job; `cargo xtask workflow ci` writes one \
+         Actions job per xtask job instead"
+    );
     Ok(())
 }
 

@@ -158,7 +158,7 @@ pub fn migrate(migrations: &Migrations) -> String {
         Migrations::SeaOrm { package } => (
             format!("the SeaORM migrations of the `{package}` crate (through its own binary)"),
             format!(
-                "pg::test_migrations(#{{\n        versions: [m.version],\n        command: [\"cargo\", \"run\", \"--quiet\", \"-p\", {package:?}, \"--\", \"up\"],\n        down_command: [\"cargo\", \"run\", \"--quiet\", \"-p\", {package:?}, \"--\", \"down\", \"-n\", \"1\"],\n    }})"
+                "pg::test_migrations(#{{\n        versions: [m.version],\n        cli: [\"cargo\", \"run\", \"--quiet\", \"-p\", {package:?}, \"--\"],\n    }})"
             ),
         ),
     };

@@ -21,6 +21,7 @@ const JOB_OPTIONS: &[&str] = &[
     "matrix",
     "timeout",
     "retries",
+    "fail_fast",
     "env",
     "dir",
     "if",
@@ -85,6 +86,7 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
         matrix: Vec::new(),
         timeout: None,
         retries: 0,
+        fail_fast: true,
         env: Vec::new(),
         dir: None,
         condition: Condition::Always,
@@ -126,6 +128,12 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
         def.retries = match retries.as_int() {
             Ok(n) if (0..=100).contains(&n) => n as u32,
             _ => return error("`retries` must be a whole number from 0 to 100"),
+        };
+    }
+    if let Some(fail_fast) = options.get("fail_fast") {
+        def.fail_fast = match fail_fast.as_bool() {
+            Ok(go) => go,
+            Err(_) => return error("`fail_fast` must be true or false"),
         };
     }
     if let Some(env) = options.get("env") {

@@ -160,6 +160,16 @@ impl Host {
         }
     }
 
+    /// Results of jobs that ran in other processes (`XTASK_RESULTS`), for `result_of`.
+    pub fn load_results(&self) -> Result<(), String> {
+        let Some(dir) = crate::results_file::dir() else {
+            return Ok(());
+        };
+        let loaded = crate::results_file::read_all(&dir)?;
+        self.results.lock().unwrap().extend(loaded);
+        Ok(())
+    }
+
     pub fn take_jobs(&self) -> Vec<JobDef> {
         std::mem::take(&mut *self.jobs.lock().unwrap())
     }
@@ -277,10 +287,16 @@ impl JobRunner for Runner {
                 reason: value.cast::<SkipSignal>().0,
             },
             Ok(value) => {
-                host.results
-                    .lock()
-                    .unwrap()
-                    .insert(job.name.clone(), value.flatten_clone());
+                let value = value.flatten_clone();
+                // Handed to later jobs in other processes (see results_file.rs).
+                if let Some(dir) = crate::results_file::dir() {
+                    if let Err(error) =
+                        crate::results_file::write(&dir, &host.task, &job.name, &value)
+                    {
+                        return Outcome::Failed { error };
+                    }
+                }
+                host.results.lock().unwrap().insert(job.name.clone(), value);
                 Outcome::Passed
             }
             Err(err) => match diagnostic::skip_reason(&err) {

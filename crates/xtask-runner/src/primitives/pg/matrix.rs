@@ -19,8 +19,8 @@ use postgres::Client;
 
 use super::discover::Install;
 use super::migrate::{self, Migration};
-use super::snapshot::{self, Snapshot};
-use super::{client, cluster, Ctx};
+use super::snapshot::{self, Snapshot, Snapshotter};
+use super::{client, cluster, migrator, Ctx};
 use crate::process::{self, Spec};
 
 /// Tables other tools keep their bookkeeping in; not part of the schema under test.
@@ -33,12 +33,15 @@ const TOOL_TABLES: &[&str] = &[
 
 pub struct Options {
     pub plan: Plan,
+    pub compare: snapshot::Compare,
     pub budget: Duration,
     pub stepwise: bool,
     pub cluster: cluster::Options,
     /// Delegate mode: the project's own migration commands, run with `DATABASE_URL` set.
     pub command: Option<Vec<String>>,
     pub down_command: Option<Vec<String>>,
+    /// Migration-crate mode: a binary speaking sea-orm-migration's command line.
+    pub cli: Option<Vec<String>>,
 }
 
 /// What to test: the migrations in order, and for each whether its down is tested (false for
@@ -74,14 +77,14 @@ pub struct Report {
 }
 
 impl Report {
-    fn fail(&mut self, message: impl Into<String>) {
+    pub fn fail(&mut self, message: impl Into<String>) {
         let message = message.into();
         if !self.errors.contains(&message) {
             self.errors.push(message);
         }
     }
 
-    fn time(&mut self, name: &'static str, d: Duration) {
+    pub fn time(&mut self, name: &'static str, d: Duration) {
         match self.timings.iter_mut().find(|(n, _)| *n == name) {
             Some((_, total)) => *total += d,
             None => self.timings.push((name, d)),
@@ -203,8 +206,12 @@ fn test(
         if options.command.is_some() {
             return delegate(report, &first_url, options, ctx);
         }
+        if let Some(cli) = &options.cli {
+            let mut fresh = |report: &mut Report| database(report, "step");
+            return migrator::test(report, &first_url, options, cli, &mut fresh, ctx);
+        }
         let plan = &options.plan;
-        let Some(full) = full(report, &first_url, plan, ctx)? else {
+        let Some(full) = full(report, &first_url, options, ctx)? else {
             return Ok(());
         };
         if options.stepwise {
@@ -219,7 +226,7 @@ fn test(
                 (database(report, "step")?, 0, None)
             };
             let t = Instant::now();
-            let result = stepwise(report, &url, plan, from, before, &full.applied, ctx);
+            let result = stepwise(report, &url, options, from, before, &full.applied, ctx);
             report.time("stepwise", t.elapsed());
             result?;
         }
@@ -249,9 +256,11 @@ fn cancelled(ctx: &Ctx) -> Result<(), String> {
     }
 }
 
-fn snap(report: &mut Report, c: &mut Client) -> Result<Snapshot, String> {
+fn snap(report: &mut Report, c: &mut Client, snapper: &Snapshotter) -> Result<Snapshot, String> {
     let t = Instant::now();
-    let s = snapshot::take(c).map_err(|e| format!("schema snapshot: {}", client::describe(&e)))?;
+    let s = snapper
+        .take(c)
+        .map_err(|e| format!("schema snapshot: {}", client::describe(&e)))?;
     report.time("compare", t.elapsed());
     Ok(s)
 }
@@ -269,13 +278,20 @@ struct Full {
 
 /// Apply all, snapshot, roll back down to the floor. `None` when an up failed (then nothing
 /// else can be tested on this version).
-fn full(report: &mut Report, url: &str, plan: &Plan, ctx: &Ctx) -> Result<Option<Full>, String> {
+fn full(
+    report: &mut Report,
+    url: &str,
+    options: &Options,
+    ctx: &Ctx,
+) -> Result<Option<Full>, String> {
+    let plan = &options.plan;
     let all = &plan.migrations;
     let total = all.len();
     let floor = plan.floor();
     let mut c = client::connect(url)?;
     migrate::ensure_table(&mut c)?;
-    let baseline = snap(report, &mut c)?;
+    let snapper = Snapshotter::new(&mut c, &options.compare).map_err(|e| client::describe(&e))?;
+    let baseline = snap(report, &mut c, &snapper)?;
     let mut at_floor = baseline;
     let t = Instant::now();
     for (i, m) in all.iter().enumerate() {
@@ -286,11 +302,11 @@ fn full(report: &mut Report, url: &str, plan: &Plan, ctx: &Ctx) -> Result<Option
             return Ok(None);
         }
         if Some(i) == floor {
-            at_floor = snapshot::take(&mut c).map_err(|e| client::describe(&e))?;
+            at_floor = snapper.take(&mut c).map_err(|e| client::describe(&e))?;
         }
     }
     report.time("apply", t.elapsed());
-    let applied = snap(report, &mut c)?;
+    let applied = snap(report, &mut c, &snapper)?;
 
     let t = Instant::now();
     let above = floor.map_or(0, |f| f + 1);
@@ -307,7 +323,7 @@ fn full(report: &mut Report, url: &str, plan: &Plan, ctx: &Ctx) -> Result<Option
         }
     }
     report.time("rollback", t.elapsed());
-    let after = snap(report, &mut c)?;
+    let after = snap(report, &mut c, &snapper)?;
     let d = snapshot::diff(&at_floor, &after);
     if !d.is_empty() {
         let what = match floor {
@@ -338,17 +354,19 @@ fn full(report: &mut Report, url: &str, plan: &Plan, ctx: &Ctx) -> Result<Option
 fn stepwise(
     report: &mut Report,
     url: &str,
-    plan: &Plan,
+    options: &Options,
     from: usize,
     before: Option<Snapshot>,
     first: &Snapshot,
     ctx: &Ctx,
 ) -> Result<(), String> {
+    let plan = &options.plan;
     let all = &plan.migrations;
     let total = all.len();
     let mut c = client::connect(url)?;
     migrate::ensure_table(&mut c)?;
-    let take = |c: &mut Client| snapshot::take(c).map_err(|e| client::describe(&e));
+    let snapper = Snapshotter::new(&mut c, &options.compare).map_err(|e| client::describe(&e))?;
+    let take = |c: &mut Client| snapper.take(c).map_err(|e| client::describe(&e));
     // `None`: the schema changed since the last snapshot (an untested migration was applied).
     let mut before = before;
     for (i, m) in all.iter().enumerate().skip(from) {
@@ -420,16 +438,17 @@ fn stepwise(
 /// Delegate mode: the project's own commands do the migrating; xtask snapshots and compares.
 fn delegate(report: &mut Report, url: &str, options: &Options, ctx: &Ctx) -> Result<(), String> {
     let mut c = client::connect(url)?;
-    let baseline = without_tools(snap(report, &mut c)?);
+    let snapper = Snapshotter::new(&mut c, &options.compare).map_err(|e| client::describe(&e))?;
+    let baseline = without_tools(snap(report, &mut c, &snapper)?);
     let t = Instant::now();
     run_command(options.command.as_ref().unwrap(), url, ctx)?;
     report.time("apply", t.elapsed());
-    let applied = without_tools(snap(report, &mut c)?);
+    let applied = without_tools(snap(report, &mut c, &snapper)?);
     if let Some(down) = &options.down_command {
         let t = Instant::now();
         run_command(down, url, ctx)?;
         report.time("rollback", t.elapsed());
-        let after = without_tools(snap(report, &mut c)?);
+        let after = without_tools(snap(report, &mut c, &snapper)?);
         let d = snapshot::diff(&baseline, &after);
         if !d.is_empty() {
             report.fail(format!(
@@ -443,7 +462,7 @@ fn delegate(report: &mut Report, url: &str, options: &Options, ctx: &Ctx) -> Res
     Ok(())
 }
 
-fn without_tools(s: Snapshot) -> Snapshot {
+pub fn without_tools(s: Snapshot) -> Snapshot {
     s.into_iter()
         .filter(|line| !TOOL_TABLES.iter().any(|t| line.contains(t)))
         .collect()
@@ -459,13 +478,24 @@ fn run_command(argv: &[String], url: &str, ctx: &Ctx) -> Result<(), String> {
         ..Spec::default()
     };
     let display = process::display_argv(argv);
-    let sink = ctx.host.bus.command_log(ctx.job, &display);
+    let log = ctx.host.bus.command_log(ctx.job, &display);
+    // Streamed into the log and kept, so a failure can quote the error the tool printed.
+    let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink: process::Sink = {
+        let captured = std::sync::Arc::clone(&captured);
+        std::sync::Arc::new(move |bytes: Vec<u8>| {
+            captured.lock().unwrap().extend_from_slice(&bytes);
+            log(bytes);
+        })
+    };
     let finished =
         process::execute(&spec, &ctx.token, sink).map_err(|e| format!("`{display}`: {e}"))?;
     if !finished.success() {
+        let output = String::from_utf8_lossy(&captured.lock().unwrap()).into_owned();
         return Err(format!(
-            "command failed with {}: `{display}`",
-            finished.describe()
+            "command failed with {}: `{display}`{}",
+            finished.describe(),
+            migrator::printed_error(&output)
         ));
     }
     Ok(())

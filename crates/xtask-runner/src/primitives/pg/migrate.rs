@@ -97,7 +97,11 @@ pub fn applied(client: &mut Client) -> Result<BTreeMap<String, (String, String)>
         return Ok(BTreeMap::new());
     }
     let rows = client
-        .query(&format!("SELECT version, name, checksum FROM {TABLE}"), &[])
+        // Earlier releases recorded diesel versions with their dashes; diesel's version has none.
+        .query(
+            &format!("SELECT replace(version, '-', ''), name, checksum FROM {TABLE}"),
+            &[],
+        )
         .map_err(|e| client::describe(&e))?;
     Ok(rows
         .iter()
@@ -121,7 +125,7 @@ pub fn down(client: &mut Client, m: &Migration) -> Result<(), Failure> {
             "has no down migration: cannot roll it back",
         ));
     };
-    let record = format!("DELETE FROM {TABLE} WHERE version = $1");
+    let record = format!("DELETE FROM {TABLE} WHERE replace(version, '-', '') = $1");
     execute(client, script, |tx| {
         tx.execute(&record, &[&m.version]).map(|_| ())
     })

@@ -28,7 +28,60 @@ fn not_extension(classid: &str, oid: &str) -> String {
     )
 }
 
+/// How strictly two schemas must agree. The default is strict: column order counts and
+/// function bodies must be identical.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Compare {
+    /// Leave column positions out (a history that drops and re-adds a column puts it last).
+    pub ignore_column_order: bool,
+    /// Compare function bodies with runs of whitespace as one space, trimmed.
+    pub normalize_whitespace: bool,
+}
+
 pub fn take(client: &mut Client) -> Result<Snapshot, postgres::Error> {
+    take_with(client, &Compare::default())
+}
+
+pub fn take_with(client: &mut Client, compare: &Compare) -> Result<Snapshot, postgres::Error> {
+    Snapshotter::new(client, compare)?.take(client)
+}
+
+/// The snapshot query prepared once on a connection: the step-wise test takes three snapshots
+/// per migration, and planning this query costs more than running it.
+pub struct Snapshotter {
+    statement: postgres::Statement,
+}
+
+impl Snapshotter {
+    pub fn new(client: &mut Client, compare: &Compare) -> Result<Snapshotter, postgres::Error> {
+        Ok(Snapshotter {
+            statement: client.prepare(&query_text(compare))?,
+        })
+    }
+
+    /// A snapshot through `client`, the connection this was prepared on.
+    pub fn take(&self, client: &mut Client) -> Result<Snapshot, postgres::Error> {
+        Ok(client
+            .query(&self.statement, &[])?
+            .iter()
+            .filter_map(|row| row.get::<_, Option<String>>(0))
+            .collect())
+    }
+}
+
+fn query_text(compare: &Compare) -> String {
+    // A column's position among the live ones (dropped columns leave gaps in attnum).
+    let position = if compare.ignore_column_order {
+        ""
+    } else {
+        " || ' position ' || (SELECT count(*) FROM pg_attribute p WHERE p.attrelid = a.attrelid \
+           AND p.attnum > 0 AND NOT p.attisdropped AND p.attnum <= a.attnum)"
+    };
+    let body = if compare.normalize_whitespace {
+        "md5(btrim(regexp_replace(COALESCE(p.prosrc, ''), '\\s+', ' ', 'g')))"
+    } else {
+        "md5(COALESCE(p.prosrc, ''))"
+    };
     let rel_ok = format!(
         "{SYSTEM} AND c.relname <> '{TABLE}' AND {}",
         not_extension("pg_class", "c.oid")
@@ -59,7 +112,7 @@ pub fn take(client: &mut Client) -> Result<Snapshot, postgres::Error> {
                || COALESCE(CASE WHEN a.attgenerated = 's' THEN '' ELSE ' default ' END \
                     || pg_get_expr(d.adbin, d.adrelid), '') \
                || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation \
-                    THEN ' collate ' || a.attcollation::regcollation::text ELSE '' END \
+                    THEN ' collate ' || a.attcollation::regcollation::text ELSE '' END {position} \
              FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_type t ON t.oid = a.atttypid \
@@ -103,7 +156,7 @@ pub fn take(client: &mut Client) -> Result<Snapshot, postgres::Error> {
                || COALESCE(' returns ' || pg_get_function_result(p.oid), '') \
                || ' language ' || l.lanname || ' ' || p.provolatile::text \
                || CASE WHEN p.prosecdef THEN ' security definer' ELSE '' END \
-               || ' body ' || md5(COALESCE(p.prosrc, '')) \
+               || ' body ' || {body} \
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
              JOIN pg_language l ON l.oid = p.prolang \
              WHERE {SYSTEM} AND {}",
@@ -136,16 +189,11 @@ pub fn take(client: &mut Client) -> Result<Snapshot, postgres::Error> {
         ),
     ];
     // One round trip: the step-wise test takes three snapshots per migration.
-    let query = queries
+    queries
         .iter()
         .map(|q| format!("({q})"))
         .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    Ok(client
-        .query(&query, &[])?
-        .iter()
-        .filter_map(|row| row.get::<_, Option<String>>(0))
-        .collect())
+        .join(" UNION ALL ")
 }
 
 /// What `b` has that `a` lacks (`added`) and what `a` has that `b` lacks (`removed`).
