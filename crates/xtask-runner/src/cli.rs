@@ -80,6 +80,10 @@ pub struct Cli {
     /// `{"include":[{"job":"fmt"},…]}`, for `strategy.matrix: ${{ fromJSON(…) }}`.
     #[arg(long)]
     pub matrix_json: bool,
+    /// Give the phrase a `confirm` gate asks for (`--confirm "DEPLOY TO PRODUCTION"`), for runs
+    /// without a terminal (repeatable).
+    #[arg(long = "confirm", value_name = "PHRASE")]
+    pub confirm: Vec<String>,
     /// Play the task as its generated workflow runs it: each job in its own process, from its own
     /// fresh copy of the repository, in `needs` order, results handed over between them.
     #[arg(long)]
@@ -135,6 +139,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "--output",
     "--secret-env",
     "--report",
+    "--confirm",
 ];
 const FLAG_OPTIONS: &[&str] = &[
     "--list",
@@ -334,6 +339,7 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
             Err(_) => return fail(&format!("--secret-env {name}: the variable is not set")),
         }
     }
+    crate::primitives::confirm::set_given(cli.confirm.clone());
     if let Err(e) = signals::install() {
         return fail(&format!("cannot install signal handlers: {e}"));
     }

@@ -30,6 +30,7 @@ const JOB_OPTIONS: &[&str] = &[
     "inputs",
     "outputs",
     "description",
+    "confirm",
 ];
 
 pub fn register(engine: &mut Engine) {
@@ -105,6 +106,7 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
         inputs: Vec::new(),
         outputs: Vec::new(),
         description: opt_string(options, "description")?,
+        confirm: opt_string(options, "confirm")?,
         body: Arc::new(JobBody {
             closure: body,
             store: Arc::clone(&store),

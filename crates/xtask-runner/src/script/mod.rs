@@ -223,6 +223,14 @@ impl Host {
         self.tempdirs.lock().unwrap().clear();
     }
 
+    /// The job's body, after its `confirm:` gate (if any) has passed.
+    fn call_job_body(&self, job: &PlannedJob, matrix: &Map) -> Result<Dynamic, Box<EvalAltResult>> {
+        if let Some(phrase) = &job.def.confirm {
+            crate::primitives::confirm::require_for_job(phrase, &job.name, &job.def.defined_at)?;
+        }
+        self.call_body(&job.def.body, matrix)
+    }
+
     fn call_body(&self, body: &Body, matrix: &Map) -> Result<Dynamic, Box<EvalAltResult>> {
         let body = body
             .downcast_ref::<JobBody>()
@@ -273,10 +281,10 @@ impl JobRunner for Runner {
         });
 
         let result = match &job.def.condition {
-            Condition::Always => host.call_body(&job.def.body, &matrix),
+            Condition::Always => host.call_job_body(job, &matrix),
             Condition::Never { reason } => Ok(Dynamic::from(SkipSignal(reason.clone()))),
             Condition::Check { body, reason } => match host.call_body(body, &matrix) {
-                Ok(go) if go.as_bool().unwrap_or(false) => host.call_body(&job.def.body, &matrix),
+                Ok(go) if go.as_bool().unwrap_or(false) => host.call_job_body(job, &matrix),
                 Ok(_) => Ok(Dynamic::from(SkipSignal(
                     reason
                         .clone()
