@@ -47,7 +47,7 @@ fn a_failure_cancels_running_siblings() {
         "ci",
         r#"
         job("slow", || run(["sh", "-c", "echo $$ > slow.pid; sleep 3; touch slow.marker"]));
-        job("bad", || run(["sh", "-c", "while [ ! -f slow.pid ]; do sleep 0.02; done; exit 7"]));
+        job("bad", || run(["sh", "-c", "while [ ! -s slow.pid ]; do sleep 0.02; done; exit 7"]));
         "#,
     );
     let run = p.run(&["ci", "-j", "2"]);

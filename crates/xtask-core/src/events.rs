@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::redact::Redactor;
+use crate::redact::{Added, Redactor, MIN_SECRET_LEN};
 
 /// Index of a job in the run's plan.
 pub type JobId = usize;
@@ -195,8 +195,33 @@ impl EventBus {
 
     /// Registers a value that must never be shown.
     pub fn add_secret(&self, value: &str) {
-        if self.inner.redactor.write().unwrap().add(value) {
-            self.each_reporter(|r| r.secret_added(value));
+        self.add_named_secret("", value);
+    }
+
+    /// [`add_secret`](Self::add_secret) for the value of a named secret, which a warning about a
+    /// value too short to mask can name.
+    pub fn add_named_secret(&self, name: &str, value: &str) {
+        let added = self.inner.redactor.write().unwrap().add(value);
+        if added == Added::Known || value.is_empty() {
+            return;
+        }
+        // CI systems mask it in their own logs even when we cannot.
+        self.each_reporter(|r| r.secret_added(value));
+        if added == Added::TooShort {
+            let which = if name.is_empty() {
+                "a secret value".to_string()
+            } else {
+                format!("secret `{name}`")
+            };
+            self.message(
+                None,
+                Level::Warn,
+                format!(
+                    "{which} is shorter than {MIN_SECRET_LEN} characters: too short to mask \
+                     safely, so xtask's output does not mask it (a CI log that knows it, as \
+                     GitHub Actions does, still will); use a longer value"
+                ),
+            );
         }
     }
 
@@ -213,6 +238,17 @@ impl EventBus {
     pub fn emit(&self, mut event: Event) {
         self.inner.redactor.read().unwrap().redact_event(&mut event);
         self.each_reporter(|r| r.on_event(&event));
+    }
+
+    /// A sink for one stream of output (a command's) into the job's log, masked as a stream: a
+    /// secret split between two chunks of an over-long line is still masked.
+    pub fn output_stream(&self, job: Option<JobId>) -> crate::process::Sink {
+        let stream = Mutex::new(OutputStream {
+            bus: self.clone(),
+            job,
+            masking: Default::default(),
+        });
+        Arc::new(move |bytes| stream.lock().unwrap_or_else(|e| e.into_inner()).push(bytes))
     }
 
     pub fn finish(&self) {
@@ -243,8 +279,7 @@ impl EventBus {
             job,
             display: display.to_string(),
         });
-        let bus = self.clone();
-        std::sync::Arc::new(move |bytes| bus.emit(Event::Output { job, bytes }))
+        self.output_stream(job)
     }
 
     pub fn message(&self, job: Option<JobId>, level: Level, text: impl Into<String>) {
@@ -253,5 +288,49 @@ impl EventBus {
             level,
             text: text.into(),
         });
+    }
+}
+
+/// The state of one [`EventBus::output_stream`]; what it still holds back goes out when the
+/// stream's last sink is dropped.
+struct OutputStream {
+    bus: EventBus,
+    job: Option<JobId>,
+    masking: crate::redact::Stream,
+}
+
+impl OutputStream {
+    fn push(&mut self, bytes: Vec<u8>) {
+        let masked = {
+            let redactor = self.bus.inner.redactor.read().unwrap();
+            self.masking.push(&redactor, bytes)
+        };
+        self.emit_masked(masked);
+    }
+
+    /// Already masked: straight to the reporters.
+    fn emit_masked(&self, bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        let event = Event::Output {
+            job: self.job,
+            bytes,
+        };
+        self.bus.each_reporter(|r| r.on_event(&event));
+    }
+}
+
+impl Drop for OutputStream {
+    fn drop(&mut self) {
+        let mut rest = {
+            let redactor = self.bus.inner.redactor.read().unwrap();
+            self.masking.finish(&redactor)
+        };
+        if !rest.is_empty() {
+            // Output events are whole lines, as the process layer sends them.
+            rest.push(b'\n');
+            self.emit_masked(rest);
+        }
     }
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use crate::suggest;
 
+mod pairing;
+
 /// A job's body as the host declared it. The core never looks inside: the host's
 /// [`JobRunner`](crate::scheduler::JobRunner) downcasts it back to its own type.
 pub type Body = Arc<dyn Any + Send + Sync>;
@@ -65,6 +67,8 @@ pub struct JobDef {
     pub description: Option<String>,
     /// What the job holds while it runs: CPU weight, the machine alone, named locks.
     pub needs_resources: crate::resources::Needs,
+    /// The phrase an operator must give before the body runs (`confirm:`).
+    pub confirm: Option<String>,
     pub body: Body,
     /// `tasks/ci.rhai:12:1`, for messages about the declaration.
     pub defined_at: String,
@@ -130,10 +134,13 @@ impl Plan {
         for (i, job) in expanded.iter().enumerate() {
             let mut needs = Vec::new();
             for need in &job.def.needs {
+                let need = &pairing::fill(need, job)?;
                 if let Some(ids) = by_base.get(need) {
                     needs.extend(ids.iter().copied());
                 } else if let Some(&id) = by_name.get(need) {
                     needs.push(id);
+                } else if let Some(ids) = pairing::select(need, &expanded, &by_base, job)? {
+                    needs.extend(ids);
                 } else {
                     let known: Vec<&str> = declared.keys().map(String::as_str).collect();
                     return Err(format!(

@@ -147,6 +147,12 @@ fn run(
             return Err(Failure::BadDir { dir: dir.clone() });
         }
     }
+    if let Some(name) = unset_secret(spec) {
+        return Err(Failure::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("secret `{name}` is not set (expected in the environment variable {name})"),
+        )));
+    }
 
     let (out_reader, out_writer) = os_pipe::pipe().map_err(Failure::Io)?;
     let user = spec.user;
@@ -269,6 +275,20 @@ fn run(
         },
         usage,
     ))
+}
+
+/// An unset secret's placeholder in the command line, environment or input: the command
+/// would run with a value that is not there.
+fn unset_secret(spec: &Spec) -> Option<String> {
+    let env = spec.env.iter().filter_map(|(_, v)| v.as_deref());
+    let stdin = spec.stdin.as_deref().map(String::from_utf8_lossy);
+    spec.argv
+        .iter()
+        .map(String::as_str)
+        .chain(env)
+        .chain(stdin.as_deref())
+        .find_map(crate::redact::unset_secret_in)
+        .map(str::to_string)
 }
 
 /// Blocks until `pid` has exited and returns its rusage without reaping it, so the normal

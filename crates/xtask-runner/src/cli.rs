@@ -82,6 +82,10 @@ pub struct Cli {
     /// `{"include":[{"job":"fmt"},…]}`, for `strategy.matrix: ${{ fromJSON(…) }}`.
     #[arg(long)]
     pub matrix_json: bool,
+    /// Give the phrase a `confirm` gate asks for (`--confirm "DEPLOY TO PRODUCTION"`), for runs
+    /// without a terminal (repeatable).
+    #[arg(long = "confirm", value_name = "PHRASE")]
+    pub confirm: Vec<String>,
     /// Play the task as its generated workflow runs it: each job in its own process, from its own
     /// fresh copy of the repository, in `needs` order, results handed over between them.
     #[arg(long)]
@@ -137,6 +141,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "--output",
     "--secret-env",
     "--report",
+    "--confirm",
 ];
 const FLAG_OPTIONS: &[&str] = &[
     "--list",
@@ -332,10 +337,11 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     let bus = EventBus::new(reporters);
     for name in &cli.secret_env {
         match std::env::var(name) {
-            Ok(value) => bus.add_secret(&value),
+            Ok(value) => bus.add_named_secret(name, &value),
             Err(_) => return fail(&format!("--secret-env {name}: the variable is not set")),
         }
     }
+    crate::primitives::confirm::set_given(cli.confirm.clone());
     if let Err(e) = signals::install() {
         return fail(&format!("cannot install signal handlers: {e}"));
     }
@@ -390,6 +396,12 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         .map(|n| n.get())
         .unwrap_or(1);
     let parallel = cli.jobs.unwrap_or_else(|| default_jobs(cpus));
+    if planning {
+        // A job name may hold a secret's value (a matrix label): plans are shown masked too.
+        for job in &mut plan.jobs {
+            job.name = bus.redact(&job.name);
+        }
+    }
     if cli.list {
         listing::print_jobs(&task, &tasks, &plan, cli.json);
         return finish(EXIT_OK);

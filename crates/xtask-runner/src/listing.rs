@@ -116,6 +116,9 @@ pub fn print_plan(task: &str, plan: &Plan, parallel: usize, style: Style) {
         if job.def.retries > 0 {
             line.push_str(&style.dim(&format!("  retries {}", job.def.retries)));
         }
+        if let Some(phrase) = &job.def.confirm {
+            line.push_str(&style.yellow(&format!("  asks to confirm {phrase:?}")));
+        }
         if let crate::graph::Condition::Never { reason } = &job.def.condition {
             line.push_str(&style.yellow(&format!("  skipped: {reason}")));
         }

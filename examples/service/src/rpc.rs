@@ -36,6 +36,11 @@ pub const MAX_BATCH: usize = 100;
 /// Name reported by `getversion`.
 pub const SERVICE_NAME: &str = "example-service";
 
+/// The hash of the one block this stand-in chain has: the node-like methods (`getblockcount`,
+/// `getbestblockhash`, `getblockhash`, `getconnectioncount`) answer as a freshly started node
+/// would, so a smoke test can exercise a node's method set.
+pub const GENESIS_HASH: &str = "0x1f4d1defa46faa5e7b9b8d3f79a06bec777d7c26c4aa5f6f5899a291daa87c15";
+
 /// A JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RpcError {
@@ -141,6 +146,29 @@ pub fn dispatch(method: &str, params: Option<&Value>) -> Result<Value, RpcError>
                 ("name", Value::from(SERVICE_NAME)),
             ]))
         }
+        "getblockcount" | "getbestblockhash" | "getconnectioncount" if !params_empty(params) => {
+            Err(RpcError::new(INVALID_PARAMS, "Invalid params: takes none"))
+        }
+        "getblockcount" => Ok(Value::from(1_i64)),
+        "getbestblockhash" => Ok(Value::from(GENESIS_HASH)),
+        "getconnectioncount" => Ok(Value::from(0_i64)),
+        "getblockhash" => match params {
+            Some(Value::Array(args)) if args.len() == 1 => match args[0].as_i64() {
+                Some(0) => Ok(Value::from(GENESIS_HASH)),
+                Some(_) => Err(RpcError::new(
+                    INVALID_PARAMS,
+                    "Invalid params: block index out of range",
+                )),
+                None => Err(RpcError::new(
+                    INVALID_PARAMS,
+                    "Invalid params: the block index must be an integer",
+                )),
+            },
+            _ => Err(RpcError::new(
+                INVALID_PARAMS,
+                "Invalid params: getblockhash takes [index]",
+            )),
+        },
         _ => Err(RpcError::new(METHOD_NOT_FOUND, "Method not found")),
     }
 }
@@ -184,6 +212,26 @@ mod tests {
             r#"{{"jsonrpc":"2.0","id":{id},"result":{{"version":"{}","name":"example-service"}}}}"#,
             env!("CARGO_PKG_VERSION")
         )
+    }
+
+    #[test]
+    fn node_methods_answer_like_a_fresh_node() {
+        assert_eq!(
+            call(r#"{"jsonrpc":"2.0","id":1,"method":"getblockcount"}"#),
+            r#"{"jsonrpc":"2.0","id":1,"result":1}"#
+        );
+        assert_eq!(
+            call(r#"{"jsonrpc":"2.0","id":1,"method":"getblockhash","params":[0]}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"result":"{GENESIS_HASH}"}}"#)
+        );
+        assert!(
+            call(r#"{"jsonrpc":"2.0","id":1,"method":"getblockhash","params":[5]}"#)
+                .contains("out of range")
+        );
+        assert!(
+            call(r#"{"jsonrpc":"2.0","id":1,"method":"getblockcount","params":[1]}"#)
+                .contains(&INVALID_PARAMS.to_string())
+        );
     }
 
     #[test]

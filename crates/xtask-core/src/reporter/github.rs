@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use super::annotations::{self, Finding};
+use super::spool::Spool;
 use super::style::Style;
 use super::summary::{self, Failure};
 use super::Tail;
@@ -21,7 +22,7 @@ use crate::events::{Event, JobId, JobSummary, Level, Outcome, Reporter, Severity
 pub struct GithubActions {
     out: io::Stdout,
     names: HashMap<JobId, String>,
-    buffers: HashMap<JobId, Vec<u8>>,
+    buffers: HashMap<JobId, Spool>,
     tails: HashMap<JobId, Tail>,
     running: Vec<JobId>,
     live: Option<JobId>,
@@ -129,8 +130,14 @@ impl GithubActions {
             self.ensure_open(id);
             self.write(bytes);
         } else {
-            self.buffers.entry(id).or_default().extend_from_slice(bytes);
+            self.buffers.entry(id).or_default().push(bytes);
         }
+    }
+
+    /// Prints what a job buffered (from disk if it spilled there).
+    fn write_buffered(&mut self, id: JobId) {
+        let mut buffered = self.buffers.remove(&id).unwrap_or_default();
+        buffered.drain(|chunk| self.write(chunk));
     }
 
     fn job_line(&mut self, id: JobId, text: &str) {
@@ -256,18 +263,17 @@ impl GithubActions {
             self.close_group();
             self.live = self.running.first().copied();
             if let Some(next) = self.live {
-                let buffered = self.buffers.remove(&next).unwrap_or_default();
+                let mut buffered = self.buffers.remove(&next).unwrap_or_default();
                 if !buffered.is_empty() {
                     self.ensure_open(next);
-                    self.write(&buffered);
+                    buffered.drain(|chunk| self.write(chunk));
                 }
             }
         } else {
             // A buffered job ended: its block as a group of its own. The live job's group
             // reopens when that job prints again.
             self.ensure_open(id);
-            let buffered = self.buffers.remove(&id).unwrap_or_default();
-            self.write(&buffered);
+            self.write_buffered(id);
             self.line(&verdict);
             self.close_group();
         }

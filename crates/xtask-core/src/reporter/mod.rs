@@ -5,6 +5,7 @@ pub mod annotations;
 pub mod github;
 pub mod json;
 pub mod junit;
+pub mod spool;
 pub mod style;
 pub mod summary;
 pub mod terminal;

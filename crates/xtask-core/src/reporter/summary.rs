@@ -85,6 +85,10 @@ pub struct Counts {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Stopped, or never started, because of a failure elsewhere or an interrupt (the table's
+    /// "cancelled").
+    pub cancelled: usize,
+    /// Never started because a job they need did not pass (the table's "not run").
     pub not_run: usize,
 }
 
@@ -94,7 +98,8 @@ pub fn counts(jobs: &[JobSummary]) -> Counts {
         passed: count(|o| matches!(o, Outcome::Passed)),
         failed: count(|o| matches!(o, Outcome::Failed { .. })),
         skipped: count(|o| matches!(o, Outcome::Skipped { .. })),
-        not_run: count(|o| matches!(o, Outcome::Blocked { .. } | Outcome::Cancelled { .. })),
+        cancelled: count(|o| matches!(o, Outcome::Cancelled { .. })),
+        not_run: count(|o| matches!(o, Outcome::Blocked { .. })),
     }
 }
 
@@ -104,6 +109,9 @@ pub fn tally_text(task: &str, jobs: &[JobSummary], total: Duration) -> String {
     let mut tally = format!("{task}: {} passed, {} failed", c.passed, c.failed);
     if c.skipped > 0 {
         tally.push_str(&format!(", {} skipped", c.skipped));
+    }
+    if c.cancelled > 0 {
+        tally.push_str(&format!(", {} cancelled", c.cancelled));
     }
     if c.not_run > 0 {
         tally.push_str(&format!(", {} not run", c.not_run));
@@ -129,6 +137,8 @@ pub fn tally(
     if interrupted {
         let stopped: Vec<&str> = jobs
             .iter()
+            // Jobs that never started (no attempt) were not stopped: they are in the table.
+            .filter(|j| j.attempts > 0)
             .filter(|j| matches!(&j.outcome, Outcome::Cancelled { reason } if reason.contains("interrupted")))
             .map(|j| j.name.as_str())
             .collect();

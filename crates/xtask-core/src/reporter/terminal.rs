@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::time::Instant;
 
+use super::spool::Spool;
 use super::style::Style;
 use super::summary::{self, Failure};
 use super::Tail;
@@ -41,7 +42,7 @@ pub struct Options {
 struct JobView {
     name: String,
     started: Instant,
-    buffer: Vec<u8>,
+    buffer: Spool,
     tail: Tail,
 }
 
@@ -139,7 +140,7 @@ impl Terminal {
             }
             _ => {
                 if let Some(job) = self.jobs.get_mut(&id) {
-                    job.buffer.extend_from_slice(bytes);
+                    job.buffer.push(bytes);
                 }
             }
         }
@@ -164,7 +165,7 @@ impl Terminal {
             JobView {
                 name: name.to_string(),
                 started: Instant::now(),
-                buffer: Vec::new(),
+                buffer: Spool::default(),
                 tail: Tail::default(),
             },
         );
@@ -237,13 +238,11 @@ impl Terminal {
             OutputMode::Prefixed => {
                 if show {
                     if quiet {
-                        let buffered = self
-                            .jobs
-                            .get_mut(&id)
-                            .map(|j| std::mem::take(&mut j.buffer))
-                            .unwrap_or_default();
-                        let tagged = self.prefixed(id, &buffered);
-                        self.write(&tagged);
+                        let mut buffered = self.take_buffer(id);
+                        buffered.drain(|chunk| {
+                            let tagged = self.prefixed(id, chunk);
+                            self.write(&tagged);
+                        });
                     }
                     let tagged = self.prefixed(id, format!("{verdict}\n").as_bytes());
                     self.write(&tagged);
@@ -269,13 +268,16 @@ impl Terminal {
     /// Prints a job's header and whatever it buffered so far.
     fn flush_buffer(&mut self, id: JobId) {
         let header = self.header(id, false);
-        let buffered = self
-            .jobs
+        let mut buffered = self.take_buffer(id);
+        self.line(&header);
+        buffered.drain(|chunk| self.write(chunk));
+    }
+
+    fn take_buffer(&mut self, id: JobId) -> Spool {
+        self.jobs
             .get_mut(&id)
             .map(|j| std::mem::take(&mut j.buffer))
-            .unwrap_or_default();
-        self.line(&header);
-        self.write(&buffered);
+            .unwrap_or_default()
     }
 
     /// Prints a buffered job as one block: header, output, verdict.

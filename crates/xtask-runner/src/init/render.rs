@@ -80,7 +80,7 @@ pub fn xtask_manifest(repo: &Repo, source: &Source) -> String {
 #
 # A workspace of its own (the empty [workspace] below), so the runner's dependencies never touch
 # the repository's Cargo.lock. Families of primitives are cargo features: this crate enables the
-# ones its tasks use; the others are "pg", "docker", "http", "perf" and "release".
+# ones its tasks use; the others are "pg", "docker", "http", "perf", "release", "node" and "scan".
 [package]
 name = "xtask"
 version = "0.1.0"

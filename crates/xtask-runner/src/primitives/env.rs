@@ -4,6 +4,7 @@
 use rhai::{Dynamic, Engine};
 
 use super::{error, Result};
+
 use crate::script::context;
 
 pub fn register(engine: &mut Engine) {
@@ -48,16 +49,20 @@ pub fn register(engine: &mut Engine) {
             Err(_) => Dynamic::UNIT,
         }
     });
-    engine.register_fn("secret", |name: &str| -> Result<String> {
+    // Planning must work without secrets (a pull request from a fork has none): an unset
+    // secret is a placeholder that fails the command it reaches, naming the secret; jobs that
+    // do not use it run.
+    engine.register_fn("secret", |name: &str| -> String {
         let scope = context::current();
         match scope.env_var(name) {
             Some(value) => {
-                scope.host.bus.add_secret(&value);
-                Ok(value)
+                scope.host.bus.add_named_secret(name, &value);
+                value
             }
-            None => error(format!(
-                "secret `{name}` is not set (expected in the environment variable {name})"
-            )),
+            None => crate::redact::unset_secret_placeholder(name),
         }
+    });
+    engine.register_fn("has_secret", |name: &str| -> bool {
+        context::current().env_var(name).is_some()
     });
 }

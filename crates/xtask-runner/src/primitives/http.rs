@@ -82,6 +82,7 @@ pub fn register(engine: &mut Engine) {
             at_call_site(&ctx, json_rpc(url, method, params))
         },
     );
+    super::load::register_into(&mut http);
     engine.register_static_module("http", http.into());
 
     let mut tcp = Module::new();

@@ -33,6 +33,7 @@ const JOB_OPTIONS: &[&str] = &[
     "cpu",
     "exclusive",
     "resources",
+    "confirm",
 ];
 
 pub fn register(engine: &mut Engine) {
@@ -72,7 +73,20 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("job_name", || -> String { context::current().name.clone() });
 }
 
+/// Gives a closure its own copy of every variable it captures, as the values are now. Rhai
+/// shares a captured variable with the scope it came from, so jobs declared in a loop would all
+/// see the loop variable's last value; a job sees what was there when it was declared.
+pub fn snapshot_captures(mut closure: FnPtr) -> FnPtr {
+    for value in closure.iter_curry_mut() {
+        if value.is_shared() {
+            *value = value.flatten_clone();
+        }
+    }
+    closure
+}
+
 fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> Result<()> {
+    let body = snapshot_captures(body);
     let scope = context::current();
     if !scope.is_top_level() {
         return error("`job` declares jobs; call it from the script's top level, not inside a job");
@@ -96,6 +110,7 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
         outputs: Vec::new(),
         description: opt_string(options, "description")?,
         needs_resources: resource_options(options)?,
+        confirm: opt_string(options, "confirm")?,
         body: Arc::new(JobBody {
             closure: body,
             store: Arc::clone(&store),
@@ -166,6 +181,7 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
                 }
             }
         } else if let Some(check) = condition.clone().try_cast::<FnPtr>() {
+            let check = snapshot_captures(check);
             Condition::Check {
                 body: Arc::new(JobBody {
                     closure: check,

@@ -7,8 +7,12 @@ pub mod build_dir;
 pub mod env;
 pub mod fs;
 pub mod jobs;
+#[cfg(feature = "http")]
+pub mod load;
 pub mod log;
 pub mod process;
+// A gate for operators; job option `confirm:` and `confirm()`.
+pub mod confirm;
 pub mod version;
 pub mod wait;
 
@@ -23,12 +27,16 @@ pub mod docker;
 pub mod git;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "node")]
+pub mod npm;
 #[cfg(feature = "perf")]
 pub mod perf;
 #[cfg(feature = "pg")]
 pub mod pg;
 #[cfg(feature = "release")]
 pub mod release;
+#[cfg(feature = "scan")]
+pub mod scan;
 #[cfg(feature = "http")]
 pub mod service;
 
@@ -60,6 +68,11 @@ pub fn register_all(engine: &mut Engine) {
     pg::register(engine);
     #[cfg(feature = "perf")]
     perf::register(engine);
+    #[cfg(feature = "node")]
+    npm::register(engine);
+    confirm::register(engine);
+    #[cfg(feature = "scan")]
+    scan::register(engine);
 }
 
 pub type Result<T> = std::result::Result<T, Box<EvalAltResult>>;

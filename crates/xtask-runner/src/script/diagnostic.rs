@@ -56,6 +56,16 @@ impl Diagnostic {
             EvalAltResult::ErrorTooManyOperations(_) => {
                 "the script ran too many operations (an endless loop?); raise the limit with XTASK_MAX_OPERATIONS".into()
             }
+            EvalAltResult::ErrorDataTooLarge(what, _) => {
+                let (variable, default) = match what.as_str() {
+                    w if w.contains("string") => ("XTASK_MAX_STRING_SIZE", "bytes"),
+                    w if w.contains("array") => ("XTASK_MAX_ARRAY_SIZE", "elements"),
+                    _ => ("XTASK_MAX_MAP_SIZE", "entries"),
+                };
+                format!(
+                    "{what} is over the script size limit (a runaway allocation?); raise the limit ({default}) with {variable}"
+                )
+            }
             EvalAltResult::ErrorStackOverflow(_) => "call depth limit exceeded (runaway recursion?)".into(),
             other => without_position(other),
         };

@@ -60,13 +60,26 @@ pub struct Host {
     pub verbose: std::sync::atomic::AtomicBool,
 }
 
+/// A limit on script evaluation: the environment variable `name` when set to a number, else
+/// `default`.
+fn limit(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
 /// Most operations a single evaluation may run before it is stopped as runaway.
 fn max_operations() -> u64 {
-    std::env::var("XTASK_MAX_OPERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000_000)
+    limit("XTASK_MAX_OPERATIONS", 100_000_000)
 }
+
+/// Size limits, so a runaway allocation (`loop { s += s }`) is a script error with a location
+/// instead of an out-of-memory abort that would leave every sibling job's children behind.
+/// Strings count bytes; arrays and maps count elements (nested ones included).
+pub const DEFAULT_MAX_STRING_SIZE: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_MAX_ARRAY_SIZE: u64 = 1_000_000;
+pub const DEFAULT_MAX_MAP_SIZE: u64 = 1_000_000;
 
 impl Host {
     pub fn new(
@@ -174,21 +187,23 @@ impl Host {
         std::mem::take(&mut *self.jobs.lock().unwrap())
     }
 
-    /// Runs deferred closures, last registered first, with a fresh token: cleanup must be able to
-    /// run commands even when the job was cancelled.
     /// Ends a scope: the script's `defer`s, then native cleanups.
     pub fn end_scope(&self, scope: &JobScope) {
         self.run_defers(scope);
         scope.run_cleanups();
     }
 
+    /// Runs deferred closures, last registered first, with a fresh token: cleanup must be able to
+    /// run commands even when the job was cancelled.
     fn run_defers(&self, scope: &JobScope) {
         let defers: Vec<Deferred> = std::mem::take(&mut *scope.defers.borrow_mut());
         if defers.is_empty() {
             return;
         }
         let cleanup = CancelToken::new();
-        *scope.token.borrow_mut() = cleanup;
+        // A first interrupt lets cleanup finish; a second one stops it (see `signals`).
+        crate::signals::watch_cleanup(&cleanup);
+        *scope.token.borrow_mut() = cleanup.clone();
         for deferred in defers.into_iter().rev() {
             let ctx = deferred.store.create_context(self.engine());
             if let Err(err) = deferred.closure.call_within_context::<Dynamic>(&ctx, ()) {
@@ -200,11 +215,20 @@ impl Host {
                 );
             }
         }
+        crate::signals::unwatch(&cleanup);
     }
 
     /// Removes temp dirs made with `tempdir()`.
     pub fn remove_tempdirs(&self) {
         self.tempdirs.lock().unwrap().clear();
+    }
+
+    /// The job's body, after its `confirm:` gate (if any) has passed.
+    fn call_job_body(&self, job: &PlannedJob, matrix: &Map) -> Result<Dynamic, Box<EvalAltResult>> {
+        if let Some(phrase) = &job.def.confirm {
+            crate::primitives::confirm::require_for_job(phrase, &job.name, &job.def.defined_at)?;
+        }
+        self.call_body(&job.def.body, matrix)
     }
 
     fn call_body(&self, body: &Body, matrix: &Map) -> Result<Dynamic, Box<EvalAltResult>> {
@@ -257,10 +281,10 @@ impl JobRunner for Runner {
         });
 
         let result = match &job.def.condition {
-            Condition::Always => host.call_body(&job.def.body, &matrix),
+            Condition::Always => host.call_job_body(job, &matrix),
             Condition::Never { reason } => Ok(Dynamic::from(SkipSignal(reason.clone()))),
             Condition::Check { body, reason } => match host.call_body(body, &matrix) {
-                Ok(go) if go.as_bool().unwrap_or(false) => host.call_body(&job.def.body, &matrix),
+                Ok(go) if go.as_bool().unwrap_or(false) => host.call_job_body(job, &matrix),
                 Ok(_) => Ok(Dynamic::from(SkipSignal(
                     reason
                         .clone()
@@ -326,6 +350,10 @@ fn build_engine(root: &std::path::Path) -> Engine {
     engine.set_max_call_levels(64);
     engine.set_max_expr_depths(128, 64);
     engine.set_max_operations(max_operations());
+    let size = |name, default| limit(name, default).try_into().unwrap_or(usize::MAX);
+    engine.set_max_string_size(size("XTASK_MAX_STRING_SIZE", DEFAULT_MAX_STRING_SIZE));
+    engine.set_max_array_size(size("XTASK_MAX_ARRAY_SIZE", DEFAULT_MAX_ARRAY_SIZE));
+    engine.set_max_map_size(size("XTASK_MAX_MAP_SIZE", DEFAULT_MAX_MAP_SIZE));
     engine.set_module_resolver(resolver::LibResolver::new(root.to_path_buf()));
     engine.on_print(crate::primitives::log::print_line);
     engine.on_debug(|text, _, _| crate::primitives::log::print_line(text));

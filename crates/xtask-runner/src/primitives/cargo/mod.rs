@@ -6,11 +6,11 @@
 //! compiler's human rendering, scripts get a result map (status, duration, diagnostics, test
 //! counts), reporters get `Event::Diagnostic`s, and a failure names the first file:line.
 
-mod diagnostics;
+pub(crate) mod diagnostics;
 mod metadata;
 mod output;
 mod security;
-mod test_results;
+pub(crate) mod test_results;
 mod toolchain;
 
 use std::io::IsTerminal;
@@ -428,33 +428,7 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
     map.insert("diagnostics".into(), diagnostics.into());
     if let Some(report) = &tests {
         map.insert("tests".into(), report.to_map().into());
-        if let Some(job) = job {
-            for case in &report.cases {
-                let output = report
-                    .failures
-                    .iter()
-                    .find(|f| f.name == case.name)
-                    .map(|f| f.output.clone());
-                scope.host.bus.emit(Event::TestCase {
-                    job,
-                    name: case.name.clone(),
-                    status: case.status,
-                    output: output.unwrap_or_default(),
-                });
-            }
-        }
-        for failure in &report.failures {
-            if let (Some(file), Some(line)) = (&failure.file, failure.line) {
-                scope.host.bus.emit(Event::Diagnostic {
-                    job,
-                    level: Severity::Error,
-                    file: file.clone(),
-                    line: line as usize,
-                    column: failure.column.unwrap_or(1) as usize,
-                    message: failure.summary(),
-                });
-            }
-        }
+        report.emit(&scope.host.bus, job);
     }
     Ok(Outcome {
         map,
@@ -477,28 +451,7 @@ fn finish(inv: Invocation, common: &Common) -> Result<Map> {
 fn failure_message(outcome: &Outcome) -> String {
     let display = &outcome.display;
     if let Some(report) = outcome.tests.as_ref().filter(|r| !r.failures.is_empty()) {
-        let names: Vec<String> = report
-            .failures
-            .iter()
-            .take(5)
-            .map(|f| match f.location() {
-                Some(at) => format!("{} at {at}", f.name),
-                None => f.name.clone(),
-            })
-            .collect();
-        let more = report.failures.len().saturating_sub(names.len());
-        return format!(
-            "`{display}`: {} failed, {} passed, {} ignored; failing: {}{}",
-            report.failed.max(report.failures.len() as u64),
-            report.passed,
-            report.ignored,
-            names.join(", "),
-            if more > 0 {
-                format!(" (+{more} more)")
-            } else {
-                String::new()
-            }
-        );
+        return format!("`{display}`: {}", report.failure_line());
     }
     let diagnostics = &outcome.parser.diagnostics;
     if let Some(first) = diagnostics.iter().find(|d| d.is_error()) {
@@ -810,9 +763,7 @@ fn cargo_metadata(options: Map) -> Result<Map> {
         capture_stdout: true,
         ..Spec::default()
     };
-    let bus = scope.host.bus.clone();
-    let job = scope.job;
-    let sink: process::Sink = Arc::new(move |bytes| bus.emit(Event::Output { job, bytes }));
+    let sink = scope.host.bus.output_stream(scope.job);
     let display = display_argv(&argv);
     let finished = match process::execute(&spec, &scope.token(), sink) {
         Ok(finished) => finished,

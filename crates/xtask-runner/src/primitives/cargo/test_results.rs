@@ -5,6 +5,7 @@
 use rhai::{Array, Dynamic, Map};
 
 use super::diagnostics::strip_ansi;
+use crate::events::{Event, EventBus, JobId, Severity};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TestFailure {
@@ -14,6 +15,9 @@ pub struct TestFailure {
     pub file: Option<String>,
     pub line: Option<u32>,
     pub column: Option<u32>,
+    /// The failure's one-line message when the runner states one apart from the output
+    /// (node's test runner); otherwise the panic message is looked up in `output`.
+    pub message: Option<String>,
 }
 
 impl TestFailure {
@@ -27,6 +31,9 @@ impl TestFailure {
 
     /// The first line of the panic message, for annotations.
     pub fn summary(&self) -> String {
+        if let Some(message) = &self.message {
+            return format!("test {} failed: {message}", self.name);
+        }
         let mut lines = self.output.lines().map(str::trim);
         while let Some(line) = lines.next() {
             if line.contains("panicked at ") {
@@ -58,6 +65,64 @@ pub struct TestCase {
 pub use crate::events::TestStatus;
 
 impl TestReport {
+    /// Announces the run's tests to the reporters: a `TestCase` per test (JUnit testcases) and
+    /// a `Diagnostic` (annotation) per failure that has a place in a file.
+    pub fn emit(&self, bus: &EventBus, job: Option<JobId>) {
+        if let Some(job) = job {
+            for case in &self.cases {
+                let output = self
+                    .failures
+                    .iter()
+                    .find(|f| f.name == case.name)
+                    .map(|f| f.output.clone());
+                bus.emit(Event::TestCase {
+                    job,
+                    name: case.name.clone(),
+                    status: case.status,
+                    output: output.unwrap_or_default(),
+                });
+            }
+        }
+        for failure in &self.failures {
+            if let (Some(file), Some(line)) = (&failure.file, failure.line) {
+                bus.emit(Event::Diagnostic {
+                    job,
+                    level: Severity::Error,
+                    file: file.clone(),
+                    line: line as usize,
+                    column: failure.column.unwrap_or(1) as usize,
+                    message: failure.summary(),
+                });
+            }
+        }
+    }
+
+    /// `2 failed, 5 passed, 0 ignored; failing: a at f.rs:1, b (+3 more)`, for error messages.
+    pub fn failure_line(&self) -> String {
+        let names: Vec<String> = self
+            .failures
+            .iter()
+            .take(5)
+            .map(|f| match f.location() {
+                Some(at) => format!("{} at {at}", f.name),
+                None => f.name.clone(),
+            })
+            .collect();
+        let more = self.failures.len().saturating_sub(names.len());
+        format!(
+            "{} failed, {} passed, {} ignored; failing: {}{}",
+            self.failed.max(self.failures.len() as u64),
+            self.passed,
+            self.ignored,
+            names.join(", "),
+            if more > 0 {
+                format!(" (+{more} more)")
+            } else {
+                String::new()
+            }
+        )
+    }
+
     pub fn to_map(&self) -> Map {
         let mut map = Map::new();
         map.insert("passed".into(), Dynamic::from_int(self.passed as i64));

@@ -1,0 +1,523 @@
+//! `http::load` and `http::canary`: canary analysis rehearsed on one machine. `load` sends
+//! requests to a loopback service from `concurrency` threads (one keep-alive connection pool
+//! each) until `requests` were sent or `duration` passed, and returns the error rate and latency
+//! percentiles; `canary` compares a candidate's figures with the baseline's by OmniHub's rule
+//! (roll back when the error rate exceeds 2× the baseline's or p95 latency 1.5×).
+//!
+//! Loopback only: this is a rehearsal tool, never a way to load someone else's server.
+
+use std::net::ToSocketAddrs;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, FuncRegistration, Map, Module, NativeCallContext};
+
+use super::{at_call_site, check_keys, duration_value, error, opt_string, Result};
+use crate::events::Level;
+use crate::script::{context, Mode};
+
+const LOAD_OPTIONS: &[&str] = &[
+    "requests",
+    "concurrency",
+    "duration",
+    "method",
+    "timeout",
+    "headers",
+    "body",
+];
+const CANARY_OPTIONS: &[&str] = &["max_error_ratio", "max_p95_ratio", "min_error_rate"];
+const DEFAULT_REQUESTS: u64 = 200;
+const DEFAULT_CONCURRENCY: u64 = 4;
+
+/// Registers into the `http` module (one static module per namespace).
+pub fn register_into(http: &mut Module) {
+    FuncRegistration::new("load").set_into_module(http, |ctx: NativeCallContext, url: &str| {
+        at_call_site(&ctx, load(url, &Map::new()))
+    });
+    FuncRegistration::new("load")
+        .set_into_module(http, |ctx: NativeCallContext, url: &str, options: Map| {
+            at_call_site(&ctx, load(url, &options))
+        });
+    FuncRegistration::new("load").set_into_module(
+        http,
+        |ctx: NativeCallContext, urls: rhai::Array, options: Map| {
+            at_call_site(&ctx, load_side_by_side(&urls, &options))
+        },
+    );
+    FuncRegistration::new("canary").set_into_module(
+        http,
+        |ctx: NativeCallContext, baseline: Map, candidate: Map| {
+            at_call_site(&ctx, canary(&baseline, &candidate, &Map::new()))
+        },
+    );
+    FuncRegistration::new("canary").set_into_module(
+        http,
+        |ctx: NativeCallContext, baseline: Map, candidate: Map, options: Map| {
+            at_call_site(&ctx, canary(&baseline, &candidate, &options))
+        },
+    );
+}
+
+fn count_option(options: &Map, key: &str, default: u64) -> Result<u64> {
+    match options.get(key) {
+        None => Ok(default),
+        Some(v) => match v.as_int() {
+            Ok(n) if n > 0 => Ok(n as u64),
+            _ => error(format!("option `{key}` must be a positive whole number")),
+        },
+    }
+}
+
+/// The URL's host must be a loopback address.
+fn check_loopback(url: &str) -> Result<()> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return error(format!("http::load: `{url}` is not an http:// URL"));
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let addrs: Vec<_> = match with_port.to_socket_addrs() {
+        Ok(addrs) => addrs.collect(),
+        Err(e) => return error(format!("http::load: cannot resolve `{authority}`: {e}")),
+    };
+    if addrs.is_empty() || addrs.iter().any(|a| !a.ip().is_loopback()) {
+        return error(format!(
+            "http::load only loads loopback services (127.0.0.1, ::1, localhost); `{authority}` is not one"
+        ));
+    }
+    Ok(())
+}
+
+/// What the threads gather.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    statuses: std::collections::BTreeMap<String, i64>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+/// How to load a target, from the options.
+#[derive(Clone)]
+struct Settings {
+    requests: u64,
+    concurrency: u64,
+    duration: Option<Duration>,
+    timeout: Duration,
+    method: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+fn settings(options: &Map) -> Result<Settings> {
+    check_keys("http::load", options, LOAD_OPTIONS)?;
+    let has_duration = options.contains_key("duration");
+    let mut headers = Vec::new();
+    if let Some(h) = options.get("headers") {
+        let Some(h) = h.clone().try_cast::<Map>() else {
+            return error("option `headers` must be a map");
+        };
+        for (k, v) in h {
+            headers.push((k.to_string(), crate::primitives::display_value(&v)));
+        }
+    }
+    Ok(Settings {
+        requests: count_option(
+            options,
+            "requests",
+            if has_duration {
+                u64::MAX
+            } else {
+                DEFAULT_REQUESTS
+            },
+        )?,
+        concurrency: count_option(options, "concurrency", DEFAULT_CONCURRENCY)?.min(256),
+        duration: options
+            .get("duration")
+            .map(|d| duration_value("option `duration`", d))
+            .transpose()?,
+        timeout: options
+            .get("timeout")
+            .map(|d| duration_value("option `timeout`", d))
+            .transpose()?
+            .unwrap_or(Duration::from_secs(10)),
+        method: opt_string(options, "method")?
+            .unwrap_or_else(|| "GET".into())
+            .to_ascii_uppercase(),
+        headers,
+        body: options
+            .get("body")
+            .map(|b| crate::primitives::display_value(b).into_bytes()),
+    })
+}
+
+fn load(url: &str, options: &Map) -> Result<Map> {
+    let settings = settings(options)?;
+    check_loopback(url)?;
+    let mut results = run_targets(&[url.to_string()], &settings)?;
+    Ok(results.remove(0))
+}
+
+/// Several targets loaded at the same time, each with its own `concurrency` threads: a
+/// baseline and a candidate side by side see the same machine (the same neighbours, the same
+/// CPU contention), so their figures compare.
+fn load_side_by_side(urls: &rhai::Array, options: &Map) -> Result<rhai::Array> {
+    let settings = settings(options)?;
+    let urls: Vec<String> = urls.iter().map(crate::primitives::display_value).collect();
+    if urls.is_empty() {
+        return error("http::load: give at least one URL");
+    }
+    for url in &urls {
+        check_loopback(url)?;
+    }
+    Ok(run_targets(&urls, &settings)?
+        .into_iter()
+        .map(Dynamic::from_map)
+        .collect())
+}
+
+fn run_targets(urls: &[String], settings: &Settings) -> Result<Vec<Map>> {
+    let scope = context::current();
+    if scope.host.mode == Mode::Plan {
+        return Ok(urls
+            .iter()
+            .map(|_| summary(&Tally::default(), Duration::ZERO))
+            .collect());
+    }
+    let token = scope.token();
+    let started = Instant::now();
+    let deadline = settings.duration.map(|d| started + d);
+    let mut targets = Vec::new();
+    for url in urls {
+        let sent = Arc::new(AtomicU64::new(0));
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let workers: Vec<_> = (0..settings.concurrency)
+            .map(|_| {
+                let (sent, tally, token) = (Arc::clone(&sent), Arc::clone(&tally), token.clone());
+                let (url, settings) = (url.clone(), settings.clone());
+                std::thread::spawn(move || worker(&url, &settings, deadline, &sent, &tally, &token))
+            })
+            .collect();
+        targets.push((url, tally, workers));
+    }
+    let mut results = Vec::new();
+    for (url, tally, workers) in targets {
+        for worker in workers {
+            let _ = worker.join();
+        }
+        let elapsed = started.elapsed();
+        let tally = Arc::try_unwrap(tally)
+            .map(|m| m.into_inner().unwrap())
+            .unwrap_or_default();
+        let result = summary(&tally, elapsed);
+        let get = |k: &str| result.get(k).cloned().unwrap_or(Dynamic::UNIT);
+        scope.host.bus.message(
+            scope.job,
+            Level::Info,
+            format!(
+                "http::load {url}: {} requests in {:.1}s, {} errors ({:.2}%), p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms{}",
+                get("count"),
+                elapsed.as_secs_f64(),
+                get("errors"),
+                get("error_rate").as_float().unwrap_or(0.0) * 100.0,
+                get("p50").as_float().unwrap_or(0.0),
+                get("p95").as_float().unwrap_or(0.0),
+                get("p99").as_float().unwrap_or(0.0),
+                tally
+                    .first_error
+                    .as_ref()
+                    .map(|e| format!("; first transport error: {e}"))
+                    .unwrap_or_default()
+            ),
+        );
+        results.push(result);
+    }
+    if let Some(reason) = token.reason() {
+        return error(format!("http::load stopped: {reason}"));
+    }
+    Ok(results)
+}
+
+/// One loading thread: its own connection pool, requests until the count or the deadline.
+fn worker(
+    url: &str,
+    settings: &Settings,
+    deadline: Option<Instant>,
+    sent: &AtomicU64,
+    tally: &Mutex<Tally>,
+    token: &crate::cancel::CancelToken,
+) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .max_redirects(0)
+        .timeout_global(Some(settings.timeout))
+        .build()
+        .into();
+    let mut local = Tally::default();
+    loop {
+        if token.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        if sent.fetch_add(1, Ordering::Relaxed) >= settings.requests {
+            break;
+        }
+        let at = Instant::now();
+        let outcome = send(
+            &agent,
+            &settings.method,
+            url,
+            &settings.headers,
+            settings.body.as_deref(),
+        );
+        local.latencies.push(at.elapsed());
+        match outcome {
+            Ok(status) => {
+                *local.statuses.entry(status.to_string()).or_default() += 1;
+                if status >= 500 {
+                    local.errors += 1;
+                }
+            }
+            Err(e) => {
+                *local.statuses.entry("error".into()).or_default() += 1;
+                local.errors += 1;
+                local.first_error.get_or_insert(e);
+            }
+        }
+    }
+    let mut all = tally.lock().unwrap();
+    all.latencies.append(&mut local.latencies);
+    all.errors += local.errors;
+    for (k, v) in local.statuses {
+        *all.statuses.entry(k).or_default() += v;
+    }
+    if all.first_error.is_none() {
+        all.first_error = local.first_error;
+    }
+}
+
+fn send(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<&[u8]>,
+) -> std::result::Result<u16, String> {
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let response = match body {
+        Some(body) => builder
+            .body(body.to_vec())
+            .map_err(|e| e.to_string())
+            .and_then(|r| agent.run(r).map_err(|e| e.to_string())),
+        None => builder
+            .body(())
+            .map_err(|e| e.to_string())
+            .and_then(|r| agent.run(r).map_err(|e| e.to_string())),
+    };
+    let mut response = response?;
+    // Read the body so the connection can be reused.
+    let _ = response.body_mut().read_to_vec();
+    Ok(response.status().as_u16())
+}
+
+/// Nearest-rank percentile of sorted values, in milliseconds.
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
+}
+
+fn summary(tally: &Tally, elapsed: Duration) -> Map {
+    let mut sorted = tally.latencies.clone();
+    sorted.sort_unstable();
+    let count = sorted.len() as u64;
+    let mut map = Map::new();
+    map.insert("count".into(), Dynamic::from_int(count as i64));
+    map.insert("errors".into(), Dynamic::from_int(tally.errors as i64));
+    let rate = if count == 0 {
+        0.0
+    } else {
+        tally.errors as f64 / count as f64
+    };
+    map.insert("error_rate".into(), Dynamic::from_float(rate));
+    for (key, p) in [("p50", 50.0), ("p95", 95.0), ("p99", 99.0)] {
+        map.insert(key.into(), Dynamic::from_float(percentile(&sorted, p)));
+    }
+    map.insert(
+        "max".into(),
+        Dynamic::from_float(sorted.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)),
+    );
+    map.insert("seconds".into(), Dynamic::from_float(elapsed.as_secs_f64()));
+    map.insert(
+        "rps".into(),
+        Dynamic::from_float(if elapsed.is_zero() {
+            0.0
+        } else {
+            count as f64 / elapsed.as_secs_f64()
+        }),
+    );
+    let statuses: Map = tally
+        .statuses
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), Dynamic::from_int(*v)))
+        .collect();
+    map.insert("statuses".into(), statuses.into());
+    map
+}
+
+fn number(map: &Map, what: &str, key: &str) -> Result<f64> {
+    match map.get(key) {
+        Some(v) => v
+            .as_float()
+            .or_else(|_| v.as_int().map(|i| i as f64))
+            .or_else(|t| error(format!("{what}.{key} must be a number, not {t}"))),
+        None => error(format!(
+            "{what} has no `{key}`: pass what http::load returned"
+        )),
+    }
+}
+
+fn float_option(options: &Map, key: &str, default: f64) -> Result<f64> {
+    match options.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .as_float()
+            .or_else(|_| v.as_int().map(|i| i as f64))
+            .or_else(|t| error(format!("option `{key}` must be a number, not {t}"))),
+    }
+}
+
+/// The verdict of one figure: candidate against `ratio` times the baseline.
+pub struct Check {
+    pub figure: &'static str,
+    pub baseline: f64,
+    pub candidate: f64,
+    pub limit: f64,
+}
+
+/// OmniHub's rule. An error-rate baseline of zero would make any candidate error a failure
+/// of "infinitely many times": `min_error_rate` (default 1 %) is the floor the ratio applies to.
+pub fn canary_checks(
+    baseline: (f64, f64),
+    candidate: (f64, f64),
+    max_error_ratio: f64,
+    max_p95_ratio: f64,
+    min_error_rate: f64,
+) -> Vec<Check> {
+    vec![
+        Check {
+            figure: "error rate",
+            baseline: baseline.0,
+            candidate: candidate.0,
+            limit: baseline.0.max(min_error_rate) * max_error_ratio,
+        },
+        Check {
+            figure: "p95 latency",
+            baseline: baseline.1,
+            candidate: candidate.1,
+            limit: baseline.1 * max_p95_ratio,
+        },
+    ]
+}
+
+fn canary(baseline: &Map, candidate: &Map, options: &Map) -> Result<Map> {
+    check_keys("http::canary", options, CANARY_OPTIONS)?;
+    let max_error_ratio = float_option(options, "max_error_ratio", 2.0)?;
+    let max_p95_ratio = float_option(options, "max_p95_ratio", 1.5)?;
+    let min_error_rate = float_option(options, "min_error_rate", 0.01)?;
+    let base = (
+        number(baseline, "baseline", "error_rate")?,
+        number(baseline, "baseline", "p95")?,
+    );
+    let cand = (
+        number(candidate, "candidate", "error_rate")?,
+        number(candidate, "candidate", "p95")?,
+    );
+    let checks = canary_checks(base, cand, max_error_ratio, max_p95_ratio, min_error_rate);
+    let describe = |c: &Check| match c.figure {
+        "error rate" => format!(
+            "error rate: candidate {:.2}% vs baseline {:.2}% (limit {:.2}%)",
+            c.candidate * 100.0,
+            c.baseline * 100.0,
+            c.limit * 100.0
+        ),
+        _ => format!(
+            "p95 latency: candidate {:.1} ms vs baseline {:.1} ms (limit {:.1} ms)",
+            c.candidate, c.baseline, c.limit
+        ),
+    };
+    let scope = context::current();
+    for c in &checks {
+        scope.host.bus.message(scope.job, Level::Info, describe(c));
+    }
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| c.candidate > c.limit)
+        .map(describe)
+        .collect();
+    if !failed.is_empty() && scope.host.mode != Mode::Plan {
+        return error(format!("canary rejected, roll back: {}", failed.join("; ")));
+    }
+    let mut map = Map::new();
+    map.insert("passed".into(), Dynamic::TRUE);
+    map.insert("error_rate".into(), Dynamic::from_float(cand.0));
+    map.insert("p95".into(), Dynamic::from_float(cand.1));
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let ms: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&ms, 50.0), 50.0);
+        assert_eq!(percentile(&ms, 95.0), 95.0);
+        assert_eq!(percentile(&ms, 99.0), 99.0);
+        assert_eq!(percentile(&[], 95.0), 0.0);
+    }
+
+    #[test]
+    fn omnihub_thresholds() {
+        let over = |c: Vec<Check>| -> Vec<&str> {
+            c.iter()
+                .filter(|c| c.candidate > c.limit)
+                .map(|c| c.figure)
+                .collect()
+        };
+        // 3x the errors fails; equal passes; 1.6x the p95 fails.
+        assert_eq!(
+            over(canary_checks((0.05, 10.0), (0.15, 10.0), 2.0, 1.5, 0.01)),
+            ["error rate"]
+        );
+        assert!(over(canary_checks((0.05, 10.0), (0.05, 10.0), 2.0, 1.5, 0.01)).is_empty());
+        assert_eq!(
+            over(canary_checks((0.0, 10.0), (0.0, 16.0), 2.0, 1.5, 0.01)),
+            ["p95 latency"]
+        );
+        // No baseline errors: the floor keeps a 1 % candidate from failing on a 0 % baseline.
+        assert!(over(canary_checks((0.0, 10.0), (0.01, 10.0), 2.0, 1.5, 0.01)).is_empty());
+    }
+
+    #[test]
+    fn only_loopback_targets() {
+        assert!(check_loopback("http://127.0.0.1:8080/x").is_ok());
+        assert!(check_loopback("http://localhost:8080").is_ok());
+        assert!(check_loopback("http://[::1]:8080/").is_ok());
+        assert!(check_loopback("http://10.1.2.3:80/").is_err());
+        assert!(check_loopback("https://127.0.0.1/").is_err());
+    }
+}

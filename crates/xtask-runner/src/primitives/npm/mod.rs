@@ -1,0 +1,458 @@
+//! `npm::` for Node/TypeScript projects: `npm::ci` (the lockfile, a configurable cache),
+//! `npm::run` (a package.json script; a missing one lists those that exist), `npm::test` (node's
+//! built-in test runner, or the project's own test script with JUnit files, read into the same
+//! test report as `cargo::test`) and `npm::scripts`.
+
+mod junit;
+mod tap;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
+
+use super::cargo::test_results::TestReport;
+use super::Result;
+use super::{at_call_site, check_keys, duration_value, error, opt_bool, opt_string, string_list};
+use crate::events::{Event, Level};
+use crate::process::{self, display_argv, Failure, Finished, Spec};
+use crate::script::{context, Mode};
+
+const CI_OPTIONS: &[&str] = &["dir", "cache", "timeout", "env", "args"];
+const RUN_OPTIONS: &[&str] = &["dir", "args", "env", "timeout", "allow_fail"];
+const TEST_OPTIONS: &[&str] = &[
+    "dir",
+    "files",
+    "coverage",
+    "min_coverage",
+    "args",
+    "env",
+    "timeout",
+    "script",
+    "junit",
+    "allow_fail",
+];
+
+pub fn register(engine: &mut Engine) {
+    let mut npm = Module::new();
+    FuncRegistration::new("ci").set_into_module(&mut npm, |ctx: NativeCallContext| {
+        at_call_site(&ctx, ci(Map::new()))
+    });
+    FuncRegistration::new("ci").set_into_module(&mut npm, |ctx: NativeCallContext, o: Map| {
+        at_call_site(&ctx, ci(o))
+    });
+    FuncRegistration::new("run")
+        .set_into_module(&mut npm, |ctx: NativeCallContext, script: &str| {
+            at_call_site(&ctx, run_script(script, Map::new()))
+        });
+    FuncRegistration::new("run")
+        .set_into_module(&mut npm, |ctx: NativeCallContext, script: &str, o: Map| {
+            at_call_site(&ctx, run_script(script, o))
+        });
+    FuncRegistration::new("test").set_into_module(&mut npm, |ctx: NativeCallContext| {
+        at_call_site(&ctx, test(Map::new()))
+    });
+    FuncRegistration::new("test").set_into_module(&mut npm, |ctx: NativeCallContext, o: Map| {
+        at_call_site(&ctx, test(o))
+    });
+    FuncRegistration::new("scripts").set_into_module(&mut npm, |ctx: NativeCallContext| {
+        at_call_site(&ctx, scripts_of(&project_dir(&Map::new())?).map(to_map))
+    });
+    FuncRegistration::new("scripts").set_into_module(
+        &mut npm,
+        |ctx: NativeCallContext, dir: &str| {
+            at_call_site(&ctx, scripts_of(&context::current().path(dir)).map(to_map))
+        },
+    );
+    engine.register_static_module("npm", npm.into());
+}
+
+/// The options every npm function shares.
+struct Common {
+    dir: PathBuf,
+    env: Vec<(String, Option<String>)>,
+    timeout: Option<Duration>,
+    args: Vec<String>,
+    allow_fail: bool,
+}
+
+fn common(options: &Map) -> Result<Common> {
+    let scope = context::current();
+    let mut env = scope.env_changes();
+    if let Some(value) = options.get("env") {
+        let Some(map) = value.clone().try_cast::<Map>() else {
+            return error("option `env` must be a map");
+        };
+        for (key, value) in map {
+            let value = (!value.is_unit()).then(|| crate::primitives::display_value(&value));
+            env.push((key.to_string(), value));
+        }
+    }
+    Ok(Common {
+        dir: project_dir(options)?,
+        env,
+        timeout: options
+            .get("timeout")
+            .map(|t| duration_value("option `timeout`", t))
+            .transpose()?,
+        args: match options.get("args") {
+            Some(args) => string_list("option `args`", args)?,
+            None => Vec::new(),
+        },
+        allow_fail: opt_bool(options, "allow_fail")?.unwrap_or(false),
+    })
+}
+
+fn project_dir(options: &Map) -> Result<PathBuf> {
+    let scope = context::current();
+    Ok(match opt_string(options, "dir")? {
+        Some(dir) => scope.path(&dir),
+        None => scope.dir.borrow().clone(),
+    })
+}
+
+/// `package.json`'s scripts, in file order.
+fn scripts_of(dir: &Path) -> Result<Vec<(String, String)>> {
+    let path = dir.join("package.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => return error(format!("cannot read {}: {e}", path.display())),
+    };
+    let json: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(json) => json,
+        Err(e) => {
+            return error(format!(
+                "{}:{}:{}: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            ))
+        }
+    };
+    Ok(json
+        .get("scripts")
+        .and_then(|s| s.as_object())
+        .map(|s| {
+            s.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn to_map(scripts: Vec<(String, String)>) -> Map {
+    scripts
+        .into_iter()
+        .map(|(k, v)| (k.into(), Dynamic::from(v)))
+        .collect()
+}
+
+fn ci(options: Map) -> Result<Map> {
+    check_keys("npm::ci", &options, CI_OPTIONS)?;
+    let mut common = common(&options)?;
+    let lock = ["package-lock.json", "npm-shrinkwrap.json"]
+        .iter()
+        .any(|f| common.dir.join(f).is_file());
+    if !lock {
+        return error(format!(
+            "npm::ci needs a lockfile: {} has no package-lock.json (run `npm install` once and commit the lockfile)",
+            common.dir.display()
+        ));
+    }
+    // `--prefer-offline`: a warm cache installs without asking the registry for metadata.
+    let mut argv = vec![
+        "npm".to_string(),
+        "ci".into(),
+        "--no-audit".into(),
+        "--no-fund".into(),
+        "--prefer-offline".into(),
+    ];
+    let cache =
+        opt_string(&options, "cache")?.or_else(|| context::current().env_var("XTASK_NPM_CACHE"));
+    if let Some(cache) = cache {
+        argv.extend([
+            "--cache".to_string(),
+            context::current().path(&cache).display().to_string(),
+        ]);
+    }
+    argv.append(&mut common.args);
+    let finished = execute(argv, &common, None)?;
+    check(&finished.0, &finished.1, &common)
+}
+
+fn run_script(script: &str, options: Map) -> Result<Map> {
+    check_keys("npm::run", &options, RUN_OPTIONS)?;
+    let mut common = common(&options)?;
+    let scripts = scripts_of(&common.dir)?;
+    if !scripts.iter().any(|(name, _)| name == script) {
+        let names: Vec<&str> = scripts.iter().map(|(n, _)| n.as_str()).collect();
+        return error(format!(
+            "package.json in {} has no script `{script}`{} (scripts: {})",
+            common.dir.display(),
+            crate::suggest::did_you_mean(script, names.iter().copied()),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ));
+    }
+    let mut argv = vec!["npm".to_string(), "run".into(), script.into()];
+    if !common.args.is_empty() {
+        argv.push("--".into());
+        argv.append(&mut common.args);
+    }
+    let (display, finished) = execute(argv, &common, None)?;
+    check(&display, &finished, &common)
+}
+
+fn test(options: Map) -> Result<Map> {
+    check_keys("npm::test", &options, TEST_OPTIONS)?;
+    let mut common = common(&options)?;
+    let root = context::current().host.root.clone();
+    let coverage =
+        opt_bool(&options, "coverage")?.unwrap_or(false) || options.contains_key("min_coverage");
+    let tap_file = tempfile::Builder::new()
+        .prefix("xtask-node-test")
+        .suffix(".tap")
+        .tempfile()
+        .or_else(|e| error(format!("cannot create a temporary file: {e}")))?;
+    let script = opt_string(&options, "script")?;
+    let argv = match &script {
+        // The project's own runner (Jest, Vitest): its JUnit files are read afterwards.
+        Some(script) => {
+            let mut argv = vec!["npm".to_string(), "run".into(), script.clone()];
+            if !common.args.is_empty() {
+                argv.push("--".into());
+                argv.append(&mut common.args);
+            }
+            argv
+        }
+        // Node's runner: readable output in the log, TAP into a file for the results.
+        None => {
+            let mut argv = vec![
+                "node".to_string(),
+                "--test".into(),
+                "--test-reporter=spec".into(),
+                "--test-reporter-destination=stdout".into(),
+                "--test-reporter=tap".into(),
+                format!("--test-reporter-destination={}", tap_file.path().display()),
+            ];
+            if coverage {
+                argv.push("--experimental-test-coverage".into());
+            }
+            argv.append(&mut common.args);
+            if let Some(files) = options.get("files") {
+                argv.extend(string_list("option `files`", files)?);
+            }
+            argv
+        }
+    };
+    if script.is_some() {
+        let scripts = scripts_of(&common.dir)?;
+        let name = script.as_deref().unwrap_or_default();
+        if !scripts.iter().any(|(n, _)| n == name) {
+            let names: Vec<&str> = scripts.iter().map(|(n, _)| n.as_str()).collect();
+            return error(format!(
+                "package.json in {} has no script `{name}` (scripts: {})",
+                common.dir.display(),
+                names.join(", ")
+            ));
+        }
+    }
+    // The coverage table is part of the spec output on stdout: keep its `all files` row.
+    let all_files = Arc::new(Mutex::new(None::<f64>));
+    let watcher: process::Sink = {
+        let all_files = Arc::clone(&all_files);
+        Arc::new(move |bytes: Vec<u8>| {
+            for line in String::from_utf8_lossy(&bytes).lines() {
+                if let Some(percent) = coverage_line(line) {
+                    *all_files.lock().unwrap() = Some(percent);
+                }
+            }
+        })
+    };
+    let (display, finished) = execute(argv, &common, Some(watcher))?;
+    let mut map = result_map(&display, &finished);
+    if context::current().host.mode == Mode::Plan {
+        return Ok(map);
+    }
+    let mut report = TestReport::default();
+    let mut read_any = false;
+    if script.is_none() {
+        let tap = std::fs::read_to_string(tap_file.path()).unwrap_or_default();
+        read_any = !tap.trim().is_empty();
+        report = tap::parse(&tap, &root);
+    } else {
+        let pattern = opt_string(&options, "junit")?.unwrap_or_else(|| "**/junit*.xml".into());
+        for path in junit_files(&common.dir, &pattern) {
+            if let Ok(xml) = std::fs::read_to_string(&path) {
+                junit::parse_into(&mut report, &xml, &root);
+                read_any = true;
+            }
+        }
+    }
+    let scope = context::current();
+    if read_any {
+        map.insert("tests".into(), report.to_map().into());
+        report.emit(&scope.host.bus, scope.job);
+    }
+    let line_coverage = *all_files.lock().unwrap();
+    map.insert(
+        "coverage".into(),
+        line_coverage
+            .map(Dynamic::from_float)
+            .unwrap_or(Dynamic::UNIT),
+    );
+    if !finished.success() && !common.allow_fail {
+        if !report.failures.is_empty() {
+            return error(format!("`{display}`: {}", report.failure_line()));
+        }
+        return error(format!(
+            "command failed with {}: `{display}`",
+            finished.describe()
+        ));
+    }
+    if let Some(min) = options.get("min_coverage") {
+        let min = min
+            .as_float()
+            .or_else(|_| min.as_int().map(|i| i as f64))
+            .or_else(|t| error(format!("option `min_coverage` must be a number, not {t}")))?;
+        match line_coverage {
+            Some(got) if got + f64::EPSILON < min => {
+                return error(format!(
+                    "line coverage {got:.2}% is below the minimum {min:.2}%"
+                ))
+            }
+            Some(got) => scope.host.bus.message(
+                scope.job,
+                Level::Info,
+                format!("line coverage {got:.2}% (minimum {min:.2}%)"),
+            ),
+            None => return error("min_coverage: the test run printed no coverage table"),
+        }
+    }
+    Ok(map)
+}
+
+/// `# all files | 92.31 | 75.00 | 100.00 |` (TAP) or `ℹ all files | 92.31 | …` (spec): the
+/// line coverage of the whole run.
+fn coverage_line(line: &str) -> Option<f64> {
+    let at = line.find("all files")?;
+    let mut cells = line[at..].split('|').skip(1);
+    cells.next()?.trim().parse().ok()
+}
+
+fn junit_files(dir: &Path, pattern: &str) -> Vec<PathBuf> {
+    let full = dir.join(pattern).display().to_string();
+    glob::glob(&full)
+        .map(|paths| {
+            paths
+                .flatten()
+                .filter(|p| !p.components().any(|c| c.as_os_str() == "node_modules"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs `argv` in the project directory with its output in the job's log (and, when given, also
+/// fed to `watch`). In plan mode nothing runs.
+fn execute(
+    argv: Vec<String>,
+    common: &Common,
+    watch: Option<process::Sink>,
+) -> Result<(String, Finished)> {
+    let scope = context::current();
+    let display = display_argv(&argv);
+    if scope.host.mode == Mode::Plan {
+        return Ok((
+            display,
+            Finished {
+                code: Some(0),
+                signal: None,
+                stdout: Vec::new(),
+                duration: Duration::ZERO,
+            },
+        ));
+    }
+    let spec = Spec {
+        argv,
+        env: common.env.clone(),
+        dir: Some(common.dir.clone()),
+        timeout: common.timeout,
+        ..Spec::default()
+    };
+    let bus = scope.host.bus.clone();
+    let log = bus.command_log(scope.job, &display);
+    let sink: process::Sink = match watch {
+        Some(watch) => Arc::new(move |bytes: Vec<u8>| {
+            watch(bytes.clone());
+            log(bytes);
+        }),
+        None => log,
+    };
+    let started = std::time::Instant::now();
+    let outcome = process::execute(&spec, &scope.token(), sink);
+    bus.emit(Event::CommandFinished {
+        job: scope.job,
+        display: display.clone(),
+        status: match &outcome {
+            Ok(finished) => finished.describe(),
+            Err(failure) => failure.to_string(),
+        },
+        duration: started.elapsed(),
+    });
+    match outcome {
+        Ok(finished) => Ok((display, finished)),
+        Err(Failure::Cancelled { reason }) => error(format!("`{display}` was stopped: {reason}")),
+        Err(Failure::NotFound { program }) => error(format!(
+            "`{display}`: `{program}` is not installed (npm:: needs Node.js and npm on PATH)"
+        )),
+        Err(failure) => error(format!("`{display}`: {failure}")),
+    }
+}
+
+fn result_map(display: &str, finished: &Finished) -> Map {
+    let mut map = Map::new();
+    map.insert("command".into(), display.into());
+    map.insert(
+        "status".into(),
+        finished
+            .code
+            .map(|c| Dynamic::from_int(c as i64))
+            .unwrap_or(Dynamic::UNIT),
+    );
+    map.insert("success".into(), finished.success().into());
+    map.insert(
+        "duration".into(),
+        Dynamic::from_float(finished.duration.as_secs_f64()),
+    );
+    map
+}
+
+fn check(display: &str, finished: &Finished, common: &Common) -> Result<Map> {
+    if !finished.success() && !common.allow_fail {
+        return error(format!(
+            "command failed with {}: `{display}`",
+            finished.describe()
+        ));
+    }
+    Ok(result_map(display, finished))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn coverage_rows_of_both_reporters() {
+        assert_eq!(
+            super::coverage_line("# all files          |  92.31 |    75.00 |  100.00 |"),
+            Some(92.31)
+        );
+        assert_eq!(
+            super::coverage_line("ℹ all files | 80.00 | 50.00 | 100.00 |"),
+            Some(80.0)
+        );
+        assert_eq!(super::coverage_line("ok 1 - all files load"), None);
+    }
+}

@@ -1,0 +1,345 @@
+//! `scan::secrets(#{ since, dir, tool, baseline })`: secret scanning with whichever scanner is
+//! installed: gitleaks, else detect-secrets (PyPI). Each finding becomes an annotation on its
+//! file and line and the job fails listing them; secret values are never printed (gitleaks
+//! runs with `--redact`, detect-secrets reports only hashes). With no scanner installed it
+//! returns `#{ ran: false, reason }` for `skip(reason)`.
+//!
+//! `since: "origin/main"` limits the scan to what changed since that ref (commits for gitleaks,
+//! changed files for detect-secrets). A detect-secrets baseline (`.secrets.baseline`, made with
+//! `detect-secrets scan > .secrets.baseline`) lists accepted findings, which are not reported.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use rhai::{Array, Dynamic, FuncRegistration, Map, Module, NativeCallContext};
+
+use super::{at_call_site, check_keys, error, opt_string, Result};
+use crate::events::{Event, Level, Severity};
+use crate::process::{self, display_argv, Spec};
+use crate::script::{context, Mode};
+
+const OPTIONS: &[&str] = &["since", "dir", "tool", "baseline"];
+const TOOLS: &[&str] = &["gitleaks", "detect-secrets"];
+
+pub fn register(engine: &mut rhai::Engine) {
+    let mut scan = Module::new();
+    FuncRegistration::new("secrets").set_into_module(&mut scan, |ctx: NativeCallContext| {
+        at_call_site(&ctx, secrets(&Map::new()))
+    });
+    FuncRegistration::new("secrets")
+        .set_into_module(&mut scan, |ctx: NativeCallContext, options: Map| {
+            at_call_site(&ctx, secrets(&options))
+        });
+    engine.register_static_module("scan", scan.into());
+}
+
+/// One finding, without the secret.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub file: String,
+    pub line: usize,
+    pub kind: String,
+}
+
+fn find_tool(name: &str) -> Option<String> {
+    let scope = context::current();
+    let path = scope.env_var("PATH").unwrap_or_default();
+    let cwd = scope.dir.borrow().clone();
+    which::which_in(name, Some(path), cwd)
+        .ok()
+        .map(|p| p.display().to_string())
+}
+
+fn secrets(options: &Map) -> Result<Map> {
+    check_keys("scan::secrets", options, OPTIONS)?;
+    let scope = context::current();
+    let dir = match opt_string(options, "dir")? {
+        Some(dir) => scope.path(&dir),
+        None => scope.dir.borrow().clone(),
+    };
+    let since = opt_string(options, "since")?;
+    let wanted: Vec<&str> = match opt_string(options, "tool")? {
+        Some(tool) if TOOLS.contains(&tool.as_str()) => {
+            vec![TOOLS[TOOLS.iter().position(|t| *t == tool).unwrap_or(0)]]
+        }
+        Some(tool) => {
+            return error(format!(
+                "scan::secrets: unknown tool `{tool}` (known: {})",
+                TOOLS.join(", ")
+            ))
+        }
+        None => TOOLS.to_vec(),
+    };
+    let mut result = Map::new();
+    if scope.host.mode == Mode::Plan {
+        result.insert("ran".into(), Dynamic::FALSE);
+        result.insert("reason".into(), "planning".into());
+        return Ok(result);
+    }
+    let Some((tool, program)) = wanted.iter().find_map(|t| find_tool(t).map(|p| (*t, p))) else {
+        let reason = format!(
+            "no secret scanner installed ({}): secret scan skipped (`pip install detect-secrets`, or gitleaks from https://github.com/gitleaks/gitleaks/releases)",
+            wanted.join(", ")
+        );
+        scope
+            .host
+            .bus
+            .message(scope.job, Level::Info, reason.clone());
+        result.insert("ran".into(), Dynamic::FALSE);
+        result.insert("reason".into(), reason.into());
+        return Ok(result);
+    };
+    let findings = match tool {
+        "gitleaks" => gitleaks(&program, &dir, since.as_deref())?,
+        _ => {
+            let baseline =
+                opt_string(options, "baseline")?.unwrap_or_else(|| ".secrets.baseline".into());
+            detect_secrets(&program, &dir, since.as_deref(), &dir.join(baseline))?
+        }
+    };
+    let root = scope.host.root.clone();
+    for finding in &findings {
+        let file =
+            crate::primitives::cargo::diagnostics::relative_to(&dir.join(&finding.file), &root);
+        scope.host.bus.emit(Event::Diagnostic {
+            job: scope.job,
+            level: Severity::Error,
+            file,
+            line: finding.line,
+            column: 1,
+            message: format!("possible secret ({}), found by {tool}", finding.kind),
+        });
+    }
+    if !findings.is_empty() {
+        let list: Vec<String> = findings
+            .iter()
+            .map(|f| format!("{}:{} ({})", f.file, f.line, f.kind))
+            .collect();
+        return error(format!(
+            "{tool} found {} possible secret{}: {}",
+            findings.len(),
+            if findings.len() == 1 { "" } else { "s" },
+            list.join(", ")
+        ));
+    }
+    scope
+        .host
+        .bus
+        .message(scope.job, Level::Info, format!("{tool}: no secrets found"));
+    result.insert("ran".into(), Dynamic::TRUE);
+    result.insert("tool".into(), tool.into());
+    result.insert("findings".into(), Dynamic::from_array(Array::new()));
+    Ok(result)
+}
+
+/// Runs a scanner with its output in the log, returning its stdout.
+fn capture(argv: Vec<String>, dir: &Path) -> Result<(i32, String)> {
+    let scope = context::current();
+    let display = display_argv(&argv);
+    let spec = Spec {
+        argv,
+        env: scope.env_changes(),
+        dir: Some(dir.to_path_buf()),
+        capture_stdout: true,
+        ..Spec::default()
+    };
+    let sink = scope.host.bus.command_log(scope.job, &display);
+    match process::execute(&spec, &scope.token(), sink) {
+        Ok(finished) => Ok((
+            finished.code.unwrap_or(-1),
+            String::from_utf8_lossy(&finished.stdout).into_owned(),
+        )),
+        Err(e) => error(format!("`{display}`: {e}")),
+    }
+}
+
+fn gitleaks(program: &str, dir: &Path, since: Option<&str>) -> Result<Vec<Finding>> {
+    let report = tempfile::Builder::new()
+        .suffix(".json")
+        .tempfile()
+        .or_else(|e| error(format!("cannot create a temporary file: {e}")))?;
+    let mut argv = vec![
+        program.to_string(),
+        "detect".into(),
+        "--source".into(),
+        ".".into(),
+        "--no-banner".into(),
+        "--redact".into(),
+        "--exit-code".into(),
+        "0".into(),
+        "--report-format".into(),
+        "json".into(),
+        "--report-path".into(),
+        report.path().display().to_string(),
+    ];
+    if let Some(since) = since {
+        argv.push(format!("--log-opts={since}..HEAD"));
+    }
+    let (code, _) = capture(argv, dir)?;
+    if code != 0 {
+        return error(format!("gitleaks failed with exit status {code}"));
+    }
+    let text = std::fs::read_to_string(report.path()).unwrap_or_default();
+    parse_gitleaks(&text).or_else(error)
+}
+
+pub fn parse_gitleaks(text: &str) -> std::result::Result<Vec<Finding>, String> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("gitleaks report: {e}"))?;
+    Ok(json
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| Finding {
+            file: f["File"].as_str().unwrap_or_default().to_string(),
+            line: f["StartLine"].as_u64().unwrap_or(1) as usize,
+            kind: f["Description"]
+                .as_str()
+                .or(f["RuleID"].as_str())
+                .unwrap_or("secret")
+                .to_string(),
+        })
+        .collect())
+}
+
+fn detect_secrets(
+    program: &str,
+    dir: &Path,
+    since: Option<&str>,
+    baseline: &Path,
+) -> Result<Vec<Finding>> {
+    let mut argv = vec![program.to_string(), "scan".into()];
+    if let Some(since) = since {
+        let files = changed_files(dir, since)?;
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        argv.extend(files);
+    }
+    let (code, stdout) = capture(argv, dir)?;
+    if code != 0 {
+        return error(format!("detect-secrets failed with exit status {code}"));
+    }
+    let accepted = match std::fs::read_to_string(baseline) {
+        Ok(text) => accepted_in_baseline(&text),
+        Err(_) => HashSet::new(),
+    };
+    let baseline_name = baseline
+        .strip_prefix(dir)
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let mut findings = parse_detect_secrets(&stdout, &accepted).or_else(error)?;
+    findings.retain(|f| Path::new(&f.file) != baseline_name);
+    Ok(findings)
+}
+
+/// Files changed since `since` (committed or not) that still exist.
+fn changed_files(dir: &Path, since: &str) -> Result<Vec<String>> {
+    let output = std::process::Command::new("git")
+        .args(["diff", "--name-only", "--diff-filter=ACMR", since, "--"])
+        .current_dir(dir)
+        .output()
+        .or_else(|e| error(format!("git diff: {e}")))?;
+    if !output.status.success() {
+        return error(format!(
+            "scan::secrets: `git diff --name-only {since}` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    // git names files from the top of the repository.
+    let top = std::process::Command::new("git")
+        .args(["rev-parse", "--show-toplevel"])
+        .current_dir(dir)
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .unwrap_or_else(|| dir.to_path_buf());
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|f| top.join(f))
+        .filter(|p| p.is_file() && p.starts_with(dir))
+        .filter_map(|p| p.strip_prefix(dir).ok().map(|p| p.display().to_string()))
+        .collect())
+}
+
+fn accepted_in_baseline(text: &str) -> HashSet<(String, String)> {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else {
+        return HashSet::new();
+    };
+    let mut accepted = HashSet::new();
+    if let Some(results) = json["results"].as_object() {
+        for (file, list) in results {
+            for f in list.as_array().into_iter().flatten() {
+                if let Some(hash) = f["hashed_secret"].as_str() {
+                    accepted.insert((file.clone(), hash.to_string()));
+                }
+            }
+        }
+    }
+    accepted
+}
+
+pub fn parse_detect_secrets(
+    text: &str,
+    accepted: &HashSet<(String, String)>,
+) -> std::result::Result<Vec<Finding>, String> {
+    let json: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("detect-secrets output: {e}"))?;
+    let mut findings = Vec::new();
+    if let Some(results) = json["results"].as_object() {
+        for (file, list) in results {
+            for f in list.as_array().into_iter().flatten() {
+                let hash = f["hashed_secret"].as_str().unwrap_or_default().to_string();
+                if accepted.contains(&(file.clone(), hash)) {
+                    continue;
+                }
+                findings.push(Finding {
+                    file: file.clone(),
+                    line: f["line_number"].as_u64().unwrap_or(1) as usize,
+                    kind: f["type"].as_str().unwrap_or("secret").to_string(),
+                });
+            }
+        }
+    }
+    findings.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    Ok(findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gitleaks_report() {
+        let text = r#"[{"Description":"AWS Access Key","StartLine":3,"File":"src/config.js","Secret":"REDACTED","RuleID":"aws-access-token"}]"#;
+        assert_eq!(
+            parse_gitleaks(text).unwrap(),
+            [Finding {
+                file: "src/config.js".into(),
+                line: 3,
+                kind: "AWS Access Key".into()
+            }]
+        );
+        assert!(parse_gitleaks("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn detect_secrets_findings_minus_the_baseline() {
+        let out = r#"{"results":{"a.js":[
+            {"type":"AWS Access Key","hashed_secret":"aa","line_number":1},
+            {"type":"GitHub Token","hashed_secret":"bb","line_number":2}]}}"#;
+        let accepted: HashSet<(String, String)> = [("a.js".to_string(), "bb".to_string())].into();
+        let found = parse_detect_secrets(out, &accepted).unwrap();
+        assert_eq!(
+            found,
+            [Finding {
+                file: "a.js".into(),
+                line: 1,
+                kind: "AWS Access Key".into()
+            }]
+        );
+    }
+}
