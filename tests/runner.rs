@@ -386,6 +386,8 @@ fn jobs_pass_results_through_return_values() {
 #[test]
 fn buffered_jobs_print_as_one_block_and_prefixed_mode_tags_lines() {
     // `a` streams live; `b` runs while `a` is mid-way, so its lines must arrive as one block.
+    // `a` goes on only once `c` runs, and `c` needs `b`: by then `b` has ended and its block
+    // has been printed (a file `b` itself wrote could be seen before its end was reported).
     let script = r#"
         job("a", || {
             print("a-first");
@@ -394,8 +396,8 @@ fn buffered_jobs_print_as_one_block_and_prefixed_mode_tags_lines() {
         });
         job("b", || {
             run(["sh", "-c", "while [ ! -f a.started ]; do sleep 0.02; done; echo b-1; sleep 0.05; echo b-2; sleep 0.05; echo b-3"]);
-            run(["touch", "b.done"]);
         });
+        job("c", #{ needs: ["b"] }, || run(["touch", "b.done"]));
     "#;
     let p = Project::new().task("ci", script);
     let run = p.run(&["ci", "-j", "2"]);
