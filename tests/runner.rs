@@ -398,6 +398,9 @@ fn buffered_jobs_print_as_one_block_and_prefixed_mode_tags_lines() {
             run(["sh", "-c", "while [ ! -f a.started ]; do sleep 0.02; done; echo b-1; sleep 0.05; echo b-2; sleep 0.05; echo b-3"]);
         });
         job("c", #{ needs: ["b"] }, || run(["touch", "b.done"]));
+        // `a` heads the longest chain, so the scheduler starts it first and it is the live job.
+        job("d", #{ needs: ["a"] }, || ());
+        job("e", #{ needs: ["d"] }, || ());
     "#;
     let p = Project::new().task("ci", script);
     let run = p.run(&["ci", "-j", "2"]);
