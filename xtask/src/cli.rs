@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 
-use crate::events::{Event, EventBus, Outcome, Reporter};
+use crate::events::{Event, EventBus, Reporter};
 use crate::graph::Plan;
 use crate::reporter::github::GithubActions;
 use crate::reporter::json::JsonReport;
@@ -80,6 +80,16 @@ pub struct Cli {
     /// `{"include":[{"job":"fmt"},…]}`, for `strategy.matrix: ${{ fromJSON(…) }}`.
     #[arg(long)]
     pub matrix_json: bool,
+    /// Say for each job why it ran or was skipped as up to date (which input changed).
+    #[arg(long)]
+    pub explain: bool,
+    /// Run every job, even those that are up to date.
+    #[arg(long)]
+    pub force: bool,
+    /// Run this job even if it is up to date (repeatable; a matrix job's name means all its
+    /// combinations).
+    #[arg(long = "force-job", value_name = "NAME")]
+    pub force_jobs: Vec<String>,
     /// With --job: also run what the job needs (the default; see --no-needs).
     #[arg(long, conflicts_with = "no_needs")]
     pub with_needs: bool,
@@ -131,6 +141,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "--output",
     "--secret-env",
     "--report",
+    "--force-job",
 ];
 const FLAG_OPTIONS: &[&str] = &[
     "--list",
@@ -140,6 +151,8 @@ const FLAG_OPTIONS: &[&str] = &[
     "--no-needs",
     "--with-needs",
     "--matrix-json",
+    "--explain",
+    "--force",
     "-q",
     "--quiet",
     "-v",
@@ -359,11 +372,22 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         jobs: plan.jobs.iter().map(|j| j.name.clone()).collect(),
     });
     let ticker = status_line.then(|| start_ticker(bus.clone()));
+    let cache = crate::cache::Session::open(
+        &root,
+        &task,
+        crate::cache::session::Options {
+            force_all: cli.force,
+            force: cli.force_jobs.clone(),
+            explain: cli.explain,
+        },
+    );
     let options = scheduler::Options {
         jobs: parallel,
         keep_going: cli.keep_going,
+        cache: Some(Arc::clone(&cache)),
     };
     let summaries = scheduler::run(&plan, options, &bus, Arc::new(Runner(Arc::clone(&host))));
+    cache.finish();
     drop(ticker);
     host.end_scope(&top.scope);
     let interrupted = signals::is_interrupted();
@@ -377,7 +401,7 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         EXIT_INTERRUPTED
     } else if summaries
         .iter()
-        .any(|s| !matches!(s.outcome, Outcome::Passed | Outcome::Skipped { .. }))
+        .any(|s| !s.outcome.satisfies_needs())
     {
         EXIT_FAILED
     } else {

@@ -38,6 +38,9 @@ pub struct JobDef {
     /// Globs of the files the job reads and writes; kept for the up-to-date check.
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
+    /// `cache: false` never skips the job as up to date; `cache: true` allows it even when the
+    /// job has effects outside the tree; unset, the cache decides (see `cache`).
+    pub cache: Option<bool>,
     pub description: Option<String>,
     pub body: JobBody,
     /// `tasks/ci.rhai:12:1`, for messages about the declaration.

@@ -6,6 +6,7 @@
 //! everything is reported as `events` → `reporter`s print them.
 
 mod builtins;
+mod cache;
 mod cancel;
 mod cli;
 mod duration;

@@ -101,7 +101,7 @@ fn redact_outcome(redactor: &Redactor, outcome: &mut crate::events::Outcome) {
     let text = match outcome {
         Failed { error } => error,
         Skipped { reason } | Cancelled { reason } => reason,
-        Passed | Blocked { .. } => return,
+        Passed | UpToDate | Blocked { .. } => return,
     };
     if let Cow::Owned(masked) = redactor.redact_str(text) {
         *text = masked;

@@ -15,12 +15,32 @@ use crate::signals;
 /// Runs one job's body. Implemented by the script host; tests can supply their own.
 pub trait JobRunner: Send + Sync + 'static {
     fn run_job(&self, job: &PlannedJob, token: &CancelToken) -> Outcome;
+
+    /// For the up-to-date check: what identifies the job's code and settings, as (what, value)
+    /// pairs; `None` means it is never skipped.
+    fn identity(&self, _job: &PlannedJob) -> Option<Vec<(String, String)>> {
+        None
+    }
+    /// A variable as the job's commands would see it.
+    fn env_var(&self, _job: &PlannedJob, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+    /// The return value of a job that just passed, to store; `None` when it cannot be stored.
+    fn result(&self, _job: &PlannedJob) -> Option<serde_json::Value> {
+        None
+    }
+    /// Makes a stored return value available as if the job had run; false if it cannot.
+    fn restore_result(&self, _job: &PlannedJob, _value: serde_json::Value) -> bool {
+        false
+    }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Options {
     pub jobs: usize,
     pub keep_going: bool,
+    /// The up-to-date check; `None` runs every job.
+    pub cache: Option<Arc<crate::cache::Session>>,
 }
 
 /// Worker threads run script code, whose recursion lives on the stack.
@@ -58,7 +78,8 @@ pub fn run(
         })
         .collect();
     let mut summaries: Vec<Option<JobSummary>> = vec![None; n];
-    let (done_tx, done_rx) = mpsc::channel::<(usize, Outcome, u32)>();
+    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let mut fingerprints: Vec<Option<String>> = vec![None; n];
     let mut running = 0usize;
     let mut stop_reason: Option<String> = None;
     let max = options.jobs.max(1);
@@ -86,12 +107,18 @@ pub fn run(
                         id,
                         name: plan.jobs[id].name.clone(),
                     });
+                    let needs = plan.jobs[id]
+                        .needs
+                        .iter()
+                        .map(|&n| (plan.jobs[n].name.clone(), fingerprints[n].clone()))
+                        .collect();
                     spawn_worker(
                         plan.jobs[id].clone(),
                         token,
                         Arc::clone(&runner),
                         bus.clone(),
                         done_tx.clone(),
+                        (options.cache.clone(), needs),
                     );
                 }
             }
@@ -99,7 +126,8 @@ pub fn run(
         if running == 0 {
             break;
         }
-        let (id, outcome, attempts) = done_rx.recv().expect("workers hold a sender");
+        let (id, outcome, attempts, fingerprint) = done_rx.recv().expect("workers hold a sender");
+        fingerprints[id] = fingerprint;
         running -= 1;
         let State::Running { token, started } = std::mem::replace(&mut states[id], State::Done)
         else {
@@ -190,12 +218,22 @@ fn block_dependents(
     }
 }
 
+/// A finished job: its id, outcome, attempts and fingerprint (for its dependents' cache check).
+type Done = (usize, Outcome, u32, Option<String>);
+
+/// The cache session, if any, and the fingerprints of the jobs a job needs.
+type CacheInput = (
+    Option<Arc<crate::cache::Session>>,
+    Vec<(String, Option<String>)>,
+);
+
 fn spawn_worker(
     job: PlannedJob,
     token: CancelToken,
     runner: Arc<dyn JobRunner>,
     bus: EventBus,
-    done: mpsc::Sender<(usize, Outcome, u32)>,
+    done: mpsc::Sender<Done>,
+    (cache, needs): CacheInput,
 ) {
     let id = job.id;
     let name = format!("job-{id}");
@@ -206,8 +244,15 @@ fn spawn_worker(
             let done = done.clone();
             let token = token.clone();
             move || {
-                let (outcome, attempts) = run_with_retries(&job, &token, &*runner, &bus);
-                let _ = done.send((job.id, outcome, attempts));
+                let run = || run_with_retries(&job, &token, &*runner, &bus);
+                let (outcome, attempts, fingerprint) = match &cache {
+                    Some(cache) => cache.run_job(&job, &needs, &*runner, &bus, run),
+                    None => {
+                        let (outcome, attempts) = run();
+                        (outcome, attempts, None)
+                    }
+                };
+                let _ = done.send((job.id, outcome, attempts, fingerprint));
             }
         });
     if let Err(e) = spawned {
@@ -217,6 +262,7 @@ fn spawn_worker(
                 error: format!("could not start a worker thread: {e}"),
             },
             0,
+            None,
         ));
     }
 }

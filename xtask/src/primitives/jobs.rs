@@ -26,6 +26,7 @@ const JOB_OPTIONS: &[&str] = &[
     "reason",
     "inputs",
     "outputs",
+    "cache",
     "description",
 ];
 
@@ -87,6 +88,7 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
         condition: Condition::Always,
         inputs: Vec::new(),
         outputs: Vec::new(),
+        cache: super::opt_bool(options, "cache")?,
         description: opt_string(options, "description")?,
         body: JobBody {
             closure: body,

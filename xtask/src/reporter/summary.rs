@@ -20,6 +20,7 @@ pub fn verdict(job: &JobSummary) -> (&'static str, String) {
     let time = duration::format(job.duration);
     match &job.outcome {
         Outcome::Passed => ("✓", format!("passed in {time}")),
+        Outcome::UpToDate => ("✓", "up to date".to_string()),
         Outcome::Failed { .. } => ("✗", format!("failed after {time}")),
         Outcome::Skipped { reason } => ("↷", format!("skipped: {reason}")),
         Outcome::Cancelled { reason } => ("■", format!("cancelled: {reason}")),
@@ -62,7 +63,7 @@ pub fn table(jobs: &[JobSummary], s: Style) -> String {
     for job in jobs {
         let label = format!("{:<9}", job.outcome.label());
         let status = match &job.outcome {
-            Outcome::Passed => s.green(&label),
+            Outcome::Passed | Outcome::UpToDate => s.green(&label),
             Outcome::Failed { .. } => s.red(&label),
             _ => s.yellow(&label),
         };
@@ -85,6 +86,7 @@ pub struct Counts {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
+    pub up_to_date: usize,
     pub not_run: usize,
 }
 
@@ -94,6 +96,7 @@ pub fn counts(jobs: &[JobSummary]) -> Counts {
         passed: count(|o| matches!(o, Outcome::Passed)),
         failed: count(|o| matches!(o, Outcome::Failed { .. })),
         skipped: count(|o| matches!(o, Outcome::Skipped { .. })),
+        up_to_date: count(|o| matches!(o, Outcome::UpToDate)),
         not_run: count(|o| matches!(o, Outcome::Blocked { .. } | Outcome::Cancelled { .. })),
     }
 }
@@ -102,6 +105,9 @@ pub fn counts(jobs: &[JobSummary]) -> Counts {
 pub fn tally_text(task: &str, jobs: &[JobSummary], total: Duration) -> String {
     let c = counts(jobs);
     let mut tally = format!("{task}: {} passed, {} failed", c.passed, c.failed);
+    if c.up_to_date > 0 {
+        tally.push_str(&format!(", {} up to date", c.up_to_date));
+    }
     if c.skipped > 0 {
         tally.push_str(&format!(", {} skipped", c.skipped));
     }
@@ -172,7 +178,7 @@ pub fn markdown(task: &str, jobs: &[JobSummary], total: Duration, rerun_hint: &s
     out.push_str("| job | status | duration | retries | notes |\n|---|---|---|---|---|\n");
     for job in jobs {
         let icon = match &job.outcome {
-            Outcome::Passed => "✅",
+            Outcome::Passed | Outcome::UpToDate => "✅",
             Outcome::Failed { .. } => "❌",
             Outcome::Skipped { .. } => "⏭️",
             Outcome::Cancelled { .. } | Outcome::Blocked { .. } => "⏹️",
