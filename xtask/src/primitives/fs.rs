@@ -10,16 +10,23 @@ use crate::script::context;
 
 pub fn register(engine: &mut Engine) {
     engine.register_fn("exists", |path: &str| {
-        context::current().path(path).exists()
+        let full = context::current().path(path);
+        super::implied::path(&full);
+        full.exists()
     });
     engine.register_fn("is_file", |path: &str| {
-        context::current().path(path).is_file()
+        let full = context::current().path(path);
+        super::implied::path(&full);
+        full.is_file()
     });
     engine.register_fn("is_dir", |path: &str| {
-        context::current().path(path).is_dir()
+        let full = context::current().path(path);
+        super::implied::path(&full);
+        full.is_dir()
     });
     engine.register_fn("read", |path: &str| -> Result<String> {
         let full = context::current().path(path);
+        super::implied::path(&full);
         std::fs::read_to_string(&full)
             .or_else(|e| error(format!("cannot read {}: {e}", full.display())))
     });
@@ -86,6 +93,7 @@ fn glob(pattern: &str) -> Result<Array> {
         format!("{}/{pattern}", base.display())
     };
     let paths = glob::glob(&full).or_else(|e| error(format!("invalid glob `{pattern}`: {e}")))?;
+    super::implied::glob(&base, pattern);
     let mut out: Vec<String> = Vec::new();
     for entry in paths {
         let path = entry.or_else(|e| error(format!("glob `{pattern}`: {e}")))?;
@@ -108,6 +116,7 @@ fn walk(dir: &str) -> Result<Array> {
     if !root.is_dir() {
         return error(format!("cannot walk {}: not a directory", root.display()));
     }
+    super::implied::tree(&root);
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
         let entry = entry.or_else(|e| error(format!("walking {}: {e}", root.display())))?;

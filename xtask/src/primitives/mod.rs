@@ -9,6 +9,7 @@ pub mod env;
 pub mod fs;
 pub mod git;
 pub mod http;
+pub mod implied;
 pub mod jobs;
 pub mod log;
 pub mod perf;

@@ -105,6 +105,9 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
         return Ok(result);
     }
 
+    if !capture {
+        super::implied::run(&spec);
+    }
     let bus = scope.host.bus.clone();
     let job = scope.job;
     let sink = bus.command_log(job, &display);
@@ -131,6 +134,9 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
             "command failed with {}: `{display}`",
             finished.describe()
         ));
+    }
+    if capture {
+        super::implied::run_output(&spec, &finished.stdout);
     }
     let mut result = Map::new();
     result.insert(
