@@ -399,10 +399,7 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     });
     let code = if interrupted {
         EXIT_INTERRUPTED
-    } else if summaries
-        .iter()
-        .any(|s| !s.outcome.satisfies_needs())
-    {
+    } else if summaries.iter().any(|s| !s.outcome.satisfies_needs()) {
         EXIT_FAILED
     } else {
         EXIT_OK

@@ -44,8 +44,7 @@ pub fn first_difference(
     {
         return Some(format!("{key} is gone"));
     }
-    if record.needs.len() != needs.len()
-        || record.needs.iter().zip(needs).any(|(a, b)| a.0 != b.0)
+    if record.needs.len() != needs.len() || record.needs.iter().zip(needs).any(|(a, b)| a.0 != b.0)
     {
         return Some("its needs changed".into());
     }

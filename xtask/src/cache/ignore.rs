@@ -79,7 +79,14 @@ mod tests {
 
     #[test]
     fn docker_rules() {
-        let r = rules(&["# comment", "target", "*.log", "docs/**/*.md", "!docs/keep.md", "/tmp/"]);
+        let r = rules(&[
+            "# comment",
+            "target",
+            "*.log",
+            "docs/**/*.md",
+            "!docs/keep.md",
+            "/tmp/",
+        ]);
         assert!(r.excludes("target"));
         assert!(r.excludes("target/debug/app"));
         assert!(r.excludes("a.log"));

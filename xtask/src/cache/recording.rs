@@ -152,8 +152,10 @@ pub fn command(argv: &[String], env: &[(String, Option<String>)], dir: Option<&P
     with(|session, r| {
         let dir = dir.map(|d| files::relative(session.root(), d));
         let Some(digest) = session.command_digest(argv, env, dir.as_deref()) else {
-            r.volatile
-                .push(format!("`{}` could not be run to fingerprint it", argv.join(" ")));
+            r.volatile.push(format!(
+                "`{}` could not be run to fingerprint it",
+                argv.join(" ")
+            ));
             return;
         };
         push(

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::check;
 use super::files::{self, FileSet};
 use super::hashing::{digest_bytes, digest_text, StatCache};
 use super::recording::{self, Recorded};
 use super::store::{self, Loaded, Record};
-use super::check;
 use crate::cancel::CancelToken;
 use crate::events::{EventBus, Level, Outcome};
 use crate::graph::{Condition, PlannedJob};
@@ -167,14 +167,18 @@ impl Session {
         };
         let Some(identity) = identity else {
             if policy == Some(false) {
-                self.explain(bus, job, "runs: caching is off for this job (`cache: false`)".into());
+                self.explain(
+                    bus,
+                    job,
+                    "runs: caching is off for this job (`cache: false`)".into(),
+                );
             }
             let (outcome, attempts) = run();
             let fingerprint = skipped_fingerprint(job, &outcome);
             return (outcome, attempts, fingerprint);
         };
         let identity = check::digest_identity(&identity);
-        let path = store::record_path(&self.dir, &self.task, &job.name);
+        let path = store::record_path(&self.dir, &self.root, &self.task, &job.name);
         let known_needs: Option<Vec<(String, String)>> = needs
             .iter()
             .map(|(n, fp)| fp.clone().map(|fp| (n.clone(), fp)))
@@ -318,7 +322,9 @@ impl Session {
 /// A skipped job has no record, but its dependents still need a stable fingerprint of it.
 fn skipped_fingerprint(job: &PlannedJob, outcome: &Outcome) -> Option<String> {
     match outcome {
-        Outcome::Skipped { reason } => Some(digest_text(&format!("skipped\n{}\n{reason}", job.name))),
+        Outcome::Skipped { reason } => {
+            Some(digest_text(&format!("skipped\n{}\n{reason}", job.name)))
+        }
         _ => None,
     }
 }

@@ -55,12 +55,19 @@ pub enum Loaded {
     Found(Box<Record>),
 }
 
-/// `<cache>/jobs/<task>/<job>-<hash>.json`: readable names, no collisions, no separators.
-pub fn record_path(dir: &Path, task: &str, job: &str) -> PathBuf {
+/// `<cache>/jobs/<task>/<job>-<hash>.json`: readable names, no collisions, no separators. The
+/// hash covers the project root too: projects sharing a `CARGO_TARGET_DIR` keep apart.
+pub fn record_path(dir: &Path, root: &Path, task: &str, job: &str) -> PathBuf {
     let slug = |s: &str| -> String {
         let mut out: String = s
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .take(48)
             .collect();
         if out.is_empty() {
@@ -68,7 +75,7 @@ pub fn record_path(dir: &Path, task: &str, job: &str) -> PathBuf {
         }
         out
     };
-    let hash = &digest_text(&format!("{task}\n{job}"))[..12];
+    let hash = &digest_text(&format!("{}\n{task}\n{job}", root.display()))[..12];
     dir.join("jobs")
         .join(slug(task))
         .join(format!("{}-{hash}.json", slug(job)))
@@ -106,9 +113,7 @@ pub fn forget(path: &Path) {
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -140,7 +145,7 @@ mod tests {
     fn round_trip_and_a_record_cut_short_is_a_miss() {
         let dir = tempfile::tempdir().unwrap();
         let r = record();
-        let path = record_path(dir.path(), &r.task, &r.job);
+        let path = record_path(dir.path(), dir.path(), &r.task, &r.job);
         assert!(path.to_string_lossy().contains("test__toolchain_stable_-"));
         assert!(matches!(load(&path, "ci", &r.job), Loaded::Missing));
         save(&path, &r).unwrap();

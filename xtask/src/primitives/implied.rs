@@ -86,7 +86,9 @@ pub fn service(spec: &Spec) {
 
 /// The executable a command starts: a new build of it is a change.
 fn program(spec: &Spec) {
-    let Some(name) = spec.argv.first() else { return };
+    let Some(name) = spec.argv.first() else {
+        return;
+    };
     let dir = spec.dir.clone().unwrap_or_default();
     let found = if name.contains('/') {
         Some(dir.join(name))
@@ -242,7 +244,13 @@ fn workspace(dir: &Path) -> Option<std::sync::Arc<Workspace>> {
 
 fn read_workspace(dir: &Path) -> Option<Workspace> {
     let out = std::process::Command::new("cargo")
-        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
         .current_dir(dir)
         .stderr(std::process::Stdio::null())
         .output()
@@ -357,10 +365,14 @@ pub fn http(url: &str) {
         host.split(':').next().unwrap_or("")
     };
     let local = host == "localhost"
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
     if local {
         recording::call(format!("http: {url}"));
     } else {
-        volatile(format!("it sends a request to {host}, outside this machine"));
+        volatile(format!(
+            "it sends a request to {host}, outside this machine"
+        ));
     }
 }

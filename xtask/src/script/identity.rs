@@ -37,10 +37,7 @@ pub fn of(host: &Host, job: &PlannedJob) -> Vec<(String, String)> {
             def.needs, def.timeout, def.retries, def.env, def.dir, def.inputs, def.outputs, def.cache
         ),
     ));
-    out.push((
-        "its matrix values".to_string(),
-        format!("{:?}", job.matrix),
-    ));
+    out.push(("its matrix values".to_string(), format!("{:?}", job.matrix)));
     out.push((
         "the environment the script set".to_string(),
         format!("{:?}", host.base_env.lock().unwrap()),
@@ -50,7 +47,10 @@ pub fn of(host: &Host, job: &PlannedJob) -> Vec<(String, String)> {
         format!("{:?}", host.args),
     ));
     for (name, text) in script_functions(host) {
-        out.push((format!("function `{name}` in {}", host.script), text.clone()));
+        out.push((
+            format!("function `{name}` in {}", host.script),
+            text.clone(),
+        ));
     }
     for (file, text) in modules(&host.root) {
         out.push((file.clone(), text.clone()));
@@ -125,7 +125,11 @@ fn offset(text: &str, line: usize, col: usize) -> Option<usize> {
 pub fn call_extent(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
     let open = text.find('(')?;
-    if !text[..open].trim().chars().all(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+    if !text[..open]
+        .trim()
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == ':')
+    {
         return None;
     }
     let mut depth = 0usize;

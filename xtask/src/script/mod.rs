@@ -315,7 +315,11 @@ impl JobRunner for Runner {
         let Ok(value) = crate::primitives::http::json_to_dynamic(&value) else {
             return false;
         };
-        self.0.results.lock().unwrap().insert(job.name.clone(), value);
+        self.0
+            .results
+            .lock()
+            .unwrap()
+            .insert(job.name.clone(), value);
         true
     }
 }
