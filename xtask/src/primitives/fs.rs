@@ -37,27 +37,37 @@ pub fn register(engine: &mut Engine) {
                 .or_else(|e| error(format!("cannot create {}: {e}", parent.display())))?;
         }
         std::fs::write(&full, text)
-            .or_else(|e| error(format!("cannot write {}: {e}", full.display())))
+            .or_else(|e| error(format!("cannot write {}: {e}", full.display())))?;
+        // What the job left is part of its state: gone or changed, the job runs again.
+        super::implied::path(&full);
+        Ok(())
     });
     engine.register_fn("mkdir", |path: &str| -> Result<()> {
         let full = context::current().path(path);
         std::fs::create_dir_all(&full)
-            .or_else(|e| error(format!("cannot create {}: {e}", full.display())))
+            .or_else(|e| error(format!("cannot create {}: {e}", full.display())))?;
+        super::implied::path(&full);
+        Ok(())
     });
     engine.register_fn("remove", |path: &str| -> Result<()> {
         let full = context::current().path(path);
-        remove(&full).or_else(|e| error(format!("cannot remove {}: {e}", full.display())))
+        remove(&full).or_else(|e| error(format!("cannot remove {}: {e}", full.display())))?;
+        super::implied::path(&full);
+        Ok(())
     });
     engine.register_fn("copy", |from: &str, to: &str| -> Result<()> {
         let scope = context::current();
         let (from, to) = (scope.path(from), scope.path(to));
+        super::implied::path(&from);
         std::fs::copy(&from, &to).map(|_| ()).or_else(|e| {
             error(format!(
                 "cannot copy {} to {}: {e}",
                 from.display(),
                 to.display()
             ))
-        })
+        })?;
+        super::implied::path(&to);
+        Ok(())
     });
     engine.register_fn("glob", |pattern: &str| -> Result<Array> { glob(pattern) });
     engine.register_fn("walk", |dir: &str| -> Result<Array> { walk(dir) });
