@@ -17,7 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 if [[ -z ${XTASK_PG_PATH:-} ]]; then
   eval "export $(bash "$root/.ci/provision-postgres.sh" | tail -n1)"
 fi
-cargo build --quiet --manifest-path "$root/Cargo.toml" -p xtask
+cargo build --quiet --manifest-path "$root/Cargo.toml" -p xtask-cli
 xtask="$root/target/debug/xtask"
 
 work=$(mktemp -d)

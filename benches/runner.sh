@@ -14,7 +14,7 @@ for tool in hyperfine make task; do
     command -v "$tool" >/dev/null || { echo "missing $tool (hyperfine: apt-get install hyperfine; task: pip install go-task-bin)" >&2; exit 1; }
 done
 
-cargo build --release -p xtask --quiet
+cargo build --release -p xtask-cli --quiet
 xtask="$root/target/release/xtask"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -83,7 +83,7 @@ run() { # name, then hyperfine arguments
 }
 run noop --warmup 5 --runs 50 -N \
     --command-name "xtask (release binary)" "$xtask noop" \
-    --command-name "cargo xtask (alias, dev build)" "cargo run --quiet --manifest-path $root/Cargo.toml --package xtask -- noop" \
+    --command-name "cargo xtask (alias, dev build)" "cargo run --quiet --manifest-path $root/Cargo.toml --package xtask-cli -- noop" \
     --command-name "make" "make -s noop" \
     --command-name "go-task" "task -s noop"
 run chain --warmup 2 --runs 10 -N \

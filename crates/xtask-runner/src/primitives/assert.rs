@@ -98,7 +98,7 @@ fn assert_eq(actual: &Dynamic, expected: &Dynamic, message: Option<&str>) -> Res
 
 /// `GET http://… answered 503` plus the body, for messages about a response map.
 fn response_context(response: &Map) -> String {
-    let get = |key: &str| response.get(key).map(crate::graph::display_value);
+    let get = |key: &str| response.get(key).map(crate::primitives::display_value);
     let request = match (get("method"), get("url")) {
         (Some(m), Some(u)) => format!("{m} {u}"),
         _ => "the request".to_string(),
@@ -306,7 +306,7 @@ fn retry(ctx: &NativeCallContext, retries: i64, body: &FnPtr) -> Result<Dynamic>
 
 fn first_line(err: &rhai::EvalAltResult) -> String {
     let text = match err {
-        rhai::EvalAltResult::ErrorRuntime(value, _) => crate::graph::display_value(value),
+        rhai::EvalAltResult::ErrorRuntime(value, _) => crate::primitives::display_value(value),
         other => other.to_string(),
     };
     text.lines().next().unwrap_or_default().to_string()

@@ -57,7 +57,7 @@ pub fn register(engine: &mut Engine) {
                 return error(format!("invalid output name `{name}`"));
             }
             let scope = context::current();
-            let value = crate::graph::display_value(&value);
+            let value = crate::primitives::display_value(&value);
             super::implied::volatile("set_output passes a value to later CI steps");
             scope.host.bus.emit(Event::Export {
                 name: name.to_string(),

@@ -146,7 +146,7 @@ impl Timing {
 pub fn time_fn(argv: Array, options: Map) -> Result<Map> {
     check_keys("perf::time", &options, TIME_OPTIONS)?;
     let scope = context::current();
-    let argv: Vec<String> = argv.iter().map(crate::graph::display_value).collect();
+    let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
     if argv.is_empty() || argv[0].is_empty() {
         return error(
             "perf::time needs a command, e.g. perf::time([\"./target/release/app\", \"--check\"])",

@@ -131,7 +131,7 @@ fn common(options: &Map) -> Result<Common> {
             return error("option `env` must be a map");
         };
         for (key, value) in map {
-            let value = (!value.is_unit()).then(|| crate::graph::display_value(&value));
+            let value = (!value.is_unit()).then(|| crate::primitives::display_value(&value));
             env.push((key.to_string(), value));
         }
     }
@@ -744,7 +744,7 @@ const JSON_SUBCOMMANDS: &[&str] = &[
 fn generic(argv: Array, options: Map) -> Result<Map> {
     check_keys("cargo::run", &options, COMMON)?;
     let common = common(&options)?;
-    let argv: Vec<String> = argv.iter().map(crate::graph::display_value).collect();
+    let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
     let Some(subcommand) = argv.first().cloned() else {
         return error("cargo::run needs a subcommand, e.g. cargo::run([\"check\"])");
     };

@@ -1,13 +1,34 @@
 //! The job graph: jobs as the script declared them, expanded over their matrices, checked
 //! (duplicate names, unknown needs, cycles) and put in start order, all before anything runs.
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::script::JobBody;
 use crate::suggest;
+
+/// A job's body as the host declared it. The core never looks inside: the host's
+/// [`JobRunner`](crate::scheduler::JobRunner) downcasts it back to its own type.
+pub type Body = Arc<dyn Any + Send + Sync>;
+
+/// One value of a matrix axis: its label (in job names, listings and reports) and the host's own
+/// value, handed back to the job's body.
+#[derive(Clone)]
+pub struct MatrixValue {
+    pub label: String,
+    pub value: Body,
+}
+
+impl MatrixValue {
+    pub fn new(label: impl Into<String>, value: impl Any + Send + Sync) -> MatrixValue {
+        MatrixValue {
+            label: label.into(),
+            value: Arc::new(value),
+        }
+    }
+}
 
 /// When a job runs.
 #[derive(Clone)]
@@ -18,7 +39,7 @@ pub enum Condition {
     },
     /// A closure evaluated when the job is about to start: `true` runs it.
     Check {
-        body: JobBody,
+        body: Body,
         reason: Option<String>,
     },
 }
@@ -29,7 +50,7 @@ pub struct JobDef {
     pub name: String,
     pub needs: Vec<String>,
     /// Matrix axes in a stable order, each with its values.
-    pub matrix: Vec<(String, Vec<rhai::Dynamic>)>,
+    pub matrix: Vec<(String, Vec<MatrixValue>)>,
     pub timeout: Option<Duration>,
     pub retries: u32,
     pub env: Vec<(String, String)>,
@@ -42,7 +63,7 @@ pub struct JobDef {
     /// job has effects outside the tree; unset, the cache decides (see `cache`).
     pub cache: Option<bool>,
     pub description: Option<String>,
-    pub body: JobBody,
+    pub body: Body,
     /// `tasks/ci.rhai:12:1`, for messages about the declaration.
     pub defined_at: String,
 }
@@ -54,7 +75,7 @@ pub struct PlannedJob {
     pub name: String,
     /// The declared name (equal to `name` unless expanded from a matrix).
     pub base: String,
-    pub matrix: BTreeMap<String, rhai::Dynamic>,
+    pub matrix: BTreeMap<String, MatrixValue>,
     pub needs: Vec<usize>,
     pub def: Arc<JobDef>,
 }
@@ -85,7 +106,7 @@ impl Plan {
                 } else {
                     let parts: Vec<String> = combo
                         .iter()
-                        .map(|(k, v)| format!("{k}={}", display_value(v)))
+                        .map(|(k, v)| format!("{k}={}", v.label))
                         .collect();
                     format!("{} ({})", def.name, parts.join(", "))
                 };
@@ -246,13 +267,13 @@ fn find_cycle(jobs: &[PlannedJob], indegree: &[usize]) -> String {
     }
 }
 
-fn combinations(matrix: &[(String, Vec<rhai::Dynamic>)]) -> Vec<Vec<(String, rhai::Dynamic)>> {
+fn combinations(matrix: &[(String, Vec<MatrixValue>)]) -> Vec<Vec<(String, MatrixValue)>> {
     let mut combos = vec![Vec::new()];
     for (key, values) in matrix {
         let mut next = Vec::with_capacity(combos.len() * values.len());
         for combo in &combos {
             for value in values {
-                let mut c: Vec<(String, rhai::Dynamic)> = combo.clone();
+                let mut c: Vec<(String, MatrixValue)> = combo.clone();
                 c.push((key.clone(), value.clone()));
                 next.push(c);
             }
@@ -260,12 +281,4 @@ fn combinations(matrix: &[(String, Vec<rhai::Dynamic>)]) -> Vec<Vec<(String, rha
         combos = next;
     }
     combos
-}
-
-pub fn display_value(value: &rhai::Dynamic) -> String {
-    if value.is_string() {
-        value.clone().into_string().unwrap_or_default()
-    } else {
-        value.to_string()
-    }
 }

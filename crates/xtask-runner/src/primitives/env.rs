@@ -24,7 +24,7 @@ pub fn register(engine: &mut Engine) {
         let value = if value.is_unit() {
             None
         } else {
-            Some(crate::graph::display_value(&value))
+            Some(crate::primitives::display_value(&value))
         };
         context::current()
             .env

@@ -216,7 +216,7 @@ fn string_map(
         ));
     };
     for (k, v) in map {
-        out.insert(k.to_string(), crate::graph::display_value(&v));
+        out.insert(k.to_string(), crate::primitives::display_value(&v));
     }
     Ok(out)
 }

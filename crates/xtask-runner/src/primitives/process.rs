@@ -60,7 +60,7 @@ fn output(argv: Array, options: Map) -> Result<String> {
 pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
     check_keys("run", &options, RUN_OPTIONS)?;
     let scope = context::current();
-    let argv: Vec<String> = argv.iter().map(crate::graph::display_value).collect();
+    let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
     if argv.is_empty() || argv[0].is_empty() {
         return error("empty command: run() needs at least a program name");
     }
@@ -82,7 +82,7 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
             let value = if value.is_unit() {
                 None
             } else {
-                Some(crate::graph::display_value(&value))
+                Some(crate::primitives::display_value(&value))
             };
             spec.env.push((key.to_string(), value));
         }

@@ -293,7 +293,7 @@ pub(crate) fn opt_env(options: &Map) -> Result<Vec<(String, Option<String>)>> {
     Ok(env
         .into_iter()
         .map(|(k, v)| {
-            let v = (!v.is_unit()).then(|| crate::graph::display_value(&v));
+            let v = (!v.is_unit()).then(|| crate::primitives::display_value(&v));
             (k.to_string(), v)
         })
         .collect())

@@ -18,7 +18,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContextS
 
 use crate::cancel::CancelToken;
 use crate::events::{EventBus, Outcome};
-use crate::graph::{Condition, JobDef, PlannedJob};
+use crate::graph::{Body, Condition, JobDef, MatrixValue, PlannedJob};
 use crate::scheduler::JobRunner;
 use context::{Deferred, JobScope};
 use diagnostic::{Diagnostic, SkipSignal};
@@ -195,7 +195,10 @@ impl Host {
         self.tempdirs.lock().unwrap().clear();
     }
 
-    fn call_body(&self, body: &JobBody, matrix: &Map) -> Result<Dynamic, Box<EvalAltResult>> {
+    fn call_body(&self, body: &Body, matrix: &Map) -> Result<Dynamic, Box<EvalAltResult>> {
+        let body = body
+            .downcast_ref::<JobBody>()
+            .expect("every job body of a script is a JobBody");
         let ctx = body.store.create_context(self.engine());
         // A matrix job's closure may take the combination as its parameter, or ignore it.
         body.closure.call_raw_with_extra_args(
@@ -222,7 +225,7 @@ impl JobRunner for Runner {
         let matrix: Map = job
             .matrix
             .iter()
-            .map(|(k, v)| (k.as_str().into(), v.clone()))
+            .map(|(k, v)| (k.as_str().into(), matrix_value(v)))
             .collect();
         let dir = match &job.def.dir {
             Some(dir) => host.root.join(dir),
@@ -324,6 +327,15 @@ impl JobRunner for Runner {
     }
 }
 
+/// The script's own value of a matrix entry (every matrix value a script declares is a `Dynamic`).
+fn matrix_value(value: &MatrixValue) -> Dynamic {
+    value
+        .value
+        .downcast_ref::<Dynamic>()
+        .cloned()
+        .unwrap_or_else(|| Dynamic::from(value.label.clone()))
+}
+
 fn build_engine(root: &std::path::Path) -> Engine {
     let mut engine = Engine::new();
     // Set explicitly: debug builds otherwise allow only 8 nested calls.
@@ -342,6 +354,7 @@ fn build_engine(root: &std::path::Path) -> Engine {
             .then(|| Dynamic::from(token.reason().unwrap_or_default()))
     });
     crate::primitives::register_all(&mut engine);
+    crate::extend::apply(&mut engine);
     engine
 }
 

@@ -2,22 +2,34 @@
 //! Core names (`job`, `run`, `sh`, file and env helpers) live in the global namespace; the
 //! families added later register under their own (`cargo::`, `pg::`, `docker::`, `http::`, …).
 
-pub mod assert;
-pub mod cargo;
-pub mod docker;
+// Always there: jobs, commands, files, environment, messages.
 pub mod env;
 pub mod fs;
-pub mod git;
-pub mod http;
 pub mod implied;
 pub mod jobs;
 pub mod log;
-pub mod perf;
-pub mod pg;
 pub mod process;
-pub mod release;
-pub mod service;
 pub mod wait;
+
+// The families, each behind the cargo feature of its name (all on by default).
+#[cfg(feature = "http")]
+pub mod assert;
+#[cfg(feature = "cargo")]
+pub mod cargo;
+#[cfg(feature = "docker")]
+pub mod docker;
+#[cfg(feature = "release")]
+pub mod git;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "perf")]
+pub mod perf;
+#[cfg(feature = "pg")]
+pub mod pg;
+#[cfg(feature = "release")]
+pub mod release;
+#[cfg(feature = "http")]
+pub mod service;
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
 
@@ -27,18 +39,37 @@ pub fn register_all(engine: &mut Engine) {
     fs::register(engine);
     env::register(engine);
     log::register(engine);
-    http::register(engine);
-    service::register(engine);
-    assert::register(engine);
-    git::register(engine);
-    release::register(engine);
+    #[cfg(feature = "http")]
+    {
+        http::register(engine);
+        service::register(engine);
+        assert::register(engine);
+    }
+    #[cfg(feature = "release")]
+    {
+        git::register(engine);
+        release::register(engine);
+    }
+    #[cfg(feature = "docker")]
     docker::register(engine);
+    #[cfg(feature = "cargo")]
     cargo::register(engine);
+    #[cfg(feature = "pg")]
     pg::register(engine);
+    #[cfg(feature = "perf")]
     perf::register(engine);
 }
 
 pub type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+/// A script value as text: strings as they are (no quotes), everything else as Rhai prints it.
+pub fn display_value(value: &Dynamic) -> String {
+    if value.is_string() {
+        value.clone().into_string().unwrap_or_default()
+    } else {
+        value.to_string()
+    }
+}
 
 /// A runtime error carrying a plain message; Rhai adds the call site's position.
 pub fn error<T>(message: impl Into<String>) -> Result<T> {
@@ -91,7 +122,7 @@ pub fn string_list(what: &str, value: &Dynamic) -> Result<Vec<String>> {
         return Ok(vec![value.to_string()]);
     }
     match value.clone().try_cast::<rhai::Array>() {
-        Some(items) => Ok(items.iter().map(crate::graph::display_value).collect()),
+        Some(items) => Ok(items.iter().map(crate::primitives::display_value).collect()),
         None => error(format!(
             "{what} must be an array of strings, not {}",
             value.type_name()

@@ -320,7 +320,7 @@ fn build_request(method: &str, url: &str, options: &Map) -> Result<Request> {
         for (name, value) in headers {
             request
                 .headers
-                .push((name.to_string(), crate::graph::display_value(&value)));
+                .push((name.to_string(), crate::primitives::display_value(&value)));
         }
     }
     let has_header = |request: &Request, name: &str| {
@@ -332,7 +332,7 @@ fn build_request(method: &str, url: &str, options: &Map) -> Result<Request> {
     match (options.get("body"), options.get("json")) {
         (Some(_), Some(_)) => return error("give either `body` or `json`, not both"),
         (Some(body), None) => {
-            request.body = Some(crate::graph::display_value(body).into_bytes());
+            request.body = Some(crate::primitives::display_value(body).into_bytes());
         }
         (None, Some(json)) => {
             let value = dynamic_to_json(json).or_else(|e| error(format!("option `json`: {e}")))?;

@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
 
-use super::{call_site, check_keys, duration_value, error, opt_string, string_list, Result};
-use crate::graph::{Condition, JobDef};
+use super::{
+    call_site, check_keys, display_value, duration_value, error, opt_string, string_list, Result,
+};
+use crate::graph::{Condition, JobDef, MatrixValue};
 use crate::script::context::{self, Deferred};
 use crate::script::diagnostic::SkipSignal;
 use crate::script::JobBody;
@@ -90,10 +92,10 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
         outputs: Vec::new(),
         cache: super::opt_bool(options, "cache")?,
         description: opt_string(options, "description")?,
-        body: JobBody {
+        body: Arc::new(JobBody {
             closure: body,
             store: Arc::clone(&store),
-        },
+        }),
         defined_at: call_site(ctx),
     };
     if let Some(needs) = options.get("needs") {
@@ -110,6 +112,10 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
             if values.is_empty() {
                 return error(format!("matrix axis `{key}` has no values"));
             }
+            let values = values
+                .into_iter()
+                .map(|v| MatrixValue::new(display_value(&v), v))
+                .collect();
             def.matrix.push((key.to_string(), values));
         }
     }
@@ -128,7 +134,7 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
         };
         def.env = env
             .iter()
-            .map(|(k, v)| (k.to_string(), crate::graph::display_value(v)))
+            .map(|(k, v)| (k.to_string(), crate::primitives::display_value(v)))
             .collect();
     }
     def.dir = opt_string(options, "dir")?.map(Into::into);
@@ -151,10 +157,10 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
             }
         } else if let Some(check) = condition.clone().try_cast::<FnPtr>() {
             Condition::Check {
-                body: JobBody {
+                body: Arc::new(JobBody {
                     closure: check,
                     store,
-                },
+                }),
                 reason,
             }
         } else {

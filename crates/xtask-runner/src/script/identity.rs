@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use rhai::{Engine, Position};
 
 use super::{Host, JobBody};
-use crate::graph::{Condition, PlannedJob};
+use crate::graph::{Body, Condition, PlannedJob};
 
 /// (what, value) pairs; the cache keeps a digest of each value and names the key that changed.
 pub fn of(host: &Host, job: &PlannedJob) -> Vec<(String, String)> {
@@ -37,7 +37,17 @@ pub fn of(host: &Host, job: &PlannedJob) -> Vec<(String, String)> {
             def.needs, def.timeout, def.retries, def.env, def.dir, def.inputs, def.outputs, def.cache
         ),
     ));
-    out.push(("its matrix values".to_string(), format!("{:?}", job.matrix)));
+    out.push((
+        "its matrix values".to_string(),
+        job.matrix
+            .iter()
+            .map(|(k, v)| match v.value.downcast_ref::<rhai::Dynamic>() {
+                Some(d) => format!("{k}={d:?}"),
+                None => format!("{k}={}", v.label),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    ));
     out.push((
         "the environment the script set".to_string(),
         format!("{:?}", host.base_env.lock().unwrap()),
@@ -58,7 +68,10 @@ pub fn of(host: &Host, job: &PlannedJob) -> Vec<(String, String)> {
     out
 }
 
-fn captured(body: &JobBody) -> String {
+fn captured(body: &Body) -> String {
+    let Some(body) = body.downcast_ref::<JobBody>() else {
+        return String::new();
+    };
     body.closure
         .curry()
         .iter()
@@ -88,7 +101,10 @@ fn declaration_text(host: &Host, job: &PlannedJob) -> String {
     }
 }
 
-fn closure_tree(host: &Host, body: &JobBody) -> String {
+fn closure_tree(host: &Host, body: &Body) -> String {
+    let Some(body) = body.downcast_ref::<JobBody>() else {
+        return String::new();
+    };
     let ctx = body.store.create_context(host.engine());
     for module in ctx.iter_namespaces() {
         for (.., fn_def) in module.iter_script_fn_info() {

@@ -242,7 +242,7 @@ fn cluster_options(options: &Map) -> Result<cluster::Options> {
         };
         for (k, v) in settings {
             out.settings
-                .push((k.to_string(), crate::graph::display_value(&v)));
+                .push((k.to_string(), crate::primitives::display_value(&v)));
         }
     }
     Ok(out)
@@ -474,23 +474,24 @@ fn test_migrations(options: Map) -> Result<Map> {
         Some(server) => vec![("server".into(), matrix::Target::Server(target_url(server)?))],
         None => {
             let found = ctx.found();
-            let versions: Vec<u32> = match options.get("versions") {
-                None => found.majors(),
-                Some(v) => {
-                    let items = match v.clone().try_cast::<Array>() {
-                        Some(items) => items,
-                        None => vec![v.clone()],
-                    };
-                    items
-                        .iter()
-                        .map(|i| {
-                            crate::graph::display_value(i).parse::<u32>().or_else(|_| {
+            let versions: Vec<u32> =
+                match options.get("versions") {
+                    None => found.majors(),
+                    Some(v) => {
+                        let items = match v.clone().try_cast::<Array>() {
+                            Some(items) => items,
+                            None => vec![v.clone()],
+                        };
+                        items
+                            .iter()
+                            .map(|i| {
+                                crate::primitives::display_value(i).parse::<u32>().or_else(|_| {
                                 error("option `versions` must list major versions, e.g. [13, 16]")
                             })
-                        })
-                        .collect::<Result<_>>()?
-                }
-            };
+                            })
+                            .collect::<Result<_>>()?
+                    }
+                };
             if versions.is_empty() {
                 return error(format!(
                     "no PostgreSQL server found; looked in {}",

@@ -44,12 +44,7 @@ pub fn print_jobs(task: &str, tasks: &[project::Task], plan: &Plan, json: bool) 
                 let matrix: serde_json::Map<String, serde_json::Value> = j
                     .matrix
                     .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            serde_json::Value::String(crate::graph::display_value(v)),
-                        )
-                    })
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.label.clone())))
                     .collect();
                 serde_json::json!({
                     "name": j.name,

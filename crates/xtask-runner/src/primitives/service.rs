@@ -306,7 +306,7 @@ impl Service {
 fn start_program(argv: Array, options: Map) -> Result<Service> {
     if crate::cache::recording::is_recording() {
         let scope = context::current();
-        let argv: Vec<String> = argv.iter().map(crate::graph::display_value).collect();
+        let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
         let dir = match opt_string(&options, "dir")? {
             Some(dir) => scope.path(&dir),
             None => scope.dir.borrow().clone(),
@@ -325,7 +325,7 @@ fn start_program(argv: Array, options: Map) -> Result<Service> {
 pub(crate) fn start(argv: Array, options: Map) -> Result<Service> {
     check_keys("service::start", &options, START_OPTIONS)?;
     let scope = context::current();
-    let argv: Vec<String> = argv.iter().map(crate::graph::display_value).collect();
+    let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
     if argv.is_empty() || argv[0].is_empty() {
         return error("service::start needs a command, e.g. service::start([\"./server\"])");
     }
@@ -347,7 +347,7 @@ pub(crate) fn start(argv: Array, options: Map) -> Result<Service> {
             return error("option `env` must be a map");
         };
         for (key, value) in extra {
-            let value = (!value.is_unit()).then(|| crate::graph::display_value(&value));
+            let value = (!value.is_unit()).then(|| crate::primitives::display_value(&value));
             env.push((key.to_string(), value));
         }
     }
