@@ -143,7 +143,7 @@ impl StatCache {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub fn entries_len(&self) -> usize {
         self.entries.lock().unwrap().len()
     }
 }
@@ -205,7 +205,7 @@ mod tests {
         settle();
         let cache = StatCache::default();
         let first = cache.digest(&path).unwrap();
-        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.entries_len(), 1);
         // Same size, mtime put back: ctime still moves, so the stale digest is not used.
         let mtime = fs::metadata(&path).unwrap().modified().unwrap();
         fs::write(&path, "two").unwrap();
@@ -231,11 +231,11 @@ mod tests {
         let cache = StatCache::default();
         cache.digest(&fresh).unwrap();
         cache.digest(&old).unwrap();
-        assert_eq!(cache.len(), 1, "only the settled file is cached");
+        assert_eq!(cache.entries_len(), 1, "only the settled file is cached");
         let file = dir.path().join("stat-cache");
         cache.save(&file).unwrap();
         let loaded = StatCache::load(&file);
-        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded.entries_len(), 1);
         assert_eq!(loaded.digest(&old).unwrap(), digest_bytes(b"y"));
     }
 
@@ -244,6 +244,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("stat-cache");
         fs::write(&file, "abc\t1\t2\t3\t4\t5\t/x\nbroken line\nabc\t1\t2").unwrap();
-        assert_eq!(StatCache::load(&file).len(), 1);
+        assert_eq!(StatCache::load(&file).entries_len(), 1);
     }
 }
