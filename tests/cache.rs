@@ -346,3 +346,147 @@ fn cargo_jobs_depend_on_sources_the_lock_file_the_toolchain_and_rustflags() {
         .code(0)
         .contains("2 up to date");
 }
+
+/// Whether a docker engine answers: required in CI, a visible skip locally.
+fn docker_engine() -> bool {
+    let up = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !up {
+        assert!(
+            !support::required("DOCKER"),
+            "no docker engine answers, and CI requires one"
+        );
+        eprintln!("skipping: no docker engine answers (run .ci/start-docker.sh)");
+    }
+    up
+}
+
+/// Removes the test's image however the test ends.
+struct Image(String);
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["rmi", "-f", &self.0])
+            .output();
+    }
+}
+
+#[test]
+fn a_docker_build_depends_on_its_context_after_dockerignore_and_its_dockerfile() {
+    if !docker_engine() {
+        return;
+    }
+    let tag = format!(
+        "xtask-cache-test-{}-{}:latest",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let _image = Image(tag.clone());
+    let p = Project::new()
+        .task(
+            "ci",
+            &format!(
+                r#"
+job("image", || docker::build(#{{ context: "ctx", tags: ["{tag}"] }}));
+job("notes", #{{ inputs: ["notes.md"] }}, || run(["cat", "notes.md"]));
+"#
+            ),
+        )
+        .file("ctx/Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n")
+        .file("ctx/a.txt", "a")
+        .file("ctx/.dockerignore", "ignored/\n")
+        .file("ctx/ignored/x.txt", "left out")
+        .file("notes.md", "notes");
+    p.run(&["ci"]).code(0).contains("ci: 2 passed");
+    p.run(&["ci"]).code(0).contains("2 up to date");
+    // Not in the build context: no reason to build again.
+    std::fs::write(p.join("ctx/ignored/x.txt"), "still left out").unwrap();
+    p.run(&["ci"]).code(0).contains("2 up to date");
+    std::fs::write(p.join("ctx/a.txt"), "b").unwrap();
+    let out = p.run(&["ci", "--explain"]);
+    out.code(0).contains("ctx/a.txt changed");
+    assert_states(&out.all(), &["notes"], &["image"]);
+    std::fs::write(
+        p.join("ctx/Dockerfile"),
+        "FROM scratch\nCOPY a.txt /a.txt\nCOPY a.txt /b.txt\n",
+    )
+    .unwrap();
+    let out = p.run(&["ci", "--explain"]);
+    out.code(0).contains("ctx/Dockerfile changed");
+    assert_states(&out.all(), &["notes"], &["image"]);
+    // A changed .dockerignore changes what the context is.
+    std::fs::write(p.join("ctx/.dockerignore"), "ignored/\n*.md\n").unwrap();
+    let out = p.run(&["ci", "--explain"]);
+    out.code(0).contains("ctx/.dockerignore changed");
+    assert_states(&out.all(), &["notes"], &["image"]);
+}
+
+/// PostgreSQL 16's bin directory from XTASK_PG_PATH: required in CI, a visible skip locally.
+fn pg16() -> bool {
+    let path = std::env::var("XTASK_PG_PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .any(|d| d.contains("/16/") && Path::new(d).join("initdb").exists());
+    if !found {
+        assert!(
+            !support::required("PG"),
+            "PostgreSQL 16 required: set XTASK_PG_PATH"
+        );
+        eprintln!("skipped: XTASK_PG_PATH does not list PostgreSQL 16");
+    }
+    found
+}
+
+#[test]
+fn a_migration_job_depends_on_its_migration_files() {
+    if !pg16() {
+        return;
+    }
+    let p = Project::new()
+        .task(
+            "ci",
+            r#"
+job("migrate", || {
+    let server = pg::cluster(16);
+    pg::migrate(server);
+    run(["touch", "migrated.marker"]);
+});
+job("notes", #{ inputs: ["notes.md"] }, || run(["cat", "notes.md"]));
+"#,
+        )
+        .file(
+            "migrations/20240101000000_init.up.sql",
+            "CREATE TABLE items (id int);\n",
+        )
+        .file(
+            "migrations/20240101000000_init.down.sql",
+            "DROP TABLE items;\n",
+        )
+        .file("notes.md", "notes");
+    // `run` without declared inputs would keep it from being skipped: declare them.
+    let script = std::fs::read_to_string(p.join("tasks/ci.rhai"))
+        .unwrap()
+        .replace(
+            "job(\"migrate\", || {",
+            "job(\"migrate\", #{ inputs: [\"migrations\"] }, || {",
+        );
+    std::fs::write(p.join("tasks/ci.rhai"), script).unwrap();
+    p.run(&["ci"]).code(0).contains("ci: 2 passed");
+    p.run(&["ci"]).code(0).contains("2 up to date");
+    std::fs::write(
+        p.join("migrations/20240101000000_init.up.sql"),
+        "CREATE TABLE items (id int, name text);\n",
+    )
+    .unwrap();
+    let out = p.run(&["ci", "--explain"]);
+    out.code(0)
+        .contains("migrations/20240101000000_init.up.sql changed");
+    assert_states(&out.all(), &["notes"], &["migrate"]);
+    p.run(&["ci"]).code(0).contains("2 up to date");
+}
