@@ -226,6 +226,10 @@ job("declared", #{ inputs: ["in.txt"] }, || run(["cat", "in.txt"]));
     let forced = p.run(&["ci", "--force-job", "declared", "--explain"]);
     forced.code(0).contains("forced");
     assert_states(&forced.all(), &["pure"], &["declared"]);
+    p.run(&["ci", "--force-job", "declard"])
+        .code(2)
+        .contains("no job named `declard`")
+        .contains("did you mean `declared`");
     let all = p.run(&["ci", "--force"]);
     all.code(0).contains("ci: 4 passed");
     // Reports show the status too.

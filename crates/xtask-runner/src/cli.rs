@@ -343,6 +343,19 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
             }
         };
     }
+    // `--force-job` names a job of the plan, like `--job` (a typo would silently force nothing).
+    if let Some(name) = cli
+        .force_jobs
+        .iter()
+        .find(|n| !plan.jobs.iter().any(|j| &j.name == *n || &j.base == *n))
+    {
+        let known = plan.jobs.iter().map(|j| j.name.as_str());
+        eprintln!(
+            "error: --force-job: no job named `{name}`{}",
+            suggest::did_you_mean(name, known)
+        );
+        return finish(EXIT_USAGE);
+    }
     let parallel = cli.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())

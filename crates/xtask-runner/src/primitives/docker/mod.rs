@@ -368,6 +368,12 @@ fn build_image(options: Map) -> Result<Map> {
             );
         }
     }
+    // The images it left are its outputs: removed or retagged, the job runs again.
+    if plan.loads {
+        for tag in &spec.tags {
+            super::implied::docker_image(&caps.program, tag);
+        }
+    }
     let mut result = build_result(&spec, id, builder.mode(), plan.loads);
     result.insert("client".into(), builder.program().to_string().into());
     Ok(result)
