@@ -344,7 +344,7 @@ fn makefile_targets_call_cargo_xtask() {
         .file(
             ".cargo/config.toml",
             &format!(
-                "[alias]\nxtask = \"run --quiet --manifest-path {} --package xtask --\"\n",
+                "[alias]\nxtask = \"run --quiet --manifest-path {} --package xtask-cli --\"\n",
                 manifest.display()
             ),
         );
