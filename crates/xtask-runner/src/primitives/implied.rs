@@ -192,19 +192,14 @@ pub fn cargo(sub: &str, spec: &Spec, toolchain: Option<&str>) {
             names.insert(key);
         }
     }
-    for (key, _) in &spec.env {
-        if key.starts_with("CARGO_") || key.starts_with("RUST") {
-            names.insert(key.clone());
-        }
-    }
+    // As the job's environment has them (what the check compares with): variables a primitive
+    // sets for its own command (`RUSTDOCFLAGS` for `cargo::doc`) are part of its code.
+    let scope = crate::script::context::try_current();
     for name in names {
-        let value = spec
-            .env
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| std::env::var(&name).ok());
+        let value = match &scope {
+            Some(scope) => scope.env_var(&name),
+            None => std::env::var(&name).ok(),
+        };
         recording::env(&name, value.as_deref());
     }
     let mut rustc = vec!["rustc".to_string()];
