@@ -129,11 +129,12 @@ pub fn command_output(
     env: &[(String, Option<String>)],
     dir: Option<&Path>,
     stdout: &[u8],
+    success: bool,
 ) {
     with(|session, r| {
         let argv = argv.to_vec();
         let dir = dir.map(|d| files::relative(session.root(), d));
-        let digest = super::hashing::digest_bytes(stdout);
+        let digest = super::session::output_digest(stdout, success);
         session.remember_command(&argv, env, dir.as_deref(), &digest);
         push(
             r,

@@ -127,8 +127,8 @@ impl Session {
         let result = crate::process::execute(&spec, &token, Arc::new(|_| {}));
         crate::signals::unwatch(&token);
         let digest = match result {
-            Ok(done) if done.success() => Some(digest_bytes(&done.stdout)),
-            _ => None,
+            Ok(done) => Some(output_digest(&done.stdout, done.success())),
+            Err(_) => None,
         };
         self.commands.lock().unwrap().insert(key, digest.clone());
         digest
@@ -316,6 +316,16 @@ impl Session {
                 patterns: globs.into_iter().cloned().collect(),
             });
         }
+    }
+}
+
+/// What a query command answered: its output, or that it failed (a failure is an answer too:
+/// `git` outside a repository).
+pub fn output_digest(stdout: &[u8], success: bool) -> String {
+    if success {
+        digest_bytes(stdout)
+    } else {
+        digest_text("the command failed")
     }
 }
 

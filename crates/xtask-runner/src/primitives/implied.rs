@@ -65,13 +65,13 @@ pub fn run(spec: &Spec) {
 }
 
 /// `run_output`/`sh_output`: a query whose answer the script uses; the check runs it again.
-pub fn run_output(spec: &Spec, stdout: &[u8]) {
+pub fn run_output(spec: &Spec, stdout: &[u8], success: bool) {
     if !recording::is_recording() {
         return;
     }
     call("run_output", spec);
     program(spec);
-    recording::command_output(&spec.argv, &spec.env, spec.dir.as_deref(), stdout);
+    recording::command_output(&spec.argv, &spec.env, spec.dir.as_deref(), stdout, success);
 }
 
 /// `service::start`: like `run`, a program reading what it likes.

@@ -136,7 +136,7 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
         ));
     }
     if capture {
-        super::implied::run_output(&spec, &finished.stdout);
+        super::implied::run_output(&spec, &finished.stdout, finished.success());
     }
     let mut result = Map::new();
     result.insert(
