@@ -45,6 +45,8 @@ pub enum TestStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Passed,
+    /// Not run: its fingerprint matched its last successful run (see `cache`).
+    UpToDate,
     Failed {
         error: String,
     },
@@ -65,6 +67,7 @@ impl Outcome {
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Passed => "passed",
+            Outcome::UpToDate => "up to date",
             Outcome::Failed { .. } => "failed",
             Outcome::Skipped { .. } => "skipped",
             Outcome::Cancelled { .. } => "cancelled",
@@ -74,7 +77,10 @@ impl Outcome {
 
     /// Whether jobs that need this one may start.
     pub fn satisfies_needs(&self) -> bool {
-        matches!(self, Outcome::Passed | Outcome::Skipped { .. })
+        matches!(
+            self,
+            Outcome::Passed | Outcome::UpToDate | Outcome::Skipped { .. }
+        )
     }
 
     pub fn is_failure(&self) -> bool {

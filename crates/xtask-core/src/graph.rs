@@ -64,6 +64,9 @@ pub struct JobDef {
     /// Globs of the files the job reads and writes; kept for the up-to-date check.
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
+    /// `cache: false` never skips the job as up to date; `cache: true` allows it even when the
+    /// job has effects outside the tree; unset, the cache decides (see `cache`).
+    pub cache: Option<bool>,
     pub description: Option<String>,
     /// What the job holds while it runs: CPU weight, the machine alone, named locks.
     pub needs_resources: crate::resources::Needs,

@@ -7,6 +7,7 @@
 //! A job's body is opaque here ([`graph::Body`]): the host that declared it (the Rhai script
 //! host in `xtask-runner`, or any other) runs it through [`scheduler::JobRunner`].
 
+pub mod cache;
 pub mod cancel;
 pub mod critical_path;
 pub mod duration;

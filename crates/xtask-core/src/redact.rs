@@ -187,7 +187,7 @@ fn redact_summary(redactor: &Redactor, summary: &mut crate::events::JobSummary) 
         Failed { error } => error,
         Skipped { reason } | Cancelled { reason } => reason,
         Blocked { by } => by,
-        Passed => return,
+        Passed | UpToDate => return,
     };
     if let Cow::Owned(masked) = redactor.redact_str(text) {
         *text = masked;

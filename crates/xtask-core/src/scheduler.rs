@@ -17,6 +17,24 @@ use crate::signals;
 /// Runs one job's body. Implemented by the script host; tests can supply their own.
 pub trait JobRunner: Send + Sync + 'static {
     fn run_job(&self, job: &PlannedJob, token: &CancelToken) -> Outcome;
+
+    /// For the up-to-date check: what identifies the job's code and settings, as (what, value)
+    /// pairs; `None` means it is never skipped.
+    fn identity(&self, _job: &PlannedJob) -> Option<Vec<(String, String)>> {
+        None
+    }
+    /// A variable as the job's commands would see it.
+    fn env_var(&self, _job: &PlannedJob, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+    /// The return value of a job that just passed, to store; `None` when it cannot be stored.
+    fn result(&self, _job: &PlannedJob) -> Option<serde_json::Value> {
+        None
+    }
+    /// Makes a stored return value available as if the job had run; false if it cannot.
+    fn restore_result(&self, _job: &PlannedJob, _value: serde_json::Value) -> bool {
+        false
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -27,11 +45,15 @@ pub struct Options {
     pub cpus: f64,
     /// Per job id, higher starts first among ready jobs (the critical path); empty: plan order.
     pub priority: Vec<f64>,
+    /// The up-to-date check; `None` runs every job.
+    pub cache: Option<Arc<crate::cache::Session>>,
 }
 
 /// What reaches the scheduler from worker threads and the pool.
 enum Message {
-    Done(usize, Outcome, u32),
+    /// A finished job: its id, outcome, attempts and fingerprint (for its dependents' cache
+    /// check).
+    Done(usize, Outcome, u32, Option<String>),
     /// A parked job gave its slot back, or a claim ended: more may start.
     Wake,
 }
@@ -83,6 +105,7 @@ pub fn run(
     if options.priority.len() == n {
         order.sort_by(|&a, &b| options.priority[b].total_cmp(&options.priority[a]));
     }
+    let mut fingerprints: Vec<Option<String>> = vec![None; n];
     // Started and not finished (parked ones included).
     let mut running = 0usize;
     let mut stop_reason: Option<String> = None;
@@ -122,6 +145,11 @@ pub fn run(
                         id,
                         name: plan.jobs[id].name.clone(),
                     });
+                    let needs = plan.jobs[id]
+                        .needs
+                        .iter()
+                        .map(|&n| (plan.jobs[n].name.clone(), fingerprints[n].clone()))
+                        .collect();
                     spawn_worker(
                         plan.jobs[id].clone(),
                         Arc::clone(&pool),
@@ -129,6 +157,7 @@ pub fn run(
                         Arc::clone(&runner),
                         bus.clone(),
                         done_tx.clone(),
+                        (options.cache.clone(), needs),
                     );
                 }
             }
@@ -136,11 +165,15 @@ pub fn run(
         if running == 0 {
             break;
         }
-        let (id, outcome, attempts) = match done_rx.recv().expect("the pool holds a sender") {
-            Message::Done(id, outcome, attempts) => (id, outcome, attempts),
-            Message::Wake => continue,
-        };
+        let (id, outcome, attempts, fingerprint) =
+            match done_rx.recv().expect("the pool holds a sender") {
+                Message::Done(id, outcome, attempts, fingerprint) => {
+                    (id, outcome, attempts, fingerprint)
+                }
+                Message::Wake => continue,
+            };
         pool.finish(id);
+        fingerprints[id] = fingerprint;
         running -= 1;
         let State::Running { token, started } = std::mem::replace(&mut states[id], State::Done)
         else {
@@ -240,6 +273,12 @@ fn block_dependents(
     }
 }
 
+/// The cache session, if any, and the fingerprints of the jobs a job needs.
+type CacheInput = (
+    Option<Arc<crate::cache::Session>>,
+    Vec<(String, Option<String>)>,
+);
+
 fn spawn_worker(
     job: PlannedJob,
     pool: Arc<Pool>,
@@ -247,6 +286,7 @@ fn spawn_worker(
     runner: Arc<dyn JobRunner>,
     bus: EventBus,
     done: mpsc::Sender<Message>,
+    (cache, needs): CacheInput,
 ) {
     let id = job.id;
     let name = format!("job-{id}");
@@ -258,8 +298,15 @@ fn spawn_worker(
             let token = token.clone();
             move || {
                 resources::enter(pool, job.id);
-                let (outcome, attempts) = run_with_retries(&job, &token, &*runner, &bus);
-                let _ = done.send(Message::Done(job.id, outcome, attempts));
+                let run = || run_with_retries(&job, &token, &*runner, &bus);
+                let (outcome, attempts, fingerprint) = match &cache {
+                    Some(cache) => cache.run_job(&job, &needs, &*runner, &bus, run),
+                    None => {
+                        let (outcome, attempts) = run();
+                        (outcome, attempts, None)
+                    }
+                };
+                let _ = done.send(Message::Done(job.id, outcome, attempts, fingerprint));
             }
         });
     if let Err(e) = spawned {
@@ -269,6 +316,7 @@ fn spawn_worker(
                 error: format!("could not start a worker thread: {e}"),
             },
             0,
+            None,
         ));
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 
 use crate::durations::Durations;
-use crate::events::{Event, EventBus, Outcome, Reporter};
+use crate::events::{Event, EventBus, Reporter};
 use crate::graph::Plan;
 use crate::reporter::github::GithubActions;
 use crate::reporter::json::JsonReport;
@@ -90,6 +90,16 @@ pub struct Cli {
     /// fresh copy of the repository, in `needs` order, results handed over between them.
     #[arg(long)]
     pub rehearse: bool,
+    /// Say for each job why it ran or was skipped as up to date (which input changed).
+    #[arg(long)]
+    pub explain: bool,
+    /// Run every job, even those that are up to date.
+    #[arg(long)]
+    pub force: bool,
+    /// Run this job even if it is up to date (repeatable; a matrix job's name means all its
+    /// combinations).
+    #[arg(long = "force-job", value_name = "NAME")]
+    pub force_jobs: Vec<String>,
     /// With --job: also run what the job needs (the default; see --no-needs).
     #[arg(long, conflicts_with = "no_needs")]
     pub with_needs: bool,
@@ -142,6 +152,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "--secret-env",
     "--report",
     "--confirm",
+    "--force-job",
 ];
 const FLAG_OPTIONS: &[&str] = &[
     "--list",
@@ -152,6 +163,8 @@ const FLAG_OPTIONS: &[&str] = &[
     "--with-needs",
     "--matrix-json",
     "--rehearse",
+    "--explain",
+    "--force",
     "-q",
     "--quiet",
     "-v",
@@ -392,6 +405,19 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
             }
         };
     }
+    // `--force-job` names a job of the plan, like `--job` (a typo would silently force nothing).
+    if let Some(name) = cli
+        .force_jobs
+        .iter()
+        .find(|n| !plan.jobs.iter().any(|j| &j.name == *n || &j.base == *n))
+    {
+        let known = plan.jobs.iter().map(|j| j.name.as_str());
+        eprintln!(
+            "error: --force-job: no job named `{name}`{}",
+            suggest::did_you_mean(name, known)
+        );
+        return finish(EXIT_USAGE);
+    }
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -449,13 +475,25 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     });
     let ticker = status_line.then(|| start_ticker(bus.clone()));
     let mut durations = Durations::load(&root, &task);
+    let cache = crate::cache::Session::open(
+        &root,
+        &task,
+        crate::cache::session::Options {
+            force_all: cli.force,
+            force: cli.force_jobs.clone(),
+            explain: cli.explain,
+        },
+    );
     let options = scheduler::Options {
         jobs: parallel,
         keep_going,
         cpus: cpus as f64,
         priority: critical_path::priorities(&plan, &durations.seconds()),
+        // A rehearsal's jobs are child runs, each with its own up-to-date check.
+        cache: (!cli.rehearse).then(|| Arc::clone(&cache)),
     };
     let summaries = scheduler::run(&plan, options, &bus, runner);
+    cache.finish();
     durations.record(&summaries);
     durations.save();
     if let Some(dir) = rehearsal_dir {
@@ -472,10 +510,7 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
     });
     let code = if interrupted {
         EXIT_INTERRUPTED
-    } else if summaries
-        .iter()
-        .any(|s| !matches!(s.outcome, Outcome::Passed | Outcome::Skipped { .. }))
-    {
+    } else if summaries.iter().any(|s| !s.outcome.satisfies_needs()) {
         EXIT_FAILED
     } else {
         EXIT_OK

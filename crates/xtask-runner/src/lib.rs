@@ -31,7 +31,7 @@
 
 pub use rhai;
 pub use xtask_core::{
-    cancel, critical_path, duration, durations, events, graph, process, redact, reporter,
+    cache, cancel, critical_path, duration, durations, events, graph, process, redact, reporter,
     resources, scheduler, signals, suggest, utc,
 };
 

@@ -55,7 +55,7 @@ impl Reporter for JsonReport {
                             Outcome::Failed { error } => (Some(strip_ansi(error)), None),
                             Outcome::Skipped { reason } | Outcome::Cancelled { reason } => (None, Some(reason.clone())),
                             Outcome::Blocked { by } => (None, Some(format!("needs `{by}`"))),
-                            Outcome::Passed => (None, None),
+                            Outcome::Passed | Outcome::UpToDate => (None, None),
                         };
                         json!({
                             "id": j.id,

@@ -89,6 +89,9 @@ impl Junit {
                         esc(&format!("needs `{by}`, which did not pass"))
                     ));
                 }
+                Outcome::UpToDate => {
+                    x.push_str("      <skipped message=\"up to date\"/>\n");
+                }
                 Outcome::Passed => {}
             }
             if let Some(tail) = self.tails.get(&job.id).filter(|t| !t.is_empty()) {

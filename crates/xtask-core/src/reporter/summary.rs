@@ -20,6 +20,7 @@ pub fn verdict(job: &JobSummary) -> (&'static str, String) {
     let time = duration::format(job.duration);
     match &job.outcome {
         Outcome::Passed => ("✓", format!("passed in {time}")),
+        Outcome::UpToDate => ("✓", "up to date".to_string()),
         Outcome::Failed { .. } => ("✗", format!("failed after {time}")),
         Outcome::Skipped { reason } => ("↷", format!("skipped: {reason}")),
         Outcome::Cancelled { reason } => ("■", format!("cancelled: {reason}")),
@@ -62,7 +63,7 @@ pub fn table(jobs: &[JobSummary], s: Style) -> String {
     for job in jobs {
         let label = format!("{:<9}", job.outcome.label());
         let status = match &job.outcome {
-            Outcome::Passed => s.green(&label),
+            Outcome::Passed | Outcome::UpToDate => s.green(&label),
             Outcome::Failed { .. } => s.red(&label),
             _ => s.yellow(&label),
         };
@@ -88,6 +89,8 @@ pub struct Counts {
     /// Stopped, or never started, because of a failure elsewhere or an interrupt (the table's
     /// "cancelled").
     pub cancelled: usize,
+    /// Skipped as up to date: their inputs are those of their last successful run.
+    pub up_to_date: usize,
     /// Never started because a job they need did not pass (the table's "not run").
     pub not_run: usize,
 }
@@ -100,6 +103,7 @@ pub fn counts(jobs: &[JobSummary]) -> Counts {
         skipped: count(|o| matches!(o, Outcome::Skipped { .. })),
         cancelled: count(|o| matches!(o, Outcome::Cancelled { .. })),
         not_run: count(|o| matches!(o, Outcome::Blocked { .. })),
+        up_to_date: count(|o| matches!(o, Outcome::UpToDate)),
     }
 }
 
@@ -107,6 +111,9 @@ pub fn counts(jobs: &[JobSummary]) -> Counts {
 pub fn tally_text(task: &str, jobs: &[JobSummary], total: Duration) -> String {
     let c = counts(jobs);
     let mut tally = format!("{task}: {} passed, {} failed", c.passed, c.failed);
+    if c.up_to_date > 0 {
+        tally.push_str(&format!(", {} up to date", c.up_to_date));
+    }
     if c.skipped > 0 {
         tally.push_str(&format!(", {} skipped", c.skipped));
     }
@@ -182,7 +189,7 @@ pub fn markdown(task: &str, jobs: &[JobSummary], total: Duration, rerun_hint: &s
     out.push_str("| job | status | duration | retries | notes |\n|---|---|---|---|---|\n");
     for job in jobs {
         let icon = match &job.outcome {
-            Outcome::Passed => "✅",
+            Outcome::Passed | Outcome::UpToDate => "✅",
             Outcome::Failed { .. } => "❌",
             Outcome::Skipped { .. } => "⏭️",
             Outcome::Cancelled { .. } | Outcome::Blocked { .. } => "⏹️",

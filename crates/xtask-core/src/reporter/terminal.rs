@@ -190,12 +190,12 @@ impl Terminal {
         let s = self.style();
         let (icon, text) = summary::verdict(summary);
         let paint = |t: &str| match &summary.outcome {
-            Outcome::Passed => s.green(t),
+            Outcome::Passed | Outcome::UpToDate => s.green(t),
             Outcome::Failed { .. } => s.red(t),
             Outcome::Blocked { .. } => s.dim(t),
             _ => s.yellow(t),
         };
-        let text = if summary.outcome == Outcome::Passed {
+        let text = if matches!(summary.outcome, Outcome::Passed | Outcome::UpToDate) {
             s.dim(&text)
         } else {
             paint(&text)

@@ -9,15 +9,14 @@ use crate::script::context;
 
 pub fn register(engine: &mut Engine) {
     engine.register_fn("env", |name: &str| -> Dynamic {
-        context::current()
-            .env_var(name)
-            .map(Dynamic::from)
-            .unwrap_or(Dynamic::UNIT)
+        let value = context::current().env_var(name);
+        super::implied::env(name, value.as_deref());
+        value.map(Dynamic::from).unwrap_or(Dynamic::UNIT)
     });
     engine.register_fn("env", |name: &str, default: &str| -> String {
-        context::current()
-            .env_var(name)
-            .unwrap_or_else(|| default.to_string())
+        let value = context::current().env_var(name);
+        super::implied::env(name, value.as_deref());
+        value.unwrap_or_else(|| default.to_string())
     });
     engine.register_fn("set_env", |name: &str, value: Dynamic| -> Result<()> {
         if name.is_empty() || name.contains('=') {
@@ -44,6 +43,7 @@ pub fn register(engine: &mut Engine) {
         let scope = context::current();
         let path = scope.env_var("PATH").unwrap_or_default();
         let dir = scope.dir.borrow().clone();
+        super::implied::which(program, &path);
         match which::which_in(program, Some(path), dir) {
             Ok(found) => Dynamic::from(found.display().to_string()),
             Err(_) => Dynamic::UNIT,
@@ -54,7 +54,9 @@ pub fn register(engine: &mut Engine) {
     // do not use it run.
     engine.register_fn("secret", |name: &str| -> String {
         let scope = context::current();
-        match scope.env_var(name) {
+        let value = scope.env_var(name);
+        super::implied::env(name, value.as_deref());
+        match value {
             Some(value) => {
                 scope.host.bus.add_named_secret(name, &value);
                 value

@@ -10,16 +10,23 @@ use crate::script::context;
 
 pub fn register(engine: &mut Engine) {
     engine.register_fn("exists", |path: &str| {
-        context::current().path(path).exists()
+        let full = context::current().path(path);
+        super::implied::path(&full);
+        full.exists()
     });
     engine.register_fn("is_file", |path: &str| {
-        context::current().path(path).is_file()
+        let full = context::current().path(path);
+        super::implied::path(&full);
+        full.is_file()
     });
     engine.register_fn("is_dir", |path: &str| {
-        context::current().path(path).is_dir()
+        let full = context::current().path(path);
+        super::implied::path(&full);
+        full.is_dir()
     });
     engine.register_fn("read", |path: &str| -> Result<String> {
         let full = context::current().path(path);
+        super::implied::path(&full);
         std::fs::read_to_string(&full)
             .or_else(|e| error(format!("cannot read {}: {e}", full.display())))
     });
@@ -30,27 +37,37 @@ pub fn register(engine: &mut Engine) {
                 .or_else(|e| error(format!("cannot create {}: {e}", parent.display())))?;
         }
         std::fs::write(&full, text)
-            .or_else(|e| error(format!("cannot write {}: {e}", full.display())))
+            .or_else(|e| error(format!("cannot write {}: {e}", full.display())))?;
+        // What the job left is part of its state: gone or changed, the job runs again.
+        super::implied::path(&full);
+        Ok(())
     });
     engine.register_fn("mkdir", |path: &str| -> Result<()> {
         let full = context::current().path(path);
         std::fs::create_dir_all(&full)
-            .or_else(|e| error(format!("cannot create {}: {e}", full.display())))
+            .or_else(|e| error(format!("cannot create {}: {e}", full.display())))?;
+        super::implied::path(&full);
+        Ok(())
     });
     engine.register_fn("remove", |path: &str| -> Result<()> {
         let full = context::current().path(path);
-        remove(&full).or_else(|e| error(format!("cannot remove {}: {e}", full.display())))
+        remove(&full).or_else(|e| error(format!("cannot remove {}: {e}", full.display())))?;
+        super::implied::path(&full);
+        Ok(())
     });
     engine.register_fn("copy", |from: &str, to: &str| -> Result<()> {
         let scope = context::current();
         let (from, to) = (scope.path(from), scope.path(to));
+        super::implied::path(&from);
         std::fs::copy(&from, &to).map(|_| ()).or_else(|e| {
             error(format!(
                 "cannot copy {} to {}: {e}",
                 from.display(),
                 to.display()
             ))
-        })
+        })?;
+        super::implied::path(&to);
+        Ok(())
     });
     engine.register_fn("glob", |pattern: &str| -> Result<Array> { glob(pattern) });
     engine.register_fn("walk", |dir: &str| -> Result<Array> { walk(dir) });
@@ -86,6 +103,7 @@ fn glob(pattern: &str) -> Result<Array> {
         format!("{}/{pattern}", base.display())
     };
     let paths = glob::glob(&full).or_else(|e| error(format!("invalid glob `{pattern}`: {e}")))?;
+    super::implied::glob(&base, pattern);
     let mut out: Vec<String> = Vec::new();
     for entry in paths {
         let path = entry.or_else(|e| error(format!("glob `{pattern}`: {e}")))?;
@@ -108,6 +126,7 @@ fn walk(dir: &str) -> Result<Array> {
     if !root.is_dir() {
         return error(format!("cannot walk {}: not a directory", root.display()));
     }
+    super::implied::tree(&root);
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
         let entry = entry.or_else(|e| error(format!("walking {}: {e}", root.display())))?;

@@ -121,7 +121,14 @@ pub fn capture_ok(argv: &[String], dir: &Path) -> Result<String> {
 
 /// `git <args>` in `dir`.
 pub fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    capture_ok(&argv(args), dir)
+    let argv = argv(args);
+    let out = capture_ok(&argv, dir)?;
+    // A query: the up-to-date check asks git again and compares.
+    if crate::cache::recording::is_recording() {
+        let env = context::current().env_changes();
+        crate::cache::recording::command(&argv, &env, Some(dir));
+    }
+    Ok(out)
 }
 
 fn argv(args: &[&str]) -> Vec<String> {

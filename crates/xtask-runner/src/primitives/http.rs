@@ -162,6 +162,7 @@ impl Response {
 /// Sends one request, blocking. Any HTTP status is a response; only transport problems
 /// (refused, timed out, malformed answer) are errors.
 pub fn send(request: &Request) -> std::result::Result<Response, String> {
+    super::implied::http(&request.url);
     check_url(&request.url)?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -58,6 +58,7 @@ pub fn register(engine: &mut Engine) {
             }
             let scope = context::current();
             let value = crate::primitives::display_value(&value);
+            super::implied::volatile("set_output passes a value to later CI steps");
             scope.host.bus.emit(Event::Export {
                 name: name.to_string(),
                 value,

@@ -6,6 +6,7 @@
 pub mod build_dir;
 pub mod env;
 pub mod fs;
+pub mod implied;
 pub mod jobs;
 #[cfg(feature = "http")]
 pub mod load;

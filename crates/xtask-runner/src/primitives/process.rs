@@ -105,6 +105,9 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
         return Ok(result);
     }
 
+    if !capture {
+        super::implied::run(&spec);
+    }
     let bus = scope.host.bus.clone();
     let job = scope.job;
     // `run(["cargo", "build"])` competes for the build directory like `cargo::build` does.
@@ -137,6 +140,9 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
             "command failed with {}: `{display}`",
             finished.describe()
         ));
+    }
+    if capture {
+        super::implied::run_output(&spec, &finished.stdout, finished.success());
     }
     let mut result = Map::new();
     result.insert(

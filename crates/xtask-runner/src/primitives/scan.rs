@@ -143,6 +143,9 @@ fn capture(argv: Vec<String>, dir: &Path) -> Result<(i32, String)> {
         capture_stdout: true,
         ..Spec::default()
     };
+    // The scanner reads the tree and its history: skipped as up to date only with declared
+    // `inputs`, like `run`.
+    super::implied::run(&spec);
     let sink = scope.host.bus.command_log(scope.job, &display);
     match process::execute(&spec, &scope.token(), sink) {
         Ok(finished) => Ok((

@@ -44,12 +44,12 @@ pub fn register(engine: &mut Engine) {
     let mut module = Module::new();
     FuncRegistration::new("start")
         .set_into_module(&mut module, |ctx: NativeCallContext, argv: Array| {
-            at_call_site(&ctx, start(argv, Map::new()))
+            at_call_site(&ctx, start_program(argv, Map::new()))
         });
     FuncRegistration::new("start").set_into_module(
         &mut module,
         |ctx: NativeCallContext, argv: Array, options: Map| {
-            at_call_site(&ctx, start(argv, options))
+            at_call_site(&ctx, start_program(argv, options))
         },
     );
     engine.register_static_module("service", module.into());
@@ -301,6 +301,27 @@ impl Service {
 }
 
 /// Also the engine of `docker::run`, which runs `docker run` in the foreground as a service.
+/// `service::start` from a script: a program whose inputs only the script knows (for the
+/// up-to-date check, like `run`). `docker::run` calls [`start`] directly: its input is the image.
+fn start_program(argv: Array, options: Map) -> Result<Service> {
+    if crate::cache::recording::is_recording() {
+        let scope = context::current();
+        let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
+        let dir = match opt_string(&options, "dir")? {
+            Some(dir) => scope.path(&dir),
+            None => scope.dir.borrow().clone(),
+        };
+        let spec = crate::process::Spec {
+            argv,
+            env: scope.env_changes(),
+            dir: Some(dir),
+            ..Default::default()
+        };
+        super::implied::service(&spec);
+    }
+    start(argv, options)
+}
+
 pub(crate) fn start(argv: Array, options: Map) -> Result<Service> {
     check_keys("service::start", &options, START_OPTIONS)?;
     let scope = context::current();

@@ -57,10 +57,13 @@ impl JobScope {
 
     /// A variable as commands in this scope see it.
     pub fn env_var(&self, key: &str) -> Option<String> {
-        match self.env.borrow().get(key) {
+        let value = match self.env.borrow().get(key) {
             Some(value) => value.clone(),
             None => std::env::var(key).ok(),
-        }
+        };
+        // Whatever a primitive reads from the environment is an input of the job.
+        crate::cache::recording::env(key, value.as_deref());
+        value
     }
 
     /// Resolves a script-given path against the scope's directory.

@@ -7,6 +7,7 @@
 
 pub mod context;
 pub mod diagnostic;
+pub mod identity;
 pub mod resolver;
 
 use std::collections::{BTreeMap, HashMap};
@@ -332,6 +333,40 @@ impl JobRunner for Runner {
                 }
             },
         }
+    }
+
+    fn identity(&self, job: &PlannedJob) -> Option<Vec<(String, String)>> {
+        Some(identity::of(&self.0, job))
+    }
+
+    fn env_var(&self, job: &PlannedJob, name: &str) -> Option<String> {
+        if let Some((_, value)) = job.def.env.iter().find(|(k, _)| k == name) {
+            return Some(value.clone());
+        }
+        match self.0.base_env.lock().unwrap().get(name) {
+            Some(value) => value.clone(),
+            None => std::env::var(name).ok(),
+        }
+    }
+
+    fn result(&self, job: &PlannedJob) -> Option<serde_json::Value> {
+        let results = self.0.results.lock().unwrap();
+        match results.get(&job.name) {
+            Some(value) => crate::primitives::http::dynamic_to_json(value).ok(),
+            None => Some(serde_json::Value::Null),
+        }
+    }
+
+    fn restore_result(&self, job: &PlannedJob, value: serde_json::Value) -> bool {
+        let Ok(value) = crate::primitives::http::json_to_dynamic(&value) else {
+            return false;
+        };
+        self.0
+            .results
+            .lock()
+            .unwrap()
+            .insert(job.name.clone(), value);
+        true
     }
 }
 

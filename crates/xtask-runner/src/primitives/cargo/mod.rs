@@ -300,6 +300,12 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
         });
     }
 
+    let sub = spec.argv[1..]
+        .iter()
+        .find(|a| !a.starts_with('+'))
+        .cloned()
+        .unwrap_or_default();
+    super::implied::cargo(&sub, &spec, common.toolchain.as_deref());
     let bus = scope.host.bus.clone();
     let job = scope.job;
     bus.emit(Event::CommandStarted {

@@ -257,6 +257,7 @@ fn run(image: &str, options: Map) -> Result<Container> {
     } else {
         engine()?.program
     };
+    super::super::implied::docker_image(&program, image);
 
     // Removal by name once the client is gone (cleanups run last-registered first, and the
     // service registers its stop below): also when the client was killed before the container

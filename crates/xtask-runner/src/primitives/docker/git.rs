@@ -14,7 +14,10 @@ pub fn facts(scope: &JobScope) -> Facts {
     let env = |k: &str| scope.env_var(k).filter(|v| !v.is_empty());
     if env("GITHUB_ACTIONS").as_deref() == Some("true") {
         let event = env("GITHUB_EVENT_PATH")
-            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|p| {
+                crate::cache::recording::file(std::path::Path::new(&p));
+                std::fs::read_to_string(p).ok()
+            })
             .and_then(|text| serde_json::from_str(&text).ok());
         return tags::facts_from_actions(&env, event.as_ref());
     }
@@ -23,7 +26,11 @@ pub fn facts(scope: &JobScope) -> Facts {
         let dir = scope.dir.borrow().display().to_string();
         argv.push(&dir);
         argv.extend_from_slice(args);
-        let out = client::output(&argv, &scope.env_changes(), &scope.token()).ok()?;
+        let env = scope.env_changes();
+        let out = client::output(&argv, &env, &scope.token()).ok()?;
+        // Tags follow the branch and the tags at HEAD: the up-to-date check asks git again.
+        let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+        crate::cache::recording::command_output(&argv, &env, None, out.stdout.as_bytes(), out.ok);
         let text = out.stdout.trim().to_string();
         (out.ok && !text.is_empty()).then_some(text)
     };

@@ -269,6 +269,18 @@ fn build_image(options: Map) -> Result<Map> {
     if scope.host.mode == crate::script::Mode::Plan {
         return Ok(build_result(&spec, None, "planned", false));
     }
+    {
+        let context = std::path::PathBuf::from(&spec.context);
+        let dockerfile = spec
+            .file
+            .as_ref()
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| context.join("Dockerfile"));
+        // Labels carry the git revision and a date: not part of what the build depends on.
+        let mut key = spec.clone();
+        key.labels.clear();
+        super::implied::docker_build(&context, &dockerfile, &[format!("{key:?}")], spec.push);
+    }
     let caps = engine()?;
     let builder = caps.builder.clone().unwrap_or(client::Builder::Classic {
         program: caps.program.clone(),
@@ -354,6 +366,12 @@ fn build_image(options: Map) -> Result<Map> {
                     short_id(&old)
                 ),
             );
+        }
+    }
+    // The images it left are its outputs: removed or retagged, the job runs again.
+    if plan.loads {
+        for tag in &spec.tags {
+            super::implied::docker_image(&caps.program, tag);
         }
     }
     let mut result = build_result(&spec, id, builder.mode(), plan.loads);

@@ -383,6 +383,9 @@ fn execute(
         timeout: common.timeout,
         ..Spec::default()
     };
+    // What npm and node read (package.json, the lock, sources, node_modules) is not recorded
+    // here: like `run`, the job is skipped as up to date only when it declares its `inputs`.
+    super::implied::run(&spec);
     let bus = scope.host.bus.clone();
     let log = bus.command_log(scope.job, &display);
     let sink: process::Sink = match watch {

@@ -201,6 +201,9 @@ pub(crate) fn exec(
     mut spec: Spec,
     output: Output,
 ) -> Result<(Finished, Option<Usage>)> {
+    super::implied::volatile(
+        "perf:: measures this machine and compares with stored or moving baselines",
+    );
     let mut env = scope.env_changes();
     env.append(&mut spec.env);
     spec.env = env;

@@ -28,6 +28,9 @@ pub struct Entry {
 
 /// Where this scope's perf data lives.
 pub fn dir(scope: &JobScope) -> PathBuf {
+    crate::primitives::implied::volatile(
+        "perf:: measures this machine and compares with stored or moving baselines",
+    );
     if let Some(dir) = scope.env_var("XTASK_PERF_DIR").filter(|d| !d.is_empty()) {
         return scope.path(&dir);
     }

@@ -67,7 +67,15 @@ impl Ctx {
     }
 
     fn found(&self) -> discover::Found {
-        discover::find(self.env_var("XTASK_PG_PATH"), self.env_var("PATH"))
+        let (pg_path, path) = (self.env_var("XTASK_PG_PATH"), self.env_var("PATH"));
+        super::implied::env("XTASK_PG_PATH", pg_path.as_deref());
+        super::implied::env("PATH", path.as_deref());
+        let found = discover::find(pg_path, path);
+        // The server builds found: a new minor version is a new binary.
+        for install in &found.installs {
+            super::implied::server_binary(&install.tool("postgres"));
+        }
+        found
     }
 }
 
@@ -266,6 +274,7 @@ fn server_version(url: &str) -> std::result::Result<String, String> {
 
 /// `pg::server(url)`: an existing server (a CI service container, `DATABASE_URL`).
 fn server(url: &str) -> Result<Server> {
+    super::implied::volatile("pg::server is an existing server, outside the tree");
     mask_password(url);
     let version = server_version(url).or_else(error)?;
     let major = discover::major_of(&version).unwrap_or(0) as i64;
@@ -322,7 +331,9 @@ fn target_url(target: &Dynamic) -> Result<String> {
 
 fn dir_option(options: &Map) -> Result<(PathBuf, String)> {
     let display = opt_string(options, "dir")?.unwrap_or_else(|| "migrations".into());
-    Ok((context::current().path(&display), display))
+    let dir = context::current().path(&display);
+    super::implied::migrations(&dir);
+    Ok((dir, display))
 }
 
 /// Loads the migrations as their tool would, telling what it ignored; with `-v`, also the order.
@@ -649,6 +660,11 @@ fn test_migrations(options: Map) -> Result<Map> {
         return error(
             "`since`, `last` and `irreversible` work on SQL migration files, not with `cli`",
         );
+    }
+    if options.contains_key("command") || cli.is_some() {
+        // The project's own migration program reads its own sources (a SeaORM crate): what it
+        // depends on is not known here, so the job needs declared `inputs` to be skipped.
+        super::implied::opaque("pg::test_migrations runs the project's migration program");
     }
     let plan = if options.contains_key("command") || cli.is_some() {
         matrix::Plan::default()

@@ -70,6 +70,7 @@ pub fn register(engine: &mut Engine) {
 }
 
 fn dir() -> PathBuf {
+    super::implied::volatile("release:: reads and changes the repository's state");
     context::current().dir.borrow().clone()
 }
 

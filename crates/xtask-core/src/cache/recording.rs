@@ -1,0 +1,192 @@
+//! What a running job depends on, recorded by the primitives it calls. The recorder lives on
+//! the job's worker thread from the scheduler's `begin` to its `end`; outside a job (top-level
+//! code, listing) every call here does nothing.
+//!
+//! Digests are taken when the primitive is called, before its command runs: a file edited
+//! while the job runs then differs on the next check, so the job runs again (never the reverse).
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::files::{self, FileSet};
+use super::hashing::digest_text;
+use super::{Fact, Session};
+
+/// What one run of a job recorded.
+#[derive(Default, Debug)]
+pub struct Recorded {
+    pub facts: Vec<Fact>,
+    /// Effects outside the tree (a push, a request to another host, a moving baseline): the
+    /// job always runs unless it opts in with `cache: true`.
+    pub volatile: Vec<String>,
+    /// Commands whose inputs only the script knows (`run`, `sh`): the job always runs unless
+    /// it declares `inputs` (or sets `cache: true`).
+    pub opaque: Vec<String>,
+}
+
+struct Recorder {
+    session: Arc<Session>,
+    recorded: Recorded,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Recorder>> = const { RefCell::new(None) };
+}
+
+/// Starts recording on this thread.
+pub fn begin(session: Arc<Session>) {
+    CURRENT.with(|c| {
+        *c.borrow_mut() = Some(Recorder {
+            session,
+            recorded: Recorded::default(),
+        })
+    });
+}
+
+/// Stops recording and returns what was recorded.
+pub fn end() -> Option<Recorded> {
+    CURRENT.with(|c| c.borrow_mut().take().map(|r| r.recorded))
+}
+
+pub fn is_recording() -> bool {
+    CURRENT.with(|c| c.borrow().is_some())
+}
+
+fn with(f: impl FnOnce(&Session, &mut Recorded)) {
+    CURRENT.with(|c| {
+        if let Some(r) = c.borrow_mut().as_mut() {
+            f(&r.session, &mut r.recorded);
+        }
+    });
+}
+
+fn push(recorded: &mut Recorded, fact: Fact) {
+    if !recorded.facts.contains(&fact) {
+        recorded.facts.push(fact);
+    }
+}
+
+/// A primitive call and its arguments, e.g. `cargo::test: --workspace --features x`.
+pub fn call(what: impl Into<String>) {
+    let what = what.into();
+    with(|_, r| push(r, Fact::Call { what }));
+}
+
+/// A file set the job reads, digested now.
+pub fn files(set: FileSet) {
+    with(|session, r| {
+        let entries = set.entries(&session.files());
+        push(r, Fact::Files { set, entries });
+    });
+}
+
+/// One file (absolute, or relative to the project root).
+pub fn file(path: &Path) {
+    if !is_recording() {
+        return;
+    }
+    with(|session, r| {
+        let set = FileSet::Path {
+            path: files::relative(session.root(), path),
+        };
+        let entries = set.entries(&session.files());
+        push(r, Fact::Files { set, entries });
+    });
+}
+
+/// A directory tree (`ignore`: `.dockerignore`-style rules relative to it).
+pub fn tree(dir: &Path, ignore: Vec<String>) {
+    if !is_recording() {
+        return;
+    }
+    with(|session, r| {
+        let set = FileSet::Tree {
+            dir: files::relative(session.root(), dir),
+            ignore,
+        };
+        let entries = set.entries(&session.files());
+        push(r, Fact::Files { set, entries });
+    });
+}
+
+/// An environment variable's value as the job's commands see it.
+pub fn env(name: &str, value: Option<&str>) {
+    with(|_, r| {
+        push(
+            r,
+            Fact::Env {
+                name: name.to_string(),
+                digest: value.map(digest_text),
+            },
+        )
+    });
+}
+
+/// What a query command printed. The next check runs it again and compares.
+pub fn command_output(
+    argv: &[String],
+    env: &[(String, Option<String>)],
+    dir: Option<&Path>,
+    stdout: &[u8],
+    success: bool,
+) {
+    with(|session, r| {
+        let argv = argv.to_vec();
+        let dir = dir.map(|d| files::relative(session.root(), d));
+        let digest = super::session::output_digest(stdout, success);
+        session.remember_command(&argv, env, dir.as_deref(), &digest);
+        push(
+            r,
+            Fact::Command {
+                argv,
+                env: env.to_vec(),
+                dir,
+                digest,
+            },
+        );
+    });
+}
+
+/// A query command's output, run now (once per run for the same command).
+pub fn command(argv: &[String], env: &[(String, Option<String>)], dir: Option<&Path>) {
+    with(|session, r| {
+        let dir = dir.map(|d| files::relative(session.root(), d));
+        let Some(digest) = session.command_digest(argv, env, dir.as_deref()) else {
+            r.volatile.push(format!(
+                "`{}` could not be run to fingerprint it",
+                argv.join(" ")
+            ));
+            return;
+        };
+        push(
+            r,
+            Fact::Command {
+                argv: argv.to_vec(),
+                env: env.to_vec(),
+                dir,
+                digest,
+            },
+        );
+    });
+}
+
+/// Effects outside the tree: see [`Recorded::volatile`].
+pub fn volatile(why: impl Into<String>) {
+    let why = why.into();
+    with(|_, r| {
+        if !r.volatile.contains(&why) {
+            r.volatile.push(why)
+        }
+    });
+}
+
+/// A command whose file inputs are not known: see [`Recorded::opaque`].
+pub fn opaque(why: impl Into<String>) {
+    let why = why.into();
+    with(|_, r| {
+        if !r.opaque.contains(&why) {
+            r.opaque.push(why)
+        }
+    });
+}
