@@ -136,7 +136,8 @@ pub fn confirm_fn(cmp: Dynamic, baseline: Dynamic, options: Map) -> Result<Dynam
     print(
         &scope,
         &format!(
-            "perf: {} over the {}% limit; measuring again to confirm",
+            // Not "over the limit": that is the wording of a verdict, and this is not one yet.
+            "perf: {} past the {}% limit on the first measurement; measuring again to confirm",
             suspects.join(", "),
             first.fail_pct
         ),

@@ -308,7 +308,7 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
         print(
             &scope,
             &format!(
-                "perf: {} over the {}% limit; measuring base and head again, interleaved, to confirm",
+                "perf: {} past the {}% limit on the first rounds; measuring base and head again, interleaved, to confirm",
                 suspects.join(", "),
                 cmp.fail_pct
             ),
