@@ -144,19 +144,7 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
     if capture {
         super::implied::run_output(&spec, &finished.stdout, finished.success());
     }
-    let mut result = Map::new();
-    result.insert(
-        "status".into(),
-        finished
-            .code
-            .map(|c| Dynamic::from_int(c as i64))
-            .unwrap_or(Dynamic::UNIT),
-    );
-    result.insert("success".into(), Dynamic::from_bool(finished.success()));
-    result.insert(
-        "duration".into(),
-        Dynamic::from_float(finished.duration.as_secs_f64()),
-    );
+    let mut result = finished_map(&finished);
     if capture {
         result.insert(
             "stdout".into(),
@@ -164,4 +152,23 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
         );
     }
     Ok(result)
+}
+
+/// `#{ status, success, duration }` of a finished command: what `run` returns, and the start of
+/// every family's result for a command it ran (`cargo::`, `npm::`).
+pub(crate) fn finished_map(finished: &crate::process::Finished) -> Map {
+    let mut map = Map::new();
+    map.insert(
+        "status".into(),
+        finished
+            .code
+            .map(|c| Dynamic::from_int(c as i64))
+            .unwrap_or(Dynamic::UNIT),
+    );
+    map.insert("success".into(), Dynamic::from_bool(finished.success()));
+    map.insert(
+        "duration".into(),
+        Dynamic::from_float(finished.duration.as_secs_f64()),
+    );
+    map
 }

@@ -400,20 +400,8 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
         }
         report
     });
-    let mut map = Map::new();
+    let mut map = super::process::finished_map(&finished);
     map.insert("command".into(), display.clone().into());
-    map.insert(
-        "status".into(),
-        finished
-            .code
-            .map(|c| Dynamic::from_int(c as i64))
-            .unwrap_or(Dynamic::UNIT),
-    );
-    map.insert("success".into(), finished.success().into());
-    map.insert(
-        "duration".into(),
-        Dynamic::from_float(finished.duration.as_secs_f64()),
-    );
     let diagnostics: Array = parser
         .diagnostics
         .iter()
