@@ -4,7 +4,7 @@
 
 use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -29,6 +29,22 @@ pub struct Spec {
     pub capture_stdout: bool,
     /// Run as this uid/gid (supplementary groups dropped): servers that refuse root.
     pub user: Option<(u32, u32)>,
+}
+
+impl Spec {
+    /// `program args…` run in `dir` with its stdout captured: how every query starts (`git`
+    /// for refs, stamps and checkouts).
+    pub fn query(program: &str, args: &[&str], dir: &Path) -> Spec {
+        Spec {
+            argv: std::iter::once(program)
+                .chain(args.iter().copied())
+                .map(String::from)
+                .collect(),
+            dir: Some(dir.to_path_buf()),
+            capture_stdout: true,
+            ..Spec::default()
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -237,15 +237,7 @@ impl JobRunner for Rehearsal {
 /// working tree's uncommitted changes on top; returns the project's directory inside it.
 fn fresh_copy(root: &Path, dest: &Path, token: &CancelToken) -> Result<PathBuf, String> {
     let git = |args: &[&str], dir: &Path| -> Result<String, String> {
-        let spec = Spec {
-            argv: std::iter::once("git")
-                .chain(args.iter().copied())
-                .map(String::from)
-                .collect(),
-            dir: Some(dir.to_path_buf()),
-            capture_stdout: true,
-            ..Spec::default()
-        };
+        let spec = Spec::query("git", args, dir);
         let stderr: Arc<Mutex<Vec<u8>>> = Arc::default();
         let sink = {
             let stderr = Arc::clone(&stderr);

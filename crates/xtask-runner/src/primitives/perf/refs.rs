@@ -60,16 +60,7 @@ impl Drop for Guard {
 }
 
 fn git(scope: &JobScope, dir: &Path, args: &[&str]) -> Result<String> {
-    let spec = Spec {
-        argv: std::iter::once("git")
-            .chain(args.iter().copied())
-            .map(String::from)
-            .collect(),
-        dir: Some(dir.to_path_buf()),
-        capture_stdout: true,
-        ..Spec::default()
-    };
-    let (done, _) = exec(scope, spec, Output::Quiet)?;
+    let (done, _) = exec(scope, Spec::query("git", args, dir), Output::Quiet)?;
     Ok(String::from_utf8_lossy(&done.stdout).trim().to_string())
 }
 

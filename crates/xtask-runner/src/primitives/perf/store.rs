@@ -149,14 +149,8 @@ pub fn history_fn() -> Result<Array> {
 pub fn git_sha(scope: &JobScope, dir: &Path) -> String {
     let git = |args: &[&str]| -> Option<String> {
         let spec = Spec {
-            argv: std::iter::once("git")
-                .chain(args.iter().copied())
-                .map(String::from)
-                .collect(),
-            dir: Some(dir.to_path_buf()),
             env: scope.env_changes(),
-            capture_stdout: true,
-            ..Spec::default()
+            ..Spec::query("git", args, dir)
         };
         let done = process::execute(&spec, &scope.token(), std::sync::Arc::new(|_| {})).ok()?;
         done.success()

@@ -129,17 +129,11 @@ fn short_list(names: &[&str]) -> String {
 /// cancelled job stops it).
 pub fn git_list(dir: &Path, rev: &str, ctx: &super::Ctx) -> Result<Vec<String>, String> {
     let git = |args: &[&str]| -> Result<String, String> {
-        let argv: Vec<String> = std::iter::once("git")
-            .chain(args.iter().copied())
-            .map(String::from)
-            .collect();
         let spec = Spec {
-            argv: argv.clone(),
             env: ctx.env.clone(),
-            dir: Some(dir.to_path_buf()),
-            capture_stdout: true,
-            ..Spec::default()
+            ..Spec::query("git", args, dir)
         };
+        let argv = spec.argv.clone();
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let sink: crate::process::Sink = {
             let stderr = Arc::clone(&stderr);
