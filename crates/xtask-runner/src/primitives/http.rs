@@ -298,14 +298,7 @@ pub fn response_map(request: &Request, response: &Response) -> Map {
     map
 }
 
-pub fn json_to_dynamic(value: &serde_json::Value) -> std::result::Result<Dynamic, String> {
-    rhai::serde::to_dynamic(value).map_err(|e| e.to_string())
-}
-
-pub fn dynamic_to_json(value: &Dynamic) -> std::result::Result<serde_json::Value, String> {
-    rhai::serde::from_dynamic::<serde_json::Value>(value)
-        .map_err(|_| format!("a {} cannot be written as JSON", value.type_name()))
-}
+pub use super::{dynamic_to_json, json_to_dynamic};
 
 fn build_request(method: &str, url: &str, options: &Map) -> Result<Request> {
     check_keys("http request", options, REQUEST_OPTIONS)?;

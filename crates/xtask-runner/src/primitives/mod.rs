@@ -87,6 +87,17 @@ pub fn display_value(value: &Dynamic) -> String {
     }
 }
 
+/// JSON as a script value (objects become maps).
+pub fn json_to_dynamic(value: &serde_json::Value) -> std::result::Result<Dynamic, String> {
+    rhai::serde::to_dynamic(value).map_err(|e| e.to_string())
+}
+
+/// A script value as JSON (job results stored for the up-to-date check, HTTP bodies).
+pub fn dynamic_to_json(value: &Dynamic) -> std::result::Result<serde_json::Value, String> {
+    rhai::serde::from_dynamic::<serde_json::Value>(value)
+        .map_err(|_| format!("a {} cannot be written as JSON", value.type_name()))
+}
+
 /// A runtime error carrying a plain message; Rhai adds the call site's position.
 pub fn error<T>(message: impl Into<String>) -> Result<T> {
     Err(Box::new(EvalAltResult::ErrorRuntime(

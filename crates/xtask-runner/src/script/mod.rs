@@ -352,13 +352,13 @@ impl JobRunner for Runner {
     fn result(&self, job: &PlannedJob) -> Option<serde_json::Value> {
         let results = self.0.results.lock().unwrap();
         match results.get(&job.name) {
-            Some(value) => crate::primitives::http::dynamic_to_json(value).ok(),
+            Some(value) => crate::primitives::dynamic_to_json(value).ok(),
             None => Some(serde_json::Value::Null),
         }
     }
 
     fn restore_result(&self, job: &PlannedJob, value: serde_json::Value) -> bool {
-        let Ok(value) = crate::primitives::http::json_to_dynamic(&value) else {
+        let Ok(value) = crate::primitives::json_to_dynamic(&value) else {
             return false;
         };
         self.0
