@@ -170,6 +170,18 @@ fn a_single_crate_adopts_the_runner() {
     assert!(repo
         .read(".github/workflows/ci.yml")
         .contains("cargo xtask ci"));
+    // .ci/setup installs actionlint; elsewhere the lint is left out, visibly.
+    match which::which("actionlint") {
+        Ok(actionlint) => {
+            let lint = Command::new(actionlint)
+                .arg(".github/workflows/ci.yml")
+                .current_dir(repo.path())
+                .output()
+                .unwrap();
+            Run::from(lint).code(0);
+        }
+        Err(_) => eprintln!("skipped the workflow lint: actionlint is not installed"),
+    }
     let manifest = repo.read("xtask/Cargo.toml");
     assert!(
         manifest.contains("features = [\"cargo\", \"release\"]"),

@@ -267,7 +267,9 @@ fn init_command(argv: &[String]) -> Option<i32> {
         }
     }
     let dir = dir.unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| ".".into()));
-    if dir.join("tasks/init.rhai").is_file() {
+    let own_task =
+        crate::project::find_root(&dir).is_ok_and(|r| r.join("tasks/init.rhai").is_file());
+    if own_task {
         return None;
     }
     Some(crate::init::run(&dir, &rest))
