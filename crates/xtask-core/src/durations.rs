@@ -62,9 +62,7 @@ impl Durations {
         let Some(dir) = self.path.parent() else {
             return;
         };
-        if std::fs::create_dir_all(dir).is_err() {
-            return;
-        }
+        crate::cache::store::create_cache_dir(dir);
         let Ok(json) = serde_json::to_vec_pretty(&self.all) else {
             return;
         };

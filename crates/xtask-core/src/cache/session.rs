@@ -57,6 +57,7 @@ impl Session {
 
     pub fn open(root: &Path, task: &str, options: Options) -> Arc<Session> {
         let dir = Session::cache_dir(root);
+        super::store::create_cache_dir(&dir);
         let stat = StatCache::load(&dir.join("stat-cache"));
         Arc::new(Session {
             root: root.to_path_buf(),

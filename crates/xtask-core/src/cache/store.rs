@@ -109,6 +109,21 @@ pub fn forget(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
+/// Creates the cache directory with a `.gitignore` of `*` in it, so nothing xtask keeps there
+/// ever shows in `git status` (a release check's clean tree), even in a repository that does not
+/// ignore `target/`. Best effort.
+pub fn create_cache_dir(dir: &Path) {
+    if std::fs::create_dir_all(dir).is_ok() {
+        let ignore = dir.join(".gitignore");
+        if !ignore.exists() {
+            let _ = std::fs::write(
+                ignore,
+                "# Written by xtask: its cache is never committed.\n*\n",
+            );
+        }
+    }
+}
+
 /// Writes `bytes` to `path` through a synced temp file renamed into place.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
