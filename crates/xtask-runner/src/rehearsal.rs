@@ -123,7 +123,7 @@ impl Rehearsal {
                 .collect()
         };
         for dir in inputs {
-            copy_tree(&dir, &artifact)?;
+            copy_tree(&dir, &artifact, &[])?;
         }
         let report = self.work.path().join(format!("report-{slug}.json"));
         let exe = std::env::current_exe().map_err(|e| format!("cannot find xtask itself: {e}"))?;
@@ -258,7 +258,8 @@ fn fresh_copy(root: &Path, dest: &Path, token: &CancelToken) -> Result<PathBuf, 
         .ok()
         .map(|t| PathBuf::from(t.trim()));
     let Some(top) = top else {
-        copy_tree_without_targets(root, dest)?;
+        // A project outside git: every file but build output and VCS data.
+        copy_tree(root, dest, &["target", ".git"])?;
         return Ok(dest.to_path_buf());
     };
     let top = top.canonicalize().unwrap_or(top);
@@ -303,29 +304,10 @@ fn fresh_copy(root: &Path, dest: &Path, token: &CancelToken) -> Result<PathBuf, 
     Ok(dest.join(prefix))
 }
 
-/// Copies a directory tree (results directories: a few small files).
-fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
-    for entry in walkdir::WalkDir::new(from)
-        .into_iter()
-        .filter_map(Result::ok)
-    {
-        let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
-        let dest = to.join(rel);
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
-        } else if entry.file_type().is_file() {
-            std::fs::copy(entry.path(), &dest)
-                .map_err(|e| format!("copy {}: {e}", entry.path().display()))?;
-        }
-    }
-    Ok(())
-}
-
-/// A project outside git: every file but build output (`target/`) and VCS data.
-fn copy_tree_without_targets(from: &Path, to: &Path) -> Result<(), String> {
+/// Copies a directory tree, leaving out entries below it with one of the `skip` names.
+fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), String> {
     let walk = walkdir::WalkDir::new(from).into_iter().filter_entry(|e| {
-        let name = e.file_name().to_string_lossy();
-        e.depth() == 0 || !(name == "target" || name == ".git")
+        e.depth() == 0 || !skip.contains(&e.file_name().to_string_lossy().as_ref())
     });
     for entry in walk.filter_map(Result::ok) {
         let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
