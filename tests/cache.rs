@@ -351,22 +351,6 @@ fn cargo_jobs_depend_on_sources_the_lock_file_the_toolchain_and_rustflags() {
         .contains("2 up to date");
 }
 
-/// Whether a docker engine answers: required in CI, a visible skip locally.
-fn docker_engine() -> bool {
-    let up = std::process::Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !up {
-        assert!(
-            !support::required("DOCKER"),
-            "no docker engine answers, and CI requires one"
-        );
-        eprintln!("skipping: no docker engine answers (run .ci/start-docker.sh)");
-    }
-    up
-}
-
 /// Removes the test's image however the test ends.
 struct Image(String);
 
@@ -380,7 +364,7 @@ impl Drop for Image {
 
 #[test]
 fn a_docker_build_depends_on_its_context_after_dockerignore_and_its_dockerfile() {
-    if !docker_engine() {
+    if !support::docker_engine() {
         return;
     }
     let tag = format!(
@@ -431,25 +415,9 @@ job("notes", #{{ inputs: ["notes.md"] }}, || run(["cat", "notes.md"]));
     assert_states(&out.all(), &["notes"], &["image"]);
 }
 
-/// PostgreSQL 16's bin directory from XTASK_PG_PATH: required in CI, a visible skip locally.
-fn pg16() -> bool {
-    let path = std::env::var("XTASK_PG_PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .any(|d| d.contains("/16/") && Path::new(d).join("initdb").exists());
-    if !found {
-        assert!(
-            !support::required("PG"),
-            "PostgreSQL 16 required: set XTASK_PG_PATH"
-        );
-        eprintln!("skipped: XTASK_PG_PATH does not list PostgreSQL 16");
-    }
-    found
-}
-
 #[test]
 fn a_migration_job_depends_on_its_migration_files() {
-    if !pg16() {
+    if !support::pg_servers(&[16]) {
         return;
     }
     let p = Project::new()

@@ -37,22 +37,6 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Whether the engine answers; panics in CI when it does not, skips (false) locally.
-fn engine() -> bool {
-    let up = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !up {
-        assert!(
-            !support::required("DOCKER"),
-            "no docker engine answers, and CI requires one (run .ci/start-docker.sh)"
-        );
-        eprintln!("skipping: no docker engine answers (run .ci/start-docker.sh)");
-    }
-    up
-}
-
 fn has_buildx() -> bool {
     Command::new("docker")
         .args(["buildx", "version"])
@@ -180,7 +164,7 @@ fn run(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Run {
 
 #[test]
 fn builds_runs_and_smoke_tests_the_example_image() {
-    if !engine() {
+    if !support::docker_engine() {
         return;
     }
     static_debug_binary();
@@ -268,7 +252,7 @@ fn sized_image_project(p: Project, mb: usize) -> Project {
 
 #[test]
 fn the_size_gate_passes_warns_and_fails() {
-    if !engine() {
+    if !support::docker_engine() {
         return;
     }
     let u = Unique::new();
@@ -320,7 +304,7 @@ fn the_size_gate_passes_warns_and_fails() {
 
 #[test]
 fn a_container_that_exits_before_ready_fails_with_its_log_and_is_removed() {
-    if !engine() {
+    if !support::docker_engine() {
         return;
     }
     static_debug_binary();
@@ -355,7 +339,7 @@ fn a_container_that_exits_before_ready_fails_with_its_log_and_is_removed() {
 
 #[test]
 fn interrupting_the_run_removes_the_container() {
-    if !engine() {
+    if !support::docker_engine() {
         return;
     }
     static_debug_binary();
@@ -396,7 +380,7 @@ fn interrupting_the_run_removes_the_container() {
 
 #[test]
 fn several_platforms_without_buildx_is_a_clear_error() {
-    if !engine() {
+    if !support::docker_engine() {
         return;
     }
     if has_buildx() {
@@ -425,7 +409,7 @@ fn several_platforms_without_buildx_is_a_clear_error() {
 
 #[test]
 fn availability_reports_the_client_and_xtask_docker_selects_it() {
-    if !engine() {
+    if !support::docker_engine() {
         return;
     }
     let p = Project::new().task(
@@ -492,7 +476,7 @@ fn availability_reports_the_client_and_xtask_docker_selects_it() {
 /// builder and says so. Runs where such a client exists (a docker ≥ 23 without the plugin).
 #[test]
 fn the_classic_builder_when_the_client_has_no_buildkit() {
-    if !engine() {
+    if !support::docker_engine() {
         return;
     }
     let classic = which_all_docker().into_iter().find(|c| {
@@ -684,7 +668,7 @@ fn bad_options_are_named() {
 /// The example's own `docker-test` task, under an image name unique to this test.
 #[test]
 fn the_example_docker_test_task_passes() {
-    if !engine() {
+    if !support::docker_engine() {
         return;
     }
     let u = Unique::new();
@@ -746,7 +730,7 @@ fn the_example_docker_test_task_passes() {
 /// the build removes it.
 #[test]
 fn rebuilding_a_tag_leaves_no_dangling_image() {
-    if !engine() {
+    if !support::docker_engine() {
         return;
     }
     let u = Unique::new();
@@ -785,7 +769,7 @@ fn rebuilding_a_tag_leaves_no_dangling_image() {
 
 #[test]
 fn a_job_timeout_removes_the_container() {
-    if !engine() {
+    if !support::docker_engine() {
         return;
     }
     static_debug_binary();

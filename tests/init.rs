@@ -254,7 +254,7 @@ fn sqlx_migrations_get_a_migration_matrix() {
     adopt(&repo, &["ci", "migrate"], "src/lib.rs");
     let migrate = repo.read("tasks/migrate.rhai");
     assert!(migrate.contains("sqlx"), "{migrate}");
-    if pg_servers() {
+    if support::pg_servers(&[13, 14, 15, 16]) {
         repo.cargo_xtask(&["migrate"])
             .code(0)
             .contains("4 passed, 0 failed");
@@ -277,7 +277,7 @@ fn diesel_migrations_get_a_migration_matrix() {
     ]);
     adopt(&repo, &["ci", "migrate"], "src/lib.rs");
     assert!(repo.read("tasks/migrate.rhai").contains("diesel"));
-    if pg_servers() {
+    if support::pg_servers(&[13, 14, 15, 16]) {
         repo.cargo_xtask(&["migrate"])
             .code(0)
             .contains("4 passed, 0 failed");
@@ -300,7 +300,7 @@ fn a_dockerfile_gets_build_and_test_tasks_per_stage() {
         build.contains("target: \"runtime\"") && build.contains("target: \"debug\""),
         "{build}"
     );
-    if docker() {
+    if support::docker_engine() {
         repo.cargo_xtask(&["docker-test"])
             .code(0)
             .contains("4 passed, 0 failed");
@@ -441,36 +441,6 @@ fn main() -> std::process::ExitCode {
         .lacks("hunter2-secret-value")
         .contains("-3 is not positive")
         .contains("tasks/custom.rhai:6:5");
-}
-
-fn pg_servers() -> bool {
-    let path = std::env::var("XTASK_PG_PATH").unwrap_or_default();
-    let found = [13, 14, 15, 16].iter().all(|v| {
-        path.split(':')
-            .any(|d| d.contains(&format!("/{v}/")) && Path::new(d).join("initdb").exists())
-    });
-    if !found {
-        assert!(
-            !support::required("PG"),
-            "PostgreSQL 13-16 required: set XTASK_PG_PATH"
-        );
-        eprintln!("skipped the migration run: XTASK_PG_PATH does not list PostgreSQL 13-16");
-    }
-    found
-}
-
-fn docker() -> bool {
-    let up = Command::new("docker")
-        .args(["info"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !up {
-        assert!(!support::required("DOCKER"), "a docker engine is required");
-        eprintln!("skipped the image build: no docker engine answers");
-    }
-    up
 }
 
 /// Installed (or linked) as `cargo-xtask`, the binary is a cargo subcommand: cargo passes

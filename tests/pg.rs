@@ -10,23 +10,6 @@ use support::{gone_within, pid_alive, Project};
 const VERSIONS: [u32; 4] = [13, 14, 15, 16];
 const PLANTED: &str = "20990101000000_planted";
 
-/// Whether every version is there; in CI a missing one fails, locally the test is skipped.
-fn servers() -> bool {
-    let path = std::env::var("XTASK_PG_PATH").unwrap_or_default();
-    let found = VERSIONS.iter().all(|v| {
-        path.split(':')
-            .any(|d| d.contains(&format!("/{v}/")) && Path::new(d).join("initdb").exists())
-    });
-    if !found {
-        assert!(
-            !support::required("PG"),
-            "PostgreSQL 13-16 required: set XTASK_PG_PATH (bash .ci/provision-postgres.sh)"
-        );
-        eprintln!("skipped: XTASK_PG_PATH does not list PostgreSQL 13, 14, 15 and 16");
-    }
-    found
-}
-
 /// A project with the example service's migrations and a task running the matrix.
 fn project() -> Project {
     let mut p = Project::new().task(
@@ -57,7 +40,7 @@ fn plant(p: Project, up: &str, down: &str) -> Project {
 
 #[test]
 fn the_example_migrations_pass_on_every_version() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let run = project().run(&["migrate"]);
@@ -71,7 +54,7 @@ fn the_example_migrations_pass_on_every_version() {
 
 #[test]
 fn a_down_that_leaves_a_table_behind_fails() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let p = plant(
@@ -92,7 +75,7 @@ fn a_down_that_leaves_a_table_behind_fails() {
 
 #[test]
 fn a_down_that_drops_too_much_fails() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let p = plant(
@@ -111,7 +94,7 @@ fn a_down_that_drops_too_much_fails() {
 
 #[test]
 fn a_syntax_error_names_version_file_line_and_column() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let p = plant(
@@ -131,7 +114,7 @@ fn a_syntax_error_names_version_file_line_and_column() {
 
 #[test]
 fn syntax_postgresql_13_lacks_fails_on_13_only() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let up = "CREATE TABLE planted (id int PRIMARY KEY, seen timestamptz);\n\n\
@@ -181,7 +164,7 @@ fn minor(all: &str, v: u32) -> String {
 
 #[test]
 fn status_and_migrate_on_a_cluster() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let p = project().task(
@@ -232,7 +215,7 @@ fn servers_under(dir: &Path) -> Vec<i32> {
 
 #[test]
 fn sigint_mid_matrix_leaves_no_server_and_no_cluster() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     use std::os::unix::fs::PermissionsExt;
@@ -286,7 +269,7 @@ fn sigint_mid_matrix_leaves_no_server_and_no_cluster() {
 
 #[test]
 fn an_existing_server_and_a_delegated_migration_command() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     // The "project's own migration tool" is another xtask task here: a real program that
@@ -374,7 +357,7 @@ fn the_docker_backend_never_pulls_a_missing_image() {
 
 #[test]
 fn sigint_while_a_job_holds_a_cluster_stops_and_removes_it() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     use std::os::unix::fs::PermissionsExt;
@@ -419,7 +402,7 @@ fn sigint_while_a_job_holds_a_cluster_stops_and_removes_it() {
 
 #[test]
 fn the_example_service_tasks() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/service");
@@ -453,7 +436,7 @@ fn the_example_service_tasks() {
 
 #[test]
 fn diesel_layout_no_transaction_migrations_and_the_budget() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let p = Project::new()
@@ -495,7 +478,7 @@ fn diesel_layout_no_transaction_migrations_and_the_budget() {
 
 #[test]
 fn initdb_runs_once_per_server_build_then_comes_from_the_cache() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let cache = tempfile::tempdir().unwrap();
@@ -590,7 +573,7 @@ fn diesel_history() -> Project {
 
 #[test]
 fn a_diesel_history_runs_in_diesels_order_and_its_rules() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let p = diesel_history();
@@ -694,7 +677,7 @@ fn pull_request() -> Project {
 
 #[test]
 fn pull_request_mode_tests_only_what_the_pull_request_adds() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let p = pull_request();
@@ -731,7 +714,7 @@ fn pull_request_mode_tests_only_what_the_pull_request_adds() {
 
 #[test]
 fn seeded_migration_within_and_over_its_budget() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let p = Project::new()
@@ -768,7 +751,7 @@ fn seeded_migration_within_and_over_its_budget() {
 
 #[test]
 fn backup_then_a_failed_migration_then_restore_gives_back_the_rows() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let accounts = "CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL);\n\
@@ -822,7 +805,7 @@ fn backup_then_a_failed_migration_then_restore_gives_back_the_rows() {
 
 #[test]
 fn schema_comparison_is_strict_unless_told_what_to_ignore() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let p = Project::new()
@@ -927,7 +910,7 @@ fn seaorm_project() -> Project {
 
 #[test]
 fn a_migration_crate_is_tested_through_its_binary() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let p = seaorm_project();
@@ -970,7 +953,7 @@ fn a_migration_crate_is_tested_through_its_binary() {
 
 #[test]
 fn a_diesel_version_recorded_with_dashes_counts_as_applied() {
-    if !servers() {
+    if !support::pg_servers(&VERSIONS) {
         return;
     }
     let p = Project::new()

@@ -215,3 +215,38 @@ pub fn git_with(dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> String
 pub fn git(dir: &Path, args: &[&str]) -> String {
     git_with(dir, args, &[])
 }
+
+/// Whether XTASK_PG_PATH lists a server bin directory of each of `versions`; in CI a missing
+/// one fails the test, locally it is a visible skip.
+pub fn pg_servers(versions: &[u32]) -> bool {
+    let path = std::env::var("XTASK_PG_PATH").unwrap_or_default();
+    let found = versions.iter().all(|v| {
+        path.split(':')
+            .any(|d| d.contains(&format!("/{v}/")) && Path::new(d).join("initdb").exists())
+    });
+    if !found {
+        assert!(
+            !required("PG"),
+            "PostgreSQL {versions:?} required: set XTASK_PG_PATH (bash .ci/provision-postgres.sh)"
+        );
+        eprintln!("skipped: XTASK_PG_PATH does not list PostgreSQL {versions:?}");
+    }
+    found
+}
+
+/// Whether a docker engine answers; in CI a missing one fails the test, locally it is a
+/// visible skip.
+pub fn docker_engine() -> bool {
+    let up = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !up {
+        assert!(
+            !required("DOCKER"),
+            "no docker engine answers, and CI requires one (run .ci/start-docker.sh)"
+        );
+        eprintln!("skipping: no docker engine answers (run .ci/start-docker.sh)");
+    }
+    up
+}
