@@ -40,7 +40,7 @@ fn assert_gone(p: &Project, files: &[&str]) {
     for file in files {
         let pid = read_pid(p, file);
         assert!(
-            gone_within(pid, Duration::from_secs(5)),
+            gone_within(pid, Duration::from_secs(10)),
             "{file}: process {pid} outlived the run"
         );
     }
@@ -139,14 +139,14 @@ fn interrupts_in_a_row_never_leave_a_process() {
     let run = Run::from(child.wait_with_output().unwrap());
     run.code(130);
     assert!(
-        gone_within(job, Duration::from_secs(5)),
+        gone_within(job, Duration::from_secs(10)),
         "the job's {job} survived"
     );
     // The defer may have been stopped before it started, or before its shell wrote its pid.
     let defer = std::fs::read_to_string(p.join("defer.pid")).unwrap_or_default();
     if let Ok(pid) = defer.trim().parse::<i32>() {
         assert!(
-            gone_within(pid, Duration::from_secs(5)),
+            gone_within(pid, Duration::from_secs(10)),
             "the defer's {pid} survived"
         );
     }

@@ -34,46 +34,58 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Compares the saved baseline with itself: the verdict for unchanged figures, without
+/// measuring again (a second measurement of unchanged code on a shared machine can move by
+/// more than any threshold; how often the gate cries wolf is measured in
+/// `benches/perf-gate.sh`, not asserted here).
+const SAME: &str = r#"
+job("same", || {
+    let saved = perf::load_baseline("main");
+    let cmp = perf::compare(saved, saved, #{ warn: 10.0, fail: 20.0 });
+    print(`verdict: ${cmp.verdict}`);
+    perf::enforce(cmp);
+});
+"#;
+
 #[test]
-fn perf_test_fails_a_planted_slowdown_and_passes_an_unchanged_rerun() {
+fn perf_test_saves_a_baseline_and_fails_a_planted_slowdown() {
     let _bench = lock();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/service");
     let p = Project::new();
     copy_tree(&example, p.path());
+    std::fs::write(p.join("tasks/same.rhai"), SAME).unwrap();
     // Builds are shared between test runs (criterion is a cold compile); perf data is not.
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("perf-example-target");
     let perf_dir = p.join("perf");
-    let run = |extra: &[&str]| {
-        let mut args = vec!["perf-test", "--measurement-time", "2"];
-        args.extend(extra);
-        let mut cmd = p.command(&args);
+    let run = |args: &[&str]| {
+        let mut cmd = p.command(args);
         cmd.env("CARGO_TARGET_DIR", &target)
             .env("XTASK_PERF_DIR", &perf_dir);
         support::Run::from(cmd.output().expect("run xtask"))
     };
 
-    run(&[])
+    run(&["perf-test", "--measurement-time", "2"])
         .code(0)
         .contains("no baseline \"main\" yet")
         .contains("parse_request/get");
-    // Unchanged: never a failure. On a machine busy with other work a warning (over 10 %) can
-    // happen and is what the thresholds are for; the planted 2x below must fail.
-    run(&[])
+    assert!(perf_dir.join("baselines/main.json").is_file());
+    run(&["same"])
         .code(0)
-        .contains("perf: ")
-        .lacks("performance check failed")
-        .lacks("over the 20% limit");
-    let slow = run(&["--features", "slow-parser"]);
-    slow.code(1)
+        .contains("verdict: pass")
+        .lacks("slower");
+    // The planted slowdown is tenfold: it fails on the first measurement and on the
+    // confirming one whatever else the machine is doing.
+    run(&["perf-test", "--measurement-time", "2", "--features", "slow-parser"])
+        .code(1)
+        .contains("measuring again to confirm")
         .contains("performance check failed")
         .contains("parse_request/get: +")
         .contains("slower")
         .contains("over the 20% limit");
 
     let history = std::fs::read_to_string(perf_dir.join("history.jsonl")).unwrap();
-    assert_eq!(history.lines().count(), 3, "{history}");
+    assert_eq!(history.lines().count(), 2, "{history}");
     assert!(history.contains("\"machine\""), "{history}");
-    assert!(perf_dir.join("baselines/main.json").is_file());
     let report = std::fs::read_to_string(perf_dir.join("report.md")).unwrap();
     assert!(report.contains("| `parse_request/get` |"), "{report}");
     let svg = std::fs::read_to_string(perf_dir.join("history.svg")).unwrap();

@@ -54,7 +54,7 @@ fn read_pid(p: &Project, file: &str) -> i32 {
 fn assert_gone(p: &Project, file: &str) {
     let pid = read_pid(p, file);
     assert!(
-        gone_within(pid, Duration::from_secs(5)),
+        gone_within(pid, Duration::from_secs(10)),
         "{file}: service process {pid} is still running"
     );
 }
