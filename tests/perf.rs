@@ -75,13 +75,19 @@ fn perf_test_saves_a_baseline_and_fails_a_planted_slowdown() {
         .lacks("slower");
     // The planted slowdown is tenfold: it fails on the first measurement and on the
     // confirming one whatever else the machine is doing.
-    run(&["perf-test", "--measurement-time", "2", "--features", "slow-parser"])
-        .code(1)
-        .contains("measuring again to confirm")
-        .contains("performance check failed")
-        .contains("parse_request/get: +")
-        .contains("slower")
-        .contains("over the 20% limit");
+    run(&[
+        "perf-test",
+        "--measurement-time",
+        "2",
+        "--features",
+        "slow-parser",
+    ])
+    .code(1)
+    .contains("measuring again to confirm")
+    .contains("performance check failed")
+    .contains("parse_request/get: +")
+    .contains("slower")
+    .contains("over the 20% limit");
 
     let history = std::fs::read_to_string(perf_dir.join("history.jsonl")).unwrap();
     assert_eq!(history.lines().count(), 2, "{history}");
