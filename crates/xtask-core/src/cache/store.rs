@@ -175,4 +175,26 @@ mod tests {
         save(&path, &r).unwrap();
         assert!(matches!(load(&path, "ci", "other"), Loaded::Unreadable));
     }
+
+    #[test]
+    fn a_result_with_any_float_reads_back_as_saved() {
+        // Job results carry durations and figures as floats; a float read back one unit in the
+        // last place off would change the fingerprint and turn every such record into a miss.
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = record();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let floats: Vec<f64> = (0..2000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 11) as f64 / (1u64 << 53) as f64 * 1000.0
+            })
+            .collect();
+        r.result = serde_json::json!({ "elapsed": floats });
+        r.fingerprint = r.compute_fingerprint();
+        let path = record_path(dir.path(), dir.path(), &r.task, &r.job);
+        save(&path, &r).unwrap();
+        assert!(matches!(load(&path, "ci", &r.job), Loaded::Found(_)));
+    }
 }
