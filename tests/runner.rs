@@ -144,6 +144,73 @@ fn script_errors_name_file_line_and_column() {
 }
 
 #[test]
+fn calls_no_function_matches_say_what_was_expected_and_what_was_passed() {
+    let p = Project::new()
+        .task("wrong-type", "job(42, || {});\n")
+        .task("operator", "let x = \"a\" - 1;\n")
+        .task("arity", "fn pair(first, second) { first }\npair(1, 2, 3);\n")
+        .task("unknown", "job(\"a\", || rnu([\"echo\"]));\n")
+        // The variable is not captured by the closure: a function has its name, and Rhai
+        // passes the function instead.
+        .task(
+            "shadowed",
+            "fn limits(x) { x }\nlet limits = #{ warn: 10.0 };\njob(\"gate\", || {\n    perf::compare((), #{}, limits);\n});\n",
+        );
+    p.run(&["wrong-type"])
+        .code(Exit::Usage)
+        .contains(
+            "error: wrong arguments for `job`: expected `job(string, [map,] Fn)`, got `(int, Fn)`",
+        )
+        .contains("tasks/wrong-type.rhai:1:1")
+        .lacks("did you mean");
+    p.run(&["operator"])
+        .code(Exit::Usage)
+        .contains("error: no `-` for (string, int)")
+        .contains("tasks/operator.rhai:1:13")
+        .lacks("did you mean");
+    p.run(&["arity"]).code(Exit::Usage).contains(
+        "wrong arguments for `pair`: expected `pair(first, second)`, got `(int, int, int)`",
+    );
+    p.run(&["unknown"])
+        .code(Exit::Failed)
+        .contains("unknown function `rnu(array)`; did you mean `run`?");
+    p.run(&["shadowed"])
+        .code(Exit::Failed)
+        .contains("wrong arguments for `perf::compare`")
+        .contains("got `((), map, Fn)`")
+        .contains("argument 3 `limits` is the script function `limits`, not a variable")
+        .contains("rename the variable or the function")
+        .lacks("did you mean");
+}
+
+#[test]
+fn reserved_words_as_map_keys_say_how_to_write_them() {
+    let p = Project::new()
+        .task("package", "job(\"a\", #{ package: \"api\" }, || {});\n")
+        .task("keyword", "let options = #{ if: true };\n")
+        .task("property", "let m = #{};\nm.package = 1;\n")
+        .task("name", "let package = 1;\n")
+        .task(
+            "quoted",
+            "let m = #{ \"package\": \"api\" };\nprint(m[\"package\"]);\n",
+        );
+    p.run(&["package"])
+        .code(Exit::Usage)
+        .contains("`package` is a reserved word in Rhai and cannot be a map key as it is: write it quoted, \"package\": …")
+        .contains("tasks/package.rhai:1:13");
+    p.run(&["keyword"])
+        .code(Exit::Usage)
+        .contains("`if` is a reserved word in Rhai and cannot be a map key as it is: write it quoted, \"if\": …");
+    p.run(&["property"])
+        .code(Exit::Usage)
+        .contains("`package` is a reserved word in Rhai and cannot follow `.`: write the field as [\"package\"]");
+    p.run(&["name"])
+        .code(Exit::Usage)
+        .contains("`package` is a reserved word in Rhai and cannot be a name");
+    p.run(&["quoted"]).code(Exit::Ok).contains("api");
+}
+
+#[test]
 fn unknown_needs_and_cycles_are_found_before_anything_runs() {
     let p = Project::new()
         .task("unknown", r#"job("a", #{ needs: ["tset"] }, || run(["touch", "ran"])); job("test", || 1);"#)
