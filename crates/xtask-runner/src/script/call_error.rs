@@ -382,11 +382,14 @@ mod tests {
             Some("name: string, [options: map,] body: Fn".into())
         );
         assert_eq!(
-            with_optional(&[name.clone()], &[name.clone(), options.clone()]),
+            with_optional(
+                std::slice::from_ref(&name),
+                &[name.clone(), options.clone()]
+            ),
             Some("name: string[, options: map]".into())
         );
         assert_eq!(
-            with_optional(&[], &[options.clone()]),
+            with_optional(&[], std::slice::from_ref(&options)),
             Some("[options: map]".into())
         );
         assert_eq!(with_optional(&[options], &[name.clone(), name]), None);
