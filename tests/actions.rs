@@ -5,6 +5,7 @@ mod support;
 
 use std::path::Path;
 use support::Project;
+use xtask_core::exit::Exit;
 
 /// Runs xtask as GitHub Actions would, with temp summary and output files.
 fn in_actions(p: &Project, args: &[&str], env: &[(&str, &str)]) -> (support::Run, String, String) {
@@ -63,7 +64,7 @@ fn parallel_jobs_get_balanced_groups_that_never_interleave() {
         "#,
     );
     let (run, summary, _) = in_actions(&p, &["ci", "-j", "3"], &[]);
-    run.code(0);
+    run.code(Exit::Ok);
     let lines = lines_by_group(&run.stdout);
     for (group, line) in &lines {
         for name in ["alpha", "beta", "gamma"] {
@@ -97,7 +98,7 @@ fn script_errors_and_findings_become_annotations_on_their_file_and_line() {
         "job(\"lint\", || {\n    annotate(#{ level: \"warning\", file: \"src/lib.rs\", line: 7, column: 3, message: \"unused, variable: x\" });\n    let x = [1];\n    x[3]\n});\n",
     );
     let (run, summary, _) = in_actions(&p, &["ci"], &[]);
-    run.code(1);
+    run.code(Exit::Failed);
     run.contains("::warning file=src/lib.rs,line=7,col=3,title=lint::unused, variable: x");
     run.contains("::error file=tasks/ci.rhai,line=4,col=7,title=lint::Array index 3 out of bounds");
     // The failure is re-printed outside any group, with the command that reproduces it.
@@ -125,7 +126,7 @@ fn script_outputs_go_to_github_output() {
         "#,
     );
     let (run, _, output) = in_actions(&p, &["ci"], &[]);
-    run.code(0);
+    run.code(Exit::Ok);
     assert!(output.contains("version=1.2.3\n"), "{output}");
     assert!(
         output.contains("notes<<XTASK_EOF\nline one\nline two\nXTASK_EOF\n"),
@@ -160,7 +161,7 @@ fn secrets_are_masked_in_every_output() {
         ],
         &[("DEPLOY_TOKEN", secret)],
     );
-    run.code(1);
+    run.code(Exit::Failed);
     // The one line that must carry the value: telling Actions to mask it.
     let stdout_without_mask: String = run
         .stdout
@@ -189,7 +190,10 @@ fn secrets_are_masked_in_every_output() {
         .output()
         .unwrap();
     let local = support::Run::from(local);
-    local.code(1).contains("child says ***").lacks(secret);
+    local
+        .code(Exit::Failed)
+        .contains("child says ***")
+        .lacks(secret);
 }
 
 #[test]
@@ -222,7 +226,7 @@ fn junit_report_validates_against_the_schema() {
         "--report",
         &format!("junit={}", junit.display()),
     ])
-    .code(1);
+    .code(Exit::Failed);
     let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/junit.xsd");
     let check = std::process::Command::new("xmllint")
         .arg("--noout")
@@ -252,7 +256,7 @@ fn json_report_describes_the_whole_run() {
     );
     let path = p.join("run.json");
     p.run(&["ci", "--report", &format!("json={}", path.display())])
-        .code(1);
+        .code(Exit::Failed);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(report["passed"], false);
@@ -283,7 +287,7 @@ fn matrix_json_fans_out_into_job_runs_that_match_a_full_run() {
         "#,
     );
     let out = p.run(&["ci", "--matrix-json"]);
-    out.code(0);
+    out.code(Exit::Ok);
     let matrix: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     let names: Vec<String> = matrix["include"]
         .as_array()
@@ -295,12 +299,12 @@ fn matrix_json_fans_out_into_job_runs_that_match_a_full_run() {
     // Each "runner" runs one job, its needs assumed done elsewhere.
     for name in &names {
         p.run(&["ci", "--job", name, "--no-needs"])
-            .code(0)
+            .code(Exit::Ok)
             .contains("1 passed");
     }
     let fanned = read_results(p.path());
     std::fs::remove_dir_all(p.join("results")).unwrap();
-    p.run(&["ci"]).code(0).contains("3 passed");
+    p.run(&["ci"]).code(Exit::Ok).contains("3 passed");
     assert_eq!(fanned, read_results(p.path()));
 }
 
@@ -333,9 +337,11 @@ fn makefile_compat_and_primitive_docs_are_current() {
             .unwrap();
         support::Run::from(out)
     };
-    run(&["makefile", "--check"]).code(0);
-    run(&["definitions", "--check"]).code(0);
-    run(&["completions", "bash"]).code(0).contains("xtask");
+    run(&["makefile", "--check"]).code(Exit::Ok);
+    run(&["definitions", "--check"]).code(Exit::Ok);
+    run(&["completions", "bash"])
+        .code(Exit::Ok)
+        .contains("xtask");
 }
 
 #[test]
@@ -353,7 +359,7 @@ fn makefile_targets_call_cargo_xtask() {
                 manifest.display()
             ),
         );
-    p.run(&["makefile"]).code(0);
+    p.run(&["makefile"]).code(Exit::Ok);
     let makefile = std::fs::read_to_string(p.join("Makefile.compat")).unwrap();
     assert!(
         makefile.contains("# The pipeline.\nci:\n\tcargo xtask ci $(ARGS)\n"),
@@ -378,7 +384,7 @@ fn makefile_targets_call_cargo_xtask() {
     // A task added later makes the file out of date.
     let p = p.task("release", "//! Cut a release.\n");
     p.run(&["makefile", "--check"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("out of date");
 }
 
@@ -413,7 +419,7 @@ fn compiler_findings_become_annotations_and_tests_become_junit_testcases() {
         ],
         &[],
     );
-    run.code(1);
+    run.code(Exit::Failed);
     lines_by_group(&run.stdout);
     // clippy's needless_return, denied: an error on src/lib.rs line 2.
     run.contains("::error file=src/lib.rs,line=2,col=5,title=clippy::");
@@ -475,7 +481,7 @@ fn annotations_name_files_from_the_repository_root() {
         &["ci"],
         &[("GITHUB_WORKSPACE", checkout.to_str().unwrap())],
     );
-    run.code(0).contains(&format!(
+    run.code(Exit::Ok).contains(&format!(
         "::warning file={sub}/src/main.rs,line=3,col=1,title=lint::look"
     ));
 }
@@ -487,7 +493,7 @@ fn a_multi_line_error_is_annotated_whole_and_once() {
         "job(\"migrate\", || {\n    fail(\"migration test failed:\\n  left behind: table users\\n  left behind: index users_email\");\n});\n",
     );
     let (run, _, _) = in_actions(&p, &["ci"], &[]);
-    run.code(1);
+    run.code(Exit::Failed);
     lines_by_group(&run.stdout);
     let errors: Vec<&str> = run
         .stdout
@@ -553,7 +559,7 @@ fn crate_with_many_findings() -> Project {
 fn the_annotation_budget_goes_to_errors_then_changed_files_and_the_rest_to_the_summary() {
     let p = crate_with_many_findings();
     let (run, summary, _) = in_actions(&p, &["ci"], &[("GITHUB_BASE_REF", "main")]);
-    run.code(1);
+    run.code(Exit::Failed);
     lines_by_group(&run.stdout);
     let annotations: Vec<&str> = run
         .stdout
@@ -606,7 +612,7 @@ fn a_summary_over_github_s_limit_is_trimmed_with_a_note() {
         "#,
     );
     let (run, summary, _) = in_actions(&p, &["ci"], &[]);
-    run.code(0);
+    run.code(Exit::Ok);
     assert!(summary.len() < 1024 * 1024, "{} bytes", summary.len());
     assert!(
         summary.contains("Summary trimmed"),

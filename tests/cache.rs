@@ -6,6 +6,7 @@ mod support;
 
 use std::path::Path;
 use support::Project;
+use xtask_core::exit::Exit;
 
 /// The verdict line of a job: `✓ a up to date` / `✓ a passed in …`.
 fn up_to_date(out: &str, job: &str) -> bool {
@@ -44,17 +45,17 @@ fn files_project() -> Project {
 #[test]
 fn unchanged_jobs_are_up_to_date_and_a_changed_file_reruns_exactly_its_dependents() {
     let p = files_project();
-    p.run(&["ci"]).code(0).contains("ci: 4 passed");
+    p.run(&["ci"]).code(Exit::Ok).contains("ci: 4 passed");
     let second = p.run(&["ci", "--explain"]);
     second
-        .code(0)
+        .code(Exit::Ok)
         .contains("ci: 0 passed, 0 failed, 4 up to date");
     second.contains("cache: up to date");
     // The result of a skipped job is still there for the jobs that need it.
     std::fs::write(p.join("a.txt"), "three").unwrap();
     let third = p.run(&["ci", "--explain"]);
     third
-        .code(0)
+        .code(Exit::Ok)
         .contains("a.txt changed")
         .contains("a said three");
     assert_states(&third.all(), &["b", "flag"], &["a", "after-a"]);
@@ -70,17 +71,17 @@ fn unchanged_jobs_are_up_to_date_and_a_changed_file_reruns_exactly_its_dependent
             r#"job("g", #{ inputs: ["src/*.txt"] }, || run(["ls", "src"]));"#,
         )
         .file("src/x.txt", "x");
-    p2.run(&["ci"]).code(0);
+    p2.run(&["ci"]).code(Exit::Ok);
     std::fs::write(p2.join("src/y.txt"), "y").unwrap();
     p2.run(&["ci", "--explain"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("src/y.txt was added");
 }
 
 #[test]
 fn an_environment_variable_a_job_read_is_an_input() {
     let p = files_project();
-    p.run(&["ci"]).code(0);
+    p.run(&["ci"]).code(Exit::Ok);
     let out = p
         .command(&["ci", "--explain"])
         .env("XTASK_TEST_FLAG", "on")
@@ -99,18 +100,18 @@ fn an_environment_variable_a_job_read_is_an_input() {
 #[test]
 fn a_changed_closure_reruns_only_that_job_and_moving_it_does_not() {
     let p = files_project();
-    p.run(&["ci"]).code(0);
+    p.run(&["ci"]).code(Exit::Ok);
     // Lines added above every job: positions move, texts do not.
     std::fs::write(p.join("tasks/ci.rhai"), format!("// a comment\n\n{FILES}")).unwrap();
     let moved = p.run(&["ci"]);
-    moved.code(0).contains("4 up to date");
+    moved.code(Exit::Ok).contains("4 up to date");
     let edited = FILES.replace(
         "run([\"cat\", \"b.txt\"])",
         "run([\"cat\", \"-n\", \"b.txt\"])",
     );
     std::fs::write(p.join("tasks/ci.rhai"), edited).unwrap();
     let out = p.run(&["ci", "--explain"]);
-    out.code(0).contains("its code changed");
+    out.code(Exit::Ok).contains("its code changed");
     assert_states(&out.all(), &["a", "after-a", "flag"], &["b"]);
 }
 
@@ -122,20 +123,20 @@ fn a_failed_job_is_never_cached() {
         if state != "good" { fail(`state is ${state}`) }
     });"#;
     let p = Project::new().task("ci", script).file("state.txt", "bad");
-    p.run(&["ci"]).code(1);
-    p.run(&["ci"]).code(1).contains("state is bad");
+    p.run(&["ci"]).code(Exit::Failed);
+    p.run(&["ci"]).code(Exit::Failed).contains("state is bad");
     let runs = std::fs::read_to_string(p.join("runs.log")).unwrap();
     assert_eq!(runs.lines().count(), 2, "the failed job ran both times");
     std::fs::write(p.join("state.txt"), "good").unwrap();
-    p.run(&["ci"]).code(0).contains("1 passed");
-    p.run(&["ci"]).code(0).contains("1 up to date");
+    p.run(&["ci"]).code(Exit::Ok).contains("1 passed");
+    p.run(&["ci"]).code(Exit::Ok).contains("1 up to date");
     // It passed with "good", failed with "bad"; back to "good" it must run again, not be
     // skipped on the strength of the first success (a failure drops the record).
     std::fs::write(p.join("state.txt"), "bad").unwrap();
-    p.run(&["ci"]).code(1);
+    p.run(&["ci"]).code(Exit::Failed);
     std::fs::write(p.join("state.txt"), "good").unwrap();
     p.run(&["ci", "--explain"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("no successful run is recorded")
         .contains("1 passed");
 }
@@ -166,7 +167,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_record_cut_short_is_a_miss_not_an_error() {
     let p = files_project();
-    p.run(&["ci"]).code(0);
+    p.run(&["ci"]).code(Exit::Ok);
     let files = records(&p);
     assert_eq!(files.len(), 4, "one record per job: {files:?}");
     for file in &files {
@@ -174,10 +175,10 @@ fn a_record_cut_short_is_a_miss_not_an_error() {
         std::fs::write(file, &bytes[..bytes.len() / 3]).unwrap();
     }
     p.run(&["ci", "--explain"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("unreadable (cut short?)")
         .contains("ci: 4 passed");
-    p.run(&["ci"]).code(0).contains("4 up to date");
+    p.run(&["ci"]).code(Exit::Ok).contains("4 up to date");
 }
 
 #[test]
@@ -204,7 +205,7 @@ fn two_runs_at_once_both_pass_and_leave_usable_records() {
         })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    p.run(&["ci"]).code(0).contains("4 up to date");
+    p.run(&["ci"]).code(Exit::Ok).contains("4 up to date");
 }
 
 #[test]
@@ -216,26 +217,26 @@ job("opaque", || run(["true"]));
 job("declared", #{ inputs: ["in.txt"] }, || run(["cat", "in.txt"]));
 "#;
     let p = Project::new().task("ci", script).file("in.txt", "x");
-    p.run(&["ci"]).code(0);
+    p.run(&["ci"]).code(Exit::Ok);
     let again = p.run(&["ci", "--explain"]);
     again
-        .code(0)
+        .code(Exit::Ok)
         .contains("caching is off for this job")
         .contains("whose inputs only the script knows");
     assert_states(&again.all(), &["pure", "declared"], &["off", "opaque"]);
     let forced = p.run(&["ci", "--force-job", "declared", "--explain"]);
-    forced.code(0).contains("forced");
+    forced.code(Exit::Ok).contains("forced");
     assert_states(&forced.all(), &["pure"], &["declared"]);
     p.run(&["ci", "--force-job", "declard"])
-        .code(2)
+        .code(Exit::Usage)
         .contains("no job named `declard`")
         .contains("did you mean `declared`");
     let all = p.run(&["ci", "--force"]);
-    all.code(0).contains("ci: 4 passed");
+    all.code(Exit::Ok).contains("ci: 4 passed");
     // Reports show the status too.
     let json = p.join("run.json");
     p.run(&["ci", "--report", &format!("json={}", json.display())])
-        .code(0);
+        .code(Exit::Ok);
     let report = std::fs::read_to_string(json).unwrap();
     assert!(report.contains("\"up to date\""), "{report}");
 }
@@ -303,12 +304,16 @@ fn cargo_run(
 #[test]
 fn cargo_jobs_depend_on_sources_the_lock_file_the_toolchain_and_rustflags() {
     let p = cargo_project();
-    cargo_run(&p, &["ci"], &[]).code(0).contains("ci: 2 passed");
+    cargo_run(&p, &["ci"], &[])
+        .code(Exit::Ok)
+        .contains("ci: 2 passed");
     // The first build wrote Cargo.lock, which it reads: one more run sees the new file.
     cargo_run(&p, &["ci", "--explain"], &[])
-        .code(0)
+        .code(Exit::Ok)
         .contains("Cargo.lock was added");
-    cargo_run(&p, &["ci"], &[]).code(0).contains("2 up to date");
+    cargo_run(&p, &["ci"], &[])
+        .code(Exit::Ok)
+        .contains("2 up to date");
 
     let (project, stub) = &p;
     std::fs::write(
@@ -317,16 +322,17 @@ fn cargo_jobs_depend_on_sources_the_lock_file_the_toolchain_and_rustflags() {
     )
     .unwrap();
     let out = cargo_run(&p, &["ci", "--explain"], &[]);
-    out.code(0).contains("src/main.rs changed");
+    out.code(Exit::Ok).contains("src/main.rs changed");
     assert_states(&out.all(), &["notes"], &["build"]);
 
     std::fs::write(stub.path().join("version"), "stub: 2\n").unwrap();
     let out = cargo_run(&p, &["ci", "--explain"], &[]);
-    out.code(0).contains("the output of `rustc -vV` changed");
+    out.code(Exit::Ok)
+        .contains("the output of `rustc -vV` changed");
     assert_states(&out.all(), &["notes"], &["build"]);
 
     let out = cargo_run(&p, &["ci", "--explain"], &[("RUSTFLAGS", "-Cdebuginfo=0")]);
-    out.code(0)
+    out.code(Exit::Ok)
         .contains("environment variable RUSTFLAGS changed");
     assert_states(&out.all(), &["notes"], &["build"]);
 
@@ -334,7 +340,7 @@ fn cargo_jobs_depend_on_sources_the_lock_file_the_toolchain_and_rustflags() {
     let lock = std::fs::read_to_string(project.join("Cargo.lock")).unwrap();
     std::fs::write(project.join("Cargo.lock"), format!("{lock}\n")).unwrap();
     let out = cargo_run(&p, &["ci", "--explain"], &[("RUSTFLAGS", "-Cdebuginfo=0")]);
-    out.code(0).contains("Cargo.lock changed");
+    out.code(Exit::Ok).contains("Cargo.lock changed");
     assert_states(&out.all(), &["notes"], &["build"]);
 
     // A feature is part of the call, so of the job's code.
@@ -344,10 +350,10 @@ fn cargo_jobs_depend_on_sources_the_lock_file_the_toolchain_and_rustflags() {
     )
     .unwrap();
     let out = cargo_run(&p, &["ci", "--explain"], &[("RUSTFLAGS", "-Cdebuginfo=0")]);
-    out.code(0).contains("its code changed");
+    out.code(Exit::Ok).contains("its code changed");
     assert_states(&out.all(), &["notes"], &["build"]);
     cargo_run(&p, &["ci"], &[("RUSTFLAGS", "-Cdebuginfo=0")])
-        .code(0)
+        .code(Exit::Ok)
         .contains("2 up to date");
 }
 
@@ -391,14 +397,14 @@ job("notes", #{{ inputs: ["notes.md"] }}, || run(["cat", "notes.md"]));
         .file("ctx/.dockerignore", "ignored/\n")
         .file("ctx/ignored/x.txt", "left out")
         .file("notes.md", "notes");
-    p.run(&["ci"]).code(0).contains("ci: 2 passed");
-    p.run(&["ci"]).code(0).contains("2 up to date");
+    p.run(&["ci"]).code(Exit::Ok).contains("ci: 2 passed");
+    p.run(&["ci"]).code(Exit::Ok).contains("2 up to date");
     // Not in the build context: no reason to build again.
     std::fs::write(p.join("ctx/ignored/x.txt"), "still left out").unwrap();
-    p.run(&["ci"]).code(0).contains("2 up to date");
+    p.run(&["ci"]).code(Exit::Ok).contains("2 up to date");
     std::fs::write(p.join("ctx/a.txt"), "b").unwrap();
     let out = p.run(&["ci", "--explain"]);
-    out.code(0).contains("ctx/a.txt changed");
+    out.code(Exit::Ok).contains("ctx/a.txt changed");
     assert_states(&out.all(), &["notes"], &["image"]);
     std::fs::write(
         p.join("ctx/Dockerfile"),
@@ -406,12 +412,12 @@ job("notes", #{{ inputs: ["notes.md"] }}, || run(["cat", "notes.md"]));
     )
     .unwrap();
     let out = p.run(&["ci", "--explain"]);
-    out.code(0).contains("ctx/Dockerfile changed");
+    out.code(Exit::Ok).contains("ctx/Dockerfile changed");
     assert_states(&out.all(), &["notes"], &["image"]);
     // A changed .dockerignore changes what the context is.
     std::fs::write(p.join("ctx/.dockerignore"), "ignored/\n*.md\n").unwrap();
     let out = p.run(&["ci", "--explain"]);
-    out.code(0).contains("ctx/.dockerignore changed");
+    out.code(Exit::Ok).contains("ctx/.dockerignore changed");
     assert_states(&out.all(), &["notes"], &["image"]);
 }
 
@@ -449,16 +455,16 @@ job("notes", #{ inputs: ["notes.md"] }, || run(["cat", "notes.md"]));
             "job(\"migrate\", #{ inputs: [\"migrations\"] }, || {",
         );
     std::fs::write(p.join("tasks/ci.rhai"), script).unwrap();
-    p.run(&["ci"]).code(0).contains("ci: 2 passed");
-    p.run(&["ci"]).code(0).contains("2 up to date");
+    p.run(&["ci"]).code(Exit::Ok).contains("ci: 2 passed");
+    p.run(&["ci"]).code(Exit::Ok).contains("2 up to date");
     std::fs::write(
         p.join("migrations/20240101000000_init.up.sql"),
         "CREATE TABLE items (id int, name text);\n",
     )
     .unwrap();
     let out = p.run(&["ci", "--explain"]);
-    out.code(0)
+    out.code(Exit::Ok)
         .contains("migrations/20240101000000_init.up.sql changed");
     assert_states(&out.all(), &["notes"], &["migrate"]);
-    p.run(&["ci"]).code(0).contains("2 up to date");
+    p.run(&["ci"]).code(Exit::Ok).contains("2 up to date");
 }

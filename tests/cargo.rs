@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use support::{Project, Run};
+use xtask_core::exit::Exit;
 
 /// The repository's own job definitions: the tests exercise the real `ci`.
 const RUST_LIB: &str = include_str!("../lib/rust.rhai");
@@ -74,7 +75,7 @@ fn status<'a>(run: &'a Run, job: &str) -> &'a str {
 /// Asserts that exactly `failed` failed among the cargo jobs; the others passed.
 #[track_caller]
 fn only_failed(run: &Run, failed: &str) {
-    run.code(1);
+    run.code(Exit::Failed);
     for job in [
         "fmt",
         "clippy",
@@ -113,7 +114,7 @@ fn missing_toolchain() -> String {
 fn a_clean_crate_passes_ci() {
     let p = krate(CLEAN_LIB);
     let run = ci(&p);
-    run.code(0).contains("0 failed");
+    run.code(Exit::Ok).contains("0 failed");
     for job in [
         "fmt",
         "clippy",
@@ -223,7 +224,7 @@ fn result_maps_carry_diagnostics_and_test_counts() {
         .unwrap()
         + 1;
     let run = p.run(&["inspect"]);
-    run.code(0)
+    run.code(Exit::Ok)
         .contains(&format!(
             "clippy success=false errors=1 first=src/lib.rs:{line}:5 code=clippy::needless_return level=error"
         ))
@@ -259,7 +260,7 @@ fn nextest_results_are_parsed_when_asked_for() {
         "#,
     );
     p.run(&["t"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("cargo nextest run")
         .contains("passed=0 failed=1 at=src/lib.rs:16:9")
         .contains("failing: planted tests::adds at src/lib.rs:16:9");
@@ -284,7 +285,7 @@ fn toolchains_present_and_missing() {
         ),
     );
     let run = p.run(&["tc", "-j", "1"]);
-    run.code(1)
+    run.code(Exit::Failed)
         .contains("has stable=true has missing=false")
         .contains("$ cargo +stable test")
         .contains(&format!("Rust toolchain `{missing}` is not installed"))
@@ -300,7 +301,7 @@ fn the_msrv_job_is_skipped_when_rustup_lacks_it() {
     let missing = missing_toolchain();
     let p = krate_with(CLEAN_LIB, &format!("rust-version = \"{missing}\"\n"));
     let run = p.run(&["ci", "--job", &format!("test (toolchain={missing})")]);
-    run.code(0).contains(&format!(
+    run.code(Exit::Ok).contains(&format!(
         "toolchain {missing} (rust-version) is not installed; rustup toolchain install {missing}"
     ));
     assert_eq!(
@@ -357,14 +358,14 @@ fn missing_tools_name_the_install_line() {
     let env = fake_tools(&p, &[("cargo-fake", "exit 0")]);
     // A top-level script error: exit 2.
     run_with(&p, &["req"], &env)
-        .code(2)
+        .code(Exit::Usage)
         .contains("has fake=true has missing=false")
         .contains("fake-bin/cargo-fake")
         .contains("`cargo-no-such-tool` is not installed; install it with `cargo install --locked cargo-no-such-tool`")
         .contains("tasks/req.rhai:4:");
     // With no cargo-audit anywhere cargo looks (PATH, $CARGO_HOME/bin), the job says how to get it.
     run_with(&p, &["audit"], &env)
-        .code(1)
+        .code(Exit::Failed)
         .contains("install it with `cargo install --locked cargo-audit`");
 }
 
@@ -395,15 +396,15 @@ fn an_advisory_fetch_failure_is_reported_as_offline_and_a_hang_times_out() {
         ],
     );
     run_with(&p, &["fail"], &env)
-        .code(1)
+        .code(Exit::Failed)
         .contains("cargo-audit could not fetch its database (is this machine offline?)")
         .contains("failed to resolve address");
     run_with(&p, &["tolerate"], &env)
-        .code(0)
+        .code(Exit::Ok)
         .contains("offline=true");
     let started = std::time::Instant::now();
     run_with(&p, &["hang"], &env)
-        .code(1)
+        .code(Exit::Failed)
         .contains("timed out after 1.00s")
         .contains("offline: true");
     // Far below the fake tool's ten minutes, far above any machine's start-up and kill.
@@ -420,7 +421,7 @@ fn an_advisory_fetch_failure_is_reported_as_offline_and_a_hang_times_out() {
     // The ci's security job: the deny stub hangs, so only audit (offline) runs.
     std::fs::remove_file(p.join("fake-bin/cargo-deny")).unwrap();
     let run = run_with(&p, &["lib-security"], &env);
-    run.code(0);
+    run.code(Exit::Ok);
     assert_eq!(status(&run, "security"), "skipped", "{}", run.all());
     run.contains("cargo-audit could not fetch the advisory database (offline)");
 }
@@ -452,7 +453,7 @@ fn places_in_a_workspace_member_are_given_from_the_project_root() {
             "#,
         );
     let run = p.run(&["t"]);
-    run.code(0);
+    run.code(Exit::Ok);
     for dir in [".", "crates/member"] {
         run.contains(&format!(
             "from {dir}: test bad at crates/member/src/lib.rs:12:5"
@@ -484,7 +485,7 @@ fn a_failing_sibling_stops_a_running_cargo_test_and_its_test_binary() {
     );
     let started = std::time::Instant::now();
     let run = p.run(&["t", "-j", "2"]);
-    run.code(1).contains("planted failure");
+    run.code(Exit::Failed).contains("planted failure");
     assert_eq!(status(&run, "slow"), "cancelled", "{}", run.all());
     // The test sleeps ten minutes: ending well before means it was stopped, however slow
     // the build before it was.

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use support::git;
+use xtask_core::exit::Exit;
 
 use support::{wait_for_file, Project, Run};
 
@@ -218,7 +219,9 @@ fn builds_runs_and_smoke_tests_the_example_image() {
             id = u.id
         ),
     );
-    run(&p, &["image"], &[]).code(0).contains("ready after");
+    run(&p, &["image"], &[])
+        .code(Exit::Ok)
+        .contains("ready after");
     let build = std::fs::read_to_string(p.join("build.txt")).unwrap();
     assert!(build.contains(" true sha256:"), "{build}");
     if !has_buildx() {
@@ -288,7 +291,7 @@ fn the_size_gate_passes_warns_and_fails() {
         ),
     );
     let out = run(&p, &["size", "--keep-going"], &[]);
-    out.code(1)
+    out.code(Exit::Failed)
         .contains(&format!("image {}:big is 4.0 MB, over its limit of 2.0 MB", u.id))
         .contains(&format!(
             "image {id}:big grew 3.0 MB (1.0 → 4.0 MB, baseline: image {id}:small); the limit is +2 MB",
@@ -329,7 +332,7 @@ fn a_container_that_exits_before_ready_fails_with_its_log_and_is_removed() {
         ),
     );
     run(&p, &["crash"], &[])
-        .code(1)
+        .code(Exit::Failed)
         .contains(&format!("service `{}-crash`", u.id))
         .contains("before it was ready")
         .contains("not-an-address")
@@ -373,7 +376,7 @@ fn interrupting_the_run_removes_the_container() {
     }
     let started = Instant::now();
     let out = Run::from(child.wait_with_output().unwrap());
-    assert_eq!(out.code, 130, "{}", out.all());
+    assert_eq!(out.code, Exit::Interrupted.code(), "{}", out.all());
     assert!(started.elapsed() < Duration::from_secs(120));
     u.assert_clean();
 }
@@ -400,7 +403,7 @@ fn several_platforms_without_buildx_is_a_clear_error() {
         ),
     );
     run(&p, &["multi"], &[])
-        .code(1)
+        .code(Exit::Failed)
         .contains("building for linux/amd64, linux/arm64 at once makes a multi-platform manifest, which needs buildx")
         .contains("multi.rhai:3")
         .lacks("$ ");
@@ -425,7 +428,7 @@ fn availability_reports_the_client_and_xtask_docker_selects_it() {
         });
         "#,
     );
-    run(&p, &["probe", "--job", "probe"], &[]).code(0);
+    run(&p, &["probe", "--job", "probe"], &[]).code(Exit::Ok);
     let probe = std::fs::read_to_string(p.join("probe.json")).unwrap();
     assert!(probe.starts_with("true "), "{probe}");
     assert!(probe.contains("linux/amd64"), "{probe}");
@@ -442,7 +445,7 @@ fn availability_reports_the_client_and_xtask_docker_selects_it() {
         &["probe", "--job", "probe"],
         &[("XTASK_DOCKER", missing)],
     )
-    .code(0);
+    .code(Exit::Ok);
     let probe = std::fs::read_to_string(p.join("probe.json")).unwrap();
     assert!(probe.starts_with("false false"), "{probe}");
     let reason = std::fs::read_to_string(p.join("reason.txt")).unwrap();
@@ -455,7 +458,7 @@ fn availability_reports_the_client_and_xtask_docker_selects_it() {
         &["probe", "--job", "missing"],
         &[("XTASK_DOCKER", missing)],
     )
-    .code(1)
+    .code(Exit::Failed)
     .contains("docker client not found: `/nonexistent/docker`")
     .contains("probe.rhai:");
 
@@ -466,7 +469,7 @@ fn availability_reports_the_client_and_xtask_docker_selects_it() {
             &["probe", "--job", "probe"],
             &[("XTASK_DOCKER", "/usr/bin/docker")],
         )
-        .code(0);
+        .code(Exit::Ok);
         let probe = std::fs::read_to_string(p.join("probe.json")).unwrap();
         assert!(probe.contains("/usr/bin/docker"), "{probe}");
     }
@@ -521,7 +524,7 @@ fn the_classic_builder_when_the_client_has_no_buildkit() {
             ("DOCKER_BUILDKIT", "1"),
         ],
     )
-    .code(0)
+    .code(Exit::Ok)
     .contains("using the classic builder");
     assert_eq!(
         std::fs::read_to_string(p.join("mode.txt")).unwrap(),
@@ -565,7 +568,7 @@ fn tags_from_a_temp_git_repo() {
     let sha = git(dir, &["rev-parse", "HEAD"]);
     let short = &sha[..7];
     let tags = |env: &[(&str, &str)]| {
-        run(&p, &["tags"], env).code(0);
+        run(&p, &["tags"], env).code(Exit::Ok);
         lines(&std::fs::read_to_string(p.join("tags.txt")).unwrap())
     };
     assert_eq!(
@@ -652,16 +655,16 @@ fn bad_options_are_named() {
         "#,
     );
     run(&p, &["bad", "--job", "build"], &[])
-        .code(1)
+        .code(Exit::Failed)
         .contains("unknown docker::build option `platfroms`")
         .contains("platforms")
         .contains("bad.rhai:2");
     run(&p, &["bad", "--job", "tags"], &[])
-        .code(1)
+        .code(Exit::Failed)
         .contains("without a tag")
         .contains("bad.rhai:3");
     run(&p, &["bad", "--job", "latest"], &[])
-        .code(1)
+        .code(Exit::Failed)
         .contains("option `latest`");
 }
 
@@ -702,7 +705,7 @@ fn the_example_docker_test_task_passes() {
         assert!(record.is_file(), "{} was recorded", record.display());
         let _ = std::fs::remove_file(record);
     }
-    out.code(0)
+    out.code(Exit::Ok)
         .contains("docker-test (variant=release)")
         .contains("docker-test (variant=debug)")
         .contains("MiB of memory in use (limit 512 MiB)")
@@ -752,7 +755,7 @@ fn rebuilding_a_tag_leaves_no_dangling_image() {
         ),
     );
     run(&p, &["twice"], &[])
-        .code(0)
+        .code(Exit::Ok)
         .contains("removed the image these tags named before");
     let ids = std::fs::read_to_string(p.join("ids.txt")).unwrap();
     let first = ids.split(' ').next().unwrap();
@@ -792,7 +795,9 @@ fn a_job_timeout_removes_the_container() {
         ),
     );
     let started = Instant::now();
-    run(&p, &["slow"], &[]).code(1).contains("timed out");
+    run(&p, &["slow"], &[])
+        .code(Exit::Failed)
+        .contains("timed out");
     assert!(p.join("ready.marker").exists(), "the container had started");
     // The job sleeps ten minutes; ending long before means the timeout stopped it.
     assert!(started.elapsed() < Duration::from_secs(240));
@@ -838,13 +843,13 @@ fn scanners_run_when_installed_and_are_skipped_with_a_reason_when_not() {
         std::env::var("PATH").unwrap_or_default()
     );
     run(&p, &["scan", "--job", "lint"], &[("PATH", &path)])
-        .code(1)
+        .code(Exit::Failed)
         .contains("DL3006")
         .contains("command failed with exit status 1")
         .contains("scan.rhai:2");
     let args = std::fs::read_to_string(p.join("hadolint.args")).unwrap();
     assert!(args.trim_end().ends_with("/Dockerfile"), "{args}");
-    run(&p, &["scan", "--job", "scan"], &[("PATH", &path)]).code(0);
+    run(&p, &["scan", "--job", "scan"], &[("PATH", &path)]).code(Exit::Ok);
     let args = std::fs::read_to_string(p.join("trivy.args")).unwrap();
     assert_eq!(
         args.trim(),
@@ -855,6 +860,6 @@ fn scanners_run_when_installed_and_are_skipped_with_a_reason_when_not() {
         &["scan", "--job", "absent"],
         &[("PATH", "/usr/bin:/bin")],
     )
-    .code(0)
+    .code(Exit::Ok)
     .contains("hadolint is not installed: Dockerfile lint skipped");
 }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use support::{git, Run};
+use xtask_core::exit::Exit;
 
 /// This checkout: what `--path` points the generated crates at.
 fn checkout() -> PathBuf {
@@ -117,20 +118,20 @@ fn manifest(name: &str, extra: &str) -> String {
 fn adopt(repo: &Repo, expect_tasks: &[&str], defect_file: &str) {
     let first = repo.init();
     first
-        .code(0)
+        .code(Exit::Ok)
         .contains("created  xtask/Cargo.toml")
         .contains("next: cargo xtask ci");
     let main_rs = repo.read("xtask/src/main.rs");
     assert!(main_rs.lines().count() <= 5, "main.rs is {main_rs:?}");
 
     let list = repo.cargo_xtask(&["--list"]);
-    list.code(0);
+    list.code(Exit::Ok);
     for task in expect_tasks {
         list.contains(task);
     }
 
     repo.cargo_xtask(&["ci"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("passed, 0 failed");
 
     let before_defect = repo.read(defect_file);
@@ -141,14 +142,14 @@ fn adopt(repo: &Repo, expect_tasks: &[&str], defect_file: &str) {
     let line = before_defect.lines().count() + 3;
     let failed = repo.cargo_xtask(&["ci"]);
     failed
-        .code(1)
+        .code(Exit::Failed)
         .contains(&format!("{defect_file}:{line}"))
         .contains("clippy");
     repo.write(defect_file, &before_defect);
 
     let before = repo.snapshot();
     let again = repo.init();
-    again.code(0).lacks("created").lacks("overwrote");
+    again.code(Exit::Ok).lacks("created").lacks("overwrote");
     assert_eq!(
         before.keys().collect::<Vec<_>>(),
         repo.snapshot().keys().collect::<Vec<_>>()
@@ -178,7 +179,7 @@ fn a_single_crate_adopts_the_runner() {
                 .current_dir(repo.path())
                 .output()
                 .unwrap();
-            Run::from(lint).code(0);
+            Run::from(lint).code(Exit::Ok);
         }
         Err(_) => eprintln!("skipped the workflow lint: actionlint is not installed"),
     }
@@ -256,7 +257,7 @@ fn sqlx_migrations_get_a_migration_matrix() {
     assert!(migrate.contains("sqlx"), "{migrate}");
     if support::pg_servers(&[13, 14, 15, 16]) {
         repo.cargo_xtask(&["migrate"])
-            .code(0)
+            .code(Exit::Ok)
             .contains("4 passed, 0 failed");
     }
 }
@@ -279,7 +280,7 @@ fn diesel_migrations_get_a_migration_matrix() {
     assert!(repo.read("tasks/migrate.rhai").contains("diesel"));
     if support::pg_servers(&[13, 14, 15, 16]) {
         repo.cargo_xtask(&["migrate"])
-            .code(0)
+            .code(Exit::Ok)
             .contains("4 passed, 0 failed");
     }
 }
@@ -302,7 +303,7 @@ fn a_dockerfile_gets_build_and_test_tasks_per_stage() {
     );
     if support::docker_engine() {
         repo.cargo_xtask(&["docker-test"])
-            .code(0)
+            .code(Exit::Ok)
             .contains("4 passed, 0 failed");
     }
 }
@@ -339,7 +340,7 @@ fn an_existing_cargo_config_is_merged_and_an_ignoring_gitignore_is_warned_about(
         (".gitignore", "/target\n.cargo/\n"),
     ]);
     let run = repo.init();
-    run.code(0)
+    run.code(Exit::Ok)
         .contains(".cargo/config.toml is ignored by .gitignore");
     let merged = repo.read(".cargo/config.toml");
     assert!(
@@ -348,10 +349,10 @@ fn an_existing_cargo_config_is_merged_and_an_ignoring_gitignore_is_warned_about(
     );
     assert!(merged.contains("b = \"build\""), "{merged}");
     assert!(merged.contains("xtask = \"run --quiet --manifest-path xtask/Cargo.toml --\""));
-    repo.cargo_xtask(&["ci"]).code(0);
+    repo.cargo_xtask(&["ci"]).code(Exit::Ok);
     let before = repo.snapshot();
     repo.init()
-        .code(0)
+        .code(Exit::Ok)
         .contains("unchanged  .cargo/config.toml");
     assert!(before == repo.snapshot());
 }
@@ -362,10 +363,10 @@ fn a_changed_file_is_kept_unless_forced() {
         ("Cargo.toml", &manifest("demo", "publish = false")),
         ("src/lib.rs", LIB_RS),
     ]);
-    repo.init().code(0);
+    repo.init().code(Exit::Ok);
     repo.write("tasks/ci.rhai", "job(\"mine\", || print(\"my own ci\"));\n");
     repo.init()
-        .code(0)
+        .code(Exit::Ok)
         .contains("kept (exists; --force overwrites)  tasks/ci.rhai");
     assert!(repo.read("tasks/ci.rhai").contains("my own ci"));
     let forced = Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -376,7 +377,7 @@ fn a_changed_file_is_kept_unless_forced() {
         .output()
         .unwrap();
     Run::from(forced)
-        .code(0)
+        .code(Exit::Ok)
         .contains("overwrote  tasks/ci.rhai");
     assert!(repo.read("tasks/ci.rhai").contains("cargo::clippy"));
 }
@@ -390,7 +391,7 @@ fn init_outside_a_cargo_project_says_so() {
         .output()
         .unwrap();
     Run::from(out)
-        .code(1)
+        .code(Exit::Failed)
         .contains("Cargo.toml")
         .contains("run `xtask init` in the root of a cargo project");
 }
@@ -403,7 +404,7 @@ fn a_custom_primitive_registered_through_the_library_is_called_from_a_task() {
         ("Cargo.toml", &manifest("demo", "publish = false")),
         ("src/lib.rs", LIB_RS),
     ]);
-    repo.init().code(0);
+    repo.init().code(Exit::Ok);
     repo.write(
         "xtask/src/main.rs",
         r#"use xtask_runner::extend;
@@ -435,7 +436,7 @@ fn main() -> std::process::ExitCode {
         .output()
         .unwrap();
     let run = Run::from(out);
-    run.code(1)
+    run.code(Exit::Failed)
         .contains("QUIET WORDS")
         .contains("echoed: ***")
         .lacks("hunter2-secret-value")
@@ -464,5 +465,5 @@ fn linked_as_cargo_xtask_it_runs_as_a_cargo_subcommand() {
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    Run::from(out).code(0).contains("hello from a task");
+    Run::from(out).code(Exit::Ok).contains("hello from a task");
 }

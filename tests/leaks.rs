@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 use support::{gone_within, wait_for_file, Project, Run};
+use xtask_core::exit::Exit;
 
 /// The pid a script wrote to `file` (waiting until it is there and complete).
 fn read_pid(p: &Project, file: &str) -> i32 {
@@ -71,7 +72,8 @@ fn sighup_and_sigquit_stop_the_run_and_leave_nothing() {
         read_pid(&p, "grandchild.pid");
         signal(&child, sig);
         let run = Run::from(child.wait_with_output().unwrap());
-        run.code(130).contains(&format!("interrupted ({name})"));
+        run.code(Exit::Interrupted)
+            .contains(&format!("interrupted ({name})"));
         assert_gone(&p, &["child.pid", "grandchild.pid"]);
         assert!(
             p.join("cleanup.marker").exists(),
@@ -114,7 +116,7 @@ fn a_second_interrupt_ends_a_long_defer_at_once() {
     }
     eprintln!("ended {:?} after the second interrupt", second.elapsed());
     let run = Run::from(child.wait_with_output().unwrap());
-    run.code(130);
+    run.code(Exit::Interrupted);
     assert_gone(&p, &["job.pid", "defer.pid"]);
     assert_removed(&p, "tempdir.path");
 }
@@ -137,7 +139,7 @@ fn interrupts_in_a_row_never_leave_a_process() {
         signal(&child, sig);
     }
     let run = Run::from(child.wait_with_output().unwrap());
-    run.code(130);
+    run.code(Exit::Interrupted);
     assert!(
         gone_within(job, Duration::from_secs(10)),
         "the job's {job} survived"
@@ -177,14 +179,14 @@ fn import_cycles_are_located_errors_that_unwind_the_run() {
             ),
         );
     p.run(&["top"])
-        .code(2)
+        .code(Exit::Usage)
         .contains("import cycle: tasks/top.rhai:1:8 imports lib/a.rhai, then lib/a.rhai:1:8 imports lib/b.rhai, then lib/b.rhai:2:8 imports lib/a.rhai")
         .contains("--> lib/b.rhai:2:8");
     p.run(&["selfish"])
-        .code(2)
+        .code(Exit::Usage)
         .contains("import cycle: tasks/selfish.rhai:1:8 imports lib/me.rhai, then lib/me.rhai:1:8 imports lib/me.rhai");
     let run = p.run(&["in-job", "-j", "2"]);
-    run.code(1)
+    run.code(Exit::Failed)
         .contains("import cycle: tasks/in-job.rhai:")
         .contains("cancelled");
     assert_gone(&p, &["sibling.pid"]);
@@ -206,12 +208,12 @@ fn runaway_allocations_are_located_errors_that_unwind_the_run() {
             ),
         );
     p.run(&["top"])
-        .code(2)
+        .code(Exit::Usage)
         .contains("Length of string is over the script size limit")
         .contains("XTASK_MAX_STRING_SIZE")
         .contains("--> tasks/top.rhai:2:");
     let run = p.run(&["in-job", "-j", "2"]);
-    run.code(1)
+    run.code(Exit::Failed)
         .contains("Size of array/BLOB is over the script size limit")
         .contains("tasks/in-job.rhai:")
         .contains("cancelled");
@@ -228,7 +230,7 @@ fn runaway_allocations_are_located_errors_that_unwind_the_run() {
         .output()
         .unwrap();
     Run::from(small)
-        .code(2)
+        .code(Exit::Usage)
         .contains("Length of string is over");
 }
 
@@ -245,7 +247,7 @@ fn jobs_declared_in_a_loop_keep_their_own_values() {
         label = "changed later";
         "#,
     );
-    p.run(&["ci"]).code(0).contains("4 passed");
+    p.run(&["ci"]).code(Exit::Ok).contains("4 passed");
     for v in 1..=3 {
         assert_eq!(
             std::fs::read_to_string(p.join(&format!("j{v}.out"))).unwrap(),
@@ -318,7 +320,7 @@ fn secrets_are_masked_in_names_arguments_escapes_and_long_lines_everywhere() {
             .unwrap(),
     );
     local
-        .code(1)
+        .code(Exit::Failed)
         .contains("deploy-*** failed")
         .contains("matrix (target=***)")
         // Which of the two failures the recap names depends on which ended first.
@@ -358,7 +360,7 @@ fn secrets_are_masked_in_names_arguments_escapes_and_long_lines_everywhere() {
                 .output()
                 .unwrap(),
         );
-        out.code(0).contains("deploy-***");
+        out.code(Exit::Ok).contains("deploy-***");
         assert_masked(&format!("{plan:?}"), &out.all());
     }
 
@@ -372,7 +374,7 @@ fn secrets_are_masked_in_names_arguments_escapes_and_long_lines_everywhere() {
             .output()
             .unwrap(),
     );
-    run.code(1);
+    run.code(Exit::Failed);
     // The short one is too short to mask here, but Actions is still told about it.
     assert!(run.stdout.contains("::add-mask::ab\n"), "{}", run.stdout);
     assert!(
@@ -414,16 +416,18 @@ fn a_task_with_an_unset_secret_plans_and_runs_the_jobs_that_do_not_use_it() {
         job("test", || run(["touch", "test.ran"]));
         "#,
     );
-    p.run(&["--list", "ci"]).code(0).contains("publish");
-    p.run(&["ci", "--dry-run"]).code(0).contains("publish");
+    p.run(&["--list", "ci"]).code(Exit::Ok).contains("publish");
+    p.run(&["ci", "--dry-run"])
+        .code(Exit::Ok)
+        .contains("publish");
     let matrix = p.run(&["ci", "--matrix-json"]);
-    matrix.code(0);
+    matrix.code(Exit::Ok);
     assert_eq!(
         matrix.stdout.trim(),
         r#"{"include":[{"job":"publish"},{"job":"test"}]}"#
     );
     p.run(&["ci", "--keep-going"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("secret `NOT_SET_ANYWHERE` is not set")
         .contains("tasks/ci.rhai:3:");
     assert!(
@@ -520,7 +524,7 @@ fn tallies_name_cancelled_jobs_and_interrupts_name_only_started_ones() {
         "#,
     );
     p.run(&["ci", "-j", "2"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("ci: 0 passed, 1 failed, 1 cancelled")
         .lacks("not run");
 
@@ -535,7 +539,7 @@ fn tallies_name_cancelled_jobs_and_interrupts_name_only_started_ones() {
     read_pid(&p, "first.pid");
     signal(&child, libc::SIGINT);
     Run::from(child.wait_with_output().unwrap())
-        .code(130)
+        .code(Exit::Interrupted)
         .contains("interrupted; stopped: first\n");
 }
 
@@ -574,7 +578,7 @@ fn in_actions_not_run_lines_stay_outside_other_jobs_groups() {
         stdout: text,
         ..run
     };
-    run.code(1);
+    run.code(Exit::Failed);
     let mut group: Option<String> = None;
     for line in run.stdout.lines() {
         if let Some(name) = line.strip_prefix("::group::") {

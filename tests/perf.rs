@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use support::git;
+use xtask_core::exit::Exit;
 
 use support::Project;
 
@@ -65,12 +66,12 @@ fn perf_test_saves_a_baseline_and_fails_a_planted_slowdown() {
     };
 
     run(&["perf-test", "--measurement-time", "2"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("no baseline \"main\" yet")
         .contains("parse_request/get");
     assert!(perf_dir.join("baselines/main.json").is_file());
     run(&["same"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("verdict: pass")
         .lacks("slower");
     // The planted slowdown is tenfold: it fails on the first measurement and on the
@@ -82,7 +83,7 @@ fn perf_test_saves_a_baseline_and_fails_a_planted_slowdown() {
         "--features",
         "slow-parser",
     ])
-    .code(1)
+    .code(Exit::Failed)
     .contains("measuring again to confirm")
     .contains("performance check failed")
     .contains("parse_request/get: +")
@@ -114,12 +115,12 @@ job("alloc", || {
 fn a_memory_ceiling_breach_fails_naming_the_figure() {
     let p = Project::new().task("mem", ALLOC);
     p.run(&["mem", "--", "100"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("performance check failed")
         .contains("alloc-150MiB: peak RSS ")
         .contains("MB is over the ceiling of 100 MB");
     let ok = p.run(&["mem", "--", "1000"]);
-    ok.code(0).contains("perf: pass");
+    ok.code(Exit::Ok).contains("perf: pass");
     let peak: f64 = ok
         .all()
         .split("info: peak ")
@@ -163,7 +164,7 @@ fn compare_refs_reports_the_difference_and_leaves_no_worktree() {
     let p = two_commit_repo("sleep 0.3\n");
     let slower = p.run(&["refs", "--", "HEAD~1", "HEAD"]);
     slower
-        .code(1)
+        .code(Exit::Failed)
         .contains("base HEAD~1")
         .contains("head HEAD")
         .contains("sh work.sh: +")
@@ -180,14 +181,14 @@ fn compare_refs_reports_the_difference_and_leaves_no_worktree() {
 
     // The other way round it is an improvement, and the working tree can be the head.
     p.run(&["refs", "--", "HEAD", "HEAD~1"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("faster");
     p.run(&["refs", "--", "HEAD~1", ""])
-        .code(1)
+        .code(Exit::Failed)
         .contains("head (working tree)");
     assert_eq!(worktrees(&p), 1);
     p.run(&["refs", "--", "no-such-ref", "HEAD"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("`no-such-ref` is not a commit");
 }
 
@@ -206,6 +207,6 @@ fn compare_refs_removes_its_worktree_on_ctrl_c() {
     std::thread::sleep(Duration::from_millis(300));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert_eq!(out.status.code(), Some(Exit::Interrupted.code()), "{out:?}");
     assert_eq!(worktrees(&p), 1, "{}", git(p.path(), &["worktree", "list"]));
 }

@@ -9,6 +9,7 @@ mod support;
 use std::process::{Child, Command};
 
 use support::{git, Project};
+use xtask_core::exit::Exit;
 
 /// Keeps every CPU busy until dropped; the burners are killed and reaped by pid.
 struct Burners(Vec<Child>);
@@ -75,11 +76,11 @@ fn the_gate_never_fails_unchanged_code_under_load_and_always_catches_a_2x_slowdo
     let mut missed = Vec::new();
     for i in 0..20 {
         let unchanged = p.run(&["gate", "--", "HEAD~2", "HEAD~1"]);
-        if unchanged.code != 0 {
+        if unchanged.code != Exit::Ok.code() {
             false_alarms.push(format!("run {i}:\n{}", unchanged.all()));
         }
         let slow = p.run(&["gate", "--", "HEAD~1", "HEAD"]);
-        if slow.code != 1 || !slow.all().contains("over the 20% limit") {
+        if slow.code != Exit::Failed.code() || !slow.all().contains("over the 20% limit") {
             missed.push(format!("run {i}:\n{}", slow.all()));
         }
     }

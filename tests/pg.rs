@@ -6,6 +6,7 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::{gone_within, pid_alive, Project};
+use xtask_core::exit::Exit;
 
 const VERSIONS: [u32; 4] = [13, 14, 15, 16];
 const PLANTED: &str = "20990101000000_planted";
@@ -44,7 +45,7 @@ fn the_example_migrations_pass_on_every_version() {
         return;
     }
     let run = project().run(&["migrate"]);
-    run.code(0);
+    run.code(Exit::Ok);
     for v in VERSIONS {
         run.contains(&format!("PostgreSQL {v}."))
             .contains(&format!("timings {v}: [\"apply\", \"compare\", \"initdb\""));
@@ -63,7 +64,7 @@ fn a_down_that_leaves_a_table_behind_fails() {
         "SELECT 1;\n",
     );
     let run = p.run(&["migrate"]);
-    run.code(1).contains(&format!(
+    run.code(Exit::Failed).contains(&format!(
         "migrations/{PLANTED}.down.sql: does not exactly undo migrations/{PLANTED}.up.sql"
     ));
     run.contains("left behind:")
@@ -84,7 +85,7 @@ fn a_down_that_drops_too_much_fails() {
         "DROP TABLE planted;\nDROP VIEW active_workers;\n",
     );
     let run = p.run(&["migrate"]);
-    run.code(1)
+    run.code(Exit::Failed)
         .contains(&format!(
             "migrations/{PLANTED}.down.sql: does not exactly undo"
         ))
@@ -103,7 +104,7 @@ fn a_syntax_error_names_version_file_line_and_column() {
         "DROP TABLE planted;\n",
     );
     let run = p.run(&["migrate"]);
-    run.code(1);
+    run.code(Exit::Failed);
     for v in VERSIONS {
         run.contains(&format!(
             "PostgreSQL {v}.{}: migration 22 of 22: migrations/{PLANTED}.up.sql:4:24: ERROR 42601: syntax error at or near \"DEFAULTS\"",
@@ -122,7 +123,7 @@ fn syntax_postgresql_13_lacks_fails_on_13_only() {
               FOR EACH ROW EXECUTE FUNCTION set_updated_at();\n";
     let p = plant(project(), up, "DROP TABLE planted;\n");
     let run = p.run(&["migrate"]);
-    run.code(1).contains(&format!(
+    run.code(Exit::Failed).contains(&format!(
         "PostgreSQL 13.23: migration 22 of 22: migrations/{PLANTED}.up.sql:3:19: ERROR 42601: syntax error at or near \"TRIGGER\""
     ));
     // The failed version's verdict carries its timings too, up to the failed phase.
@@ -139,7 +140,7 @@ fn syntax_postgresql_13_lacks_fails_on_13_only() {
             });"#,
         )
         .run(&["verdicts"]);
-    verdicts.code(0).contains(
+    verdicts.code(Exit::Ok).contains(
         "verdict 13 false [\"apply\", \"compare\", \"initdb\", \"setup\", \"start\", \"stop\", \"total\"] true",
     );
     for v in [14, 15, 16] {
@@ -181,7 +182,7 @@ fn status_and_migrate_on_a_cluster() {
         });"#,
     );
     let run = p.run(&["status"]);
-    run.code(0)
+    run.code(Exit::Ok)
         .contains("before: 0 applied, 21 pending")
         .contains("after: 19 applied, 2 pending");
     let line = run.stdout.lines().find(|l| l.starts_with("dir ")).unwrap();
@@ -194,7 +195,7 @@ fn status_and_migrate_on_a_cluster() {
 fn a_missing_version_is_named_with_where_it_looked() {
     let p = Project::new().task("m", r#"job("m", || pg::cluster(9));"#);
     p.run(&["m"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("PostgreSQL 9 not found")
         .contains("XTASK_PG_PATH");
 }
@@ -251,7 +252,7 @@ fn sigint_mid_matrix_leaves_no_server_and_no_cluster() {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(status.code(), Some(Exit::Interrupted.code()));
     for pid in pids {
         assert!(
             gone_within(pid, Duration::from_secs(10)),
@@ -310,7 +311,7 @@ fn an_existing_server_and_a_delegated_migration_command() {
             ),
         );
     let run = p.run(&["ext"]);
-    run.code(0)
+    run.code(Exit::Ok)
         .contains("external 14 external")
         .contains("own 14.")
         .contains(" 21\n")
@@ -351,7 +352,7 @@ fn the_docker_backend_never_pulls_a_missing_image() {
         r#"job("d", || pg::cluster(16, #{ backend: "docker", image: "xtask-absent/postgres:0" }));"#,
     );
     p.run(&["d"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("docker image xtask-absent/postgres:0 is not present (xtask does not pull)");
 }
 
@@ -391,7 +392,7 @@ fn sigint_while_a_job_holds_a_cluster_stops_and_removes_it() {
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(child.wait().unwrap().code(), Some(Exit::Interrupted.code()));
     assert!(
         gone_within(pid, Duration::from_secs(10)),
         "postgres {pid} survived"
@@ -411,7 +412,7 @@ fn the_example_service_tasks() {
     // --force: an earlier run in the example may have left its jobs up to date.
     let matrix = Project::new().run(&["-C", example.to_str().unwrap(), "migrate", "--force"]);
     matrix
-        .code(0)
+        .code(Exit::Ok)
         .contains("migrate: 5 passed")
         .contains("same schema on PostgreSQL [13, 14, 15, 16]");
 
@@ -428,7 +429,7 @@ fn the_example_service_tasks() {
         ),
     );
     p.run(&["t"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("pending  20240402100000_add_pools_region")
         .contains("applied  20240108091500_create_pools")
         .contains(": 18 applied, 3 pending");
@@ -466,12 +467,12 @@ fn diesel_layout_no_transaction_migrations_and_the_budget() {
             job("slow", || pg::test_migrations(#{ versions: [16], dir: "db", budget: 0 }));"#,
         );
     let run = p.run(&["t", "--keep-going"]);
-    run.code(1)
+    run.code(Exit::Failed)
         .contains("ok 2 true")
         .contains("over the 0s budget");
     // The same migration inside a transaction is what PostgreSQL refuses.
     std::fs::remove_file(p.join("db/2024-01-02-000000_items_name/metadata.toml")).unwrap();
-    p.run(&["t", "--job", "ok"]).code(1).contains(
+    p.run(&["t", "--job", "ok"]).code(Exit::Failed).contains(
         "db/2024-01-02-000000_items_name/up.sql:1:1: ERROR 25001: CREATE INDEX CONCURRENTLY cannot run inside a transaction block",
     );
 }
@@ -578,7 +579,7 @@ fn a_diesel_history_runs_in_diesels_order_and_its_rules() {
     }
     let p = diesel_history();
     let run = p.run(&["t", "-v", "--keep-going"]);
-    run.code(1)
+    run.code(Exit::Failed)
         .contains("db/seed.sql: ignored (diesel reads only directories, not loose files)")
         .contains(
             "db: 5 diesel migrations, in the order diesel applies them:\n\
@@ -607,7 +608,7 @@ fn a_diesel_history_runs_in_diesels_order_and_its_rules() {
     )
     .unwrap();
     let run = p.run(&["t", "--job", "matrix"]);
-    run.code(0).contains("passed true with 5 migrations");
+    run.code(Exit::Ok).contains("passed true with 5 migrations");
     for v in VERSIONS {
         run.contains(&format!(
             "PostgreSQL {v}.{}: 5 migrations ok",
@@ -682,7 +683,7 @@ fn pull_request_mode_tests_only_what_the_pull_request_adds() {
     }
     let p = pull_request();
     let run = p.run(&["pr"]);
-    run.code(0)
+    run.code(Exit::Ok)
         .contains("pull-request mode (since base): 2 of 5 migrations are new (4_orders_total, 5_orders_note)")
         .contains("verdict false")
         .lacks("2_accounts_email.down.sql: does not");
@@ -739,7 +740,7 @@ fn seeded_migration_within_and_over_its_budget() {
             job("over", || seeded(0));"#,
         );
     let run = p.run(&["b", "--keep-going", "-j", "1"]);
-    run.code(1)
+    run.code(Exit::Failed)
         .contains("seeded 1 statement(s)")
         // 20000 rows, price g % 97; the ones at 0 are left out by the filter.
         .contains("migrated [\"2_items_cents\"] rows 19794")
@@ -795,7 +796,7 @@ fn backup_then_a_failed_migration_then_restore_gives_back_the_rows() {
         );
     let rows = "[#{\"balance\": 10, \"id\": 1}, #{\"balance\": 20, \"id\": 2}, #{\"balance\": 30, \"id\": 3}]";
     let run = p.run(&["r"]);
-    run.code(0)
+    run.code(Exit::Ok)
         .contains(&format!("before {rows}"))
         .contains("migration 2 of 2: m/2_balances.up.sql:3:1: ERROR 42701")
         .contains("half-migrated [#{\"balance\": 1000, \"id\": 1}")
@@ -915,7 +916,7 @@ fn a_migration_crate_is_tested_through_its_binary() {
     }
     let p = seaorm_project();
     let run = p.run(&["sea"]);
-    run.code(0)
+    run.code(Exit::Ok)
         .contains(r#"verdict true 3 ["apply", "initdb", "rollback", "setup", "start", "stepwise", "stop", "total"]"#)
         .lacks("ERR");
     for v in VERSIONS {
@@ -931,7 +932,7 @@ fn a_migration_crate_is_tested_through_its_binary() {
         .output()
         .unwrap();
     let run = support::Run::from(planted);
-    run.code(0).contains("verdict false");
+    run.code(Exit::Ok).contains("verdict false");
     for v in VERSIONS {
         run.contains(&format!(
             "ERR PostgreSQL {v}.{}: migration 3 of 3: m20240103_000003_add_posts_slug (migration/src/m20240103_000003_add_posts_slug.rs): its down does not exactly undo its up:",
@@ -975,7 +976,7 @@ fn a_diesel_version_recorded_with_dashes_counts_as_applied() {
             });"#,
         );
     p.run(&["t"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("pending 0")
         .contains("reverted [\"2024-01-01-000000_items\"]")
         .contains("rows 0");

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::{git, Project, Run};
+use xtask_core::exit::Exit;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -110,7 +111,7 @@ fn node_service_ci_passes_clean() {
         &p,
         &["ci", "--report", &format!("junit={}", junit.display())],
     );
-    out.code(0)
+    out.code(Exit::Ok)
         .contains("ci: 10 passed, 0 failed")
         .contains("line coverage")
         .contains("2 migration(s) applied");
@@ -140,7 +141,7 @@ fn a_planted_failing_test_fails_npm_test_naming_the_test_and_its_line() {
             &format!("junit={}", junit.display()),
         ],
     );
-    out.code(1).contains(
+    out.code(Exit::Failed).contains(
         "1 failed, 8 passed, 0 ignored; failing: planted sum at test/planted.test.js:4:1",
     );
     let report = std::fs::read_to_string(junit).unwrap();
@@ -155,7 +156,7 @@ fn a_planted_failing_test_fails_npm_test_naming_the_test_and_its_line() {
             .output()
             .unwrap(),
     )
-    .code(1)
+    .code(Exit::Failed)
     .contains("::error file=test/planted.test.js,line=4");
 }
 
@@ -174,12 +175,12 @@ fn a_planted_lint_error_fails_the_lint_job() {
     .unwrap();
     npm_ci(&p);
     let out = xtask(&p, &["ci", "--job", "lint", "--no-needs"]);
-    out.code(1)
+    out.code(Exit::Failed)
         .contains("'unused' is assigned a value but never used")
         .contains("command failed with exit status 1: `npm run lint`");
     // The unchanged tree lints clean: the failure is the planted line's.
     std::fs::write(&app, source).unwrap();
-    xtask(&p, &["ci", "--job", "lint", "--no-needs"]).code(0);
+    xtask(&p, &["ci", "--job", "lint", "--no-needs"]).code(Exit::Ok);
 }
 
 #[test]
@@ -189,7 +190,7 @@ fn canary_accepts_an_equal_candidate_and_rejects_three_times_the_errors() {
     }
     let p = node_service();
     xtask(&p, &["canary"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("error rate: candidate 2.00% vs baseline 2.00%")
         .contains("canary accepted");
     // The candidate (this tree, uncommitted) fails three times as often as the base ref.
@@ -200,7 +201,7 @@ fn canary_accepts_an_equal_candidate_and_rejects_three_times_the_errors() {
         source.replace("DEFAULT_FAIL_RATE = 0.02", "DEFAULT_FAIL_RATE = 0.06"),
     )
     .unwrap();
-    xtask(&p, &["canary"]).code(1).contains(
+    xtask(&p, &["canary"]).code(Exit::Failed).contains(
         "canary rejected, roll back: error rate: candidate 6.00% vs baseline 2.00% (limit 4.00%)",
     );
 }
@@ -213,7 +214,7 @@ fn deploy_needs_the_phrase_given_or_typed_and_rollback_goes_back() {
     let p = node_service();
     // Without the phrase and without a terminal: fails, saying how to give it; nothing deployed.
     xtask(&p, &["deploy"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("needs the confirmation `DEPLOY TO PRODUCTION` and there is no terminal to ask: pass --confirm \"DEPLOY TO PRODUCTION\"")
         .contains("declared at tasks/deploy.rhai:");
     assert!(!p.join("env/current").exists());
@@ -225,12 +226,12 @@ fn deploy_needs_the_phrase_given_or_typed_and_rollback_goes_back() {
             .output()
             .unwrap(),
     )
-    .code(1)
+    .code(Exit::Failed)
     .contains("the confirmation given by $XTASK_CONFIRM does not match: expected exactly `DEPLOY TO PRODUCTION`");
     assert!(!p.join("env/current").exists());
     // Given on the command line: deploys 1.4.0 and verifies it runs.
     xtask(&p, &["deploy", "--confirm", "DEPLOY TO PRODUCTION"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("confirmed by --confirm")
         .contains("production runs 1.4.0");
     // Typed at a terminal: deploys 1.5.0.
@@ -254,7 +255,7 @@ fn deploy_needs_the_phrase_given_or_typed_and_rollback_goes_back() {
             .unwrap(),
     );
     typed
-        .code(0)
+        .code(Exit::Ok)
         .contains("deploy: type `DEPLOY TO PRODUCTION` to continue")
         .contains("confirmed at the terminal")
         .contains("production runs 1.5.0");
@@ -278,7 +279,7 @@ fn deploy_needs_the_phrase_given_or_typed_and_rollback_goes_back() {
             .output()
             .unwrap(),
     )
-    .code(1)
+    .code(Exit::Failed)
     .contains("not confirmed: what was typed is not `DEPLOY TO PRODUCTION`");
     assert_eq!(
         std::fs::read_to_string(p.join("env/current")).unwrap(),
@@ -295,7 +296,7 @@ fn deploy_needs_the_phrase_given_or_typed_and_rollback_goes_back() {
             "ROLLBACK PRODUCTION",
         ],
     )
-    .code(1)
+    .code(Exit::Failed)
     .contains("no release 1.3.0");
     xtask(
         &p,
@@ -307,7 +308,7 @@ fn deploy_needs_the_phrase_given_or_typed_and_rollback_goes_back() {
             "ROLLBACK PRODUCTION",
         ],
     )
-    .code(0)
+    .code(Exit::Ok)
     .contains("production: 1.5.0 -> 1.4.0")
     .contains("production runs 1.4.0 again");
 }
@@ -319,7 +320,7 @@ fn dry_run_shows_the_confirmation_and_asks_nothing() {
         "job(\"build\", || ());\njob(\"deploy\", #{ needs: [\"build\"], confirm: \"DEPLOY TO PRODUCTION\" }, || write(\"deployed\", \"yes\"));\n",
     );
     p.run(&["deploy", "--dry-run"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("deploy  (after build)  asks to confirm \"DEPLOY TO PRODUCTION\"");
     assert!(!p.join("deployed").exists());
     // An Actions workflow_dispatch input counts as given.
@@ -332,7 +333,7 @@ fn dry_run_shows_the_confirmation_and_asks_nothing() {
             .output()
             .unwrap(),
     )
-    .code(0)
+    .code(Exit::Ok)
     .contains("confirmed by the workflow_dispatch input `confirm`");
     assert!(p.join("deployed").exists());
 }
@@ -346,7 +347,7 @@ fn npm_run_names_the_scripts_that_exist_and_ci_wants_a_lockfile() {
         )
         .task("t", "job(\"a\", || npm::run(\"tset\"));\njob(\"b\", || npm::ci());\n");
     let out = p.run(&["t", "--keep-going"]);
-    out.code(1)
+    out.code(Exit::Failed)
         .contains("has no script `tset`; did you mean `test`? (scripts: build, test)")
         .contains("tasks/t.rhai:1:")
         .contains("npm::ci needs a lockfile");
@@ -380,7 +381,7 @@ process.exit(1);
             "t",
             r#"job("test", || npm::test(#{ script: "test:ci", junit: "reports/*.xml" }));"#,
         );
-    p.run(&["t"]).code(1).contains(
+    p.run(&["t"]).code(Exit::Failed).contains(
         "1 failed, 1 passed, 0 ignored; failing: sum > subtracts at src/sum.test.ts:7:19",
     );
 }
@@ -392,7 +393,7 @@ fn confirm_inside_a_job_body() {
         "job(\"gate\", || { confirm(\"ROLL BACK\"); write(\"done\", \"yes\"); });\n",
     );
     p.run(&["t"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("needs the confirmation `ROLL BACK` and there is no terminal to ask")
         .contains("tasks/t.rhai:1:");
     assert!(!p.join("done").exists());
@@ -402,7 +403,7 @@ fn confirm_inside_a_job_body() {
             .output()
             .unwrap(),
     )
-    .code(0)
+    .code(Exit::Ok)
     .contains("confirmed by $XTASK_CONFIRM");
     assert!(p.join("done").exists());
 }
@@ -422,7 +423,7 @@ fn scan_secrets_annotates_a_planted_key_and_skips_without_a_scanner() {
             .output()
             .unwrap(),
     )
-    .code(0)
+    .code(Exit::Ok)
     .contains("no secret scanner installed");
     if !have("detect-secrets") {
         assert!(
@@ -436,7 +437,7 @@ fn scan_secrets_annotates_a_planted_key_and_skips_without_a_scanner() {
     git(p.path(), &["add", "-A"]);
     git(p.path(), &["commit", "-q", "-m", "clean"]);
     p.run(&["scan"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("detect-secrets: no secrets found");
     std::fs::write(
         p.join("src/config.js"),
@@ -450,7 +451,7 @@ fn scan_secrets_annotates_a_planted_key_and_skips_without_a_scanner() {
             .output()
             .unwrap(),
     );
-    out.code(1)
+    out.code(Exit::Failed)
         .contains("detect-secrets found 1 possible secret: src/config.js:2 (AWS Access Key)")
         .contains("::error file=src/config.js,line=2")
         .lacks("AKIAIOSFODNN7EXAMPLE");
@@ -469,7 +470,7 @@ job("bad", #{ needs: ["docker-build (arch=arm)"] }, || ());
 "#,
     );
     let out = p.run(&["docker", "--list", "--json"]);
-    out.code(2).contains(
+    out.code(Exit::Usage).contains(
         "need `docker-build (arch=arm)`: `docker-build` has no matrix axis `arch` (axes: variant)",
     );
     let p = Project::new().task(
@@ -482,7 +483,7 @@ job("publish", #{ needs: ["docker-build (variant=release)"] }, || ());
 "#,
     );
     let out = p.run(&["docker", "--list", "--json"]);
-    out.code(0);
+    out.code(Exit::Ok);
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let needs = |name: &str| -> Vec<String> {
         json["jobs"]
@@ -516,7 +517,7 @@ fn a_failed_migration_is_restored_from_the_backup_with_the_original_rows() {
     let p = node_service();
     // Committed migrations are what production runs: the rehearsal passes.
     xtask(&p, &["migrate"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("backup taken: 4 items")
         .contains("migrated and verified: 2 migrations applied");
     // A new migration that changes rows, then fails (outside a transaction, so the change stays).
@@ -526,7 +527,7 @@ fn a_failed_migration_is_restored_from_the_backup_with_the_original_rows() {
     )
     .file("migrations/0003_item_sku.down.sql", "alter table items drop column sku;\n");
     xtask(&p, &["migrate"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("migration or verification failed, restoring the backup")
         .contains("the backup was restored (4 items as before)")
         .lacks("the restored rows equal those before the migration");

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use support::{Project, Run};
+use xtask_core::exit::Exit;
 
 const IDENTITY: &[(&str, &str)] = &[
     ("GIT_AUTHOR_NAME", "Release Test"),
@@ -102,7 +103,7 @@ fn a_consistent_release_passes() {
     let p = demo();
     git(p.path(), &["tag", "v1.2.3"]);
     xtask(&p, &["check"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("release 1.2.3 is consistent: demo");
 }
 
@@ -132,12 +133,12 @@ fn a_member_version_mismatch_names_the_file_and_both_versions() {
     git(p.path(), &["init", "--quiet"]);
     commit_all(p.path(), "init");
     xtask(&p, &["check"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("b/Cargo.toml: b has version 1.9.0, but Cargo.toml says 2.0.0")
         .lacks("a/Cargo.toml");
     // A crate configured to carry its own version is left out of the comparison.
     xtask(&p, &["independent"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("release 2.0.0 is consistent: a");
 }
 
@@ -152,7 +153,7 @@ fn a_lock_file_mismatch_names_both_versions() {
     .unwrap();
     commit_all(p.path(), "stale lock");
     xtask(&p, &["check"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("Cargo.lock: demo is locked at 1.2.0, but Cargo.toml says 1.2.3");
 }
 
@@ -161,12 +162,12 @@ fn a_tag_mismatch_names_both_versions() {
     let p = demo();
     git(p.path(), &["tag", "v1.2.2"]);
     xtask(&p, &["check"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("git tag v1.2.2 at HEAD is version 1.2.2, but Cargo.toml says 1.2.3");
     // Tags that are not versions are none of the check's business.
     git(p.path(), &["tag", "-d", "v1.2.2"]);
     git(p.path(), &["tag", "deployed"]);
-    xtask(&p, &["check"]).code(0);
+    xtask(&p, &["check"]).code(Exit::Ok);
 }
 
 #[test]
@@ -178,7 +179,7 @@ fn a_changelog_without_the_release_names_both_versions() {
     )
     .unwrap();
     commit_all(p.path(), "lose the section");
-    xtask(&p, &["check"]).code(1).contains(
+    xtask(&p, &["check"]).code(Exit::Failed).contains(
         "CHANGELOG.md: no section for 1.2.3 (its latest release section is 1.2.2), but Cargo.toml says 1.2.3",
     );
 }
@@ -190,7 +191,7 @@ fn every_mismatch_is_reported_at_once() {
     commit_all(p.path(), "empty changelog");
     git(p.path(), &["tag", "v9.9.9"]);
     xtask(&p, &["check"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("git tag v9.9.9 at HEAD is version 9.9.9")
         .contains("CHANGELOG.md: no section for 1.2.3 (it has no release sections)");
 }
@@ -200,12 +201,12 @@ fn a_dirty_tree_fails_and_names_the_files() {
     let p = demo();
     std::fs::write(p.join("stray.txt"), "uncommitted\n").unwrap();
     xtask(&p, &["check"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("the working tree is not clean: stray.txt");
     std::fs::remove_file(p.join("stray.txt")).unwrap();
     std::fs::write(p.join("src/lib.rs"), "pub fn answer() -> u32 { 43 }\n").unwrap();
     xtask(&p, &["check"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("the working tree is not clean: src/lib.rs");
 }
 
@@ -237,17 +238,17 @@ fn bumps_keep_every_other_byte_of_the_manifest() {
         ("patch", "2.1.0"),
     ] {
         xtask(&p, &["bump", how])
-            .code(0)
+            .code(Exit::Ok)
             .contains(&format!("-> {expected} in Cargo.toml, Cargo.lock"));
         let manifest = std::fs::read_to_string(p.join("Cargo.toml")).unwrap();
         assert_eq!(manifest, manifest_at(expected), "after bump {how}");
         assert_eq!(locked_version(&p), expected, "Cargo.lock after bump {how}");
     }
     xtask(&p, &["bump", "1.0.0"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("bump to 1.0.0 would not move forward from the current version 2.1.0");
     xtask(&p, &["bump", "sideways"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("not \"sideways\"");
 }
 
@@ -258,7 +259,7 @@ fn bump_commits_and_tags() {
     std::fs::write(p.join("notes.txt"), "unrelated\n").unwrap();
     git(p.path(), &["add", "notes.txt"]);
     xtask(&p, &["bump", "minor", "--tag"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("committed and tagged v1.3.0");
     assert_eq!(
         git(p.path(), &["log", "-1", "--format=%s"]),
@@ -270,7 +271,7 @@ fn bump_commits_and_tags() {
     std::fs::remove_file(p.join("notes.txt")).unwrap();
     // Now only the changelog is behind, and the check says so.
     xtask(&p, &["check"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("CHANGELOG.md: no section for 1.3.0 (its latest release section is 1.2.3)")
         .lacks("git tag");
 
@@ -286,10 +287,10 @@ fn bump_commits_and_tags() {
         ],
     );
     xtask(&p, &["bump", "patch", "--tag", "--changelog"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("-> 1.3.1 in Cargo.toml, Cargo.lock, CHANGELOG.md, committed and tagged v1.3.1");
     xtask(&p, &["check"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("release 1.3.1 is consistent");
     let fix = git(p.path(), &["rev-parse", "--short=7", "HEAD~1"]);
     let changelog = std::fs::read_to_string(p.join("CHANGELOG.md")).unwrap();
@@ -301,7 +302,7 @@ fn bump_commits_and_tags() {
     );
     // Asked again for the tagged release, the notes cover the same commits.
     xtask(&p, &["changelog"])
-        .code(0)
+        .code(Exit::Ok)
         .contains(&format!("### Fixes\n\n- after 1.3.0 ({fix})\n"))
         .lacks("Release 1.3");
 }
@@ -323,7 +324,7 @@ fn bump_updates_a_whole_workspace() {
         );
     git(p.path(), &["init", "--quiet"]);
     commit_all(p.path(), "init");
-    xtask(&p, &["bump", "patch"]).code(0);
+    xtask(&p, &["bump", "patch"]).code(Exit::Ok);
     let read = |f: &str| std::fs::read_to_string(p.join(f)).unwrap();
     assert_eq!(read("Cargo.toml"), root.replace("0.4.0", "0.4.1"));
     assert_eq!(read("core/Cargo.toml"), core);
@@ -397,11 +398,13 @@ fn the_changelog_groups_a_planted_history() {
     // The release being described is the next one: the tag of 1.2.3 is where it starts.
     std::fs::write(p.join("Cargo.toml"), manifest_at("1.3.0")).unwrap();
     let run = xtask(&p, &["changelog"]);
-    run.code(0).contains(&expected).lacks("first release");
+    run.code(Exit::Ok)
+        .contains(&expected)
+        .lacks("first release");
 
     // --write puts the section above the newest release, below [Unreleased], once.
     xtask(&p, &["changelog", "--write"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("added the 1.3.0 section (8 commits since v1.2.3)");
     let written = std::fs::read_to_string(p.join("CHANGELOG.md")).unwrap();
     assert_eq!(
@@ -412,7 +415,7 @@ fn the_changelog_groups_a_planted_history() {
         )
     );
     xtask(&p, &["changelog", "--write"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("already has a section for 1.3.0");
 }
 
@@ -435,7 +438,7 @@ fn git_primitives_read_the_repository() {
     git(p.path(), &["tag", "-a", "v1.2.3", "-m", "Release 1.2.3"]);
     let head = git(p.path(), &["rev-parse", "HEAD"]);
     xtask(&p, &["git"])
-        .code(0)
+        .code(Exit::Ok)
         .contains(&format!("SHA={head}"))
         .contains("BRANCH=main")
         .contains("TAGS=[\"v1.2.3\"]")
@@ -467,7 +470,7 @@ fn elf_sections(bytes: &[u8]) -> Vec<String> {
 fn pack_builds_strips_archives_and_checksums() {
     let p = demo();
     let run = xtask(&p, &["pack"]);
-    run.code(0)
+    run.code(Exit::Ok)
         .contains("cargo build --release --locked --bin demo")
         .contains("cargo package --package demo --offline")
         .contains("nothing is uploaded");
@@ -549,7 +552,7 @@ fn pack_rejects_an_unknown_binary() {
         r#"job("bad", || release::pack(#{ bins: ["nope"] }));"#,
     );
     xtask(&p, &["bad"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("no binary target named `nope`")
         .contains("(binaries: demo)");
 }
@@ -561,7 +564,7 @@ fn a_failed_pack_leaves_no_staged_binary_behind() {
         r#"job("bad", || release::pack(#{ include: ["NOTES.md"] }));"#,
     );
     xtask(&p, &["bad"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("include: no file")
         .contains("NOTES.md");
     let left: Vec<String> = std::fs::read_dir(p.join("target/dist"))

@@ -4,6 +4,7 @@ mod support;
 
 use std::time::Duration;
 use support::{gone_within, wait_for_file, Project};
+use xtask_core::exit::Exit;
 
 /// Each job marks itself, then waits for the other's mark: both pass only if they run at once.
 const RENDEZVOUS: &str = r#"
@@ -15,11 +16,13 @@ job("b", || run(["sh", "-c", "touch b.mark; for i in $(seq 60); do [ -f a.mark ]
 fn jobs_run_in_parallel_up_to_the_limit() {
     let p = Project::new().task("ci", RENDEZVOUS);
     p.run(&["ci", "-j", "2"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("ci: 2 passed, 0 failed");
     std::fs::remove_file(p.join("a.mark")).unwrap();
     std::fs::remove_file(p.join("b.mark")).unwrap();
-    p.run(&["ci", "-j", "1"]).code(1).contains("failed");
+    p.run(&["ci", "-j", "1"])
+        .code(Exit::Failed)
+        .contains("failed");
 }
 
 #[test]
@@ -31,9 +34,11 @@ fn needs_run_first() {
         job("first", || run(["touch", "first.done"]));
         "#,
     );
-    p.run(&["ci", "-j", "4"]).code(0).contains("ci: 2 passed");
+    p.run(&["ci", "-j", "4"])
+        .code(Exit::Ok)
+        .contains("ci: 2 passed");
     let dry = p.run(&["ci", "--dry-run"]);
-    dry.code(0);
+    dry.code(Exit::Ok);
     let first = dry.stdout.find("1. first").expect("first is first");
     let second = dry.stdout.find("2. second").expect("second is second");
     assert!(first < second);
@@ -51,7 +56,7 @@ fn a_failure_cancels_running_siblings() {
         "#,
     );
     let run = p.run(&["ci", "-j", "2"]);
-    run.code(1)
+    run.code(Exit::Failed)
         .contains("command failed with exit status 7")
         .contains("cancelled");
     let pid: i32 = std::fs::read_to_string(p.join("slow.pid"))
@@ -81,7 +86,7 @@ fn keep_going_runs_independent_jobs_after_a_failure() {
         "#,
     );
     p.run(&["ci", "-j", "1", "--keep-going"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("planted failure")
         .contains("not run");
     assert!(p.join("other.marker").exists());
@@ -94,12 +99,12 @@ fn exit_codes() {
         .task("ok", r#"job("a", || 1);"#)
         .task("bad", r#"job("a", || fail("no"));"#)
         .task("broken", "job(\"a\", || {\n  let = 1;\n});\n");
-    p.run(&["ok"]).code(0);
-    p.run(&["bad"]).code(1);
-    p.run(&["broken"]).code(2);
-    p.run(&["nope"]).code(2);
+    p.run(&["ok"]).code(Exit::Ok);
+    p.run(&["bad"]).code(Exit::Failed);
+    p.run(&["broken"]).code(Exit::Usage);
+    p.run(&["nope"]).code(Exit::Usage);
     p.run(&["ok", "--job", "zzz"])
-        .code(2)
+        .code(Exit::Usage)
         .contains("no job named `zzz`");
 }
 
@@ -122,20 +127,87 @@ fn script_errors_name_file_line_and_column() {
         .lib("bad_syntax", "fn oops( {\n}\n")
         .task("lib-syntax", "import \"bad_syntax\" as b;\n");
     p.run(&["syntax"])
-        .code(2)
+        .code(Exit::Usage)
         .contains("tasks/syntax.rhai:2:13")
         .contains("let x = ;");
     p.run(&["runtime"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("tasks/runtime.rhai:3:5")
         .contains("did you mean `run`?");
     p.run(&["in-lib"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("lib/helpers.rhai:3:10")
         .contains("out of bounds");
     p.run(&["lib-syntax"])
-        .code(2)
+        .code(Exit::Usage)
         .contains("lib/bad_syntax.rhai:1:10");
+}
+
+#[test]
+fn calls_no_function_matches_say_what_was_expected_and_what_was_passed() {
+    let p = Project::new()
+        .task("wrong-type", "job(42, || {});\n")
+        .task("operator", "let x = \"a\" - 1;\n")
+        .task("arity", "fn pair(first, second) { first }\npair(1, 2, 3);\n")
+        .task("unknown", "job(\"a\", || rnu([\"echo\"]));\n")
+        // The variable is not captured by the closure: a function has its name, and Rhai
+        // passes the function instead.
+        .task(
+            "shadowed",
+            "fn limits(x) { x }\nlet limits = #{ warn: 10.0 };\njob(\"gate\", || {\n    perf::compare((), #{}, limits);\n});\n",
+        );
+    p.run(&["wrong-type"])
+        .code(Exit::Usage)
+        .contains(
+            "error: wrong arguments for `job`: expected `job(string, [map,] Fn)`, got `(int, Fn)`",
+        )
+        .contains("tasks/wrong-type.rhai:1:1")
+        .lacks("did you mean");
+    p.run(&["operator"])
+        .code(Exit::Usage)
+        .contains("error: no `-` for (string, int)")
+        .contains("tasks/operator.rhai:1:13")
+        .lacks("did you mean");
+    p.run(&["arity"]).code(Exit::Usage).contains(
+        "wrong arguments for `pair`: expected `pair(first, second)`, got `(int, int, int)`",
+    );
+    p.run(&["unknown"])
+        .code(Exit::Failed)
+        .contains("unknown function `rnu(array)`; did you mean `run`?");
+    p.run(&["shadowed"])
+        .code(Exit::Failed)
+        .contains("wrong arguments for `perf::compare`")
+        .contains("got `((), map, Fn)`")
+        .contains("argument 3 `limits` is the script function `limits`, not a variable")
+        .contains("rename the variable or the function")
+        .lacks("did you mean");
+}
+
+#[test]
+fn reserved_words_as_map_keys_say_how_to_write_them() {
+    let p = Project::new()
+        .task("package", "job(\"a\", #{ package: \"api\" }, || {});\n")
+        .task("keyword", "let options = #{ if: true };\n")
+        .task("property", "let m = #{};\nm.package = 1;\n")
+        .task("name", "let package = 1;\n")
+        .task(
+            "quoted",
+            "let m = #{ \"package\": \"api\" };\nprint(m[\"package\"]);\n",
+        );
+    p.run(&["package"])
+        .code(Exit::Usage)
+        .contains("`package` is a reserved word in Rhai and cannot be a map key as it is: write it quoted, \"package\": …")
+        .contains("tasks/package.rhai:1:13");
+    p.run(&["keyword"])
+        .code(Exit::Usage)
+        .contains("`if` is a reserved word in Rhai and cannot be a map key as it is: write it quoted, \"if\": …");
+    p.run(&["property"])
+        .code(Exit::Usage)
+        .contains("`package` is a reserved word in Rhai and cannot follow `.`: write the field as [\"package\"]");
+    p.run(&["name"])
+        .code(Exit::Usage)
+        .contains("`package` is a reserved word in Rhai and cannot be a name");
+    p.run(&["quoted"]).code(Exit::Ok).contains("api");
 }
 
 #[test]
@@ -144,10 +216,12 @@ fn unknown_needs_and_cycles_are_found_before_anything_runs() {
         .task("unknown", r#"job("a", #{ needs: ["tset"] }, || run(["touch", "ran"])); job("test", || 1);"#)
         .task("cycle", r#"job("a", #{ needs: ["b"] }, || 1); job("b", #{ needs: ["a"] }, || 1); job("c", || run(["touch", "ran"]));"#);
     p.run(&["unknown"])
-        .code(2)
+        .code(Exit::Usage)
         .contains("needs `tset`")
         .contains("did you mean `test`?");
-    p.run(&["cycle"]).code(2).contains("cycle: a -> b -> a");
+    p.run(&["cycle"])
+        .code(Exit::Usage)
+        .contains("cycle: a -> b -> a");
     assert!(!p.join("ran").exists());
 }
 
@@ -169,7 +243,7 @@ fn sigint_stops_children_runs_cleanup_and_removes_temp_dirs() {
     std::thread::sleep(Duration::from_millis(100));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let run = support::Run::from(child.wait_with_output().unwrap());
-    run.code(130).contains("interrupted");
+    run.code(Exit::Interrupted).contains("interrupted");
     for file in ["sleeper.pid", "grandchild.pid"] {
         let pid: i32 = std::fs::read_to_string(p.join(file))
             .unwrap()
@@ -195,11 +269,11 @@ fn list_shows_tasks_and_jobs() {
         .task("ci", "//! Everything make ci did.\njob(\"fmt\", || 1);\njob(\"test\", #{ needs: [\"fmt\"] }, || 1);\nrun([\"touch\", \"top-level-ran\"]);\n")
         .task("release", "//! Cut a release.\n");
     p.run(&["--list"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("ci       Everything make ci did.")
         .contains("release  Cut a release.");
     p.run(&["--list", "ci"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("test  needs: fmt");
     assert!(!p.join("top-level-ran").exists(), "--list ran a command");
     let json: serde_json::Value =
@@ -223,7 +297,7 @@ fn matrix_jobs_expand_and_can_be_selected() {
         "#,
     );
     let dry = p.run(&["ci", "--dry-run"]);
-    dry.code(0)
+    dry.code(Exit::Ok)
         .contains("pg (os=linux, version=13)")
         .contains("pg (os=linux, version=14)");
     assert!(
@@ -233,14 +307,14 @@ fn matrix_jobs_expand_and_can_be_selected() {
         dry.stdout
     );
     p.run(&["ci", "--job", "pg (os=linux, version=14)"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("1 passed");
     assert!(p.join("pg-14.marker").exists());
     assert!(!p.join("pg-13.marker").exists());
     assert!(!p.join("other.marker").exists());
     // pg 14 already ran and its output is there: up to date.
     p.run(&["ci", "--job", "after"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("2 passed, 0 failed, 1 up to date");
     assert_eq!(
         std::fs::read_to_string(p.join("pg-13.marker")).unwrap(),
@@ -257,9 +331,11 @@ fn job_selects_what_it_needs_unless_told_not_to() {
         job("test", #{ needs: ["build"] }, || run(["touch", "tested"]));
         "#,
     );
-    p.run(&["ci", "--job", "test", "--no-needs"]).code(0);
+    p.run(&["ci", "--job", "test", "--no-needs"]).code(Exit::Ok);
     assert!(!p.join("built").exists());
-    p.run(&["ci", "--job", "test"]).code(0).contains("2 passed");
+    p.run(&["ci", "--job", "test"])
+        .code(Exit::Ok)
+        .contains("2 passed");
     assert!(p.join("built").exists());
 }
 
@@ -282,12 +358,12 @@ fn arguments_reach_the_script() {
         "-j",
         "1",
     ])
-    .code(0)
+    .code(Exit::Ok)
     .contains(r#"args=["--name", "ada", "--loud", "--target-dir=out"]"#)
     .contains("name=ada loud=true target=out")
     .contains("in job: ada");
     p.run(&["greet", "--", "--job", "x"])
-        .code(0)
+        .code(Exit::Ok)
         .contains(r#"args=["--job", "x"]"#);
 }
 
@@ -296,7 +372,9 @@ fn imported_modules_work_inside_jobs_on_worker_threads() {
     let p = Project::new()
         .lib("rust", "fn touch(name) { run([\"touch\", name]); }\nfn declare() { job(\"from-lib\", || touch(\"lib-job.marker\")); }\n")
         .task("ci", "import \"rust\" as rust;\nrust::declare();\njob(\"a\", || rust::touch(\"a.marker\"));\njob(\"b\", || rust::touch(\"b.marker\"));\n");
-    p.run(&["ci", "-j", "3"]).code(0).contains("3 passed");
+    p.run(&["ci", "-j", "3"])
+        .code(Exit::Ok)
+        .contains("3 passed");
     for m in ["a.marker", "b.marker", "lib-job.marker"] {
         assert!(p.join(m).exists(), "{m}");
     }
@@ -316,7 +394,7 @@ fn timeouts_retries_conditions_and_skips() {
         "#,
     );
     let run = p.run(&["ci", "-j", "4", "--keep-going"]);
-    run.code(1)
+    run.code(Exit::Failed)
         .contains("job timed out after 300ms")
         .contains("skipped: not on this machine")
         .contains("tool missing");
@@ -353,11 +431,11 @@ fn run_takes_argv_and_sh_is_explicit() {
         )
         .file("sub/.keep", "");
     p.run(&["str"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("takes an argv array")
         .contains("sh(\"echo hi\")");
     let run = p.run(&["ok"]);
-    run.code(0)
+    run.code(Exit::Ok)
         .contains("got [captured]")
         .contains("streamed")
         .contains("status=4 success=false")
@@ -381,7 +459,7 @@ fn jobs_pass_results_through_return_values() {
         });
         "#,
     );
-    p.run(&["ci"]).code(0).contains("using target/app");
+    p.run(&["ci"]).code(Exit::Ok).contains("using target/app");
 }
 
 #[test]
@@ -405,7 +483,7 @@ fn buffered_jobs_print_as_one_block_and_prefixed_mode_tags_lines() {
     "#;
     let p = Project::new().task("ci", script);
     let run = p.run(&["ci", "-j", "2"]);
-    run.code(0);
+    run.code(Exit::Ok);
     let lines: Vec<&str> = run.stdout.lines().collect();
     let at = |s: &str| {
         lines
@@ -425,7 +503,9 @@ fn buffered_jobs_print_as_one_block_and_prefixed_mode_tags_lines() {
         std::fs::remove_file(p.join(f)).unwrap();
     }
     let run = p.run(&["ci", "-j", "2", "--output", "prefixed"]);
-    run.code(0).contains("b | b-2").contains("a | a-first");
+    run.code(Exit::Ok)
+        .contains("b | b-2")
+        .contains("a | a-first");
 }
 
 #[test]
@@ -437,7 +517,7 @@ fn a_failed_run_recaps_the_first_failure_with_a_reproduce_command() {
         "#,
     );
     let run = p.run(&["ci", "-q"]);
-    run.code(1)
+    run.code(Exit::Failed)
         .contains("first failure: lint")
         .contains("src/lib.rs:3: something is off");
     run.contains("reproduce: cargo xtask ci --job \"lint\"");
@@ -447,7 +527,7 @@ fn a_failed_run_recaps_the_first_failure_with_a_reproduce_command() {
 fn large_output_flows_through_intact() {
     let p = Project::new().task("ci", r#"job("big", || run(["sh", "-c", "seq 1 200000"]));"#);
     let run = p.run(&["ci"]);
-    run.code(0);
+    run.code(Exit::Ok);
     let numbers: Vec<&str> = run
         .stdout
         .lines()
@@ -474,11 +554,11 @@ fn runaway_scripts_are_stopped() {
         .output()
         .unwrap();
     let run = support::Run::from(run);
-    run.code(1)
+    run.code(Exit::Failed)
         .contains("too many operations")
         .contains("tasks/loop.rhai:1:");
     p.run(&["recurse"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("call depth")
         .contains("tasks/recurse.rhai:");
 }
@@ -486,10 +566,12 @@ fn runaway_scripts_are_stopped() {
 #[test]
 fn verbose_shows_how_each_command_ended() {
     let p = Project::new().task("ci", r#"job("a", || run(["sh", "-c", "exit 0"]));"#);
-    p.run(&["ci", "-v"]).code(0).contains("↳ exit status 0 in ");
-    p.run(&["ci"]).code(0).lacks("↳ exit status");
+    p.run(&["ci", "-v"])
+        .code(Exit::Ok)
+        .contains("↳ exit status 0 in ");
+    p.run(&["ci"]).code(Exit::Ok).lacks("↳ exit status");
     p.run(&["ci", "-q"])
-        .code(0)
+        .code(Exit::Ok)
         .lacks("$ sh -c")
         .contains("ci: 1 passed");
 }

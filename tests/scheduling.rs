@@ -5,6 +5,7 @@
 mod support;
 
 use support::Project;
+use xtask_core::exit::Exit;
 
 /// Appends `start <name>`, runs `body`, appends `end <name>`: the log's line order is the
 /// order things happened in.
@@ -62,7 +63,9 @@ fn an_exclusive_job_never_overlaps_another() {
     ]
     .join("\n");
     let p = Project::new().task("ci", &script);
-    p.run(&["ci", "-j", "4"]).code(0).contains("ci: 5 passed");
+    p.run(&["ci", "-j", "4"])
+        .code(Exit::Ok)
+        .contains("ci: 5 passed");
     let log = std::fs::read_to_string(p.join("events.log")).unwrap();
     let (inside, open) = overlaps(&log, "bench");
     assert!(
@@ -90,7 +93,9 @@ fn a_measurement_has_the_machine_to_itself() {
         job("later", || sh("echo start later >> events.log; echo end later >> events.log"));
         "#,
     );
-    p.run(&["ci", "-j", "4"]).code(0).contains("ci: 3 passed");
+    p.run(&["ci", "-j", "4"])
+        .code(Exit::Ok)
+        .contains("ci: 3 passed");
     let log = std::fs::read_to_string(p.join("events.log")).unwrap();
     let (inside, open) = overlaps(&log, "measure");
     assert!(
@@ -144,7 +149,7 @@ fn a_job_waiting_for_the_cargo_build_directory_holds_no_slot() {
     let mut cmd = p.command(&["ci", "-j", "2"]);
     cmd.env("CARGO_TARGET_DIR", p.join("target"));
     let run = support::Run::from(cmd.output().expect("run xtask"));
-    run.code(0).contains("ci: 3 passed");
+    run.code(Exit::Ok).contains("ci: 3 passed");
 }
 
 #[test]
@@ -159,7 +164,9 @@ fn the_longest_chain_starts_first() {
         job("long-3", #{ needs: ["long-2"] }, || sh("echo long-3 >> order.log"));
         "#,
     );
-    p.run(&["ci", "-j", "1"]).code(0).contains("ci: 4 passed");
+    p.run(&["ci", "-j", "1"])
+        .code(Exit::Ok)
+        .contains("ci: 4 passed");
     let order = std::fs::read_to_string(p.join("order.log")).unwrap();
     assert_eq!(order.lines().next(), Some("long"), "{order}");
     // The durations were remembered for the next run's order.

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use support::{gone_within, wait_for_file, Project, Run};
+use xtask_core::exit::Exit;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
@@ -102,7 +103,7 @@ fn ready_by_http_then_every_endpoint_checks_out() {
         });
         "#,
     );
-    run(&p, &["smoke"]).code(0).contains("ready after");
+    run(&p, &["smoke"]).code(Exit::Ok).contains("ready after");
     assert_gone(&p, "svc.pid");
     let log = std::fs::read_to_string(p.join("log.txt")).unwrap();
     assert!(log.contains("listening on http://127.0.0.1:"), "{log}");
@@ -129,7 +130,7 @@ fn ready_by_tcp_with_python_http_server() {
         "#,
     );
     // No explicit stop: the job's end stops it.
-    run(&p, &["smoke"]).code(0);
+    run(&p, &["smoke"]).code(Exit::Ok);
     assert_gone(&p, "svc.pid");
 }
 
@@ -151,7 +152,7 @@ fn ready_by_log_line() {
         });
         "#,
     );
-    run(&p, &["smoke"]).code(0);
+    run(&p, &["smoke"]).code(Exit::Ok);
     assert_gone(&p, "svc.pid");
 }
 
@@ -172,7 +173,7 @@ fn never_ready_fails_at_the_timeout_with_its_log_tail() {
         "#,
     );
     let out = run(&p, &["smoke"]);
-    out.code(1)
+    out.code(Exit::Failed)
         .contains("service `sh`")
         .contains("was not ready after 1.00s waiting for a TCP connection to 127.0.0.1:")
         .contains("connection refused")
@@ -199,7 +200,7 @@ fn a_crash_before_ready_fails_at_once_with_its_status_and_log() {
     );
     // Without crash detection this would end at the readiness timeout, with another message.
     let out = run(&p, &["smoke"]);
-    out.code(1)
+    out.code(Exit::Failed)
         .contains("exited with exit status 3 before it was ready")
         .contains("fatal: no config file")
         .lacks("not ready after");
@@ -212,7 +213,7 @@ fn a_missing_program_is_named() {
         r#"job("x", || service::start(["./no-such-server"], #{ ready: #{ tcp: "127.0.0.1:1" } }));"#,
     );
     run(&p, &["smoke"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("program not found: `./no-such-server`");
 }
 
@@ -266,27 +267,27 @@ fn wrong_status_and_wrong_json_fields_show_expected_and_actual() {
             r#"job("eq", || assert_eq(#{ a: [1, 2] }, #{ a: [1, 3] }, "lists match"));"#,
         );
     run(&p, &["status"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("expected status 200, got 404")
         .contains("--- response to GET http://127.0.0.1:")
         .contains(r#"{"error":"not found"}"#);
     assert_gone(&p, "svc.pid");
     run(&p, &["field"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("assert_json `result.version`")
         .contains(r#"expected: "9.9.9""#)
         .contains(r#"actual: "0.3.1""#)
         .contains(r#""name":"example-service""#);
     assert_gone(&p, "svc.pid");
     run(&p, &["missing"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("the document has no field `database` (it has: status)");
     run(&p, &["rpc-error"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("json_rpc getversoin at http://127.0.0.1:")
         .contains("error -32601: Method not found");
     run(&p, &["eq"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("assertion failed: lists match")
         .contains(r#"expected: {"a":[1,3]}"#)
         .contains(r#"actual: {"a":[1,2]}"#);
@@ -307,7 +308,7 @@ fn a_failing_job_stops_its_service_and_shows_the_log_tail() {
         "#,
     );
     run(&p, &["smoke"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("planted failure")
         .contains("service `sh`")
         .contains("was stopped")
@@ -323,7 +324,7 @@ fn a_passing_job_does_not_show_the_service_log() {
     );
     // The command line shows the arithmetic; only the log would show its result.
     run(&p, &["smoke"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("quiet-$((40")
         .lacks("quiet-42-line");
 }
@@ -353,7 +354,7 @@ fn sigint_stops_the_service() {
     assert!(support::pid_alive(pid));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = Run::from(child.wait_with_output().unwrap());
-    out.code(130).contains("interrupted");
+    out.code(Exit::Interrupted).contains("interrupted");
     assert_gone(&p, "svc.pid");
 }
 
@@ -375,7 +376,7 @@ fn sigint_while_waiting_for_readiness_stops_the_service() {
     std::thread::sleep(Duration::from_millis(200));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = Run::from(child.wait_with_output().unwrap());
-    out.code(130);
+    out.code(Exit::Interrupted);
     assert_gone(&p, "svc.pid");
 }
 
@@ -395,7 +396,9 @@ fn fail_fast_stops_a_sibling_jobs_service() {
         });
         "#,
     );
-    run(&p, &["smoke", "-j", "2"]).code(1).contains("cancelled");
+    run(&p, &["smoke", "-j", "2"])
+        .code(Exit::Failed)
+        .contains("cancelled");
     assert_gone(&p, "svc.pid");
 }
 
@@ -435,14 +438,16 @@ fn secrets_in_the_service_env_are_masked_in_its_log() {
             .output()
             .unwrap(),
     );
-    out.code(1).contains("using token ***").lacks(secret);
+    out.code(Exit::Failed)
+        .contains("using token ***")
+        .lacks(secret);
     let out = Run::from(
         p.command(&["log"])
             .env("API_TOKEN", secret)
             .output()
             .unwrap(),
     );
-    out.code(0).lacks(secret);
+    out.code(Exit::Ok).lacks(secret);
     let written = std::fs::read_to_string(p.join("log.txt")).unwrap();
     assert_eq!(written.trim(), "token=***\nok");
 }
@@ -477,18 +482,18 @@ fn http_wait_and_tcp_wait() {
             "bad-option",
             r#"job("x", || http::wait("http://127.0.0.1:1/", #{ timout: "1s" }));"#,
         );
-    run(&p, &["up"]).code(0);
+    run(&p, &["up"]).code(Exit::Ok);
     assert_gone(&p, "svc.pid");
     run(&p, &["down"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("not ready after 1.00s")
         .contains("connection refused");
     run(&p, &["tcp-down"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("tcp::wait 127.0.0.1:")
         .contains("not ready after 500ms");
     run(&p, &["bad-option"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("unknown http::wait option `timout`")
         .contains("did you mean `timeout`?");
 }
@@ -505,7 +510,7 @@ fn free_ports_never_repeat_across_parallel_jobs() {
         });
         "#,
     );
-    run(&p, &["ports", "-j", "4"]).code(0);
+    run(&p, &["ports", "-j", "4"]).code(Exit::Ok);
     let mut all = Vec::new();
     for n in 1..=4 {
         let text = std::fs::read_to_string(p.join(&format!("ports-{n}.txt"))).unwrap();
@@ -539,14 +544,14 @@ fn retry_runs_a_flaky_block_again() {
             r#"job("hopeless", || retry(1, || fail("still broken")));"#,
         );
     run(&p, &["flaky"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("retry 1/3")
         .contains("attempt 1 failed")
         .contains("retry 2/3")
         .lacks("retry 3/3");
     assert_eq!(std::fs::read_to_string(p.join("count")).unwrap(), "3");
     run(&p, &["hopeless"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("retry 1/1")
         .contains("still broken");
 }
@@ -568,7 +573,7 @@ fn retry_stops_when_the_job_is_cancelled() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = Run::from(child.wait_with_output().unwrap());
-    out.code(1).contains("timed out after");
+    out.code(Exit::Failed).contains("timed out after");
 }
 
 #[test]
@@ -580,7 +585,7 @@ fn listing_starts_no_service() {
         job("a", || 1);
         "#,
     );
-    p.run(&["smoke", "--list"]).code(0);
+    p.run(&["smoke", "--list"]).code(Exit::Ok);
     std::thread::sleep(Duration::from_millis(300));
     assert!(!p.join("started.marker").exists());
 }
@@ -598,7 +603,7 @@ fn the_example_smoke_task_passes() {
             .output()
             .unwrap(),
     );
-    out.code(0)
+    out.code(Exit::Ok)
         .contains("example-service 0.3.1 passed its smoke test")
         .contains("smoke: 2 passed");
 }
@@ -625,7 +630,7 @@ fn a_relative_program_runs_from_the_service_dir() {
             });
             "#,
         );
-    run(&p, &["smoke"]).code(0);
+    run(&p, &["smoke"]).code(Exit::Ok);
     assert_gone(&p, "svc.pid");
     let log = std::fs::read_to_string(p.join("log.txt")).unwrap();
     let app = p.path().join("app").canonicalize().unwrap();
@@ -655,17 +660,17 @@ fn bad_service_options_are_explained() {
             r#"job("x", || service::start(["sh"], #{ ready: #{ tcp: "127.0.0.1:1", status: 200 } }));"#,
         );
     run(&p, &["typo"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("unknown service::start option `redy`")
         .contains("did you mean `ready`?")
         .contains("tasks/typo.rhai:1:");
     run(&p, &["two"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("needs exactly one of `http`, `tcp` or `log` (got tcp, log)");
     run(&p, &["regex"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("ready.log: invalid regex `(`");
     run(&p, &["status"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("`ready.status` goes with `ready.http`");
 }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use support::{Project, Run};
+use xtask_core::exit::Exit;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -77,7 +78,7 @@ fn actions_graph(yaml: &str) -> BTreeMap<String, BTreeSet<String>> {
 /// The task's graph as `--list --json` gives it, folded to declared names.
 fn declared_graph(dir: &Path, task: &str) -> BTreeMap<String, BTreeSet<String>> {
     let run = xtask_in(dir, &["--list", task, "--json"]);
-    run.code(0);
+    run.code(Exit::Ok);
     let list: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let jobs = list["jobs"].as_array().unwrap();
     let base_of: BTreeMap<String, String> = jobs
@@ -131,7 +132,7 @@ fn generated_workflows_mirror_the_graph_and_lint_clean() {
     let repo = repo_root();
     for dir in [repo.clone(), repo.join("examples/service")] {
         let run = xtask_in(&dir, &["workflow", "ci", "--file", "-"]);
-        run.code(0);
+        run.code(Exit::Ok);
         let yaml = run.stdout.clone();
         let mut expected = declared_graph(&dir, "ci");
         let gate: BTreeSet<String> = expected.keys().cloned().collect();
@@ -140,7 +141,7 @@ fn generated_workflows_mirror_the_graph_and_lint_clean() {
         let file = tempfile::Builder::new().suffix(".yml").tempfile().unwrap();
         std::fs::write(file.path(), &yaml).unwrap();
         if let Some(lint) = actionlint(file.path()) {
-            lint.code(0);
+            lint.code(Exit::Ok);
         }
         // Set-up only where the job uses it.
         let job_text = |id: &str| -> String {
@@ -160,7 +161,7 @@ fn generated_workflows_mirror_the_graph_and_lint_clean() {
         }
     }
     // This repository's own workflow is the generated one.
-    xtask_in(&repo, &["workflow", "ci", "--check"]).code(0);
+    xtask_in(&repo, &["workflow", "ci", "--check"]).code(Exit::Ok);
     assert!(!repo.join(".github/workflows/fan-out.yml").exists());
 }
 
@@ -168,7 +169,7 @@ fn generated_workflows_mirror_the_graph_and_lint_clean() {
 fn check_catches_a_stale_file_and_keeps_hand_written_sections() {
     let p = Project::new()
         .task("ci", "job(\"lint\", || print(\"ok\"));\njob(\"deploy\", #{ needs: [\"lint\"] }, || secret(\"DEPLOY_TOKEN\"));\n");
-    p.run(&["workflow", "ci"]).code(0).contains("wrote");
+    p.run(&["workflow", "ci"]).code(Exit::Ok).contains("wrote");
     let path = p.join(".github/workflows/ci.yml");
     let generated = std::fs::read_to_string(&path).unwrap();
     // Secrets only where they are read.
@@ -177,7 +178,7 @@ fn check_catches_a_stale_file_and_keeps_hand_written_sections() {
     let lint =
         &generated[generated.find("\n  lint:").unwrap()..generated.find("\n  deploy:").unwrap()];
     assert!(!lint.contains("DEPLOY_TOKEN"), "{lint}");
-    p.run(&["workflow", "ci", "--check"]).code(0);
+    p.run(&["workflow", "ci", "--check"]).code(Exit::Ok);
 
     // A step of the user's own, inside the marked section: kept, and not "out of date".
     let mine = "      - run: echo my own step\n";
@@ -187,7 +188,7 @@ fn check_catches_a_stale_file_and_keeps_hand_written_sections() {
     );
     assert_ne!(edited, generated);
     std::fs::write(&path, &edited).unwrap();
-    p.run(&["workflow", "ci", "--check"]).code(0);
+    p.run(&["workflow", "ci", "--check"]).code(Exit::Ok);
 
     // The task changes: the file is stale; regenerating keeps the user's step.
     let p = p.task(
@@ -195,9 +196,9 @@ fn check_catches_a_stale_file_and_keeps_hand_written_sections() {
         "job(\"lint\", || print(\"ok\"));\njob(\"deploy\", #{ needs: [\"lint\"] }, || secret(\"DEPLOY_TOKEN\"));\njob(\"docs\", || 1);\n",
     );
     p.run(&["workflow", "ci", "--check"])
-        .code(1)
+        .code(Exit::Failed)
         .contains("out of date");
-    p.run(&["workflow", "ci"]).code(0);
+    p.run(&["workflow", "ci"]).code(Exit::Ok);
     let regenerated = std::fs::read_to_string(&path).unwrap();
     assert!(regenerated.contains(mine), "{regenerated}");
     assert!(regenerated.contains("\n  docs:\n"), "{regenerated}");
@@ -208,9 +209,9 @@ fn check_catches_a_stale_file_and_keeps_hand_written_sections() {
         regenerated.replace("runs-on: ubuntu-latest", "runs-on: macos-latest"),
     )
     .unwrap();
-    p.run(&["workflow", "ci", "--check"]).code(1);
+    p.run(&["workflow", "ci", "--check"]).code(Exit::Failed);
     if let Some(lint) = actionlint(&path) {
-        lint.code(0);
+        lint.code(Exit::Ok);
     }
 }
 
@@ -237,7 +238,7 @@ fn rehearsal_runs_each_job_in_its_own_process_and_copy_handing_results_over() {
         .env("MARKS", marks.path())
         .output()
         .unwrap();
-    Run::from(run).code(0).contains("2 passed");
+    Run::from(run).code(Exit::Ok).contains("2 passed");
     let read = |name: &str| std::fs::read_to_string(marks.path().join(name)).unwrap();
     assert_eq!(read("use.got"), r#"out/pack ["a", "b"] 3"#);
     // Two processes, two checkouts, neither the project itself.
@@ -277,7 +278,9 @@ fn rehearsal_of_a_planted_failure_leaves_dependents_not_run_and_fails_the_gate()
         "--report",
         &format!("json={}", report.display()),
     ]);
-    run.code(1).contains("planted lint failure").lacks("never");
+    run.code(Exit::Failed)
+        .contains("planted lint failure")
+        .lacks("never");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let status: BTreeMap<String, String> = report["jobs"]
@@ -310,11 +313,13 @@ fn a_fail_fast_false_matrix_keeps_its_other_combinations_running() {
         });
         "#,
     );
-    p.run(&["ci", "-j", "1"]).code(1).contains("13 is broken");
+    p.run(&["ci", "-j", "1"])
+        .code(Exit::Failed)
+        .contains("13 is broken");
     assert!(p.join("done-14").exists() && p.join("done-15").exists());
     // The generated workflow says the same to Actions.
     p.run(&["workflow", "ci", "--file", "-"])
-        .code(0)
+        .code(Exit::Ok)
         .contains("      fail-fast: false\n      matrix:\n        version: ['13', '14', '15']\n");
     // Without it, the first failure stops the matrix.
     let p = p.task(
@@ -328,7 +333,9 @@ fn a_fail_fast_false_matrix_keeps_its_other_combinations_running() {
     );
     std::fs::remove_file(p.join("done-14")).unwrap();
     std::fs::remove_file(p.join("done-15")).unwrap();
-    p.run(&["ci", "-j", "1"]).code(1).contains("not started");
+    p.run(&["ci", "-j", "1"])
+        .code(Exit::Failed)
+        .contains("not started");
     assert!(!p.join("done-14").exists());
 }
 
@@ -412,7 +419,7 @@ fn an_interrupted_rehearsal_leaves_no_process_and_no_copy_behind() {
     assert!(support::pid_alive(job_process) && support::pid_alive(sleeper));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
-    Run::from(out).code(130);
+    Run::from(out).code(Exit::Interrupted);
     let limit = std::time::Duration::from_secs(10);
     assert!(
         support::gone_within(job_process, limit),

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use xtask_core::exit::Exit;
 
 pub struct Project {
     dir: tempfile::TempDir,
@@ -102,12 +103,18 @@ impl Run {
         format!("{}{}", self.stdout, self.stderr)
     }
 
+    /// Asserts the run ended with `expected` (the runner's own exit code type, so a test
+    /// cannot name a code the runner does not have).
     #[track_caller]
-    pub fn code(&self, expected: i32) -> &Self {
+    pub fn code(&self, expected: Exit) -> &Self {
         assert_eq!(
-            self.code, expected,
-            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout, self.stderr
+            self.code,
+            expected.code(),
+            "unexpected exit code: {} ({:?} expected)\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            expected,
+            self.stdout,
+            self.stderr
         );
         self
     }

@@ -13,6 +13,7 @@ pub mod critical_path;
 pub mod duration;
 pub mod durations;
 pub mod events;
+pub mod exit;
 pub mod graph;
 pub mod process;
 pub mod redact;

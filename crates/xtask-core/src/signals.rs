@@ -100,7 +100,7 @@ pub fn interrupt(cause: &str) {
                 &mut std::io::stderr(),
                 format!("xtask: {cause} a third time: exiting now\n").as_bytes(),
             );
-            std::process::exit(130);
+            std::process::exit(crate::exit::Exit::Interrupted.code());
         }
     }
 }

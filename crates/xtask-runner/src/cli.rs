@@ -10,6 +10,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::durations::Durations;
 use crate::events::{Event, EventBus, Reporter};
+use crate::exit::Exit;
 use crate::graph::Plan;
 use crate::reporter::github::GithubActions;
 use crate::reporter::json::JsonReport;
@@ -19,10 +20,11 @@ use crate::reporter::terminal::{self, OutputMode, Terminal, Verbosity};
 use crate::script::{Host, Mode, Runner};
 use crate::{critical_path, listing, project, scheduler, signals, suggest};
 
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FAILED: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
-pub const EXIT_INTERRUPTED: i32 = 130;
+// The exit codes as the `i32` the commands return; what each means is documented on [`Exit`].
+pub const EXIT_OK: i32 = Exit::Ok.code();
+pub const EXIT_FAILED: i32 = Exit::Failed.code();
+pub const EXIT_USAGE: i32 = Exit::Usage.code();
+pub const EXIT_INTERRUPTED: i32 = Exit::Interrupted.code();
 
 #[derive(Parser, Debug)]
 #[command(

@@ -31,8 +31,8 @@
 
 pub use rhai;
 pub use xtask_core::{
-    cache, cancel, critical_path, duration, durations, events, graph, process, redact, reporter,
-    resources, scheduler, signals, suggest, utc,
+    cache, cancel, critical_path, duration, durations, events, exit, graph, process, redact,
+    reporter, resources, scheduler, signals, suggest, utc,
 };
 
 pub mod builtins;
@@ -50,6 +50,7 @@ pub mod workflow;
 use std::process::ExitCode;
 
 pub use extend::Xtask;
+pub use xtask_core::exit::Exit;
 
 /// Runs the command line of this process with the built-in primitives: all a user's `xtask/`
 /// crate needs in its `main`.

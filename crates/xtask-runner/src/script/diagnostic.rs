@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use rhai::{EvalAltResult, ParseError, Position};
+use rhai::{EvalAltResult, ParseError, ParseErrorType, Position};
 
 use super::resolver::lib_file;
 
@@ -40,19 +40,23 @@ impl Diagnostic {
         }
     }
 
-    pub fn from_parse(err: &ParseError, file: &str) -> Self {
+    /// `root` is the project root, where the file's source is read for context.
+    pub fn from_parse(err: &ParseError, file: &str, root: &Path) -> Self {
+        let location = location(file, err.position());
         Diagnostic {
-            message: format!("syntax error: {}", err.err_type()),
-            location: location(file, err.position()),
+            message: syntax_message(err.err_type(), location.as_ref(), root),
+            location,
         }
     }
 
     /// `main_file` is the file the error belongs to when no wrapper names another.
-    pub fn from_eval(err: &EvalAltResult, main_file: &str) -> Self {
+    pub fn from_eval(err: &EvalAltResult, main_file: &str, root: &Path) -> Self {
         let (inner, file) = innermost(err, main_file);
         let message = match inner {
             EvalAltResult::ErrorRuntime(value, _) if value.is_string() => value.to_string(),
-            EvalAltResult::ErrorParsing(kind, _) => format!("syntax error: {kind}"),
+            EvalAltResult::ErrorParsing(kind, pos) => {
+                syntax_message(kind, location(&file, *pos).as_ref(), root)
+            }
             EvalAltResult::ErrorTooManyOperations(_) => {
                 "the script ran too many operations (an endless loop?); raise the limit with XTASK_MAX_OPERATIONS".into()
             }
@@ -149,14 +153,54 @@ pub fn skip_reason(err: &EvalAltResult) -> Option<String> {
     }
 }
 
-/// The name in a "Function not found: name (args)" error.
-pub fn missing_function(err: &EvalAltResult) -> Option<String> {
+/// Rhai's `name (arg types)` of a call no function matched, if this is such an error.
+pub fn missing_function(err: &EvalAltResult) -> Option<&str> {
     match innermost(err, "").0 {
-        EvalAltResult::ErrorFunctionNotFound(signature, _) => {
-            let name = signature.split(['(', ' ']).next().unwrap_or(signature);
-            Some(name.trim().to_string())
-        }
+        EvalAltResult::ErrorFunctionNotFound(signature, _) => Some(signature),
         _ => None,
+    }
+}
+
+/// A syntax error's message. A reserved word or keyword where a name is expected is the one
+/// Rhai explains least: `#{ package: "x" }` says "'package' is a reserved keyword", and
+/// `#{ if: 1 }` "Expecting '}'". Both are map keys that need quotes.
+fn syntax_message(kind: &ParseErrorType, location: Option<&Location>, root: &Path) -> String {
+    let plain = format!("syntax error: {kind}");
+    let Some(loc) = location else {
+        return plain;
+    };
+    let reserved = matches!(kind, ParseErrorType::Reserved(_));
+    let word_expected = reserved || matches!(kind, ParseErrorType::MissingToken(..));
+    let Some(text) = source_line(root, loc).filter(|_| word_expected) else {
+        return plain;
+    };
+    let at = loc.column.saturating_sub(1);
+    let word: String = text
+        .chars()
+        .skip(at)
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    let after = text
+        .chars()
+        .skip(at + word.chars().count())
+        .collect::<String>();
+    let after = after.trim_start();
+    let is_key = after.starts_with(':') && !after.starts_with("::");
+    let is_property = at > 0 && text.chars().nth(at - 1) == Some('.');
+    // A keyword (`if`, `fn`) trips the parser before it can say so; a plain name never does.
+    let is_word =
+        !word.is_empty() && (reserved || rhai::Token::lookup_symbol_from_syntax(&word).is_some());
+    match (is_word, is_key, is_property) {
+        (true, true, _) => format!(
+            "syntax error: `{word}` is a reserved word in Rhai and cannot be a map key as it is: write it quoted, \"{word}\": … (or use the option's unquoted spelling, where it has one)"
+        ),
+        (true, false, true) => format!(
+            "syntax error: `{word}` is a reserved word in Rhai and cannot follow `.`: write the field as [\"{word}\"]"
+        ),
+        (true, false, false) if reserved => format!(
+            "syntax error: `{word}` is a reserved word in Rhai and cannot be a name; choose another"
+        ),
+        _ => plain,
     }
 }
 

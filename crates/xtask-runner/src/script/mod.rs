@@ -5,6 +5,7 @@
 // closure declared by the script is called later, on another thread, with its imports intact.
 #![allow(deprecated)]
 
+pub mod call_error;
 pub mod context;
 pub mod diagnostic;
 pub mod identity;
@@ -122,7 +123,7 @@ impl Host {
         let engine = self.engine();
         let mut ast = engine
             .compile(&text)
-            .map_err(|e| Diagnostic::from_parse(&e, &self.script))?;
+            .map_err(|e| Diagnostic::from_parse(&e, &self.script, &self.root))?;
         ast.set_source(self.script.as_str());
 
         let guard = context::enter(JobScope {
@@ -161,17 +162,33 @@ impl Host {
         Ok(guard)
     }
 
-    /// Turns an evaluation error into a diagnostic, suggesting near names for unknown functions.
+    /// Turns an evaluation error into a diagnostic. A call no function matched is explained
+    /// against the functions there are (see `call_error`).
     pub fn diagnose(&self, err: &EvalAltResult, main_file: &str) -> Diagnostic {
-        let diagnostic = Diagnostic::from_eval(err, main_file);
-        match diagnostic::missing_function(err) {
-            Some(name) => {
-                let known = known_functions(self.engine());
-                let suffix = crate::suggest::did_you_mean(&name, known.iter().map(String::as_str));
-                diagnostic.with_suffix(&suffix)
+        let mut diagnostic = Diagnostic::from_eval(err, main_file, &self.root);
+        let Some(signature) = diagnostic::missing_function(err) else {
+            return diagnostic;
+        };
+        let engine = self.engine();
+        // The file the call is in, for its script functions and the call's arguments.
+        let ast = diagnostic
+            .location
+            .as_ref()
+            .and_then(|loc| std::fs::read_to_string(self.root.join(&loc.file)).ok())
+            .and_then(|text| engine.compile(text).ok())
+            .unwrap_or_default();
+        let call = call_error::FailedCall::parse(signature, engine);
+        let functions = call_error::Functions::of(engine, &ast);
+        let mut message = call_error::explain(&call, &functions);
+        if let Some(loc) = &diagnostic.location {
+            for (position, name) in
+                call_error::functions_passed_for_variables(&ast, &call, loc.line, loc.column)
+            {
+                message.push_str(&call_error::explain_function_for_variable(position, &name));
             }
-            None => diagnostic,
         }
+        diagnostic.message = message;
+        diagnostic
     }
 
     /// Results of jobs that ran in other processes (`XTASK_RESULTS`), for `result_of`.
@@ -403,18 +420,6 @@ fn build_engine(root: &std::path::Path) -> Engine {
     crate::primitives::register_all(&mut engine);
     crate::extend::apply(&mut engine);
     engine
-}
-
-fn known_functions(engine: &Engine) -> Vec<String> {
-    engine
-        .gen_fn_signatures(false)
-        .into_iter()
-        .filter_map(|sig| {
-            let name = sig.split('(').next()?.trim();
-            let name = name.rsplit(' ').next()?.to_string();
-            Some(name)
-        })
-        .collect()
 }
 
 /// `--key value`, `--key=value` and bare `--flag` in the task's arguments, as a map. Dashes in
