@@ -117,6 +117,19 @@ pub fn parse<T: Options>(options: &Map) -> Result<T> {
             ));
         }
     }
+    for field in T::FIELDS {
+        let given: Vec<&str> = std::iter::once(field.name)
+            .chain(field.aliases.iter().copied())
+            .filter(|k| options.contains_key(*k))
+            .collect();
+        if given.len() > 1 {
+            return error(format!(
+                "{} options `{}` are one option: give one of them",
+                T::WHAT,
+                given.join("` and `")
+            ));
+        }
+    }
     for (key, value) in options {
         if let Err(tail) = T::check_field(key, value) {
             return error(format!("{} option `{key}` {tail}", T::WHAT));
@@ -234,7 +247,7 @@ macro_rules! options {
             $(
                 $(#[doc = $doc:literal])*
                 $(#[alias = $alias:literal])*
-                $field:ident : $ty:ty $(= $default:expr)?
+                $field:ident : $ty:ty $(= $default:expr $(=> $shown:literal)?)?
             ),* $(,)?
         }
     ) => {
@@ -262,7 +275,7 @@ macro_rules! options {
                     name: stringify!($field),
                     aliases: &[$($alias),*],
                     ty: <$ty as $crate::primitives::options::OptionType>::TYPE,
-                    default: $crate::primitives::options::options!(@shown $($default)?),
+                    default: $crate::primitives::options::options!(@shown $($default $(=> $shown)?)?),
                     doc: &[$($doc),*],
                 },
             )*];
@@ -279,6 +292,7 @@ macro_rules! options {
     (@default) => { Default::default() };
     (@default $default:expr) => { $default };
     (@shown) => { "" };
+    (@shown $default:expr => $shown:literal) => { $shown };
     (@shown $default:expr) => { stringify!($default) };
 }
 pub(crate) use options;
@@ -336,6 +350,8 @@ mod tests {
             /// Which packages.
             #[alias = "package"]
             packages: Strings,
+            /// Lints denied.
+            deny: Strings = Strings(vec!["warnings".into()]) => "[\"warnings\"]",
         }
     }
 
@@ -377,7 +393,7 @@ mod tests {
         let err = message(parse::<Sample>(&map(&[("timout", 1.into())])).unwrap_err());
         assert_eq!(
             err,
-            "unknown sample option `timout`; did you mean `timeout`? (known: dir, allow_fail, timeout, packages)"
+            "unknown sample option `timout`; did you mean `timeout`? (known: dir, allow_fail, timeout, packages, deny)"
         );
     }
 
@@ -405,5 +421,18 @@ mod tests {
         assert_eq!((f.name, f.ty, f.default), ("allow_fail", "bool", "false"));
         assert_eq!(f.text(), "Keep going on failure.");
         assert_eq!(Sample::FIELDS[3].aliases, &["package"]);
+        assert_eq!(Sample::FIELDS[4].default, "[\"warnings\"]");
+        let o: Sample = parse(&Map::new()).unwrap();
+        assert_eq!(o.deny.0, ["warnings"]);
+    }
+
+    #[test]
+    fn two_spellings_of_one_option_are_refused() {
+        let both = map(&[("package", "a".into()), ("packages", "b".into())]);
+        let err = message(parse::<Sample>(&both).unwrap_err());
+        assert_eq!(
+            err,
+            "sample options `packages` and `package` are one option: give one of them"
+        );
     }
 }

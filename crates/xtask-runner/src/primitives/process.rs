@@ -213,7 +213,3 @@ pub(crate) fn finished_result(finished: &crate::process::Finished) -> RunResult 
         ..RunResult::default()
     }
 }
-
-pub(crate) fn finished_map(finished: &crate::process::Finished) -> Map {
-    options::to_map(&finished_result(finished))
-}

@@ -20,7 +20,12 @@ pub struct Function {
 
 /// Every documented function of the families compiled in.
 pub fn all() -> Vec<&'static Function> {
-    let families: &[&[Function]] = &[super::process::FUNCTIONS, super::jobs::FUNCTIONS];
+    let families: &[&[Function]] = &[
+        super::process::FUNCTIONS,
+        super::jobs::FUNCTIONS,
+        #[cfg(feature = "cargo")]
+        super::cargo::FUNCTIONS,
+    ];
     families.iter().flat_map(|f| f.iter()).collect()
 }
 

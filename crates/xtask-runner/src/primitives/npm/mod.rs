@@ -417,7 +417,7 @@ fn execute(
 }
 
 fn result_map(display: &str, finished: &Finished) -> Map {
-    let mut map = super::process::finished_map(finished);
+    let mut map = super::options::to_map(&super::process::finished_result(finished));
     map.insert("command".into(), display.into());
     map
 }
