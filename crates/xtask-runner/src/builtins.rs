@@ -279,7 +279,7 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|")
 }
 
-fn option_table(out: &mut String, fields: &[Field]) {
+fn option_table(out: &mut String, fields: &[&Field]) {
     out.push_str("| option | type | default | meaning |\n|---|---|---|---|\n");
     for f in fields {
         let mut name = format!("`{}`", f.name);
@@ -348,9 +348,10 @@ pub fn primitives_markdown(engine: &rhai::Engine) -> String {
             for form in &forms {
                 out.push_str(&format!("- `{prefix}{}`\n", form.render_with(Some(doc))));
             }
-            if !doc.options.is_empty() {
+            let options = doc.all_options();
+            if !options.is_empty() {
                 out.push_str("\nOptions:\n\n");
-                option_table(&mut out, doc.options);
+                option_table(&mut out, &options);
             }
             if !doc.result.is_empty() {
                 out.push_str("\nResult:\n\n");
@@ -399,7 +400,10 @@ fn write_definitions(engine: &rhai::Engine, dir: &Path) -> std::io::Result<()> {
 /// A function's description and options as a `///` comment for editors.
 fn doc_comment(doc: &Function) -> String {
     let mut text = format!("/// {}\n", doc.summary);
-    let sections = [("Options", doc.options), ("Result", doc.result)];
+    let sections = [
+        ("Options", doc.all_options()),
+        ("Result", doc.result.iter().collect()),
+    ];
     for (title, fields) in sections.iter().filter(|(_, f)| !f.is_empty()) {
         text.push_str(&format!("///\n/// {title}:\n"));
         for f in fields.iter() {

@@ -73,7 +73,7 @@ pub(crate) const FUNCTIONS: &[super::reference::Function] = &[super::reference::
     params: &["name: string", "options: map", "body: Fn"],
     summary:
         "Declares a job: the body runs later, on a worker thread, once its `needs` have passed.",
-    options: <JobOptions as options::Options>::FIELDS,
+    options: &[<JobOptions as options::Options>::FIELDS],
     result: &[],
 }];
 

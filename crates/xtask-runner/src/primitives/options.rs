@@ -103,20 +103,50 @@ impl<T: OptionType> OptionType for Option<T> {
 /// Reads a script's option map into `T`: unknown keys get "did you mean", a mistyped value an
 /// error naming the option, the type it takes and what it got.
 pub fn parse<T: Options>(options: &Map) -> Result<T> {
-    let names: Vec<&str> = T::FIELDS.iter().map(|f| f.name).collect();
+    check_known(T::WHAT, options, &[T::FIELDS])?;
+    read(T::WHAT, options)
+}
+
+/// Refuses keys none of `parts` knows: for a function whose options are those of several
+/// others (`perf::compare_refs` takes `perf::bench`'s, `perf::time`'s and `perf::compare`'s).
+pub fn check_known(what: &str, options: &Map, parts: &[&[Field]]) -> Result<()> {
+    let fields = || parts.iter().flat_map(|p| p.iter());
+    let mut names: Vec<&str> = Vec::new();
+    for f in fields() {
+        if !names.contains(&f.name) {
+            names.push(f.name);
+        }
+    }
     for key in options.keys() {
-        let known = T::FIELDS
-            .iter()
-            .any(|f| f.name == key.as_str() || f.aliases.contains(&key.as_str()));
+        let known = fields().any(|f| f.name == key.as_str() || f.aliases.contains(&key.as_str()));
         if !known {
             return error(format!(
-                "unknown {} option `{key}`{} (known: {})",
-                T::WHAT,
+                "unknown {what} option `{key}`{} (known: {})",
                 crate::suggest::did_you_mean(key, names.iter().copied()),
                 names.join(", ")
             ));
         }
     }
+    Ok(())
+}
+
+/// Reads into `T` the keys `T` knows, leaving the rest to the other parts (see `check_known`);
+/// errors name `what`, the function the script called.
+pub fn parse_part<T: Options>(what: &str, options: &Map) -> Result<T> {
+    let mine: Map = options
+        .iter()
+        .filter(|(k, _)| {
+            T::FIELDS
+                .iter()
+                .any(|f| f.name == k.as_str() || f.aliases.contains(&k.as_str()))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    read(what, &mine)
+}
+
+/// A map of known keys into `T`.
+fn read<T: Options>(what: &str, options: &Map) -> Result<T> {
     for field in T::FIELDS {
         let given: Vec<&str> = std::iter::once(field.name)
             .chain(field.aliases.iter().copied())
@@ -124,19 +154,27 @@ pub fn parse<T: Options>(options: &Map) -> Result<T> {
             .collect();
         if given.len() > 1 {
             return error(format!(
-                "{} options `{}` are one option: give one of them",
-                T::WHAT,
+                "{what} options `{}` are one option: give one of them",
                 given.join("` and `")
             ));
         }
     }
     for (key, value) in options {
         if let Err(tail) = T::check_field(key, value) {
-            return error(format!("{} option `{key}` {tail}", T::WHAT));
+            return error(format!("{what} option `{key}` {tail}"));
         }
     }
     rhai::serde::from_dynamic(&Dynamic::from_map(options.clone()))
-        .or_else(|e| error(format!("{} options: {e}", T::WHAT)))
+        .or_else(|e| error(format!("{what} options: {e}")))
+}
+
+/// A whole-number option that may not be negative.
+pub fn count(what: &str, key: &str, n: i64) -> Result<usize> {
+    usize::try_from(n).or_else(|_| {
+        error(format!(
+            "{what} option `{key}` must be a whole number ≥ 0, not {n}"
+        ))
+    })
 }
 
 /// A result struct as the map scripts get.
@@ -156,16 +194,17 @@ macro_rules! option_type {
         pub struct $name(pub $inner);
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-                let $v = Dynamic::deserialize(d)?;
+                let $v = <rhai::Dynamic as serde::Deserialize>::deserialize(d)?;
                 let converted: std::result::Result<$inner, String> = $convert;
                 converted.map($name).map_err(serde::de::Error::custom)
             }
         }
-        impl OptionType for $name {
+        impl $crate::primitives::options::OptionType for $name {
             const TYPE: &'static str = $ty;
         }
     };
 }
+pub(crate) use option_type;
 
 option_type! {
     /// A duration: `"90s"`, `"10m"`, `"1h"`, or a number of seconds.

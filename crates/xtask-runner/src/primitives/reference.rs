@@ -14,8 +14,22 @@ pub struct Function {
     pub params: &'static [&'static str],
     /// One line.
     pub summary: &'static str,
-    pub options: &'static [Field],
+    /// Its options: one table, or several when it takes those of other functions too.
+    pub options: &'static [&'static [Field]],
     pub result: &'static [Field],
+}
+
+impl Function {
+    /// Every option, once (a function taking several functions' options can share a name).
+    pub fn all_options(&self) -> Vec<&'static Field> {
+        let mut out: Vec<&'static Field> = Vec::new();
+        for field in self.options.iter().flat_map(|o| o.iter()) {
+            if !out.iter().any(|f| f.name == field.name) {
+                out.push(field);
+            }
+        }
+        out
+    }
 }
 
 /// Every documented function of the families compiled in.
@@ -25,6 +39,8 @@ pub fn all() -> Vec<&'static Function> {
         super::jobs::FUNCTIONS,
         #[cfg(feature = "cargo")]
         super::cargo::FUNCTIONS,
+        #[cfg(feature = "perf")]
+        super::perf::FUNCTIONS,
     ];
     families.iter().flat_map(|f| f.iter()).collect()
 }
@@ -58,7 +74,8 @@ mod tests {
                 "{} has no summary",
                 function.name
             );
-            for field in function.options.iter().chain(function.result) {
+            let options = function.options.iter().flat_map(|o| o.iter());
+            for field in options.chain(function.result) {
                 if field.text().is_empty() {
                     missing.push(format!("{}: {}", function.name, field.name));
                 }

@@ -203,7 +203,7 @@ use super::reference::Function;
 const fn command(
     name: &'static str,
     summary: &'static str,
-    options: &'static [options::Field],
+    options: &'static [&'static [options::Field]],
 ) -> Function {
     Function {
         name,
@@ -215,29 +215,29 @@ const fn command(
 }
 
 pub(crate) const FUNCTIONS: &[Function] = &[
-    command("cargo::fmt_check", "`cargo fmt --all -- --check`; the failure lists the files not formatted.", FmtOptions::FIELDS),
-    command("cargo::clippy", "`cargo clippy --workspace --all-targets -- -D warnings`, with the lints as diagnostics.", ClippyOptions::FIELDS),
-    command("cargo::test", "`cargo test` (or `cargo nextest run`): test counts, a JUnit testcase and an annotation per failure.", TestOptions::FIELDS),
-    command("cargo::doc", "`cargo doc --workspace --no-deps` with `RUSTDOCFLAGS=-D warnings`.", DocOptions::FIELDS),
-    command("cargo::build", "`cargo build`; the result lists the `executables` built.", BuildOptions::FIELDS),
-    command("cargo::bench", "`cargo bench`; the result lists libtest's `benches`.", BenchOptions::FIELDS),
+    command("cargo::fmt_check", "`cargo fmt --all -- --check`; the failure lists the files not formatted.", &[FmtOptions::FIELDS]),
+    command("cargo::clippy", "`cargo clippy --workspace --all-targets -- -D warnings`, with the lints as diagnostics.", &[ClippyOptions::FIELDS]),
+    command("cargo::test", "`cargo test` (or `cargo nextest run`): test counts, a JUnit testcase and an annotation per failure.", &[TestOptions::FIELDS]),
+    command("cargo::doc", "`cargo doc --workspace --no-deps` with `RUSTDOCFLAGS=-D warnings`.", &[DocOptions::FIELDS]),
+    command("cargo::build", "`cargo build`; the result lists the `executables` built.", &[BuildOptions::FIELDS]),
+    command("cargo::bench", "`cargo bench`; the result lists libtest's `benches`.", &[BenchOptions::FIELDS]),
     Function {
         name: "cargo::run",
         params: &["argv: array", "options: map"],
         summary: "Any cargo command (`[\"check\", \"--workspace\"]`), with JSON diagnostics where cargo has them.",
-        options: RunOptions::FIELDS,
+        options: &[RunOptions::FIELDS],
         result: CargoResult::FIELDS,
     },
     Function {
         name: "cargo::metadata",
         params: &["options: map"],
         summary: "`cargo metadata --no-deps` (also in `--list` and `--dry-run`): `packages`, `names`, `version`, `rust_version` (the MSRV), `has_lib`, `workspace_root`, `target_directory`.",
-        options: MetadataOptions::FIELDS,
+        options: &[MetadataOptions::FIELDS],
         result: &[],
     },
-    command("cargo::audit", "`cargo audit` (cargo-audit must be installed; the error says how), 5-minute default timeout.", security::AuditOptions::FIELDS),
-    command("cargo::deny", "`cargo deny check [checks]` (cargo-deny must be installed), 5-minute default timeout.", security::DenyOptions::FIELDS),
-    command("cargo::outdated", "`cargo outdated --exit-code 1 --root-deps-only`: fails when a direct dependency is behind.", security::OutdatedOptions::FIELDS),
+    command("cargo::audit", "`cargo audit` (cargo-audit must be installed; the error says how), 5-minute default timeout.", &[security::AuditOptions::FIELDS]),
+    command("cargo::deny", "`cargo deny check [checks]` (cargo-deny must be installed), 5-minute default timeout.", &[security::DenyOptions::FIELDS]),
+    command("cargo::outdated", "`cargo outdated --exit-code 1 --root-deps-only`: fails when a direct dependency is behind.", &[security::OutdatedOptions::FIELDS]),
     Function {
         name: "cargo::has_tool",
         params: &["name: string"],
