@@ -41,6 +41,8 @@ pub fn all() -> Vec<&'static Function> {
         super::cargo::FUNCTIONS,
         #[cfg(feature = "perf")]
         super::perf::FUNCTIONS,
+        #[cfg(feature = "release")]
+        super::release::FUNCTIONS,
     ];
     families.iter().flat_map(|f| f.iter()).collect()
 }
