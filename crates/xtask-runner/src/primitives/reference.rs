@@ -43,6 +43,8 @@ pub fn all() -> Vec<&'static Function> {
         super::perf::FUNCTIONS,
         #[cfg(feature = "release")]
         super::release::FUNCTIONS,
+        #[cfg(feature = "node")]
+        super::npm::FUNCTIONS,
     ];
     families.iter().flat_map(|f| f.iter()).collect()
 }
