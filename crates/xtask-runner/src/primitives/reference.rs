@@ -45,6 +45,12 @@ pub fn all() -> Vec<&'static Function> {
         super::release::FUNCTIONS,
         #[cfg(feature = "node")]
         super::npm::FUNCTIONS,
+        #[cfg(feature = "http")]
+        super::service::FUNCTIONS,
+        #[cfg(feature = "http")]
+        super::http::FUNCTIONS,
+        #[cfg(feature = "http")]
+        super::load::FUNCTIONS,
     ];
     families.iter().flat_map(|f| f.iter()).collect()
 }
