@@ -51,6 +51,8 @@ pub fn all() -> Vec<&'static Function> {
         super::http::FUNCTIONS,
         #[cfg(feature = "http")]
         super::load::FUNCTIONS,
+        #[cfg(feature = "docker")]
+        super::docker::FUNCTIONS,
     ];
     families.iter().flat_map(|f| f.iter()).collect()
 }

@@ -368,11 +368,7 @@ fn start_program(argv: Array, options: Map) -> Result<Service> {
     start_with(argv, options)
 }
 
-pub(crate) fn start(argv: Array, options: Map) -> Result<Service> {
-    start_with(argv, options::parse(&options)?)
-}
-
-fn start_with(argv: Array, options: StartOptions) -> Result<Service> {
+pub(crate) fn start_with(argv: Array, options: StartOptions) -> Result<Service> {
     let scope = context::current();
     let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
     if argv.is_empty() || argv[0].is_empty() {
