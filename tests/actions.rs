@@ -338,10 +338,45 @@ fn makefile_compat_and_primitive_docs_are_current() {
         support::Run::from(out)
     };
     run(&["makefile", "--check"]).code(Exit::Ok);
-    run(&["definitions", "--check"]).code(Exit::Ok);
+    run(&["definitions", "--markdown", "docs/primitives.md", "--check"]).code(Exit::Ok);
     run(&["completions", "bash"])
         .code(Exit::Ok)
         .contains("xtask");
+}
+
+/// A user's repository gets editor definitions in `.rhai/` and the reference under `target/`,
+/// never in its `docs/`; the definitions carry parameter names and the reference's text.
+#[test]
+fn definitions_go_where_asked_and_carry_names_and_docs() {
+    let p = Project::new().task("ci", "job(\"a\", || {});\n");
+    p.run(&["definitions"])
+        .code(Exit::Ok)
+        .contains("target/xtask/primitives.md");
+    assert!(!p.join("docs").exists(), "definitions wrote into docs/");
+    let reference = std::fs::read_to_string(p.join("target/xtask/primitives.md")).unwrap();
+    assert!(
+        reference.contains("| `allow_fail` | bool | `false` |"),
+        "{reference}"
+    );
+    let global = std::fs::read_to_string(p.join(".rhai/__static__.d.rhai")).unwrap();
+    assert!(
+        global.contains("/// Runs a program (an argv array, no shell)"),
+        "{global}"
+    );
+    assert!(
+        global.contains("fn run(argv: array, options: map) -> map;"),
+        "{global}"
+    );
+    assert!(
+        global.contains("fn job(name: string, options: map, body: Fn);"),
+        "{global}"
+    );
+    p.run(&["definitions", "editor", "--markdown", "ref.md"])
+        .code(Exit::Ok);
+    assert!(p.join("editor/__static__.d.rhai").exists() && p.join("ref.md").exists());
+    p.run(&["definitions", "--markdown"])
+        .code(Exit::Usage)
+        .contains("--markdown needs a path");
 }
 
 #[test]

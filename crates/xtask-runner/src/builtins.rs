@@ -77,8 +77,34 @@ pub fn makefile(tasks: &[Task]) -> String {
     out
 }
 
-/// `.d.rhai` definition files for editors, and `docs/primitives.md`, from the engine's metadata.
+/// `.d.rhai` definition files for editors (default `.rhai/`, or the directory given) and the
+/// markdown reference (default under the target directory, or `--markdown PATH`): a user's
+/// `docs/` is theirs, so nothing is written there unless asked. `--check` compares the
+/// reference with the file at that path.
 fn definitions(root: &Path, args: &[String], check: bool) -> i32 {
+    let mut markdown = None;
+    let mut dir = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--check" => {}
+            "--markdown" => match rest.next() {
+                Some(path) => markdown = Some(root.join(path)),
+                None => {
+                    eprintln!("error: --markdown needs a path, e.g. --markdown docs/primitives.md");
+                    return EXIT_USAGE;
+                }
+            },
+            other if other.starts_with("--") => {
+                eprintln!(
+                    "error: unknown option `{other}` (usage: cargo xtask definitions [DIR] [--markdown PATH] [--check])"
+                );
+                return EXIT_USAGE;
+            }
+            other => dir = Some(root.join(other)),
+        }
+    }
+    let markdown = markdown.unwrap_or_else(|| target_dir(root).join("xtask/primitives.md"));
     let host = crate::script::Host::new(
         root.to_path_buf(),
         "definitions",
@@ -87,21 +113,15 @@ fn definitions(root: &Path, args: &[String], check: bool) -> i32 {
         Vec::new(),
     );
     let engine = host.engine();
-    let docs = primitives_markdown(engine);
-    let code = write_or_check(
-        &root.join("docs/primitives.md"),
-        &docs,
-        check,
-        "cargo xtask definitions",
+    let regenerate = format!(
+        "cargo xtask definitions --markdown {}",
+        markdown.strip_prefix(root).unwrap_or(&markdown).display()
     );
+    let code = write_or_check(&markdown, &primitives_markdown(engine), check, &regenerate);
     if check || code != EXIT_OK {
         return code;
     }
-    let dir = args
-        .iter()
-        .find(|a| !a.starts_with("--"))
-        .map(|d| root.join(d))
-        .unwrap_or_else(|| root.join(".rhai"));
+    let dir = dir.unwrap_or_else(|| root.join(".rhai"));
     if let Err(e) = write_definitions(engine, &dir) {
         eprintln!("error: cannot write definitions to {}: {e}", dir.display());
         return EXIT_FAILED;
@@ -110,12 +130,20 @@ fn definitions(root: &Path, args: &[String], check: bool) -> i32 {
     EXIT_OK
 }
 
-/// A registered function: its namespace (empty for global), name, parameters and return type in
-/// Rhai's own type names.
+/// Where cargo builds: `CARGO_TARGET_DIR`, else `target/` under the root.
+fn target_dir(root: &Path) -> std::path::PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// A registered function: its namespace (empty for global), name, parameters (name when Rhai
+/// knows one, and type) and return type in Rhai's own type names.
 struct Signature {
     namespace: String,
     name: String,
-    params: Vec<String>,
+    params: Vec<(Option<String>, String)>,
     returns: Option<String>,
 }
 
@@ -136,8 +164,8 @@ impl Signature {
             .split(", ")
             .filter(|p| !p.is_empty())
             .map(|p| match p.split_once(": ") {
-                Some((n, t)) => format!("{n}: {}", rhai_type(t)),
-                None => rhai_type(p),
+                Some((n, t)) => (Some(n.to_string()), rhai_type(t)),
+                None => (None, rhai_type(p)),
             })
             .collect();
         let returns = returns.map(rhai_type).filter(|r| r != "()");
@@ -149,15 +177,45 @@ impl Signature {
         })
     }
 
+    /// `namespace::name`, as the reference keys functions.
+    fn path(&self) -> String {
+        if self.namespace.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}::{}", self.namespace, self.name)
+        }
+    }
+
+    /// `name(param: type, …) -> type`, with the reference's parameter names where it has them.
+    fn render_with(&self, doc: Option<&Function>) -> String {
+        let types: Vec<String> = self.params.iter().map(|(_, t)| t.clone()).collect();
+        let params = doc
+            .and_then(|doc| crate::primitives::reference::name_params(doc, &types))
+            .unwrap_or_else(|| {
+                self.params
+                    .iter()
+                    .map(|(n, t)| match n {
+                        Some(n) => format!("{n}: {t}"),
+                        None => t.clone(),
+                    })
+                    .collect()
+            });
+        // A primitive returning its result struct is registered as returning `Dynamic`.
+        let returns = match (&self.returns, doc) {
+            (Some(r), Some(doc)) if r == "?" && !doc.result.is_empty() => Some("map"),
+            (r, _) => r.as_deref(),
+        };
+        let ret = returns.map(|r| format!(" -> {r}")).unwrap_or_default();
+        format!("{}({}){ret}", self.name, params.join(", "))
+    }
+
     fn render(&self) -> String {
-        let ret = self
-            .returns
-            .as_ref()
-            .map(|r| format!(" -> {r}"))
-            .unwrap_or_default();
-        format!("{}({}){ret}", self.name, self.params.join(", "))
+        self.render_with(None)
     }
 }
+
+use crate::primitives::options::Field;
+use crate::primitives::reference::Function;
 
 /// Rust type names as Rhai scripts know them.
 fn rhai_type(rust: &str) -> String {
@@ -203,17 +261,63 @@ fn signatures(engine: &rhai::Engine) -> std::collections::BTreeMap<String, Vec<S
         }
     }
     for sigs in groups.values_mut() {
-        sigs.sort_by_key(Signature::render);
+        sigs.sort_by_key(|s| (s.name.clone(), s.render()));
         sigs.dedup_by_key(|s| s.render());
     }
     groups
 }
 
-/// Every function scripts can call, grouped by namespace, with its signature.
+fn documented() -> std::collections::HashMap<&'static str, &'static Function> {
+    crate::primitives::reference::all()
+        .into_iter()
+        .map(|f| (f.name, f))
+        .collect()
+}
+
+/// A doc comment or table cell on one line, `|` escaped.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+fn option_table(out: &mut String, fields: &[&Field]) {
+    out.push_str("| option | type | default | meaning |\n|---|---|---|---|\n");
+    for f in fields {
+        let mut name = format!("`{}`", f.name);
+        for alias in f.aliases {
+            name.push_str(&format!(" (also `{alias}`)"));
+        }
+        let default = if f.default.is_empty() {
+            String::new()
+        } else {
+            format!("`{}`", f.default)
+        };
+        out.push_str(&format!(
+            "| {name} | {} | {default} | {} |\n",
+            cell(f.ty),
+            cell(&f.text())
+        ));
+    }
+}
+
+fn result_table(out: &mut String, fields: &[Field]) {
+    out.push_str("| field | type | meaning |\n|---|---|---|\n");
+    for f in fields {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            f.name,
+            cell(f.ty),
+            cell(&f.text())
+        ));
+    }
+}
+
+/// Every function scripts can call, grouped by namespace: the documented ones with their
+/// forms, a description, their options and result fields; the rest by signature.
 pub fn primitives_markdown(engine: &rhai::Engine) -> String {
+    let docs = documented();
     let mut out = String::from(
-        "# Primitives\n\nGenerated by `cargo xtask definitions` from the engine's own metadata; a test keeps it current.\n\
-         What each does is described in the README.\n",
+        "# Primitives\n\nGenerated by `cargo xtask definitions --markdown docs/primitives.md` from the primitives' \
+         declarations and the engine's metadata; a test keeps it current. The README describes how they fit together.\n",
     );
     for (namespace, sigs) in signatures(engine) {
         let title = if namespace.is_empty() {
@@ -221,24 +325,58 @@ pub fn primitives_markdown(engine: &rhai::Engine) -> String {
         } else {
             format!("`{namespace}::`")
         };
-        out.push_str(&format!("\n## {title}\n\n"));
-        for sig in sigs {
-            let prefix = if namespace.is_empty() {
-                String::new()
-            } else {
-                format!("{namespace}::")
+        out.push_str(&format!("\n## {title}\n"));
+        let prefix = if namespace.is_empty() {
+            String::new()
+        } else {
+            format!("{namespace}::")
+        };
+        let mut names: Vec<String> = sigs.iter().map(Signature::path).collect();
+        names.dedup();
+        let mut others = Vec::new();
+        for name in names {
+            let forms: Vec<&Signature> = sigs.iter().filter(|s| s.path() == name).collect();
+            let Some(doc) = docs.get(name.as_str()) else {
+                others.extend(
+                    forms
+                        .iter()
+                        .map(|s| format!("- `{prefix}{}`\n", s.render())),
+                );
+                continue;
             };
-            out.push_str(&format!("- `{prefix}{}`\n", sig.render()));
+            out.push_str(&format!("\n### `{name}`\n\n{}\n\n", doc.summary));
+            for form in &forms {
+                out.push_str(&format!("- `{prefix}{}`\n", form.render_with(Some(doc))));
+            }
+            let options = doc.all_options();
+            if !options.is_empty() {
+                out.push_str("\nOptions:\n\n");
+                option_table(&mut out, &options);
+            }
+            if !doc.result.is_empty() {
+                out.push_str("\nResult:\n\n");
+                result_table(&mut out, doc.result);
+            }
+        }
+        if !others.is_empty() {
+            if others.len() < sigs.len() {
+                out.push_str("\n### Other functions\n\n");
+            } else {
+                out.push('\n');
+            }
+            out.extend(others);
         }
     }
     out
 }
 
 /// `.d.rhai` files: Rhai's own for its built-in packages, ours for the primitives (whose
-/// metadata Rhai would print with Rust's `Result` types).
+/// metadata Rhai would print with Rust's `Result` types), with the reference's parameter names
+/// and descriptions as doc comments.
 fn write_definitions(engine: &rhai::Engine, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     engine.definitions().write_to_dir(dir)?;
+    let docs = documented();
     for (namespace, sigs) in signatures(engine) {
         let (file, module) = if namespace.is_empty() {
             ("__static__".to_string(), "static".to_string())
@@ -247,11 +385,42 @@ fn write_definitions(engine: &rhai::Engine, dir: &Path) -> std::io::Result<()> {
         };
         let mut text = format!("module {module};\n");
         for sig in sigs {
-            text.push_str(&format!("\nfn {};\n", sig.render()));
+            let doc = docs.get(sig.path().as_str()).copied();
+            text.push('\n');
+            if let Some(doc) = doc {
+                text.push_str(&doc_comment(doc));
+            }
+            text.push_str(&format!("fn {};\n", sig.render_with(doc)));
         }
         std::fs::write(dir.join(format!("{file}.d.rhai")), text)?;
     }
     Ok(())
+}
+
+/// A function's description and options as a `///` comment for editors.
+fn doc_comment(doc: &Function) -> String {
+    let mut text = format!("/// {}\n", doc.summary);
+    let sections = [
+        ("Options", doc.all_options()),
+        ("Result", doc.result.iter().collect()),
+    ];
+    for (title, fields) in sections.iter().filter(|(_, f)| !f.is_empty()) {
+        text.push_str(&format!("///\n/// {title}:\n"));
+        for f in fields.iter() {
+            let default = if f.default.is_empty() {
+                String::new()
+            } else {
+                format!(", default {}", f.default)
+            };
+            text.push_str(&format!(
+                "/// - `{}` ({}{default}): {}\n",
+                f.name,
+                f.ty,
+                f.text()
+            ));
+        }
+    }
+    text
 }
 
 fn completions(args: &[String]) -> i32 {

@@ -14,14 +14,149 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
+use super::options::Options as _;
+use super::options::{self, option_type, options, script_type, Duration as OptDuration};
+use super::reference::Function;
 use super::wait::{self, Backoff, Poll, WaitError};
-use super::{at_call_site, check_keys, duration_value, error, opt_string, Result};
+use super::{at_call_site, error, Result};
 use crate::cancel::CancelToken;
 use crate::script::context;
 
-const REQUEST_OPTIONS: &[&str] = &["method", "url", "headers", "body", "json", "timeout"];
-const WAIT_OPTIONS: &[&str] = &["status", "timeout", "interval"];
-const TCP_WAIT_OPTIONS: &[&str] = &["timeout", "interval"];
+option_type! {
+    /// Request headers: a map of names to values (written as text).
+    Headers(Vec<(String, String)>) as "map", |value| {
+        match value.clone().try_cast::<Map>() {
+            Some(map) => Ok(map
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), super::display_value(&v)))
+                .collect()),
+            None => Err(format!(
+                "must be a map, e.g. #{{ \"x-token\": \"…\" }}, not {}",
+                script_type(&value)
+            )),
+        }
+    }
+}
+
+option_type! {
+    /// Any value, sent as its text.
+    Text(String) as "string", |value| Ok(super::display_value(&value))
+}
+
+option_type! {
+    /// Any plain value, sent as JSON.
+    JsonBody(Dynamic) as "any", |value| Ok(value)
+}
+
+option_type! {
+    /// An HTTP status code or a list of them.
+    Statuses(Vec<u16>) as "int or array of ints", |value| {
+        let items = match value.clone().try_cast::<rhai::Array>() {
+            Some(items) => items,
+            None => vec![value.clone()],
+        };
+        items
+            .iter()
+            .map(|v| match v.as_int() {
+                Ok(code) if (100..=599).contains(&code) => Ok(code as u16),
+                _ => Err("must be an HTTP status code or a list of them".to_string()),
+            })
+            .collect()
+    }
+}
+
+options! {
+    /// Options of `http::get`, `http::post` and `http::request`.
+    pub struct RequestOptions for "http request" {
+        /// The method (`http::request`; default `GET`).
+        method: Option<String>,
+        /// The URL (`http::request`); plain `http://` only.
+        url: Option<String>,
+        /// Request headers, e.g. `#{ "x-token": "…" }`.
+        headers: Headers,
+        /// The body, as text.
+        body: Option<Text>,
+        /// A value sent as JSON, with `content-type: application/json` unless a header says
+        /// otherwise (not with `body`).
+        json: Option<JsonBody>,
+        /// Gives up on the request after this long.
+        timeout: OptDuration = OptDuration(DEFAULT_REQUEST_TIMEOUT) => "\"30s\"",
+    }
+}
+
+options! {
+    /// Options of `http::wait`.
+    pub struct WaitOptions for "http::wait" {
+        /// The status (or statuses) that count as ready (default: any 2xx).
+        status: Option<Statuses>,
+        /// Gives up after this long.
+        timeout: OptDuration = OptDuration(DEFAULT_WAIT_TIMEOUT) => "\"30s\"",
+        /// A fixed pause between attempts (default: backoff from 50 ms to 500 ms).
+        interval: Option<OptDuration>,
+    }
+}
+
+options! {
+    /// Options of `tcp::wait`.
+    pub struct TcpWaitOptions for "tcp::wait" {
+        /// Gives up after this long.
+        timeout: OptDuration = OptDuration(DEFAULT_WAIT_TIMEOUT) => "\"30s\"",
+        /// A fixed pause between attempts (default: backoff from 50 ms to 500 ms).
+        interval: Option<OptDuration>,
+    }
+}
+
+pub(crate) const FUNCTIONS: &[Function] = &[
+    Function {
+        name: "http::get",
+        params: &["url: string", "options: map"],
+        summary: "One GET request; any status is an answer: `#{ status, ok, headers, body, json, method, url, duration }`.",
+        options: &[RequestOptions::FIELDS],
+        result: &[],
+    },
+    Function {
+        name: "http::post",
+        params: &["url: string", "body: string", "options: map"],
+        summary: "One POST request, with a body or options; returns what `http::get` does.",
+        options: &[RequestOptions::FIELDS],
+        result: &[],
+    },
+    Function {
+        name: "http::request",
+        params: &["options: map"],
+        summary: "One request with the method and URL in the options; returns what `http::get` does.",
+        options: &[RequestOptions::FIELDS],
+        result: &[],
+    },
+    Function {
+        name: "http::wait",
+        params: &["url: string", "options: map"],
+        summary: "Polls until the URL answers with the wanted status; returns that response.",
+        options: &[WaitOptions::FIELDS],
+        result: &[],
+    },
+    Function {
+        name: "http::json_rpc",
+        params: &["url: string", "method: string", "params: ?"],
+        summary: "A JSON-RPC 2.0 call; returns its `result`, fails on an `error` answer, a non-200 status or a body that is not JSON-RPC.",
+        options: &[],
+        result: &[],
+    },
+    Function {
+        name: "tcp::wait",
+        params: &["addr: string", "options: map"],
+        summary: "Waits until a TCP connection to `host:port` succeeds.",
+        options: &[TcpWaitOptions::FIELDS],
+        result: &[],
+    },
+    Function {
+        name: "free_port",
+        params: &[],
+        summary: "A free loopback port, never the same twice in one run.",
+        options: &[],
+        result: &[],
+    },
+];
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A single probe while waiting must not eat the whole wait.
@@ -106,11 +241,12 @@ pub fn register(engine: &mut Engine) {
 }
 
 fn request_from_options(options: Map) -> Result<Map> {
-    let method = opt_string(&options, "method")?.unwrap_or_else(|| "GET".into());
-    let Some(url) = opt_string(&options, "url")? else {
+    let parsed: RequestOptions = options::parse(&options)?;
+    let method = parsed.method.clone().unwrap_or_else(|| "GET".into());
+    let Some(url) = parsed.url.clone() else {
         return error("http::request needs a `url`");
     };
-    script_request(&method, &url, options)
+    send_script_request(build_request(&method, &url, parsed)?)
 }
 
 /// A request as the client sends it.
@@ -300,36 +436,23 @@ pub fn response_map(request: &Request, response: &Response) -> Map {
 
 pub use super::{dynamic_to_json, json_to_dynamic};
 
-fn build_request(method: &str, url: &str, options: &Map) -> Result<Request> {
-    check_keys("http request", options, REQUEST_OPTIONS)?;
-    let mut request = Request::get(url, DEFAULT_REQUEST_TIMEOUT);
+fn build_request(method: &str, url: &str, options: RequestOptions) -> Result<Request> {
+    let mut request = Request::get(url, options.timeout.0);
     request.method = method.to_ascii_uppercase();
-    if let Some(timeout) = options.get("timeout") {
-        request.timeout = duration_value("option `timeout`", timeout)?;
-    }
-    if let Some(headers) = options.get("headers") {
-        let Some(headers) = headers.clone().try_cast::<Map>() else {
-            return error("option `headers` must be a map, e.g. #{ \"x-token\": \"…\" }");
-        };
-        for (name, value) in headers {
-            request
-                .headers
-                .push((name.to_string(), crate::primitives::display_value(&value)));
-        }
-    }
+    request.headers.extend(options.headers.0);
     let has_header = |request: &Request, name: &str| {
         request
             .headers
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case(name))
     };
-    match (options.get("body"), options.get("json")) {
+    match (options.body, options.json) {
         (Some(_), Some(_)) => return error("give either `body` or `json`, not both"),
-        (Some(body), None) => {
-            request.body = Some(crate::primitives::display_value(body).into_bytes());
+        (Some(Text(body)), None) => {
+            request.body = Some(body.into_bytes());
         }
-        (None, Some(json)) => {
-            let value = dynamic_to_json(json).or_else(|e| error(format!("option `json`: {e}")))?;
+        (None, Some(JsonBody(json))) => {
+            let value = dynamic_to_json(&json).or_else(|e| error(format!("option `json`: {e}")))?;
             request.body = Some(value.to_string().into_bytes());
             if !has_header(&request, "content-type") {
                 request
@@ -343,31 +466,15 @@ fn build_request(method: &str, url: &str, options: &Map) -> Result<Request> {
 }
 
 fn script_request(method: &str, url: &str, options: Map) -> Result<Map> {
-    let request = build_request(method, url, &options)?;
+    send_script_request(build_request(method, url, options::parse(&options)?)?)
+}
+
+fn send_script_request(request: Request) -> Result<Map> {
     let scope = context::current();
     match send_cancellable(&request, &scope.token()) {
         Ok(response) => Ok(response_map(&request, &response)),
         Err(e) => error(format!("{}: {e}", request.describe())),
     }
-}
-
-/// Which statuses count as ready: one code, a list, or any 2xx.
-fn wanted_statuses(options: &Map) -> Result<Option<Vec<u16>>> {
-    let Some(value) = options.get("status") else {
-        return Ok(None);
-    };
-    let items = match value.clone().try_cast::<rhai::Array>() {
-        Some(items) => items,
-        None => vec![value.clone()],
-    };
-    items
-        .iter()
-        .map(|v| match v.as_int() {
-            Ok(code) if (100..=599).contains(&code) => Ok(code as u16),
-            _ => error("option `status` must be an HTTP status code or a list of them"),
-        })
-        .collect::<Result<Vec<u16>>>()
-        .map(Some)
 }
 
 pub fn status_matches(status: u16, wanted: Option<&[u16]>) -> bool {
@@ -400,13 +507,10 @@ pub fn probe(
 }
 
 fn script_wait(url: &str, options: Map) -> Result<Map> {
-    check_keys("http::wait", &options, WAIT_OPTIONS)?;
-    let wanted = wanted_statuses(&options)?;
-    let timeout = match options.get("timeout") {
-        Some(t) => duration_value("option `timeout`", t)?,
-        None => DEFAULT_WAIT_TIMEOUT,
-    };
-    let backoff = backoff_option(&options)?;
+    let options: WaitOptions = options::parse(&options)?;
+    let wanted = options.status.map(|s| s.0);
+    let timeout = options.timeout.0;
+    let backoff = backoff(options.interval);
     let scope = context::current();
     let token = scope.token();
     let result = wait::until(&token, timeout, backoff, |left| {
@@ -418,11 +522,12 @@ fn script_wait(url: &str, options: Map) -> Result<Map> {
     }
 }
 
-pub fn backoff_option(options: &Map) -> Result<Backoff> {
-    Ok(match options.get("interval") {
-        Some(i) => Backoff::fixed(duration_value("option `interval`", i)?.max(wait::TICK)),
+/// A fixed `interval` between attempts, else backoff from 50 ms to 500 ms.
+pub fn backoff(interval: Option<OptDuration>) -> Backoff {
+    match interval {
+        Some(i) => Backoff::fixed(i.0.max(wait::TICK)),
         None => Backoff::new(Duration::from_millis(50), Duration::from_millis(500)),
-    })
+    }
 }
 
 pub fn wait_message(what: &str, err: WaitError) -> String {
@@ -523,12 +628,9 @@ pub fn tcp_probe(addrs: &[SocketAddr], left: Duration) -> Poll<()> {
 }
 
 fn tcp_wait(addr: &str, options: Map) -> Result<()> {
-    check_keys("tcp::wait", &options, TCP_WAIT_OPTIONS)?;
-    let timeout = match options.get("timeout") {
-        Some(t) => duration_value("option `timeout`", t)?,
-        None => DEFAULT_WAIT_TIMEOUT,
-    };
-    let backoff = backoff_option(&options)?;
+    let options: TcpWaitOptions = options::parse(&options)?;
+    let timeout = options.timeout.0;
+    let backoff = backoff(options.interval);
     let addrs = socket_addrs(addr).or_else(|e| error(format!("tcp::wait: {e}")))?;
     let token = context::current().token();
     wait::until(&token, timeout, backoff, |left| tcp_probe(&addrs, left))

@@ -8,34 +8,74 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
 
-use super::{
-    call_site, check_keys, display_value, duration_value, error, opt_string, string_list, Result,
-};
+use super::options::{self, options, Axes, Condition as When, Duration, Number, Strings, Vars};
+use super::{call_site, display_value, error, Result};
 use crate::graph::{Condition, JobDef, MatrixValue};
 use crate::script::context::{self, Deferred};
 use crate::script::diagnostic::SkipSignal;
 use crate::script::JobBody;
 
-const JOB_OPTIONS: &[&str] = &[
-    "needs",
-    "matrix",
-    "timeout",
-    "retries",
-    "fail_fast",
-    "env",
-    "dir",
-    "if",
-    "when",
-    "reason",
-    "inputs",
-    "outputs",
-    "cache",
-    "description",
-    "cpu",
-    "exclusive",
-    "resources",
-    "confirm",
-];
+options! {
+    /// Options of `job`.
+    pub struct JobOptions for "job" {
+        /// Jobs that must pass (or be skipped) first. A matrix job's name means all its
+        /// combinations, `"build (variant=debug)"` only those with that value, and
+        /// `"build (variant={variant})"` the combination with the needing job's own value.
+        needs: Strings,
+        /// `#{ version: [13, 14], os: ["linux"] }`: one job per combination, named
+        /// `pg (os=linux, version=13)`; the closure gets the combination as its parameter (or
+        /// via `matrix()`).
+        matrix: Axes,
+        /// `"90s"`, `"10m"`, `"1h30m"` or seconds; the job fails when it runs longer.
+        timeout: Option<Duration>,
+        /// Runs a failing job again, up to this many times (0 to 100).
+        retries: i64 = 0,
+        /// For a matrix job, `false` lets the other combinations start and run to their end
+        /// when one fails (Actions' `strategy.fail-fast`); the rest of the run still stops.
+        fail_fast: bool = true,
+        /// `#{ RUST_LOG: "debug" }` for every command in the job.
+        env: Vars,
+        /// Working directory of the job, relative to the project root.
+        dir: Option<String>,
+        /// `false` skips the job (`reason` says why); a closure decides when the job is about
+        /// to start. `if` is a Rhai keyword, so `"if"` (quoted) is the other spelling.
+        #[alias = "if"]
+        when: When,
+        /// Why the job is skipped when `when` is false, shown in the summary.
+        reason: Option<String>,
+        /// Globs (relative to the job's `dir`) of files the job reads, and `env:NAME` for a
+        /// variable it reads: part of its fingerprint for the up-to-date check.
+        inputs: Strings,
+        /// Globs of files the job writes: part of its fingerprint, checked after it ran.
+        outputs: Strings,
+        /// `false`: never skip the job as up to date; `true`: allow it even when the job has
+        /// effects outside the tree (a push, a request to another host).
+        cache: Option<bool>,
+        /// Shown by `--list <task>`.
+        description: Option<String>,
+        /// CPUs the job keeps busy (0 to 1024; unset: 0, it mostly waits); jobs start while
+        /// their weights fit the machine's CPUs.
+        cpu: Option<Number>,
+        /// `true`: the job runs with nothing else (it waits for running jobs to end, and
+        /// nothing starts beside it), for benchmarks.
+        exclusive: bool = false,
+        /// `["db", "port-8080"]`: named locks the job holds while it runs; jobs sharing a name
+        /// never run at once.
+        resources: Strings,
+        /// `"DEPLOY TO PRODUCTION"`: the job runs only once the operator gave this phrase;
+        /// `--dry-run` shows it in the plan.
+        confirm: Option<String>,
+    }
+}
+
+pub(crate) const FUNCTIONS: &[super::reference::Function] = &[super::reference::Function {
+    name: "job",
+    params: &["name: string", "options: map", "body: Fn"],
+    summary:
+        "Declares a job: the body runs later, on a worker thread, once its `needs` have passed.",
+    options: &[<JobOptions as options::Options>::FIELDS],
+    result: &[],
+}];
 
 pub fn register(engine: &mut Engine) {
     engine.register_fn("job", |ctx: NativeCallContext, name: &str, body: FnPtr| {
@@ -95,35 +135,40 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
     if name.trim().is_empty() {
         return error("a job needs a name");
     }
-    check_keys("job", options, JOB_OPTIONS)?;
+    let options = options::parse::<JobOptions>(options)?;
     let store = Arc::new(ctx.store_data());
+    if !(0..=100).contains(&options.retries) {
+        return error("`retries` must be a whole number from 0 to 100");
+    }
     let mut def = JobDef {
         name: name.to_string(),
-        needs: Vec::new(),
+        needs: options.needs.0,
         matrix: Vec::new(),
-        timeout: None,
-        retries: 0,
-        fail_fast: true,
-        env: Vec::new(),
-        dir: None,
+        timeout: options.timeout.map(|t| t.0),
+        retries: options.retries as u32,
+        fail_fast: options.fail_fast,
+        env: options
+            .env
+            .0
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .collect(),
+        dir: options.dir.map(Into::into),
         condition: Condition::Always,
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        cache: super::opt_bool(options, "cache")?,
-        description: opt_string(options, "description")?,
-        needs_resources: resource_options(options)?,
-        confirm: opt_string(options, "confirm")?,
+        inputs: options.inputs.0,
+        outputs: options.outputs.0,
+        cache: options.cache,
+        description: options.description,
+        needs_resources: resources(options.cpu, options.exclusive, options.resources)?,
+        confirm: options.confirm,
         body: Arc::new(JobBody {
             closure: body,
             store: Arc::clone(&store),
         }),
         defined_at: call_site(ctx),
     };
-    if let Some(needs) = options.get("needs") {
-        def.needs = string_list("`needs`", needs)?;
-    }
-    if let Some(matrix) = options.get("matrix") {
-        let Some(axes) = matrix.clone().try_cast::<Map>() else {
+    if !options.matrix.0.is_unit() {
+        let Some(axes) = options.matrix.0.try_cast::<Map>() else {
             return error("`matrix` must be a map of arrays, e.g. #{ version: [13, 14] }");
         };
         for (key, values) in axes {
@@ -140,40 +185,9 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
             def.matrix.push((key.to_string(), values));
         }
     }
-    if let Some(timeout) = options.get("timeout") {
-        def.timeout = Some(duration_value("`timeout`", timeout)?);
-    }
-    if let Some(retries) = options.get("retries") {
-        def.retries = match retries.as_int() {
-            Ok(n) if (0..=100).contains(&n) => n as u32,
-            _ => return error("`retries` must be a whole number from 0 to 100"),
-        };
-    }
-    if let Some(fail_fast) = options.get("fail_fast") {
-        def.fail_fast = match fail_fast.as_bool() {
-            Ok(go) => go,
-            Err(_) => return error("`fail_fast` must be true or false"),
-        };
-    }
-    if let Some(env) = options.get("env") {
-        let Some(env) = env.clone().try_cast::<Map>() else {
-            return error("`env` must be a map, e.g. #{ RUST_LOG: \"debug\" }");
-        };
-        def.env = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), crate::primitives::display_value(v)))
-            .collect();
-    }
-    def.dir = opt_string(options, "dir")?.map(Into::into);
-    if let Some(inputs) = options.get("inputs") {
-        def.inputs = string_list("`inputs`", inputs)?;
-    }
-    if let Some(outputs) = options.get("outputs") {
-        def.outputs = string_list("`outputs`", outputs)?;
-    }
-    let reason = opt_string(options, "reason")?;
-    // `if` is a Rhai keyword, so a map literal needs it quoted (`"if": …`); `when` is the same.
-    if let Some(condition) = options.get("if").or_else(|| options.get("when")) {
+    let reason = options.reason;
+    let condition = options.when.0;
+    if !condition.is_unit() {
         def.condition = if let Ok(go) = condition.as_bool() {
             if go {
                 Condition::Always
@@ -182,7 +196,7 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
                     reason: reason.unwrap_or_else(|| "`if` condition is false".into()),
                 }
             }
-        } else if let Some(check) = condition.clone().try_cast::<FnPtr>() {
+        } else if let Some(check) = condition.try_cast::<FnPtr>() {
             let check = snapshot_captures(check);
             Condition::Check {
                 body: Arc::new(JobBody {
@@ -201,24 +215,25 @@ fn declare(ctx: &NativeCallContext, name: &str, options: &Map, body: FnPtr) -> R
 
 /// `cpu: 2` (CPUs the job keeps busy; default 0: it mostly waits), `exclusive: true` (runs with
 /// nothing else), `resources: ["db"]` (named locks, one holder at a time).
-fn resource_options(options: &Map) -> Result<crate::resources::Needs> {
-    let mut needs = crate::resources::Needs::default();
-    if let Some(cpu) = options.get("cpu") {
-        needs.cpu = match cpu.as_float().or_else(|_| cpu.as_int().map(|n| n as f64)) {
-            Ok(n) if (0.0..=1024.0).contains(&n) => n,
-            _ => return error("`cpu` must be a number of CPUs from 0 to 1024, e.g. 1 or 0.5"),
-        };
+fn resources(
+    cpu: Option<Number>,
+    exclusive: bool,
+    locks: Strings,
+) -> Result<crate::resources::Needs> {
+    let mut needs = crate::resources::Needs {
+        exclusive,
+        ..Default::default()
+    };
+    if let Some(Number(cpu)) = cpu {
+        if !(0.0..=1024.0).contains(&cpu) {
+            return error("`cpu` must be a number of CPUs from 0 to 1024, e.g. 1 or 0.5");
+        }
+        needs.cpu = cpu;
     }
-    if let Some(exclusive) = options.get("exclusive") {
-        needs.exclusive = exclusive
-            .as_bool()
-            .or_else(|_| error("`exclusive` must be true or false"))?;
-    }
-    if let Some(resources) = options.get("resources") {
-        needs.locks = string_list("`resources`", resources)?
-            .into_iter()
-            .map(|name| format!("resource `{name}`"))
-            .collect();
-    }
+    needs.locks = locks
+        .0
+        .into_iter()
+        .map(|name| format!("resource `{name}`"))
+        .collect();
     Ok(needs)
 }

@@ -13,20 +13,63 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, FuncRegistration, Map, Module, NativeCallContext};
 
-use super::{at_call_site, check_keys, duration_value, error, opt_string, Result};
+use super::http::{Headers, Text};
+use super::options::Options as _;
+use super::options::{self, options, Duration as OptDuration, Number};
+use super::reference::Function;
+use super::{at_call_site, error, Result};
 use crate::events::Level;
 use crate::script::{context, Mode};
 
-const LOAD_OPTIONS: &[&str] = &[
-    "requests",
-    "concurrency",
-    "duration",
-    "method",
-    "timeout",
-    "headers",
-    "body",
+options! {
+    /// Options of `http::load`.
+    pub struct LoadOptions for "http::load" {
+        /// Requests to send (positive; with `duration` alone, as many as fit).
+        requests: Option<i64> = None => "200",
+        /// Threads sending, each with its own keep-alive connection (positive, at most 256).
+        concurrency: i64 = DEFAULT_CONCURRENCY as i64 => "4",
+        /// Stops sending after this long.
+        duration: Option<OptDuration>,
+        /// The method.
+        method: String = "GET".into() => "\"GET\"",
+        /// Gives up on one request after this long.
+        timeout: OptDuration = OptDuration(Duration::from_secs(10)) => "\"10s\"",
+        /// Request headers, e.g. `#{ "x-token": "…" }`.
+        headers: Headers,
+        /// The body of every request, as text.
+        body: Option<Text>,
+    }
+}
+
+options! {
+    /// Options of `http::canary`.
+    pub struct CanaryOptions for "http::canary" {
+        /// Fails when the candidate's error rate exceeds this many times the baseline's.
+        max_error_ratio: Number = Number(2.0) => "2.0",
+        /// Fails when the candidate's p95 latency exceeds this many times the baseline's.
+        max_p95_ratio: Number = Number(1.5) => "1.5",
+        /// The baseline's error rate counts as at least this (one error against a clean
+        /// baseline is not "infinitely worse").
+        min_error_rate: Number = Number(0.01) => "0.01",
+    }
+}
+
+pub(crate) const FUNCTIONS: &[Function] = &[
+    Function {
+        name: "http::load",
+        params: &["url: string", "options: map"],
+        summary: "Load from threads against a loopback service (or several URLs at once): `#{ count, errors, error_rate, p50, p95, p99, max, seconds, rps, statuses }`, latencies in ms.",
+        options: &[LoadOptions::FIELDS],
+        result: &[],
+    },
+    Function {
+        name: "http::canary",
+        params: &["baseline: map", "candidate: map", "options: map"],
+        summary: "Compares two `http::load` results: fails when the candidate's error rate or p95 is over its limit, naming both figures and the limit.",
+        options: &[CanaryOptions::FIELDS],
+        result: &[],
+    },
 ];
-const CANARY_OPTIONS: &[&str] = &["max_error_ratio", "max_p95_ratio", "min_error_rate"];
 const DEFAULT_REQUESTS: u64 = 200;
 const DEFAULT_CONCURRENCY: u64 = 4;
 
@@ -59,13 +102,10 @@ pub fn register_into(http: &mut Module) {
     );
 }
 
-fn count_option(options: &Map, key: &str, default: u64) -> Result<u64> {
-    match options.get(key) {
-        None => Ok(default),
-        Some(v) => match v.as_int() {
-            Ok(n) if n > 0 => Ok(n as u64),
-            _ => error(format!("option `{key}` must be a positive whole number")),
-        },
+fn positive(key: &str, n: i64) -> Result<u64> {
+    match n {
+        n if n > 0 => Ok(n as u64),
+        _ => error(format!("option `{key}` must be a positive whole number")),
     }
 }
 
@@ -117,44 +157,20 @@ struct Settings {
 }
 
 fn settings(options: &Map) -> Result<Settings> {
-    check_keys("http::load", options, LOAD_OPTIONS)?;
-    let has_duration = options.contains_key("duration");
-    let mut headers = Vec::new();
-    if let Some(h) = options.get("headers") {
-        let Some(h) = h.clone().try_cast::<Map>() else {
-            return error("option `headers` must be a map");
-        };
-        for (k, v) in h {
-            headers.push((k.to_string(), crate::primitives::display_value(&v)));
-        }
-    }
+    let options: LoadOptions = options::parse(options)?;
+    let requests = match options.requests {
+        Some(n) => positive("requests", n)?,
+        None if options.duration.is_some() => u64::MAX,
+        None => DEFAULT_REQUESTS,
+    };
     Ok(Settings {
-        requests: count_option(
-            options,
-            "requests",
-            if has_duration {
-                u64::MAX
-            } else {
-                DEFAULT_REQUESTS
-            },
-        )?,
-        concurrency: count_option(options, "concurrency", DEFAULT_CONCURRENCY)?.min(256),
-        duration: options
-            .get("duration")
-            .map(|d| duration_value("option `duration`", d))
-            .transpose()?,
-        timeout: options
-            .get("timeout")
-            .map(|d| duration_value("option `timeout`", d))
-            .transpose()?
-            .unwrap_or(Duration::from_secs(10)),
-        method: opt_string(options, "method")?
-            .unwrap_or_else(|| "GET".into())
-            .to_ascii_uppercase(),
-        headers,
-        body: options
-            .get("body")
-            .map(|b| crate::primitives::display_value(b).into_bytes()),
+        requests,
+        concurrency: positive("concurrency", options.concurrency)?.min(256),
+        duration: options.duration.map(|d| d.0),
+        timeout: options.timeout.0,
+        method: options.method.to_ascii_uppercase(),
+        headers: options.headers.0,
+        body: options.body.map(|b| b.0.into_bytes()),
     })
 }
 
@@ -389,16 +405,6 @@ fn number(map: &Map, what: &str, key: &str) -> Result<f64> {
     }
 }
 
-fn float_option(options: &Map, key: &str, default: f64) -> Result<f64> {
-    match options.get(key) {
-        None => Ok(default),
-        Some(v) => v
-            .as_float()
-            .or_else(|_| v.as_int().map(|i| i as f64))
-            .or_else(|t| error(format!("option `{key}` must be a number, not {t}"))),
-    }
-}
-
 /// The verdict of one figure: candidate against `ratio` times the baseline.
 pub struct Check {
     pub figure: &'static str,
@@ -433,10 +439,10 @@ pub fn canary_checks(
 }
 
 fn canary(baseline: &Map, candidate: &Map, options: &Map) -> Result<Map> {
-    check_keys("http::canary", options, CANARY_OPTIONS)?;
-    let max_error_ratio = float_option(options, "max_error_ratio", 2.0)?;
-    let max_p95_ratio = float_option(options, "max_p95_ratio", 1.5)?;
-    let min_error_rate = float_option(options, "min_error_rate", 0.01)?;
+    let options: CanaryOptions = options::parse(options)?;
+    let max_error_ratio = options.max_error_ratio.0;
+    let max_p95_ratio = options.max_p95_ratio.0;
+    let min_error_rate = options.min_error_rate.0;
     let base = (
         number(baseline, "baseline", "error_rate")?,
         number(baseline, "baseline", "p95")?,

@@ -11,7 +11,9 @@ pub mod jobs;
 #[cfg(feature = "http")]
 pub mod load;
 pub mod log;
+pub mod options;
 pub mod process;
+pub mod reference;
 // A gate for operators; job option `confirm:` and `confirm()`.
 pub mod confirm;
 pub mod version;

@@ -3,12 +3,77 @@
 
 use rhai::{Array, Dynamic, Engine, Map};
 
-use super::{check_keys, duration_value, error, opt_bool, opt_string, Result};
+use super::options::{self, options, result, Duration, Vars};
+use super::{error, Result};
 use crate::events::Event;
 use crate::process::{self, display_argv, Failure, Spec};
 use crate::script::{context, Mode};
 
-const RUN_OPTIONS: &[&str] = &["env", "dir", "timeout", "allow_fail", "stdin"];
+options! {
+    /// Options of `run`, `run_output`, `sh` and `sh_output`.
+    pub struct RunOptions for "run" {
+        /// Variables set for this command on top of the job's; `()` unsets one.
+        env: Vars,
+        /// Directory to run in, relative to the job's.
+        dir: Option<String>,
+        /// Stops the command (its whole process group) after this long.
+        timeout: Option<Duration>,
+        /// Returns the result of a failed command instead of failing the job.
+        allow_fail: bool = false,
+        /// Text written to the command's standard input.
+        stdin: Option<String>,
+    }
+}
+
+result! {
+    /// What `run` and `sh` return.
+    pub struct RunResult {
+        /// Exit code; `()` when a signal ended the command.
+        status: Option<i64> as "int",
+        /// Whether it exited with 0.
+        success: bool as "bool",
+        /// Seconds it took.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        duration: Option<f64> as "float",
+        /// Set (true) in `--list` and `--dry-run`, where commands are not run.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        skipped: bool as "bool",
+        /// Standard output (only `run_output` and `sh_output` capture it; they return it as text).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stdout: Option<String> as "string",
+    }
+}
+
+pub(crate) const FUNCTIONS: &[super::reference::Function] = &[
+    super::reference::Function {
+        name: "run",
+        params: &["argv: array", "options: map"],
+        summary: "Runs a program (an argv array, no shell) in the job's directory and environment; fails the job when it fails.",
+        options: &[<RunOptions as options::Options>::FIELDS],
+        result: <RunResult as options::Fields>::FIELDS,
+    },
+    super::reference::Function {
+        name: "run_output",
+        params: &["argv: array", "options: map"],
+        summary: "Runs a program and returns its standard output without the trailing newline (it also runs in `--list` and `--dry-run`).",
+        options: &[<RunOptions as options::Options>::FIELDS],
+        result: &[],
+    },
+    super::reference::Function {
+        name: "sh",
+        params: &["script: string", "options: map"],
+        summary: "Runs a shell command line with `sh -c`; the explicit way to get a shell.",
+        options: &[<RunOptions as options::Options>::FIELDS],
+        result: <RunResult as options::Fields>::FIELDS,
+    },
+    super::reference::Function {
+        name: "sh_output",
+        params: &["script: string", "options: map"],
+        summary: "Runs a shell command line and returns its standard output without the trailing newline.",
+        options: &[<RunOptions as options::Options>::FIELDS],
+        result: &[],
+    },
+];
 
 pub fn register(engine: &mut Engine) {
     engine.register_fn("run", |argv: Array| {
@@ -45,11 +110,9 @@ fn shell(script: &str) -> Array {
 }
 
 fn output(argv: Array, options: Map) -> Result<String> {
-    let result = run(argv, options, true)?;
-    let mut stdout = result
-        .get("stdout")
-        .map(|s| s.to_string())
-        .unwrap_or_default();
+    let options = options::parse::<RunOptions>(&options)?;
+    let argv = argv.iter().map(crate::primitives::display_value).collect();
+    let mut stdout = run_with(argv, options, true)?.stdout.unwrap_or_default();
     while stdout.ends_with('\n') || stdout.ends_with('\r') {
         stdout.pop();
     }
@@ -58,9 +121,14 @@ fn output(argv: Array, options: Map) -> Result<String> {
 
 /// Also the way other families run a command whose output belongs in the job's log.
 pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
-    check_keys("run", &options, RUN_OPTIONS)?;
-    let scope = context::current();
+    let options = options::parse::<RunOptions>(&options)?;
     let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
+    run_with(argv, options, capture).map(|r| options::to_map(&r))
+}
+
+/// `run` with its options read.
+pub(crate) fn run_with(argv: Vec<String>, options: RunOptions, capture: bool) -> Result<RunResult> {
+    let scope = context::current();
     if argv.is_empty() || argv[0].is_empty() {
         return error("empty command: run() needs at least a program name");
     }
@@ -71,38 +139,23 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
         ..Spec::default()
     };
     spec.dir = Some(scope.dir.borrow().clone());
-    if let Some(dir) = opt_string(&options, "dir")? {
-        spec.dir = Some(scope.path(&dir));
+    if let Some(dir) = &options.dir {
+        spec.dir = Some(scope.path(dir));
     }
-    if let Some(env) = options.get("env") {
-        let Some(env) = env.clone().try_cast::<Map>() else {
-            return error("option `env` must be a map");
-        };
-        for (key, value) in env {
-            let value = if value.is_unit() {
-                None
-            } else {
-                Some(crate::primitives::display_value(&value))
-            };
-            spec.env.push((key.to_string(), value));
-        }
-    }
-    if let Some(timeout) = options.get("timeout") {
-        spec.timeout = Some(duration_value("option `timeout`", timeout)?);
-    }
-    if let Some(stdin) = opt_string(&options, "stdin")? {
-        spec.stdin = Some(stdin.into_bytes());
-    }
-    let allow_fail = opt_bool(&options, "allow_fail")?.unwrap_or(false);
+    spec.env.extend(options.env.0);
+    spec.timeout = options.timeout.map(|t| t.0);
+    spec.stdin = options.stdin.map(String::into_bytes);
+    let allow_fail = options.allow_fail;
     let display = display_argv(&spec.argv);
 
     // Listing and dry runs evaluate the top level only to learn the jobs: do not act.
     if scope.host.mode == Mode::Plan && !capture {
-        let mut result = Map::new();
-        result.insert("status".into(), Dynamic::from_int(0));
-        result.insert("success".into(), Dynamic::TRUE);
-        result.insert("skipped".into(), Dynamic::TRUE);
-        return Ok(result);
+        return Ok(RunResult {
+            status: Some(0),
+            success: true,
+            skipped: true,
+            ..RunResult::default()
+        });
     }
 
     if !capture {
@@ -144,31 +197,19 @@ pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
     if capture {
         super::implied::run_output(&spec, &finished.stdout, finished.success());
     }
-    let mut result = finished_map(&finished);
-    if capture {
-        result.insert(
-            "stdout".into(),
-            Dynamic::from(String::from_utf8_lossy(&finished.stdout).into_owned()),
-        );
-    }
-    Ok(result)
+    Ok(RunResult {
+        stdout: capture.then(|| String::from_utf8_lossy(&finished.stdout).into_owned()),
+        ..finished_result(&finished)
+    })
 }
 
 /// `#{ status, success, duration }` of a finished command: what `run` returns, and the start of
 /// every family's result for a command it ran (`cargo::`, `npm::`).
-pub(crate) fn finished_map(finished: &crate::process::Finished) -> Map {
-    let mut map = Map::new();
-    map.insert(
-        "status".into(),
-        finished
-            .code
-            .map(|c| Dynamic::from_int(c as i64))
-            .unwrap_or(Dynamic::UNIT),
-    );
-    map.insert("success".into(), Dynamic::from_bool(finished.success()));
-    map.insert(
-        "duration".into(),
-        Dynamic::from_float(finished.duration.as_secs_f64()),
-    );
-    map
+pub(crate) fn finished_result(finished: &crate::process::Finished) -> RunResult {
+    RunResult {
+        status: finished.code.map(i64::from),
+        success: finished.success(),
+        duration: Some(finished.duration.as_secs_f64()),
+        ..RunResult::default()
+    }
 }

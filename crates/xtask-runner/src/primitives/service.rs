@@ -13,26 +13,73 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
+use rhai::{Array, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::http::{self, socket_addrs, tcp_probe};
+use super::options::Options as _;
+use super::options::{self, option_type, options, script_type, Duration as OptDuration, Vars};
+use super::reference::Function;
 use super::wait::{self, Poll, WaitError};
-use super::{at_call_site, check_keys, duration_value, error, opt_string, Result};
+use super::{at_call_site, error, Result};
 use crate::cancel::{self, GroupGuard};
 use crate::events::{Event, EventBus, JobId, Level};
 use crate::process::display_argv;
 use crate::script::{context, Mode};
 
-const START_OPTIONS: &[&str] = &[
-    "env",
-    "dir",
-    "ready",
-    "timeout",
-    "name",
-    "log_tail",
-    "stop_timeout",
-];
-const READY_KINDS: &[&str] = &["http", "tcp", "log", "status"];
+option_type! {
+    /// `#{ http: url }`, `#{ tcp: "127.0.0.1:port" }` or `#{ log: regex }`.
+    ReadyMap(Map) as "map", |value| {
+        value.clone().try_cast::<Map>().ok_or_else(|| format!(
+            "must be a map: #{{ http: url }}, #{{ tcp: \"127.0.0.1:port\" }} or #{{ log: regex }}, not {}",
+            script_type(&value)
+        ))
+    }
+}
+
+options! {
+    /// Options of `service::start` (and of `docker::run`'s readiness and log).
+    pub struct StartOptions for "service::start" {
+        /// Variables for the service on top of the job's; `()` unsets one.
+        env: Vars,
+        /// Directory to run in, relative to the job's (a relative program path is relative
+        /// to it).
+        dir: Option<String>,
+        /// When the service counts as ready: `#{ http: url }` (any 2xx, or `status: code`),
+        /// `#{ tcp: "127.0.0.1:port" }` or `#{ log: regex }` (a line of its output); without
+        /// it, once started.
+        ready: Option<ReadyMap>,
+        /// How long to wait for readiness, with backoff.
+        timeout: OptDuration = OptDuration(DEFAULT_READY_TIMEOUT) => "\"60s\"",
+        /// The service's name in messages (default: the program's file name).
+        name: Option<String>,
+        /// Lines of its log shown when the job fails (0 hides it).
+        log_tail: i64 = DEFAULT_LOG_TAIL as i64 => "30",
+        /// How long `stop()` waits after SIGTERM before SIGKILL.
+        stop_timeout: OptDuration = OptDuration(DEFAULT_STOP_TIMEOUT) => "\"5s\"",
+    }
+}
+
+options! {
+    /// The `ready` option of `service::start`: one of `http`, `tcp`, `log`.
+    pub struct ReadyOptions for "ready" {
+        /// A URL that must answer (any 2xx unless `status` says which).
+        http: Option<String>,
+        /// `host:port` that must accept a TCP connection.
+        tcp: Option<String>,
+        /// A regex a line of the service's output must match.
+        log: Option<String>,
+        /// The HTTP status `http` must answer with.
+        status: Option<i64>,
+    }
+}
+
+pub(crate) const FUNCTIONS: &[Function] = &[Function {
+    name: "service::start",
+    params: &["argv: array", "options: map"],
+    summary: "Starts a program in the background (its own process group), waits until it is ready and returns a handle (`.pid`, `.name`, `.running`, `.log()`, `.stop()`); stopped when the job ends.",
+    options: &[StartOptions::FIELDS],
+    result: &[],
+}];
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_LOG_TAIL: usize = 30;
@@ -82,16 +129,11 @@ enum Ready {
 }
 
 impl Ready {
-    fn parse(value: Option<&Dynamic>) -> Result<Ready> {
-        let Some(value) = value else {
+    fn parse(value: Option<ReadyMap>) -> Result<Ready> {
+        let Some(ReadyMap(map)) = value else {
             return Ok(Ready::Immediately);
         };
-        let Some(map) = value.clone().try_cast::<Map>() else {
-            return error(
-                "option `ready` must be a map: #{ http: url }, #{ tcp: \"127.0.0.1:port\" } or #{ log: regex }",
-            );
-        };
-        check_keys("ready", &map, READY_KINDS)?;
+        let ready: ReadyOptions = options::parse(&map)?;
         let kinds: Vec<&str> = ["http", "tcp", "log"]
             .into_iter()
             .filter(|k| map.contains_key(*k))
@@ -106,17 +148,20 @@ impl Ready {
                 }
             ));
         }
-        if map.contains_key("status") && kinds[0] != "http" {
+        if ready.status.is_some() && kinds[0] != "http" {
             return error("`ready.status` goes with `ready.http`");
         }
-        let text = opt_string(&map, kinds[0])?.unwrap_or_default();
+        let text = match kinds[0] {
+            "http" => ready.http,
+            "tcp" => ready.tcp,
+            _ => ready.log,
+        }
+        .unwrap_or_default();
         Ok(match kinds[0] {
             "http" => {
                 let mut status = None;
-                if let Some(value) = map.get("status") {
-                    let code = value
-                        .as_int()
-                        .ok()
+                if let Some(value) = ready.status {
+                    let code = Some(value)
                         .filter(|c| (100..=599).contains(c))
                         .map(|c| c as u16);
                     match code {
@@ -304,11 +349,12 @@ impl Service {
 /// `service::start` from a script: a program whose inputs only the script knows (for the
 /// up-to-date check, like `run`). `docker::run` calls [`start`] directly: its input is the image.
 fn start_program(argv: Array, options: Map) -> Result<Service> {
+    let options: StartOptions = options::parse(&options)?;
     if crate::cache::recording::is_recording() {
         let scope = context::current();
         let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
-        let dir = match opt_string(&options, "dir")? {
-            Some(dir) => scope.path(&dir),
+        let dir = match &options.dir {
+            Some(dir) => scope.path(dir),
             None => scope.dir.borrow().clone(),
         };
         let spec = crate::process::Spec {
@@ -319,53 +365,35 @@ fn start_program(argv: Array, options: Map) -> Result<Service> {
         };
         super::implied::service(&spec);
     }
-    start(argv, options)
+    start_with(argv, options)
 }
 
-pub(crate) fn start(argv: Array, options: Map) -> Result<Service> {
-    check_keys("service::start", &options, START_OPTIONS)?;
+pub(crate) fn start_with(argv: Array, options: StartOptions) -> Result<Service> {
     let scope = context::current();
     let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
     if argv.is_empty() || argv[0].is_empty() {
         return error("service::start needs a command, e.g. service::start([\"./server\"])");
     }
     let display = display_argv(&argv);
-    let name = match opt_string(&options, "name")? {
+    let name = match options.name {
         Some(name) => name,
         None => std::path::Path::new(&argv[0])
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| argv[0].clone()),
     };
-    let dir = match opt_string(&options, "dir")? {
+    let dir = match options.dir {
         Some(dir) => scope.path(&dir),
         None => scope.dir.borrow().clone(),
     };
     let mut env = scope.env_changes();
-    if let Some(extra) = options.get("env") {
-        let Some(extra) = extra.clone().try_cast::<Map>() else {
-            return error("option `env` must be a map");
-        };
-        for (key, value) in extra {
-            let value = (!value.is_unit()).then(|| crate::primitives::display_value(&value));
-            env.push((key.to_string(), value));
-        }
-    }
-    let ready = Ready::parse(options.get("ready"))?;
-    let timeout = match options.get("timeout") {
-        Some(t) => duration_value("option `timeout`", t)?,
-        None => DEFAULT_READY_TIMEOUT,
-    };
-    let stop_timeout = match options.get("stop_timeout") {
-        Some(t) => duration_value("option `stop_timeout`", t)?,
-        None => DEFAULT_STOP_TIMEOUT,
-    };
-    let log_tail = match options.get("log_tail") {
-        None => DEFAULT_LOG_TAIL,
-        Some(n) => match n.as_int() {
-            Ok(n) if n >= 0 => n as usize,
-            _ => return error("option `log_tail` must be a number of lines (0 hides the log)"),
-        },
+    env.extend(options.env.0);
+    let ready = Ready::parse(options.ready)?;
+    let timeout = options.timeout.0;
+    let stop_timeout = options.stop_timeout.0;
+    let log_tail = match usize::try_from(options.log_tail) {
+        Ok(n) => n,
+        Err(_) => return error("option `log_tail` must be a number of lines (0 hides the log)"),
     };
 
     let bus = scope.host.bus.clone();
@@ -475,34 +503,29 @@ pub(crate) fn start(argv: Array, options: Map) -> Result<Service> {
     let started = Instant::now();
     let log = Arc::clone(&service.inner.log);
     let exit = Arc::clone(&service.inner.exit);
-    let result = wait::until(
-        &token,
-        timeout,
-        http::backoff_option(&Map::new())?,
-        |left| {
-            if let Some(status) = exit.get() {
-                return Poll::Fatal(format!("exited with {}", describe_status(status)));
-            }
-            match &ready {
-                Ready::Immediately => Poll::Ready(()),
-                Ready::Http { url, status } => {
-                    match http::probe(url, status.as_deref(), left, &token) {
-                        Poll::Ready(_) => Poll::Ready(()),
-                        Poll::NotYet(text) => Poll::NotYet(text),
-                        Poll::Fatal(text) => Poll::Fatal(text),
-                    }
-                }
-                Ready::Tcp { addrs, .. } => tcp_probe(addrs, left),
-                Ready::Log(re) => {
-                    if log.text().lines().any(|line| re.is_match(line)) {
-                        Poll::Ready(())
-                    } else {
-                        Poll::NotYet("no such line yet".into())
-                    }
+    let result = wait::until(&token, timeout, http::backoff(None), |left| {
+        if let Some(status) = exit.get() {
+            return Poll::Fatal(format!("exited with {}", describe_status(status)));
+        }
+        match &ready {
+            Ready::Immediately => Poll::Ready(()),
+            Ready::Http { url, status } => {
+                match http::probe(url, status.as_deref(), left, &token) {
+                    Poll::Ready(_) => Poll::Ready(()),
+                    Poll::NotYet(text) => Poll::NotYet(text),
+                    Poll::Fatal(text) => Poll::Fatal(text),
                 }
             }
-        },
-    );
+            Ready::Tcp { addrs, .. } => tcp_probe(addrs, left),
+            Ready::Log(re) => {
+                if log.text().lines().any(|line| re.is_match(line)) {
+                    Poll::Ready(())
+                } else {
+                    Poll::NotYet("no such line yet".into())
+                }
+            }
+        }
+    });
     // A probe may have reached another server on that port while this one died binding it.
     let result = match (result, exit.get()) {
         (Ok(()), Some(status)) => Err(WaitError::Fatal(format!(

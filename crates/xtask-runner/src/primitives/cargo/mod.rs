@@ -9,7 +9,6 @@
 pub(crate) mod diagnostics;
 mod metadata;
 mod output;
-mod security;
 pub(crate) mod test_results;
 mod toolchain;
 
@@ -20,25 +19,253 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
-use super::{check_keys, duration_value, error, opt_bool, opt_string, string_list, Result};
+use super::options::{self, options, result, Duration as OptDuration, Strings, Vars};
+use super::{error, Result};
 use crate::events::{Event, Level, Severity};
 use crate::process::{self, display_argv, Failure, Spec};
 use crate::script::{context, Mode};
 use output::{OutputParser, Watch};
 
-/// Options every cargo primitive takes.
-const COMMON: &[&str] = &["toolchain", "dir", "env", "timeout", "allow_fail", "args"];
-/// Package and feature selection.
-/// `package` is a Rhai keyword (a map key needs quotes: `"package": "x"`), so `packages` is the
-/// name to use; both are accepted.
-const SELECT: &[&str] = &[
-    "packages",
-    "package",
-    "workspace",
-    "exclude",
-    "features",
-    "all_features",
-    "no_default_features",
+/// Declares a cargo primitive's options: those every cargo primitive takes, then (with
+/// `select`) package and feature selection, then its own. Gives the struct `common()` and, with
+/// `select`, `selection()`.
+macro_rules! cargo_options {
+    (@common $name:ident for $what:literal { $($fields:tt)* }) => {
+        options! {
+            pub struct $name for $what {
+                /// Runs `cargo +<toolchain>` (checked with rustup first; the error names the
+                /// install command).
+                toolchain: Option<String>,
+                /// Directory to run in, relative to the job's.
+                dir: Option<String>,
+                /// Variables for this command on top of the job's; `()` unsets one.
+                env: Vars,
+                /// Stops the command after this long.
+                timeout: Option<OptDuration>,
+                /// Returns the result of a failed command instead of failing the job.
+                allow_fail: bool = false,
+                /// Extra arguments, after the ones the primitive gives.
+                args: Strings,
+                $($fields)*
+            }
+        }
+        impl $name {
+            fn common(&self) -> Common {
+                Common {
+                    toolchain: self.toolchain.clone().filter(|t| !t.is_empty()),
+                    dir: self.dir.clone(),
+                    env: self.env.0.clone(),
+                    timeout: self.timeout.as_ref().map(|t| t.0),
+                    allow_fail: self.allow_fail,
+                    args: self.args.0.clone(),
+                }
+            }
+        }
+    };
+    ($name:ident for $what:literal { $($fields:tt)* }) => {
+        cargo_options!(@common $name for $what { $($fields)* });
+    };
+    ($name:ident for $what:literal, select { $($fields:tt)* }) => {
+        cargo_options!(@common $name for $what {
+            /// Packages (`-p`); without any, the whole workspace. `package` is a Rhai
+            /// keyword, so `"package"` (quoted) is the other spelling.
+            #[alias = "package"]
+            packages: Strings,
+            /// `--workspace` (default: when no `packages` are given).
+            workspace: Option<bool>,
+            /// Packages left out (`--exclude`).
+            exclude: Strings,
+            /// Features to turn on (`--features`).
+            features: Strings,
+            /// `--all-features`.
+            all_features: bool = false,
+            /// `--no-default-features`.
+            no_default_features: bool = false,
+            $($fields)*
+        });
+        impl $name {
+            fn selection(&self) -> Vec<String> {
+                selection(&Selection {
+                    packages: &self.packages.0,
+                    workspace: self.workspace,
+                    exclude: &self.exclude.0,
+                    features: &self.features.0,
+                    all_features: self.all_features,
+                    no_default_features: self.no_default_features,
+                })
+            }
+        }
+    };
+}
+
+// After the macro: security.rs declares its options with it.
+mod security;
+
+cargo_options! {
+    FmtOptions for "cargo::fmt_check" {
+        /// Packages to check (`--package`); without any, all of them (`--all`). `"package"`
+        /// (quoted) is the other spelling.
+        #[alias = "package"]
+        packages: Strings,
+    }
+}
+
+cargo_options! {
+    ClippyOptions for "cargo::clippy", select {
+        /// `--all-targets` (tests, benches and examples too).
+        all_targets: bool = true,
+        /// Lints denied (`-D`).
+        deny: Strings = Strings(vec!["warnings".into()]) => "[\"warnings\"]",
+        /// More arguments for clippy itself, after `--`.
+        lint_args: Strings,
+    }
+}
+
+cargo_options! {
+    TestOptions for "cargo::test", select {
+        /// `all` (doc tests too), `tests` (all but doc tests), `lib`, `bins`, `unit`,
+        /// `integration` or `doc`.
+        kind: String = "all".into() => "\"all\"",
+        /// Runs `cargo nextest run` when cargo-nextest is installed (it runs no doc tests).
+        nextest: bool = false,
+        /// `--no-fail-fast`: every test binary runs even when one fails.
+        no_fail_fast: bool = true,
+        /// Runs only the tests whose name contains this.
+        filter: Option<String>,
+        /// Arguments for the test binaries, after `--`.
+        test_args: Strings,
+        /// `--release`.
+        release: bool = false,
+    }
+}
+
+cargo_options! {
+    DocOptions for "cargo::doc", select {
+        /// `--document-private-items`.
+        private: bool = false,
+        /// Documents dependencies too (without it, `--no-deps`).
+        deps: bool = false,
+        /// `RUSTDOCFLAGS=-D warnings` (added to the variable's value).
+        deny_warnings: bool = true,
+    }
+}
+
+cargo_options! {
+    BuildOptions for "cargo::build", select {
+        /// `--profile <name>`.
+        profile: Option<String>,
+        /// `--release` (when no `profile` is given).
+        release: bool = false,
+        /// `--target <triple>`.
+        target: Option<String>,
+        /// Binaries to build (`--bin`).
+        bins: Strings,
+        /// `--all-targets`.
+        all_targets: bool = false,
+    }
+}
+
+cargo_options! {
+    BenchOptions for "cargo::bench", select {
+        /// `--bench <name>`.
+        bench: Option<String>,
+        /// `--no-run`: builds the benches only.
+        no_run: bool = false,
+        /// Runs only the benches whose name contains this.
+        filter: Option<String>,
+        /// Arguments for the bench binaries, after `--`.
+        bench_args: Strings,
+    }
+}
+
+cargo_options! {
+    RunOptions for "cargo::run" {}
+}
+
+options! {
+    /// Options of `cargo::metadata`.
+    pub struct MetadataOptions for "cargo::metadata" {
+        /// Runs `cargo +<toolchain> metadata`.
+        toolchain: Option<String>,
+        /// Directory of the workspace, relative to the job's.
+        dir: Option<String>,
+        /// Variables for the command on top of the job's.
+        env: Vars,
+        /// Stops the command after this long.
+        timeout: Option<OptDuration> = None => "\"120s\"",
+    }
+}
+
+use super::options::{Fields as _, Options as _};
+use super::reference::Function;
+
+/// A cargo primitive that takes options and returns a `CargoResult`.
+const fn command(
+    name: &'static str,
+    summary: &'static str,
+    options: &'static [&'static [options::Field]],
+) -> Function {
+    Function {
+        name,
+        params: &["options: map"],
+        summary,
+        options,
+        result: CargoResult::FIELDS,
+    }
+}
+
+pub(crate) const FUNCTIONS: &[Function] = &[
+    command("cargo::fmt_check", "`cargo fmt --all -- --check`; the failure lists the files not formatted.", &[FmtOptions::FIELDS]),
+    command("cargo::clippy", "`cargo clippy --workspace --all-targets -- -D warnings`, with the lints as diagnostics.", &[ClippyOptions::FIELDS]),
+    command("cargo::test", "`cargo test` (or `cargo nextest run`): test counts, a JUnit testcase and an annotation per failure.", &[TestOptions::FIELDS]),
+    command("cargo::doc", "`cargo doc --workspace --no-deps` with `RUSTDOCFLAGS=-D warnings`.", &[DocOptions::FIELDS]),
+    command("cargo::build", "`cargo build`; the result lists the `executables` built.", &[BuildOptions::FIELDS]),
+    command("cargo::bench", "`cargo bench`; the result lists libtest's `benches`.", &[BenchOptions::FIELDS]),
+    Function {
+        name: "cargo::run",
+        params: &["argv: array", "options: map"],
+        summary: "Any cargo command (`[\"check\", \"--workspace\"]`), with JSON diagnostics where cargo has them.",
+        options: &[RunOptions::FIELDS],
+        result: CargoResult::FIELDS,
+    },
+    Function {
+        name: "cargo::metadata",
+        params: &["options: map"],
+        summary: "`cargo metadata --no-deps` (also in `--list` and `--dry-run`): `packages`, `names`, `version`, `rust_version` (the MSRV), `has_lib`, `workspace_root`, `target_directory`.",
+        options: &[MetadataOptions::FIELDS],
+        result: &[],
+    },
+    command("cargo::audit", "`cargo audit` (cargo-audit must be installed; the error says how), 5-minute default timeout.", &[security::AuditOptions::FIELDS]),
+    command("cargo::deny", "`cargo deny check [checks]` (cargo-deny must be installed), 5-minute default timeout.", &[security::DenyOptions::FIELDS]),
+    command("cargo::outdated", "`cargo outdated --exit-code 1 --root-deps-only`: fails when a direct dependency is behind.", &[security::OutdatedOptions::FIELDS]),
+    Function {
+        name: "cargo::has_tool",
+        params: &["name: string"],
+        summary: "Whether `cargo-<name>` is installed.",
+        options: &[],
+        result: &[],
+    },
+    Function {
+        name: "cargo::require_tool",
+        params: &["name: string"],
+        summary: "The path of `cargo-<name>`; the error names `cargo install --locked cargo-<name>`.",
+        options: &[],
+        result: &[],
+    },
+    Function {
+        name: "cargo::has_toolchain",
+        params: &["name: string"],
+        summary: "Whether rustup has the toolchain.",
+        options: &[],
+        result: &[],
+    },
+    Function {
+        name: "cargo::require_toolchain",
+        params: &["name: string"],
+        summary: "Fails unless rustup has the toolchain, naming `rustup toolchain install <name>`.",
+        options: &[],
+        result: &[],
+    },
 ];
 
 pub fn register(engine: &mut Engine) {
@@ -124,73 +351,38 @@ struct Common {
     args: Vec<String>,
 }
 
-fn common(options: &Map) -> Result<Common> {
-    let mut env = Vec::new();
-    if let Some(value) = options.get("env") {
-        let Some(map) = value.clone().try_cast::<Map>() else {
-            return error("option `env` must be a map");
-        };
-        for (key, value) in map {
-            let value = (!value.is_unit()).then(|| crate::primitives::display_value(&value));
-            env.push((key.to_string(), value));
-        }
-    }
-    Ok(Common {
-        toolchain: opt_string(options, "toolchain")?.filter(|t| !t.is_empty()),
-        dir: opt_string(options, "dir")?,
-        env,
-        timeout: options
-            .get("timeout")
-            .map(|t| duration_value("option `timeout`", t))
-            .transpose()?,
-        allow_fail: opt_bool(options, "allow_fail")?.unwrap_or(false),
-        args: list(options, "args")?,
-    })
+/// Package and feature selection, as every selecting primitive's options give it.
+struct Selection<'a> {
+    packages: &'a [String],
+    workspace: Option<bool>,
+    exclude: &'a [String],
+    features: &'a [String],
+    all_features: bool,
+    no_default_features: bool,
 }
 
-fn list(options: &Map, key: &str) -> Result<Vec<String>> {
-    match options.get(key) {
-        None => Ok(Vec::new()),
-        Some(v) if v.is_unit() => Ok(Vec::new()),
-        Some(v) => string_list(&format!("option `{key}`"), v),
-    }
-}
-
-fn known(extra: &[&'static str]) -> Vec<&'static str> {
-    COMMON.iter().chain(extra).copied().collect()
-}
-
-fn packages(options: &Map) -> Result<Vec<String>> {
-    let mut packages = list(options, "packages")?;
-    packages.extend(list(options, "package")?);
-    Ok(packages)
-}
-
-/// `-p`/`--workspace`/`--features` arguments. Without `package`, the whole workspace.
-fn selection(options: &Map) -> Result<Vec<String>> {
+/// `-p`/`--workspace`/`--features` arguments. Without `packages`, the whole workspace.
+fn selection(select: &Selection) -> Vec<String> {
     let mut args = Vec::new();
-    let packages = packages(options)?;
-    let workspace = opt_bool(options, "workspace")?.unwrap_or(packages.is_empty());
-    if workspace {
+    if select.workspace.unwrap_or(select.packages.is_empty()) {
         args.push("--workspace".to_string());
     }
-    for package in packages {
-        args.extend(["--package".to_string(), package]);
+    for package in select.packages {
+        args.extend(["--package".to_string(), package.clone()]);
     }
-    for excluded in list(options, "exclude")? {
-        args.extend(["--exclude".to_string(), excluded]);
+    for excluded in select.exclude {
+        args.extend(["--exclude".to_string(), excluded.clone()]);
     }
-    let features = list(options, "features")?;
-    if !features.is_empty() {
-        args.extend(["--features".to_string(), features.join(",")]);
+    if !select.features.is_empty() {
+        args.extend(["--features".to_string(), select.features.join(",")]);
     }
-    if opt_bool(options, "all_features")?.unwrap_or(false) {
+    if select.all_features {
         args.push("--all-features".into());
     }
-    if opt_bool(options, "no_default_features")?.unwrap_or(false) {
+    if select.no_default_features {
         args.push("--no-default-features".into());
     }
-    Ok(args)
+    args
 }
 
 /// Whether the log is shown in colour: the compiler's rendering then keeps its colours.
@@ -244,9 +436,49 @@ impl Invocation {
     }
 }
 
+result! {
+    /// What every cargo primitive returns.
+    pub struct CargoResult {
+        /// Exit code; `()` when a signal ended the command.
+        status: Option<i64> as "int",
+        /// Whether cargo exited with 0.
+        success: bool as "bool",
+        /// Seconds it took.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        duration: Option<f64> as "float",
+        /// Set (true) in `--list` and `--dry-run`, where commands are not run.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        skipped: bool as "bool",
+        /// The command line, as the log shows it.
+        command: String as "string",
+        /// Compiler errors seen.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        errors: Option<i64> as "int",
+        /// Compiler warnings seen.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        warnings: Option<i64> as "int",
+        /// Every diagnostic: `#{ file, line, column, level, code, message, rendered }`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        diagnostics: Option<Vec<Dynamic>> as "array of maps",
+        /// Test counts (`test`): `#{ passed, failed, ignored, failures }`, each failure with
+        /// `name`, `output`, `location`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tests: Option<Dynamic> as "map",
+        /// Files built (`build`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        executables: Option<Vec<String>> as "array of strings",
+        /// libtest benches measured (`bench`): `#{ name, median, deviation }`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        benches: Option<Dynamic> as "array of maps",
+        /// Whether the tool could not fetch its database (`audit`, `deny`, `outdated`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        offline: Option<bool> as "bool",
+    }
+}
+
 /// What a finished command left: for scripts, and for the failure message.
 struct Outcome {
-    map: Map,
+    result: CargoResult,
     parser: OutputParser,
     success: bool,
     display: String,
@@ -285,14 +517,16 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
 
     // Listing and dry runs only declare jobs: do not act.
     if scope.host.mode == Mode::Plan {
-        let mut map = Map::new();
-        map.insert("status".into(), Dynamic::from_int(0));
-        map.insert("success".into(), Dynamic::TRUE);
-        map.insert("skipped".into(), Dynamic::TRUE);
-        map.insert("command".into(), display.clone().into());
+        let result = CargoResult {
+            status: Some(0),
+            success: true,
+            skipped: true,
+            command: display.clone(),
+            ..CargoResult::default()
+        };
         let parser = Arc::try_unwrap(parser).ok().unwrap().into_inner().unwrap();
         return Ok(Outcome {
-            map,
+            result,
             parser,
             success: true,
             display,
@@ -400,32 +634,36 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
         }
         report
     });
-    let mut map = super::process::finished_map(&finished);
-    map.insert("command".into(), display.clone().into());
-    let diagnostics: Array = parser
-        .diagnostics
-        .iter()
-        .map(|d| Dynamic::from_map(d.to_map()))
-        .collect();
+    let run = super::process::finished_result(&finished);
     let count = |level: &str| {
         parser
             .diagnostics
             .iter()
             .filter(|d| d.level == level)
-            .count()
+            .count() as i64
     };
-    map.insert("errors".into(), Dynamic::from_int(count("error") as i64));
-    map.insert(
-        "warnings".into(),
-        Dynamic::from_int(count("warning") as i64),
-    );
-    map.insert("diagnostics".into(), diagnostics.into());
+    let result = CargoResult {
+        status: run.status,
+        success: run.success,
+        duration: run.duration,
+        command: display.clone(),
+        errors: Some(count("error")),
+        warnings: Some(count("warning")),
+        diagnostics: Some(
+            parser
+                .diagnostics
+                .iter()
+                .map(|d| Dynamic::from_map(d.to_map()))
+                .collect(),
+        ),
+        tests: tests.as_ref().map(|report| report.to_map().into()),
+        ..CargoResult::default()
+    };
     if let Some(report) = &tests {
-        map.insert("tests".into(), report.to_map().into());
         report.emit(&scope.host.bus, job);
     }
     Ok(Outcome {
-        map,
+        result,
         parser,
         success: finished.success(),
         display,
@@ -437,7 +675,7 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
 fn finish(inv: Invocation, common: &Common) -> Result<Map> {
     let outcome = execute(inv, common)?;
     if outcome.success || common.allow_fail {
-        return Ok(outcome.map);
+        return Ok(options::to_map(&outcome.result));
     }
     error(failure_message(&outcome))
 }
@@ -461,13 +699,9 @@ fn failure_message(outcome: &Outcome) -> String {
 }
 
 fn fmt_check(options: Map) -> Result<Map> {
-    check_keys(
-        "cargo::fmt_check",
-        &options,
-        &known(&["packages", "package"]),
-    )?;
-    let common = common(&options)?;
-    let packages = packages(&options)?;
+    let options: FmtOptions = options::parse(&options)?;
+    let common = options.common();
+    let packages = options.packages.0;
     let mut inv = Invocation::new(&["fmt"], Watch::Fmt);
     if packages.is_empty() {
         inv.args.push("--all".into());
@@ -479,7 +713,7 @@ fn fmt_check(options: Map) -> Result<Map> {
     inv.trailing = vec!["--check".into(), "--color".into(), color.into()];
     let outcome = execute(inv, &common)?;
     if outcome.success || common.allow_fail {
-        return Ok(outcome.map);
+        return Ok(options::to_map(&outcome.result));
     }
     let diagnostics = &outcome.parser.diagnostics;
     let mut files: Vec<String> = Vec::new();
@@ -499,22 +733,17 @@ fn fmt_check(options: Map) -> Result<Map> {
 }
 
 fn clippy(options: Map) -> Result<Map> {
-    let keys = known(&[SELECT, &["all_targets", "deny", "lint_args"]].concat());
-    check_keys("cargo::clippy", &options, &keys)?;
-    let common = common(&options)?;
+    let options: ClippyOptions = options::parse(&options)?;
+    let common = options.common();
     let mut inv = Invocation::new(&["clippy"], Watch::Build).json();
-    inv.args.extend(selection(&options)?);
-    if opt_bool(&options, "all_targets")?.unwrap_or(true) {
+    inv.args.extend(options.selection());
+    if options.all_targets {
         inv.args.push("--all-targets".into());
     }
-    let deny = match options.get("deny") {
-        Some(_) => list(&options, "deny")?,
-        None => vec!["warnings".into()],
-    };
-    for lint in deny {
+    for lint in options.deny.0 {
         inv.trailing.extend(["-D".to_string(), lint]);
     }
-    inv.trailing.extend(list(&options, "lint_args")?);
+    inv.trailing.extend(options.lint_args.0);
     finish(inv, &common)
 }
 
@@ -523,23 +752,9 @@ fn clippy(options: Map) -> Result<Map> {
 const TEST_KINDS: &[&str] = &["all", "tests", "lib", "bins", "unit", "integration", "doc"];
 
 fn test(options: Map) -> Result<Map> {
-    let keys = known(
-        &[
-            SELECT,
-            &[
-                "kind",
-                "nextest",
-                "no_fail_fast",
-                "filter",
-                "test_args",
-                "release",
-            ],
-        ]
-        .concat(),
-    );
-    check_keys("cargo::test", &options, &keys)?;
-    let common = common(&options)?;
-    let kind = opt_string(&options, "kind")?.unwrap_or_else(|| "all".into());
+    let options: TestOptions = options::parse(&options)?;
+    let common = options.common();
+    let kind = options.kind.clone();
     if !TEST_KINDS.contains(&kind.as_str()) {
         return error(format!(
             "unknown test kind `{kind}`{} (known: {})",
@@ -547,7 +762,7 @@ fn test(options: Map) -> Result<Map> {
             TEST_KINDS.join(", ")
         ));
     }
-    let asked_nextest = opt_bool(&options, "nextest")?.unwrap_or(false);
+    let asked_nextest = options.nextest;
     let nextest = asked_nextest && kind != "doc" && toolchain::find_tool("nextest").is_some();
     if asked_nextest && !nextest && kind != "doc" {
         let scope = context::current();
@@ -565,7 +780,7 @@ fn test(options: Map) -> Result<Map> {
     } else {
         Invocation::new(&["test"], Watch::Libtest).json()
     };
-    inv.args.extend(selection(&options)?);
+    inv.args.extend(options.selection());
     inv.args.extend(
         match kind.as_str() {
             "tests" => vec!["--tests"],
@@ -579,32 +794,31 @@ fn test(options: Map) -> Result<Map> {
         .into_iter()
         .map(String::from),
     );
-    if opt_bool(&options, "no_fail_fast")?.unwrap_or(true) {
+    if options.no_fail_fast {
         inv.args.push("--no-fail-fast".into());
     }
-    if opt_bool(&options, "release")?.unwrap_or(false) {
+    if options.release {
         inv.args.push("--release".into());
     }
-    if let Some(filter) = opt_string(&options, "filter")? {
+    if let Some(filter) = options.filter {
         inv.args.push(filter);
     }
-    inv.trailing = list(&options, "test_args")?;
+    inv.trailing = options.test_args.0;
     finish(inv, &common)
 }
 
 fn doc(options: Map) -> Result<Map> {
-    let keys = known(&[SELECT, &["private", "deps", "deny_warnings"]].concat());
-    check_keys("cargo::doc", &options, &keys)?;
-    let common = common(&options)?;
+    let options: DocOptions = options::parse(&options)?;
+    let common = options.common();
     let mut inv = Invocation::new(&["doc"], Watch::Build).json();
-    inv.args.extend(selection(&options)?);
-    if !opt_bool(&options, "deps")?.unwrap_or(false) {
+    inv.args.extend(options.selection());
+    if !options.deps {
         inv.args.push("--no-deps".into());
     }
-    if opt_bool(&options, "private")?.unwrap_or(false) {
+    if options.private {
         inv.args.push("--document-private-items".into());
     }
-    if opt_bool(&options, "deny_warnings")?.unwrap_or(true) {
+    if options.deny_warnings {
         let scope = context::current();
         let flags = match scope
             .env_var("RUSTDOCFLAGS")
@@ -619,69 +833,59 @@ fn doc(options: Map) -> Result<Map> {
 }
 
 fn build(options: Map) -> Result<Map> {
-    let keys = known(
-        &[
-            SELECT,
-            &["profile", "release", "target", "bins", "all_targets"],
-        ]
-        .concat(),
-    );
-    check_keys("cargo::build", &options, &keys)?;
-    let common = common(&options)?;
+    let options: BuildOptions = options::parse(&options)?;
+    let common = options.common();
     let mut inv = Invocation::new(&["build"], Watch::Build).json();
-    inv.args.extend(selection(&options)?);
-    if let Some(profile) = opt_string(&options, "profile")? {
+    inv.args.extend(options.selection());
+    if let Some(profile) = options.profile {
         inv.args.extend(["--profile".to_string(), profile]);
-    } else if opt_bool(&options, "release")?.unwrap_or(false) {
+    } else if options.release {
         inv.args.push("--release".into());
     }
-    if let Some(target) = opt_string(&options, "target")? {
+    if let Some(target) = options.target {
         inv.args.extend(["--target".to_string(), target]);
     }
-    for bin in list(&options, "bins")? {
+    for bin in options.bins.0 {
         inv.args.extend(["--bin".to_string(), bin]);
     }
-    if opt_bool(&options, "all_targets")?.unwrap_or(false) {
+    if options.all_targets {
         inv.args.push("--all-targets".into());
     }
     let outcome = execute(inv, &common)?;
     if !outcome.success && !common.allow_fail {
         return error(failure_message(&outcome));
     }
-    let mut map = outcome.map;
-    let executables: Array = outcome
-        .parser
-        .executables
-        .iter()
-        .map(|e| Dynamic::from(e.clone()))
-        .collect();
-    map.insert("executables".into(), executables.into());
-    Ok(map)
+    let result = CargoResult {
+        executables: Some(outcome.parser.executables.clone()),
+        ..outcome.result
+    };
+    Ok(options::to_map(&result))
 }
 
 fn bench(options: Map) -> Result<Map> {
-    let keys = known(&[SELECT, &["bench", "no_run", "filter", "bench_args"]].concat());
-    check_keys("cargo::bench", &options, &keys)?;
-    let common = common(&options)?;
+    let options: BenchOptions = options::parse(&options)?;
+    let common = options.common();
     let mut inv = Invocation::new(&["bench"], Watch::Libtest).json();
-    inv.args.extend(selection(&options)?);
-    if let Some(name) = opt_string(&options, "bench")? {
+    inv.args.extend(options.selection());
+    if let Some(name) = options.bench {
         inv.args.extend(["--bench".to_string(), name]);
     }
-    if opt_bool(&options, "no_run")?.unwrap_or(false) {
+    if options.no_run {
         inv.args.push("--no-run".into());
     }
-    if let Some(filter) = opt_string(&options, "filter")? {
+    if let Some(filter) = options.filter {
         inv.args.push(filter);
     }
-    inv.trailing = list(&options, "bench_args")?;
+    inv.trailing = options.bench_args.0;
     let outcome = execute(inv, &common)?;
     if !outcome.success && !common.allow_fail {
         return error(failure_message(&outcome));
     }
-    let mut map = outcome.map;
-    map.insert("benches".into(), outcome.parser.benches_array().into());
-    Ok(map)
+    let result = CargoResult {
+        benches: Some(outcome.parser.benches_array().into()),
+        ..outcome.result
+    };
+    Ok(options::to_map(&result))
 }
 
 /// Subcommands that take `--message-format`.
@@ -692,8 +896,7 @@ const JSON_SUBCOMMANDS: &[&str] = &[
 /// `cargo::run(["check", "--workspace"])`: any cargo command, with diagnostics where cargo can
 /// give them.
 fn generic(argv: Array, options: Map) -> Result<Map> {
-    check_keys("cargo::run", &options, COMMON)?;
-    let common = common(&options)?;
+    let common = options::parse::<RunOptions>(&options)?.common();
     let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
     let Some(subcommand) = argv.first().cloned() else {
         return error("cargo::run needs a subcommand, e.g. cargo::run([\"check\"])");
@@ -726,12 +929,15 @@ fn generic(argv: Array, options: Map) -> Result<Map> {
 
 /// `cargo metadata --no-deps`. Runs in dry runs too: task scripts plan with it (the MSRV).
 fn cargo_metadata(options: Map) -> Result<Map> {
-    check_keys(
-        "cargo::metadata",
-        &options,
-        &["toolchain", "dir", "env", "timeout"],
-    )?;
-    let common = common(&options)?;
+    let options: MetadataOptions = options::parse(&options)?;
+    let common = Common {
+        toolchain: options.toolchain.filter(|t| !t.is_empty()),
+        dir: options.dir,
+        env: options.env.0,
+        timeout: options.timeout.map(|t| t.0),
+        allow_fail: false,
+        args: Vec::new(),
+    };
     let scope = context::current();
     if let Some(toolchain) = &common.toolchain {
         toolchain::require_toolchain(toolchain).or_else(error)?;

@@ -4,63 +4,102 @@
 
 use std::time::Duration;
 
-use rhai::{Dynamic, Map};
+use rhai::Map;
 
 use super::output::Watch;
-use super::{check_keys, common, error, execute, failure_message, known, list, opt_bool};
+use super::{error, execute, failure_message, Common};
 use super::{toolchain, Invocation, Result};
 use crate::events::Level;
+use crate::primitives::options::{self, options, Duration as OptDuration, Strings, Vars};
 use crate::script::context;
 
 /// Long enough for a slow fetch of an advisory database, short enough not to hang a pipeline.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
-const OPTIONS: &[&str] = &["offline", "allow_offline"];
+cargo_options! {
+    AuditOptions for "cargo::audit" {
+        /// Uses the local database copy instead of fetching it.
+        offline: bool = false,
+        /// When the fetch fails (no network), returns `#{ offline: true }` with a warning
+        /// instead of failing.
+        allow_offline: bool = false,
+    }
+}
+
+cargo_options! {
+    DenyOptions for "cargo::deny" {
+        /// Uses the local database copy instead of fetching it.
+        offline: bool = false,
+        /// When the fetch fails (no network), returns `#{ offline: true }` with a warning
+        /// instead of failing.
+        allow_offline: bool = false,
+        /// Which checks to run (`advisories`, `bans`, `licenses`, `sources`); default all.
+        checks: Strings,
+    }
+}
+
+cargo_options! {
+    OutdatedOptions for "cargo::outdated" {
+        /// Uses the local registry index instead of fetching it.
+        offline: bool = false,
+        /// When the fetch fails (no network), returns `#{ offline: true }` with a warning
+        /// instead of failing.
+        allow_offline: bool = false,
+    }
+}
 
 /// `cargo audit`; `offline: true` uses the local advisory database copy (`--no-fetch`).
 pub fn audit(options: Map) -> Result<Map> {
-    check_keys("cargo::audit", &options, &known(OPTIONS))?;
+    let options: AuditOptions = options::parse(&options)?;
     let mut args = vec!["audit"];
-    if opt_bool(&options, "offline")?.unwrap_or(false) {
+    if options.offline {
         args.push("--no-fetch");
     }
-    run_tool("cargo-audit", &args, &options)
+    run_tool(
+        "cargo-audit",
+        &args,
+        options.common(),
+        options.allow_offline,
+    )
 }
 
 /// `cargo deny check [checks…]`; `offline: true` skips fetching (`--disable-fetch`).
 pub fn deny(options: Map) -> Result<Map> {
-    let keys = known(&[OPTIONS, &["checks"]].concat());
-    check_keys("cargo::deny", &options, &keys)?;
-    let checks = list(&options, "checks")?;
+    let options: DenyOptions = options::parse(&options)?;
     let mut args = vec!["deny", "check"];
-    if opt_bool(&options, "offline")?.unwrap_or(false) {
+    if options.offline {
         args.push("--disable-fetch");
     }
-    args.extend(checks.iter().map(String::as_str));
-    run_tool("cargo-deny", &args, &options)
+    args.extend(options.checks.0.iter().map(String::as_str));
+    run_tool("cargo-deny", &args, options.common(), options.allow_offline)
 }
 
 /// `cargo outdated --exit-code 1 --root-deps-only`: fails when a direct dependency is behind.
 pub fn outdated(options: Map) -> Result<Map> {
-    check_keys("cargo::outdated", &options, &known(OPTIONS))?;
+    let options: OutdatedOptions = options::parse(&options)?;
     let mut args = vec!["outdated", "--exit-code", "1", "--root-deps-only"];
-    if opt_bool(&options, "offline")?.unwrap_or(false) {
+    if options.offline {
         args.push("--offline");
     }
-    run_tool("cargo-outdated", &args, &options)
+    run_tool(
+        "cargo-outdated",
+        &args,
+        options.common(),
+        options.allow_offline,
+    )
 }
 
-fn run_tool(tool: &str, args: &[&str], options: &Map) -> Result<Map> {
+fn run_tool(tool: &str, args: &[&str], common: Common, allow_offline: bool) -> Result<Map> {
     toolchain::require_tool(tool).or_else(error)?;
-    let common = common(options)?;
-    let allow_offline = opt_bool(options, "allow_offline")?.unwrap_or(false);
     let mut inv = Invocation::new(args, Watch::Build);
     inv.default_timeout = Some(DEFAULT_TIMEOUT);
     inv.fetches = true;
     let outcome = execute(inv, &common)?;
-    let mut map = outcome.map.clone();
     let fetch_failed = !outcome.success && outcome.parser.fetch_failure.is_some();
-    map.insert("offline".into(), Dynamic::from_bool(fetch_failed));
+    let map = options::to_map(&super::CargoResult {
+        offline: Some(fetch_failed),
+        ..outcome.result.clone()
+    });
     if outcome.success || common.allow_fail {
         return Ok(map);
     }

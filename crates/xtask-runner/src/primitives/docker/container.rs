@@ -12,26 +12,73 @@ use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallCont
 use super::{client, engine, quick};
 use crate::cancel::CancelToken;
 use crate::events::Level;
+use crate::primitives::options::{self, option_type, options, script_type};
+use crate::primitives::options::{Duration as OptDuration, Strings, Vars};
+use crate::primitives::service::ReadyMap;
 use crate::primitives::service::{self, Service};
-use crate::primitives::{at_call_site, check_keys, error, opt_bool, opt_string, Result};
+use crate::primitives::{at_call_site, error, Result};
 use crate::script::{context, Mode};
 
-const RUN_OPTIONS: &[&str] = &[
-    "args",
-    "env",
-    "network",
-    "memory",
-    "cpus",
-    "rm",
-    "ready",
-    "name",
-    "timeout",
-    "user",
-    "docker_args",
-    "pull",
-    "stop_timeout",
-    "log_tail",
-];
+option_type! {
+    /// A size like `"512m"`, or a number of MB.
+    Memory(String) as "string or int", |value| {
+        match value.as_int() {
+            Ok(mb) if mb > 0 => Ok(format!("{mb}m")),
+            _ if value.is_string() => Ok(value.to_string()),
+            _ => Err(format!("is a size like \"512m\" or a number of MB, not {}", script_type(&value))),
+        }
+    }
+}
+
+option_type! {
+    /// A number of CPUs, like 1 or 0.5.
+    Cpus(String) as "number", |value| {
+        if let Ok(n) = value.as_int() {
+            Ok(n.to_string())
+        } else if let Ok(f) = value.as_float() {
+            Ok(f.to_string())
+        } else if value.is_string() {
+            Ok(value.to_string())
+        } else {
+            Err(format!("is a number of CPUs, like 1 or 0.5, not {}", script_type(&value)))
+        }
+    }
+}
+
+options! {
+    /// Options of `docker::run`.
+    pub struct DockerRunOptions for "docker::run" {
+        /// Arguments for the image's entry point.
+        args: Strings,
+        /// Variables for the container; the values reach it through the client's environment,
+        /// never its command line.
+        env: Vars,
+        /// `--network` (e.g. `host`).
+        network: Option<String>,
+        /// `--memory`: a size like `"512m"` or a number of MB.
+        memory: Option<Memory>,
+        /// `--cpus`: a number of CPUs, like 1 or 0.5.
+        cpus: Option<Cpus>,
+        /// Removes the container when the job ends (`false` keeps it).
+        rm: bool = true,
+        /// When the container counts as ready, as for `service::start`.
+        ready: Option<ReadyMap>,
+        /// The container's name (letters, digits, `_`, `.`, `-`; default a unique one).
+        name: Option<String>,
+        /// How long to wait for readiness.
+        timeout: Option<OptDuration> = None => "\"60s\"",
+        /// `--user`.
+        user: Option<String>,
+        /// More `docker run` arguments, before the image.
+        docker_args: Strings,
+        /// `--pull`: `never` (a test runs the image just built), `missing` or `always`.
+        pull: String = "never".into() => "\"never\"",
+        /// How long `stop()` waits after SIGTERM before SIGKILL.
+        stop_timeout: Option<OptDuration> = None => "\"5s\"",
+        /// Lines of its log shown when the job fails (0 hides it).
+        log_tail: Option<i64> = None => "30",
+    }
+}
 /// `docker rm -f` in cleanup: long enough for a slow engine, bounded for a stuck one.
 const REMOVE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -176,71 +223,56 @@ fn valid_name(name: &str) -> bool {
 
 /// The `docker run` argv (without the client) for these options; env values stay out of it
 /// (`-e NAME`, the value in the client's environment) so they never show in a command line.
+/// (The table test's entry: options as a script writes them.)
+#[cfg(test)]
 pub fn run_argv(image: &str, name: &str, options: &Map) -> Result<(Vec<String>, Map)> {
+    run_argv_with(image, name, &options::parse(options)?)
+}
+
+fn run_argv_with(
+    image: &str,
+    name: &str,
+    options: &DockerRunOptions,
+) -> Result<(Vec<String>, Map)> {
     let mut argv: Vec<String> = vec!["run".into(), "--name".into(), name.into()];
     argv.extend(["--label".into(), "dev.xtask.run=1".into()]);
-    let pull = opt_string(options, "pull")?.unwrap_or_else(|| "never".into());
+    let pull = options.pull.clone();
     if !["never", "missing", "always"].contains(&pull.as_str()) {
         return error(format!(
             "option `pull` is never, missing or always, not `{pull}`"
         ));
     }
     argv.extend(["--pull".into(), pull]);
-    if let Some(network) = opt_string(options, "network")? {
-        argv.extend(["--network".into(), network]);
+    if let Some(network) = &options.network {
+        argv.extend(["--network".into(), network.clone()]);
     }
-    if let Some(memory) = options.get("memory") {
-        let text = match memory.as_int() {
-            Ok(mb) if mb > 0 => format!("{mb}m"),
-            _ if memory.is_string() => memory.to_string(),
-            _ => return error("option `memory` is a size like \"512m\" or a number of MB"),
-        };
-        argv.extend(["--memory".into(), text]);
+    if let Some(Memory(memory)) = &options.memory {
+        argv.extend(["--memory".into(), memory.clone()]);
     }
-    if let Some(cpus) = options.get("cpus") {
-        let text = if let Ok(n) = cpus.as_int() {
-            n.to_string()
-        } else if let Ok(f) = cpus.as_float() {
-            f.to_string()
-        } else if cpus.is_string() {
-            cpus.to_string()
-        } else {
-            return error("option `cpus` is a number of CPUs, like 1 or 0.5");
-        };
-        argv.extend(["--cpus".into(), text]);
+    if let Some(Cpus(cpus)) = &options.cpus {
+        argv.extend(["--cpus".into(), cpus.clone()]);
     }
-    if let Some(user) = opt_string(options, "user")? {
-        argv.extend(["--user".into(), user]);
+    if let Some(user) = &options.user {
+        argv.extend(["--user".into(), user.clone()]);
     }
     let mut client_env = Map::new();
-    if let Some(env) = options.get("env") {
-        let Some(env) = env.clone().try_cast::<Map>() else {
-            return error("option `env` must be a map");
-        };
-        for (key, value) in env {
-            argv.extend(["--env".into(), key.to_string()]);
-            client_env.insert(key, value);
-        }
+    for (key, value) in &options.env.0 {
+        argv.extend(["--env".into(), key.clone()]);
+        let value = value.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT);
+        client_env.insert(key.into(), value);
     }
-    if let Some(extra) = options.get("docker_args") {
-        argv.extend(crate::primitives::string_list(
-            "option `docker_args`",
-            extra,
-        )?);
-    }
+    argv.extend(options.docker_args.0.iter().cloned());
     argv.push(image.into());
-    if let Some(args) = options.get("args") {
-        argv.extend(crate::primitives::string_list("option `args`", args)?);
-    }
+    argv.extend(options.args.0.iter().cloned());
     Ok((argv, client_env))
 }
 
 fn run(image: &str, options: Map) -> Result<Container> {
-    check_keys("docker::run", &options, RUN_OPTIONS)?;
+    let options: DockerRunOptions = options::parse(&options)?;
     if image.trim().is_empty() {
         return error("docker::run needs an image");
     }
-    let name = match opt_string(&options, "name")? {
+    let name = match options.name.clone() {
         Some(name) if valid_name(&name) => name,
         Some(name) => {
             return error(format!(
@@ -249,8 +281,8 @@ fn run(image: &str, options: Map) -> Result<Container> {
         }
         None => unique_name(image),
     };
-    let (args, client_env) = run_argv(image, &name, &options)?;
-    let keep = !opt_bool(&options, "rm")?.unwrap_or(true);
+    let (args, _) = run_argv_with(image, &name, &options)?;
+    let keep = !options.rm;
     let scope = context::current();
     let program = if scope.host.mode == Mode::Plan {
         client::configured(|k| scope.env_var(k)).0
@@ -305,15 +337,19 @@ fn run(image: &str, options: Map) -> Result<Container> {
 
     let mut argv: Array = vec![program.clone().into()];
     argv.extend(args.into_iter().map(Dynamic::from));
-    let mut service_options = Map::new();
-    service_options.insert("name".into(), name.clone().into());
-    service_options.insert("env".into(), client_env.into());
-    for key in ["ready", "timeout", "stop_timeout", "log_tail"] {
-        if let Some(value) = options.get(key) {
-            service_options.insert(key.into(), value.clone());
-        }
-    }
-    let service = service::start(argv, service_options)?;
+    let defaults = service::StartOptions::default();
+    let service = service::start_with(
+        argv,
+        service::StartOptions {
+            name: Some(name.clone()),
+            env: options.env,
+            ready: options.ready,
+            timeout: options.timeout.unwrap_or(defaults.timeout),
+            stop_timeout: options.stop_timeout.unwrap_or(defaults.stop_timeout),
+            log_tail: options.log_tail.unwrap_or(defaults.log_tail),
+            dir: None,
+        },
+    )?;
     Ok(Container {
         name,
         image: image.to_string(),

@@ -5,10 +5,25 @@ use rhai::{Dynamic, Map};
 
 use super::client;
 use super::tags::{self, Facts, Latest, Options};
-use crate::primitives::{check_keys, error, opt_string, Result};
+use crate::primitives::options::{self, options};
+use crate::primitives::{error, Result};
 use crate::script::context::{self, JobScope};
 
-const TAG_OPTIONS: &[&str] = &["latest", "prefix", "suffix", "sha_length", "default_branch"];
+options! {
+    /// Options of `docker::tags` and `docker::metadata`.
+    pub struct TagOptions for "docker::tags" {
+        /// When `latest` is tagged: `"default-branch"`, `"semver"` (a release tag) or `false`.
+        latest: Option<Dynamic> = None => "\"default-branch\"",
+        /// Put before every tag.
+        prefix: String,
+        /// Put after every tag.
+        suffix: String,
+        /// Hex digits of the `sha-` tag (4 to 40).
+        sha_length: Option<i64> = None => "7",
+        /// The default branch (default: the repository's, else `main`).
+        default_branch: Option<String>,
+    }
+}
 
 pub fn facts(scope: &JobScope) -> Facts {
     let env = |k: &str| scope.env_var(k).filter(|v| !v.is_empty());
@@ -63,9 +78,9 @@ pub fn created(scope: &JobScope) -> String {
 }
 
 fn options(map: &Map) -> Result<(Options, Option<String>)> {
-    check_keys("docker::tags", map, TAG_OPTIONS)?;
+    let given: TagOptions = options::parse(map)?;
     let mut options = Options::default();
-    if let Some(value) = map.get("latest") {
+    if let Some(value) = given.latest {
         options.latest = if value.as_bool() == Ok(false) {
             Latest::Never
         } else {
@@ -81,15 +96,15 @@ fn options(map: &Map) -> Result<(Options, Option<String>)> {
             }
         };
     }
-    options.prefix = opt_string(map, "prefix")?.unwrap_or_default();
-    options.suffix = opt_string(map, "suffix")?.unwrap_or_default();
-    if let Some(n) = map.get("sha_length") {
-        match n.as_int() {
-            Ok(n) if (4..=40).contains(&n) => options.sha_length = n as usize,
+    options.prefix = given.prefix;
+    options.suffix = given.suffix;
+    if let Some(n) = given.sha_length {
+        match n {
+            n if (4..=40).contains(&n) => options.sha_length = n as usize,
             _ => return error("option `sha_length` must be a number from 4 to 40"),
         }
     }
-    Ok((options, opt_string(map, "default_branch")?))
+    Ok((options, given.default_branch))
 }
 
 fn compute(image: &str, map: &Map) -> Result<(Facts, tags::Meta, Vec<String>)> {

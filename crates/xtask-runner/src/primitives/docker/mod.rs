@@ -27,6 +27,39 @@ use crate::events::Level;
 use crate::process::{self, display_argv, Failure, Spec};
 use crate::script::context::{self, JobScope};
 
+use super::options::Options as _;
+use super::reference::Function;
+
+/// A docker function as the reference lists it.
+const fn doc(
+    name: &'static str,
+    params: &'static [&'static str],
+    summary: &'static str,
+    options: &'static [&'static [super::options::Field]],
+) -> Function {
+    Function {
+        name,
+        params,
+        summary,
+        options,
+        result: &[],
+    }
+}
+
+pub(crate) const FUNCTIONS: &[Function] = &[
+    doc("docker::build", &["options: map"], "`docker buildx build` (or BuildKit / the classic builder without buildx) with OCI labels from git and a build cache; returns `#{ tags, id, mode, loaded, pushed, labels, client }`.", &[BuildOptions::FIELDS]),
+    doc("docker::tags", &["image: string", "options: map"], "Tags like docker/metadata-action's, from the Actions environment or the local repository.", &[git::TagOptions::FIELDS]),
+    doc("docker::metadata", &["image: string", "options: map"], "The tags plus `version`, `labels`, `is_pr`, `push_allowed`, `is_default_branch`, `branch`, `sha`.", &[git::TagOptions::FIELDS]),
+    doc("docker::run", &["image: string", "options: map"], "`docker run` in the foreground as a `service::start` service; stopped and removed when the job ends. Returns a handle (`.name`, `.running`, `.log()`, `.stop()`, `.inspect()`, `.stats()`).", &[container::DockerRunOptions::FIELDS]),
+    doc("docker::inspect", &["name: string"], "`docker inspect` of a container or image, as a map.", &[]),
+    doc("docker::image_size", &["image: string"], "The image's size in bytes.", &[]),
+    doc("docker::remove_image", &["image: string"], "Removes the image; false when it was absent.", &[]),
+    doc("docker::check_size", &["image: string", "options: map"], "The size gate: fails over `max_mb`, warns and fails on growth over a baseline; records the size the first time.", &[size::SizeOptions::FIELDS]),
+    doc("docker::lint", &["dockerfile: string"], "hadolint when installed; otherwise a note and `#{ ran: false, reason }`.", &[]),
+    doc("docker::scan", &["image: string", "options: map"], "trivy when installed (fails on findings); otherwise a note and `#{ ran: false, reason }`.", &[scan::ScanOptions::FIELDS]),
+    doc("docker::available", &[], "What this machine has: engine, client, buildx, BuildKit, emulation, platforms, and `reason` saying what is missing.", &[]),
+];
+
 pub fn register(engine: &mut Engine) {
     let mut module = Module::new();
     FuncRegistration::new("available").set_into_module(&mut module, |ctx: NativeCallContext| {
@@ -182,73 +215,80 @@ fn quick(caps: &client::Caps, args: &[&str]) -> Result<String> {
     }
 }
 
-const BUILD_OPTIONS: &[&str] = &[
-    "context",
-    "file",
-    "platforms",
-    "platform",
-    "tags",
-    "variant",
-    "target",
-    "build_args",
-    "labels",
-    "push",
-    "load",
-    "cache",
-    "cache_from",
-    "cache_to",
-    "builder",
-    "version",
-];
+use super::options::{option_type, options, script_type, Strings};
 
-fn string_map(
-    what: &str,
-    value: Option<&Dynamic>,
-) -> Result<std::collections::BTreeMap<String, String>> {
-    let mut out = std::collections::BTreeMap::new();
-    let Some(value) = value else {
-        return Ok(out);
-    };
-    let Some(map) = value.clone().try_cast::<Map>() else {
-        return error(format!(
-            "option `{what}` must be a map, not {}",
-            value.type_name()
-        ));
-    };
-    for (k, v) in map {
-        out.insert(k.to_string(), crate::primitives::display_value(&v));
+option_type! {
+    /// A map of names to values (written as text).
+    StringMap(std::collections::BTreeMap<String, String>) as "map of strings", |value| {
+        if value.is_unit() {
+            Ok(Default::default())
+        } else {
+            match value.clone().try_cast::<Map>() {
+                Some(map) => Ok(map
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), crate::primitives::display_value(&v)))
+                    .collect()),
+                None => Err(format!("must be a map, not {}", script_type(&value))),
+            }
+        }
     }
-    Ok(out)
 }
 
-fn list(options: &Map, key: &str) -> Result<Vec<String>> {
-    match options.get(key) {
-        None => Ok(Vec::new()),
-        Some(v) if v.is_unit() => Ok(Vec::new()),
-        Some(v) => super::string_list(&format!("option `{key}`"), v),
+options! {
+    /// Options of `docker::build`.
+    pub struct BuildOptions for "docker::build" {
+        /// The build context, relative to the job's directory.
+        context: String = ".".into() => "\".\"",
+        /// The Dockerfile (default: the context's `Dockerfile`).
+        file: Option<String>,
+        /// Platforms (`linux/amd64`, …); more than one needs buildx.
+        #[alias = "platform"]
+        platforms: Strings,
+        /// Image tags (`app:1.2.3`).
+        tags: Strings,
+        /// The build argument `VARIANT`.
+        variant: Option<String>,
+        /// The stage to build (`--target`).
+        target: Option<String>,
+        /// Build arguments (`--build-arg`).
+        build_args: StringMap,
+        /// OCI labels over those computed from git (`source`, `revision`, `created`, `version`).
+        labels: StringMap,
+        /// Pushes the tags (only when asked).
+        push: bool = false,
+        /// Loads the image into the engine (default: for one platform without `push`).
+        load: Option<bool>,
+        /// Uses a build cache (`type=gha` inside Actions, else a local directory).
+        cache: bool = true,
+        /// More `--cache-from` sources.
+        cache_from: Strings,
+        /// More `--cache-to` destinations (buildx only).
+        cache_to: Strings,
+        /// The buildx builder (buildx only).
+        builder: Option<String>,
+        /// The `org.opencontainers.image.version` label (default: from git).
+        version: Option<String>,
     }
 }
 
 fn build_image(options: Map) -> Result<Map> {
-    super::check_keys("docker::build", &options, BUILD_OPTIONS)?;
+    let options: BuildOptions = super::options::parse(&options)?;
     let scope = context::current();
-    let mut platforms = list(&options, "platforms")?;
-    platforms.extend(list(&options, "platform")?);
     let mut spec = build::BuildSpec {
-        context: super::opt_string(&options, "context")?.unwrap_or_else(|| ".".into()),
-        file: super::opt_string(&options, "file")?,
-        platforms,
-        tags: list(&options, "tags")?,
-        target: super::opt_string(&options, "target")?,
-        variant: super::opt_string(&options, "variant")?,
-        build_args: string_map("build_args", options.get("build_args"))?,
-        labels: string_map("labels", options.get("labels"))?,
-        push: super::opt_bool(&options, "push")?.unwrap_or(false),
-        load: super::opt_bool(&options, "load")?,
-        cache: super::opt_bool(&options, "cache")?.unwrap_or(true),
-        cache_from: list(&options, "cache_from")?,
-        cache_to: list(&options, "cache_to")?,
-        builder: super::opt_string(&options, "builder")?,
+        context: options.context,
+        file: options.file,
+        platforms: options.platforms.0,
+        tags: options.tags.0,
+        target: options.target,
+        variant: options.variant,
+        build_args: options.build_args.0,
+        labels: options.labels.0,
+        push: options.push,
+        load: options.load,
+        cache: options.cache,
+        cache_from: options.cache_from.0,
+        cache_to: options.cache_to.0,
+        builder: options.builder,
         iidfile: None,
     };
     spec.context = scope.path(&spec.context).display().to_string();
@@ -260,7 +300,7 @@ fn build_image(options: Map) -> Result<Map> {
     let meta = tags::compute(&facts, &tags::Options::default());
     let created = git::created(&scope);
     let mut labels = tags::labels(&facts, &meta, &created);
-    if let Some(version) = super::opt_string(&options, "version")? {
+    if let Some(version) = options.version {
         labels.insert("org.opencontainers.image.version".into(), version);
     }
     labels.extend(std::mem::take(&mut spec.labels));

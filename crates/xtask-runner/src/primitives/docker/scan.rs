@@ -7,7 +7,16 @@ use rhai::{Dynamic, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::stream;
 use crate::events::Level;
-use crate::primitives::{at_call_site, check_keys, opt_string, Result};
+use crate::primitives::options::{self, options};
+use crate::primitives::{at_call_site, Result};
+
+options! {
+    /// Options of `docker::scan`.
+    pub struct ScanOptions for "docker::scan" {
+        /// The severities trivy fails on.
+        severity: String = "HIGH,CRITICAL".into() => "\"HIGH,CRITICAL\"",
+    }
+}
 use crate::script::{context, Mode};
 
 pub fn register(module: &mut Module) {
@@ -78,8 +87,7 @@ fn lint(file: &str) -> Result<Map> {
 }
 
 fn scan(image: &str, options: Map) -> Result<Map> {
-    check_keys("docker::scan", &options, &["severity"])?;
-    let severity = opt_string(&options, "severity")?.unwrap_or_else(|| "HIGH,CRITICAL".into());
+    let severity = options::parse::<ScanOptions>(&options)?.severity;
     let image = image.to_string();
     run_tool(
         "trivy",

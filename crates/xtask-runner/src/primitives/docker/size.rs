@@ -7,17 +7,39 @@ use rhai::{Dynamic, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::{engine, quick, tags};
 use crate::events::Level;
-use crate::primitives::{at_call_site, check_keys, error, opt_bool, opt_string, Result};
+use crate::primitives::options::{self, option_type, options, script_type, Number};
+use crate::primitives::{at_call_site, error, Result};
 use crate::script::{context, Mode};
 
-const CHECK_OPTIONS: &[&str] = &[
-    "max_mb",
-    "baseline",
-    "warn_growth_mb",
-    "fail_growth_mb",
-    "record",
-    "key",
-];
+option_type! {
+    /// Another image (its name) or a number of MB.
+    Baseline(Dynamic) as "string or number", |value| {
+        if value.is_string() || value.is_unit() || value.as_float().is_ok() || value.as_int().is_ok() {
+            Ok(value)
+        } else {
+            Err(format!("must be an image name or a number of MB, not {}", script_type(&value)))
+        }
+    }
+}
+
+options! {
+    /// Options of `docker::check_size`.
+    pub struct SizeOptions for "docker::check_size" {
+        /// Fails over this many MB (10^6 bytes, as `docker images` shows them).
+        max_mb: Option<Number>,
+        /// Another image, or a number of MB (default: the size recorded under
+        /// `target/xtask/docker/sizes/<key>.json`).
+        baseline: Option<Baseline>,
+        /// Growth over the baseline from which it warns, in MB.
+        warn_growth_mb: Option<Number> = None => "20",
+        /// Growth over the baseline from which it fails, in MB.
+        fail_growth_mb: Option<Number> = None => "50",
+        /// Records the size as the new baseline (default: only the first time).
+        record: Option<bool>,
+        /// The recorded baseline's name (default: the image's).
+        key: Option<String>,
+    }
+}
 const MB: f64 = 1e6;
 
 pub fn register(module: &mut Module) {
@@ -88,26 +110,26 @@ pub fn judge(
     Verdict::Ok
 }
 
-fn number(options: &Map, key: &str) -> Result<Option<f64>> {
-    match options.get(key) {
+/// A number of MB, which may not be negative.
+fn megabytes(key: &str, value: Option<Number>) -> Result<Option<f64>> {
+    match value {
         None => Ok(None),
-        Some(v) if v.is_unit() => Ok(None),
-        Some(v) => match v.as_float().or_else(|_| v.as_int().map(|i| i as f64)) {
-            Ok(n) if n >= 0.0 => Ok(Some(n)),
-            _ => error(format!("option `{key}` must be a number of MB")),
-        },
+        Some(Number(n)) if n >= 0.0 => Ok(Some(n)),
+        Some(_) => error(format!("option `{key}` must be a number of MB")),
     }
 }
 
 fn check_size(image: &str, options: Map) -> Result<Map> {
-    check_keys("docker::check_size", &options, CHECK_OPTIONS)?;
+    let options: SizeOptions = options::parse(&options)?;
     let scope = context::current();
-    let max = number(&options, "max_mb")?;
-    let warn = number(&options, "warn_growth_mb")?.unwrap_or(20.0);
-    let fail = number(&options, "fail_growth_mb")?.unwrap_or(50.0);
-    let record = opt_bool(&options, "record")?;
+    let max = megabytes("max_mb", options.max_mb)?;
+    let warn = megabytes("warn_growth_mb", options.warn_growth_mb)?.unwrap_or(20.0);
+    let fail = megabytes("fail_growth_mb", options.fail_growth_mb)?.unwrap_or(50.0);
+    let record = options.record;
     let key = tags::sanitize(
-        &opt_string(&options, "key")?.unwrap_or_else(|| image.replace([':', '/', '@'], "_")),
+        &options
+            .key
+            .unwrap_or_else(|| image.replace([':', '/', '@'], "_")),
     );
     let record_file = scope
         .host
@@ -119,12 +141,16 @@ fn check_size(image: &str, options: Map) -> Result<Map> {
     }
     let size = image_size(image)? as f64 / MB;
 
-    let baseline = match options.get("baseline") {
+    let baseline_given = options.baseline.is_some();
+    let baseline = match options.baseline.map(|b| b.0) {
         Some(v) if v.is_string() => {
             let other = v.to_string();
             Some((image_size(&other)? as f64 / MB, format!("image {other}")))
         }
-        Some(v) if !v.is_unit() => number(&options, "baseline")?.map(|n| (n, "given".to_string())),
+        Some(v) if !v.is_unit() => {
+            let n = v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).ok();
+            megabytes("baseline", n.map(Number))?.map(|n| (n, "given".to_string()))
+        }
         _ => std::fs::read_to_string(&record_file)
             .ok()
             .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
@@ -173,7 +199,7 @@ fn check_size(image: &str, options: Map) -> Result<Map> {
     };
     result.insert("status".into(), status.into());
     // Record when asked, or the first time (no baseline yet), so the next run compares.
-    let first = !options.contains_key("baseline") && baseline.is_none();
+    let first = !baseline_given && baseline.is_none();
     if record.unwrap_or(first) {
         if let Some(dir) = record_file.parent() {
             let _ = std::fs::create_dir_all(dir);

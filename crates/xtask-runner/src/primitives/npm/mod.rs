@@ -13,25 +13,128 @@ use std::time::Duration;
 use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::cargo::test_results::TestReport;
+use super::options::{self, options, result, Duration as OptDuration, Number, Strings, Vars};
+use super::options::{Fields as _, Options as _};
+use super::reference::Function;
 use super::Result;
-use super::{at_call_site, check_keys, duration_value, error, opt_bool, opt_string, string_list};
+use super::{at_call_site, error};
 use crate::events::{Event, Level};
 use crate::process::{self, display_argv, Failure, Finished, Spec};
 use crate::script::{context, Mode};
 
-const CI_OPTIONS: &[&str] = &["dir", "cache", "timeout", "env", "args"];
-const RUN_OPTIONS: &[&str] = &["dir", "args", "env", "timeout", "allow_fail"];
-const TEST_OPTIONS: &[&str] = &[
-    "dir",
-    "files",
-    "coverage",
-    "min_coverage",
-    "args",
-    "env",
-    "timeout",
-    "script",
-    "junit",
-    "allow_fail",
+options! {
+    /// Options of `npm::ci`.
+    pub struct CiOptions for "npm::ci" {
+        /// The project's directory (where `package.json` is), relative to the job's.
+        dir: Option<String>,
+        /// npm's cache directory (default `XTASK_NPM_CACHE`, else npm's own `~/.npm`).
+        cache: Option<String>,
+        /// Stops npm after this long.
+        timeout: Option<OptDuration>,
+        /// Variables for npm on top of the job's; `()` unsets one.
+        env: Vars,
+        /// More arguments for `npm ci`.
+        args: Strings,
+    }
+}
+
+options! {
+    /// Options of `npm::run`.
+    pub struct NpmRunOptions for "npm::run" {
+        /// The project's directory (where `package.json` is), relative to the job's.
+        dir: Option<String>,
+        /// Arguments for the script (after `--`).
+        args: Strings,
+        /// Variables for the script on top of the job's; `()` unsets one.
+        env: Vars,
+        /// Stops the script after this long.
+        timeout: Option<OptDuration>,
+        /// Returns the result of a failed script instead of failing the job.
+        allow_fail: bool = false,
+    }
+}
+
+options! {
+    /// Options of `npm::test`.
+    pub struct NpmTestOptions for "npm::test" {
+        /// The project's directory (where `package.json` is), relative to the job's.
+        dir: Option<String>,
+        /// Test files for `node --test` (default: node's own discovery).
+        files: Strings,
+        /// `--experimental-test-coverage`: returns the line coverage of all files as
+        /// `coverage`.
+        coverage: bool = false,
+        /// Fails below this line coverage in % (turns `coverage` on).
+        min_coverage: Option<Number>,
+        /// More arguments for `node --test` (or for the script, after `--`).
+        args: Strings,
+        /// Variables for the tests on top of the job's; `()` unsets one.
+        env: Vars,
+        /// Stops the tests after this long.
+        timeout: Option<OptDuration>,
+        /// Runs this `package.json` script (Jest, Vitest) instead of node's runner, and reads
+        /// its JUnit files.
+        script: Option<String>,
+        /// Where the project's runner writes JUnit files (a glob under `dir`).
+        junit: String = "**/junit*.xml".into() => "\"**/junit*.xml\"",
+        /// Returns the result of a failed run instead of failing the job.
+        allow_fail: bool = false,
+    }
+}
+
+result! {
+    /// What `npm::ci`, `npm::run` and `npm::test` return.
+    pub struct NpmResult {
+        /// Exit code; `()` when a signal ended the command.
+        status: Option<i64> as "int",
+        /// Whether it exited with 0.
+        success: bool as "bool",
+        /// Seconds it took.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        duration: Option<f64> as "float",
+        /// Set (true) in `--list` and `--dry-run`, where commands are not run.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        skipped: bool as "bool",
+        /// The command line, as the log shows it.
+        command: String as "string",
+        /// Test counts (`test`) as `cargo::test` gives them: `#{ passed, failed, ignored, failures }`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tests: Option<Dynamic> as "map",
+        /// Line coverage of all files in % (`test`; `()` without `coverage`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        coverage: Option<Option<f64>> as "float",
+    }
+}
+
+pub(crate) const FUNCTIONS: &[Function] = &[
+    Function {
+        name: "npm::ci",
+        params: &["options: map"],
+        summary: "`npm ci --prefer-offline` (no audit, no fund): installs exactly what `package-lock.json` says; fails when there is none.",
+        options: &[CiOptions::FIELDS],
+        result: NpmResult::FIELDS,
+    },
+    Function {
+        name: "npm::run",
+        params: &["script: string", "options: map"],
+        summary: "`npm run <script> [-- args]`; a script `package.json` does not have is an error listing those it has.",
+        options: &[NpmRunOptions::FIELDS],
+        result: NpmResult::FIELDS,
+    },
+    Function {
+        name: "npm::test",
+        params: &["options: map"],
+        summary: "Node's test runner (`node --test`), results read from its TAP as `cargo::test`'s: a JUnit testcase and an annotation per failure.",
+        options: &[NpmTestOptions::FIELDS],
+        result: NpmResult::FIELDS,
+    },
+    Function {
+        name: "npm::scripts",
+        params: &["dir: string"],
+        summary: "`package.json`'s scripts as a map (of the job's directory, or `dir`).",
+        options: &[],
+        result: &[],
+    },
 ];
 
 pub fn register(engine: &mut Engine) {
@@ -57,7 +160,7 @@ pub fn register(engine: &mut Engine) {
         at_call_site(&ctx, test(o))
     });
     FuncRegistration::new("scripts").set_into_module(&mut npm, |ctx: NativeCallContext| {
-        at_call_site(&ctx, scripts_of(&project_dir(&Map::new())?).map(to_map))
+        at_call_site(&ctx, scripts_of(&project_dir(None)).map(to_map))
     });
     FuncRegistration::new("scripts").set_into_module(
         &mut npm,
@@ -77,39 +180,33 @@ struct Common {
     allow_fail: bool,
 }
 
-fn common(options: &Map) -> Result<Common> {
-    let scope = context::current();
-    let mut env = scope.env_changes();
-    if let Some(value) = options.get("env") {
-        let Some(map) = value.clone().try_cast::<Map>() else {
-            return error("option `env` must be a map");
-        };
-        for (key, value) in map {
-            let value = (!value.is_unit()).then(|| crate::primitives::display_value(&value));
-            env.push((key.to_string(), value));
+impl Common {
+    fn new(
+        dir: Option<String>,
+        env: Vars,
+        timeout: Option<OptDuration>,
+        args: Strings,
+        allow_fail: bool,
+    ) -> Common {
+        let scope = context::current();
+        let mut vars = scope.env_changes();
+        vars.extend(env.0);
+        Common {
+            dir: project_dir(dir.as_deref()),
+            env: vars,
+            timeout: timeout.map(|t| t.0),
+            args: args.0,
+            allow_fail,
         }
     }
-    Ok(Common {
-        dir: project_dir(options)?,
-        env,
-        timeout: options
-            .get("timeout")
-            .map(|t| duration_value("option `timeout`", t))
-            .transpose()?,
-        args: match options.get("args") {
-            Some(args) => string_list("option `args`", args)?,
-            None => Vec::new(),
-        },
-        allow_fail: opt_bool(options, "allow_fail")?.unwrap_or(false),
-    })
 }
 
-fn project_dir(options: &Map) -> Result<PathBuf> {
+fn project_dir(dir: Option<&str>) -> PathBuf {
     let scope = context::current();
-    Ok(match opt_string(options, "dir")? {
-        Some(dir) => scope.path(&dir),
+    match dir {
+        Some(dir) => scope.path(dir),
         None => scope.dir.borrow().clone(),
-    })
+    }
 }
 
 /// `package.json`'s scripts, in file order.
@@ -149,8 +246,14 @@ fn to_map(scripts: Vec<(String, String)>) -> Map {
 }
 
 fn ci(options: Map) -> Result<Map> {
-    check_keys("npm::ci", &options, CI_OPTIONS)?;
-    let mut common = common(&options)?;
+    let options: CiOptions = options::parse(&options)?;
+    let mut common = Common::new(
+        options.dir,
+        options.env,
+        options.timeout,
+        options.args,
+        false,
+    );
     let lock = ["package-lock.json", "npm-shrinkwrap.json"]
         .iter()
         .any(|f| common.dir.join(f).is_file());
@@ -168,8 +271,9 @@ fn ci(options: Map) -> Result<Map> {
         "--no-fund".into(),
         "--prefer-offline".into(),
     ];
-    let cache =
-        opt_string(&options, "cache")?.or_else(|| context::current().env_var("XTASK_NPM_CACHE"));
+    let cache = options
+        .cache
+        .or_else(|| context::current().env_var("XTASK_NPM_CACHE"));
     if let Some(cache) = cache {
         argv.extend([
             "--cache".to_string(),
@@ -182,8 +286,14 @@ fn ci(options: Map) -> Result<Map> {
 }
 
 fn run_script(script: &str, options: Map) -> Result<Map> {
-    check_keys("npm::run", &options, RUN_OPTIONS)?;
-    let mut common = common(&options)?;
+    let options: NpmRunOptions = options::parse(&options)?;
+    let mut common = Common::new(
+        options.dir,
+        options.env,
+        options.timeout,
+        options.args,
+        options.allow_fail,
+    );
     let scripts = scripts_of(&common.dir)?;
     if !scripts.iter().any(|(name, _)| name == script) {
         let names: Vec<&str> = scripts.iter().map(|(n, _)| n.as_str()).collect();
@@ -208,17 +318,22 @@ fn run_script(script: &str, options: Map) -> Result<Map> {
 }
 
 fn test(options: Map) -> Result<Map> {
-    check_keys("npm::test", &options, TEST_OPTIONS)?;
-    let mut common = common(&options)?;
+    let options: NpmTestOptions = options::parse(&options)?;
+    let mut common = Common::new(
+        options.dir,
+        options.env,
+        options.timeout,
+        options.args,
+        options.allow_fail,
+    );
     let root = context::current().host.root.clone();
-    let coverage =
-        opt_bool(&options, "coverage")?.unwrap_or(false) || options.contains_key("min_coverage");
+    let coverage = options.coverage || options.min_coverage.is_some();
     let tap_file = tempfile::Builder::new()
         .prefix("xtask-node-test")
         .suffix(".tap")
         .tempfile()
         .or_else(|e| error(format!("cannot create a temporary file: {e}")))?;
-    let script = opt_string(&options, "script")?;
+    let script = options.script;
     let argv = match &script {
         // The project's own runner (Jest, Vitest): its JUnit files are read afterwards.
         Some(script) => {
@@ -243,9 +358,7 @@ fn test(options: Map) -> Result<Map> {
                 argv.push("--experimental-test-coverage".into());
             }
             argv.append(&mut common.args);
-            if let Some(files) = options.get("files") {
-                argv.extend(string_list("option `files`", files)?);
-            }
+            argv.extend(options.files.0);
             argv
         }
     };
@@ -274,9 +387,9 @@ fn test(options: Map) -> Result<Map> {
         })
     };
     let (display, finished) = execute(argv, &common, Some(watcher))?;
-    let mut map = result_map(&display, &finished);
+    let mut result = npm_result(&display, &finished);
     if context::current().host.mode == Mode::Plan {
-        return Ok(map);
+        return Ok(options::to_map(&result));
     }
     let mut report = TestReport::default();
     let mut read_any = false;
@@ -285,8 +398,7 @@ fn test(options: Map) -> Result<Map> {
         read_any = !tap.trim().is_empty();
         report = tap::parse(&tap, &root);
     } else {
-        let pattern = opt_string(&options, "junit")?.unwrap_or_else(|| "**/junit*.xml".into());
-        for path in junit_files(&common.dir, &pattern) {
+        for path in junit_files(&common.dir, &options.junit) {
             if let Ok(xml) = std::fs::read_to_string(&path) {
                 junit::parse_into(&mut report, &xml, &root);
                 read_any = true;
@@ -295,16 +407,11 @@ fn test(options: Map) -> Result<Map> {
     }
     let scope = context::current();
     if read_any {
-        map.insert("tests".into(), report.to_map().into());
+        result.tests = Some(report.to_map().into());
         report.emit(&scope.host.bus, scope.job);
     }
     let line_coverage = *all_files.lock().unwrap();
-    map.insert(
-        "coverage".into(),
-        line_coverage
-            .map(Dynamic::from_float)
-            .unwrap_or(Dynamic::UNIT),
-    );
+    result.coverage = Some(line_coverage);
     if !finished.success() && !common.allow_fail {
         if !report.failures.is_empty() {
             return error(format!("`{display}`: {}", report.failure_line()));
@@ -314,11 +421,7 @@ fn test(options: Map) -> Result<Map> {
             finished.describe()
         ));
     }
-    if let Some(min) = options.get("min_coverage") {
-        let min = min
-            .as_float()
-            .or_else(|_| min.as_int().map(|i| i as f64))
-            .or_else(|t| error(format!("option `min_coverage` must be a number, not {t}")))?;
+    if let Some(Number(min)) = options.min_coverage {
         match line_coverage {
             Some(got) if got + f64::EPSILON < min => {
                 return error(format!(
@@ -333,7 +436,7 @@ fn test(options: Map) -> Result<Map> {
             None => return error("min_coverage: the test run printed no coverage table"),
         }
     }
-    Ok(map)
+    Ok(options::to_map(&result))
 }
 
 /// `# all files | 92.31 | 75.00 | 100.00 |` (TAP) or `ℹ all files | 92.31 | …` (spec): the
@@ -416,10 +519,16 @@ fn execute(
     }
 }
 
-fn result_map(display: &str, finished: &Finished) -> Map {
-    let mut map = super::process::finished_map(finished);
-    map.insert("command".into(), display.into());
-    map
+fn npm_result(display: &str, finished: &Finished) -> NpmResult {
+    let run = super::process::finished_result(finished);
+    NpmResult {
+        status: run.status,
+        success: run.success,
+        duration: run.duration,
+        skipped: run.skipped,
+        command: display.to_string(),
+        ..NpmResult::default()
+    }
 }
 
 fn check(display: &str, finished: &Finished, common: &Common) -> Result<Map> {
@@ -429,7 +538,7 @@ fn check(display: &str, finished: &Finished, common: &Common) -> Result<Map> {
             finished.describe()
         ));
     }
-    Ok(result_map(display, finished))
+    Ok(options::to_map(&npm_result(display, finished)))
 }
 
 #[cfg(test)]

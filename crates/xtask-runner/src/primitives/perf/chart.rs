@@ -7,10 +7,21 @@ use std::path::Path;
 use plotters::prelude::*;
 use rhai::Map;
 
-use super::opt_usize;
 use super::stats::format_ns;
 use super::store::{self, Entry};
-use crate::primitives::{check_keys, error, opt_string, Result};
+use crate::primitives::options::{self, options};
+use crate::primitives::{error, Result};
+
+options! {
+    /// Options of `perf::chart`.
+    pub struct ChartKeys for "perf::chart" {
+        /// How many benchmarks get a line (the slowest ones), at least 1.
+        top: i64 = 5,
+        /// Where the SVG goes, relative to the job's directory (default: `history.svg` next
+        /// to the history).
+        path: Option<String>,
+    }
+}
 use crate::script::context;
 
 /// The `top` benchmarks with the longest history (ties: the slowest now), oldest run first.
@@ -95,11 +106,11 @@ pub fn draw(history: &[Entry], top: usize, path: &Path) -> std::result::Result<(
 
 /// `perf::chart([#{ top, path }])`: draws the history, returns the SVG's path.
 pub fn chart_fn(options: Map) -> Result<String> {
-    check_keys("perf::chart", &options, &["top", "path"])?;
+    let options: ChartKeys = options::parse(&options)?;
     let scope = context::current();
     let dir = store::dir(&scope);
-    let top = opt_usize(&options, "top")?.unwrap_or(5).max(1);
-    let path = match opt_string(&options, "path")? {
+    let top = options::count("perf::chart", "top", options.top)?.max(1);
+    let path = match options.path {
         Some(p) => scope.path(&p),
         None => dir.join("history.svg"),
     };

@@ -13,17 +13,44 @@ use rhai::{Dynamic, Map};
 use serde::{Deserialize, Serialize};
 
 use super::stats::{format_ns, format_pct};
-use super::{figures_from, from_json, opt_f64, to_json, Figure, Figures};
-use crate::primitives::{check_keys, error, Result};
+use super::{figures_from, from_json, to_json, Figure, Figures};
+use crate::primitives::options::{self, option_type, options, script_type, Number, Options as _};
+use crate::primitives::{error, Result};
 
-pub const COMPARE_OPTIONS: &[&str] = &[
-    "warn",
-    "fail",
-    "max_ns",
-    "max_rss_mb",
-    "rss_growth_mb",
-    "budgets",
-];
+option_type! {
+    /// Budgets per benchmark: `#{ "group/bench": #{ max_ns: 10000, max_rss_mb: 512 } }`.
+    Budgets(BTreeMap<String, Budget>) as "map of budgets", |value| {
+        if value.is_unit() {
+            Ok(BTreeMap::new())
+        } else {
+            serde_json::to_value(&value)
+                .map_err(|_| format!("must be a map of budgets, not {}", script_type(&value)))
+                .and_then(|json| {
+                    serde_json::from_value(json).map_err(|e| {
+                        format!("must look like #{{ \"group/bench\": #{{ max_ns: 10000, max_rss_mb: 512 }} }}: {e}")
+                    })
+                })
+        }
+    }
+}
+
+options! {
+    /// Options of `perf::compare` (and the thresholds of `compare_refs` and `confirm`).
+    pub struct CompareKeys for "perf::compare" {
+        /// Slower by more than this many % (and clear of the noise): a warning.
+        warn: Number = Number(10.0) => "10",
+        /// Slower by more than this many % (and clear of the noise): a failure.
+        fail: Number = Number(20.0) => "20",
+        /// A budget for every benchmark: fails when its figure is above this many ns.
+        max_ns: Option<Number>,
+        /// A budget for every benchmark: fails when its peak RSS is above this many MB.
+        max_rss_mb: Option<Number>,
+        /// Peak RSS grown by more than this many MB: a warning.
+        rss_growth_mb: Number = Number(100.0) => "100",
+        /// Budgets per benchmark, field by field over `max_ns` / `max_rss_mb`.
+        budgets: Budgets,
+    }
+}
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -80,25 +107,18 @@ impl Default for Options {
 }
 
 impl Options {
-    pub fn from_map(options: &Map) -> Result<Self> {
-        check_keys("perf::compare", options, COMPARE_OPTIONS)?;
-        let d = Options::default();
+    /// The options `CompareKeys` knows in `options`, for the function `what`.
+    pub fn from_map(what: &str, options: &Map) -> Result<Self> {
+        let keys: CompareKeys = options::parse_part(what, options)?;
         let opts = Options {
-            warn_pct: opt_f64(options, "warn")?.unwrap_or(d.warn_pct),
-            fail_pct: opt_f64(options, "fail")?.unwrap_or(d.fail_pct),
-            rss_growth_mb: opt_f64(options, "rss_growth_mb")?.unwrap_or(d.rss_growth_mb),
+            warn_pct: keys.warn.0,
+            fail_pct: keys.fail.0,
+            rss_growth_mb: keys.rss_growth_mb.0,
             budget: Budget {
-                max_ns: opt_f64(options, "max_ns")?,
-                max_rss_mb: opt_f64(options, "max_rss_mb")?,
+                max_ns: keys.max_ns.map(|n| n.0),
+                max_rss_mb: keys.max_rss_mb.map(|n| n.0),
             },
-            budgets: match options.get("budgets") {
-                None => BTreeMap::new(),
-                Some(b) => serde_json::from_value(to_json(b)?).or_else(|e| {
-                    error(format!(
-                        "option `budgets` must look like #{{ \"group/bench\": #{{ max_ns: 10000, max_rss_mb: 512 }} }}: {e}"
-                    ))
-                })?,
-            },
+            budgets: keys.budgets.0,
         };
         if opts.warn_pct > opts.fail_pct {
             return error(format!(
@@ -312,7 +332,8 @@ pub fn from_dynamic(value: &Dynamic) -> Result<Comparison> {
 }
 
 pub fn compare_fn(base: Dynamic, current: Dynamic, options: Map) -> Result<Dynamic> {
-    let opts = Options::from_map(&options)?;
+    options::check_known("perf::compare", &options, &[CompareKeys::FIELDS])?;
+    let opts = Options::from_map("perf::compare", &options)?;
     let base = figures_from("the baseline", &base)?;
     let current = figures_from("the current figures", &current)?;
     Ok(to_dynamic(&compare(&base, &current, &opts)))

@@ -9,11 +9,31 @@
 
 use rhai::{Dynamic, Map};
 
+use super::compare::CompareKeys;
 use super::compare::{self, Comparison, Verdict};
-use super::criterion::{self, BenchOptions, BENCH_OPTIONS};
-use super::timing::{self, TimeOptions, TIME_OPTIONS};
+use super::criterion::{self, BenchKeys, BenchOptions};
+use super::timing::{self, TimeKeys, TimeOptions};
 use super::{figures_from, print, Figure, Figures};
-use crate::primitives::{check_keys, string_list, Result};
+use crate::primitives::options::{self, options, Options as _, Strings};
+use crate::primitives::Result;
+
+options! {
+    /// `perf::confirm`'s own option; it takes those of `perf::bench`, `perf::time` and
+    /// `perf::compare` too.
+    pub struct ConfirmKeys for "perf::confirm" {
+        /// A command to time again (with `perf::time`'s options) instead of the criterion
+        /// benches.
+        command: Option<Strings>,
+    }
+}
+
+/// Every option `perf::confirm` takes.
+pub const OPTIONS: &[&[options::Field]] = &[
+    ConfirmKeys::FIELDS,
+    BenchKeys::FIELDS,
+    TimeKeys::FIELDS,
+    CompareKeys::FIELDS,
+];
 use crate::script::context;
 use crate::script::Mode;
 
@@ -112,14 +132,9 @@ fn current_figures(cmp: &Comparison) -> Figures {
 /// better of the two measurements with the baseline, with `opts`' thresholds. Returns `cmp`
 /// unchanged when nothing needs confirming.
 pub fn confirm_fn(cmp: Dynamic, baseline: Dynamic, options: Map) -> Result<Dynamic> {
-    let known: Vec<&str> = BENCH_OPTIONS
-        .iter()
-        .chain(TIME_OPTIONS)
-        .chain(compare::COMPARE_OPTIONS)
-        .chain(&["command"])
-        .copied()
-        .collect();
-    check_keys("perf::confirm", &options, &known)?;
+    const WHAT: &str = "perf::confirm";
+    options::check_known(WHAT, &options, OPTIONS)?;
+    let own: ConfirmKeys = options::parse_part(WHAT, &options)?;
     let first = compare::from_dynamic(&cmp)?;
     let scope = context::current();
     let suspects = regressions(&first);
@@ -127,12 +142,7 @@ pub fn confirm_fn(cmp: Dynamic, baseline: Dynamic, options: Map) -> Result<Dynam
         return Ok(cmp);
     }
     let base = figures_from("the baseline", &baseline)?;
-    let compare_opts: Map = options
-        .iter()
-        .filter(|(k, _)| compare::COMPARE_OPTIONS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let compare_opts = compare::Options::from_map(&compare_opts)?;
+    let compare_opts = compare::Options::from_map(WHAT, &options)?;
     print(
         &scope,
         &format!(
@@ -142,10 +152,10 @@ pub fn confirm_fn(cmp: Dynamic, baseline: Dynamic, options: Map) -> Result<Dynam
             first.fail_pct
         ),
     );
-    let again: Figures = match options.get("command") {
+    let again: Figures = match own.command {
         Some(command) => {
-            let argv = string_list("option `command`", command)?;
-            let opts = TimeOptions::from_map(&scope, &options)?;
+            let argv = command.0;
+            let opts = TimeOptions::from_map(&scope, WHAT, &options)?;
             let samples = timing::time(&scope, &argv, &opts)?;
             let name = match first.rows.as_slice() {
                 [only] => only.name.clone(),
@@ -159,7 +169,7 @@ pub fn confirm_fn(cmp: Dynamic, baseline: Dynamic, options: Map) -> Result<Dynam
             Figures::from([(name, timing.figure())])
         }
         None => {
-            let opts = BenchOptions::from_map(&scope, &options)?;
+            let opts = BenchOptions::from_map(&scope, WHAT, &options)?;
             let executables = criterion::build(&scope, &opts, &opts.dir)?;
             let home = criterion::target_dir_of(&executables)?.join("criterion");
             criterion::run(&scope, &opts, &opts.dir, &executables, &home)?

@@ -11,12 +11,31 @@ use std::time::SystemTime;
 use rhai::Map;
 use serde_json::Value;
 
-use super::{exec, opt_env, stats, Figure, Output};
-use crate::primitives::{error, opt_string, string_list, Result};
+use super::{exec, stats, Figure, Output};
+use crate::primitives::options::{self, options, Strings, Vars};
+use crate::primitives::{error, Result};
 use crate::process::Spec;
 use crate::script::context::JobScope;
 
-pub const BENCH_OPTIONS: &[&str] = &["bench", "package", "features", "args", "dir", "env"];
+options! {
+    /// Options of `perf::bench` (and the criterion part of `compare_refs` and `confirm`).
+    pub struct BenchKeys for "perf::bench" {
+        /// One bench target (`--bench NAME`); all of them when unset.
+        bench: Option<String>,
+        /// The package whose benches run (`--package`). `package` is a Rhai keyword, so
+        /// `"package"` (quoted) is the other spelling.
+        #[alias = "package"]
+        packages: Option<String>,
+        /// Features to turn on (`--features`).
+        features: Strings,
+        /// Arguments for criterion (`--warm-up-time 1`, a filter, …).
+        args: Strings,
+        /// Where cargo runs (the package or workspace root), relative to the job's directory.
+        dir: Option<String>,
+        /// Variables for the build and the benches on top of the job's; `()` unsets one.
+        env: Vars,
+    }
+}
 
 /// What to build and how to run it.
 #[derive(Clone, Debug, Default)]
@@ -33,24 +52,19 @@ pub struct BenchOptions {
 }
 
 impl BenchOptions {
-    pub fn from_map(scope: &JobScope, options: &Map) -> Result<Self> {
-        let list = |key: &str| -> Result<Vec<String>> {
-            match options.get(key) {
-                None => Ok(Vec::new()),
-                Some(v) if v.is_unit() => Ok(Vec::new()),
-                Some(v) => string_list(&format!("option `{key}`"), v),
-            }
-        };
+    /// The options `BenchKeys` knows in `options`, for the function `what`.
+    pub fn from_map(scope: &JobScope, what: &str, options: &Map) -> Result<Self> {
+        let keys: BenchKeys = options::parse_part(what, options)?;
         Ok(BenchOptions {
-            bench: opt_string(options, "bench")?,
-            package: opt_string(options, "package")?,
-            features: list("features")?,
-            args: list("args")?,
-            dir: match opt_string(options, "dir")? {
+            bench: keys.bench,
+            package: keys.packages,
+            features: keys.features.0,
+            args: keys.args.0,
+            dir: match keys.dir {
                 Some(dir) => scope.path(&dir),
                 None => scope.dir.borrow().clone(),
             },
-            env: opt_env(options)?,
+            env: keys.env.0,
         })
     }
 }

@@ -69,6 +69,83 @@ impl Figure {
 
 pub type Figures = BTreeMap<String, Figure>;
 
+use super::options::Options as _;
+use super::reference::Function;
+
+/// A perf function without options.
+const fn plain(
+    name: &'static str,
+    params: &'static [&'static str],
+    summary: &'static str,
+) -> Function {
+    Function {
+        name,
+        params,
+        summary,
+        options: &[],
+        result: &[],
+    }
+}
+
+pub(crate) const FUNCTIONS: &[Function] = &[
+    Function {
+        name: "perf::bench",
+        params: &["options: map"],
+        summary: "Builds the criterion benches, runs them (the machine to themselves) and returns their figures: `#{ \"group/bench\": #{ ns, lower, upper, rss_mb } }`.",
+        options: &[criterion::BenchKeys::FIELDS],
+        result: &[],
+    },
+    plain("perf::criterion_results", &["dir: string"], "The figures of every benchmark criterion left under `dir`."),
+    Function {
+        name: "perf::time",
+        params: &["argv: array", "options: map"],
+        summary: "Runs a command `warmup` + `runs` times, hyperfine-style: median wall (or CPU) time with its interval, user, sys and peak RSS.",
+        options: &[timing::TimeKeys::FIELDS],
+        result: &[],
+    },
+    plain("perf::dir", &[], "The directory of baselines and history: `XTASK_PERF_DIR`, else `target/xtask/perf/`."),
+    plain("perf::save_baseline", &["name: string", "figures: map"], "Saves figures as the named baseline; returns the file's path."),
+    plain("perf::load_baseline", &["name: string"], "The named baseline's figures, or `()` when there is none."),
+    plain("perf::record", &["figures: map", "label: string"], "Appends figures to `history.jsonl`; returns the file's path."),
+    plain("perf::history", &[], "Every recorded entry of `history.jsonl`."),
+    Function {
+        name: "perf::compare",
+        params: &["baseline: map", "current: map", "options: map"],
+        summary: "Baseline versus current: per benchmark the change in %, whether it clears the noise (intervals apart), and a verdict from the thresholds and budgets.",
+        options: &[compare::CompareKeys::FIELDS],
+        result: &[],
+    },
+    Function {
+        name: "perf::confirm",
+        params: &["comparison: map", "baseline: map", "options: map"],
+        summary: "When a comparison fails on a slowdown, measures again and keeps the better measurement: only a reproduced regression fails.",
+        options: confirm::OPTIONS,
+        result: &[],
+    },
+    Function {
+        name: "perf::report",
+        params: &["comparison: map", "options: map"],
+        summary: "Prints the comparison's table, writes `report.md` next to the history, returns the markdown.",
+        options: &[report::ReportKeys::FIELDS],
+        result: &[],
+    },
+    plain("perf::enforce", &["comparison: map"], "Logs the comparison's warnings and fails the job when its verdict is a failure, naming each benchmark over its limit."),
+    Function {
+        name: "perf::chart",
+        params: &["options: map"],
+        summary: "Draws the history as an SVG chart; returns its path.",
+        options: &[chart::ChartKeys::FIELDS],
+        result: &[],
+    },
+    Function {
+        name: "perf::compare_refs",
+        params: &["base: string", "head: string", "options: map"],
+        summary: "Base versus head in temporary git worktrees, measured alternately `rounds` times (criterion benches, or `command`), compared as `perf::compare` does.",
+        options: refs::OPTIONS,
+        result: &[],
+    },
+];
+
 pub fn register(engine: &mut Engine) {
     let mut m = Module::new();
     // Parameter names and types for the generated definitions and docs (return type last).
@@ -137,12 +214,13 @@ fn criterion_results(dir: &str) -> Result<Dynamic> {
 
 /// `perf::bench([opts])`: builds the criterion benches, runs them, returns their figures.
 fn bench(options: Map) -> Result<Dynamic> {
-    super::check_keys("perf::bench", &options, criterion::BENCH_OPTIONS)?;
+    use super::options::Options as _;
+    super::options::check_known("perf::bench", &options, &[criterion::BenchKeys::FIELDS])?;
     let scope = context::current();
     if scope.host.mode == Mode::Plan {
         return Ok(Dynamic::from_map(Map::new()));
     }
-    let opts = criterion::BenchOptions::from_map(&scope, &options)?;
+    let opts = criterion::BenchOptions::from_map(&scope, "perf::bench", &options)?;
     let executables = criterion::build(&scope, &opts, &opts.dir)?;
     let target = criterion::target_dir_of(&executables)?;
     let home = target.join("criterion");
@@ -269,49 +347,4 @@ pub(crate) fn print(scope: &JobScope, text: &str) {
         job: scope.job,
         bytes,
     });
-}
-
-/// A number option (int or float).
-pub(crate) fn opt_f64(options: &Map, key: &str) -> Result<Option<f64>> {
-    match options.get(key) {
-        None => Ok(None),
-        Some(v) if v.is_unit() => Ok(None),
-        Some(v) => match (v.as_float(), v.as_int()) {
-            (Ok(f), _) => Ok(Some(f)),
-            (_, Ok(i)) => Ok(Some(i as f64)),
-            _ => error(format!(
-                "option `{key}` must be a number, not {}",
-                v.type_name()
-            )),
-        },
-    }
-}
-
-pub(crate) fn opt_usize(options: &Map, key: &str) -> Result<Option<usize>> {
-    match options.get(key) {
-        None => Ok(None),
-        Some(v) => match v.as_int() {
-            Ok(i) if i >= 0 => Ok(Some(i as usize)),
-            _ => error(format!(
-                "option `{key}` must be a whole number ≥ 0, not {v}"
-            )),
-        },
-    }
-}
-
-/// An environment map option (`#{ NAME: "value" }`, `()` unsets).
-pub(crate) fn opt_env(options: &Map) -> Result<Vec<(String, Option<String>)>> {
-    let Some(env) = options.get("env") else {
-        return Ok(Vec::new());
-    };
-    let Some(env) = env.clone().try_cast::<Map>() else {
-        return error("option `env` must be a map");
-    };
-    Ok(env
-        .into_iter()
-        .map(|(k, v)| {
-            let v = (!v.is_unit()).then(|| crate::primitives::display_value(&v));
-            (k.to_string(), v)
-        })
-        .collect())
 }

@@ -10,12 +10,32 @@ use std::rc::Rc;
 
 use rhai::{Array, Dynamic, Map};
 
-use super::compare::{self, COMPARE_OPTIONS};
+use super::compare::{self, CompareKeys};
 use super::confirm;
-use super::criterion::{self, BenchOptions, BENCH_OPTIONS};
-use super::timing::{self, TimeOptions, TIME_OPTIONS};
-use super::{exec, opt_usize, print, stats, store, Figure, Figures, Output};
-use crate::primitives::{check_keys, error, opt_string, string_list, Result};
+use super::criterion::{self, BenchKeys, BenchOptions};
+use super::timing::{self, TimeKeys, TimeOptions};
+use super::{exec, print, stats, store, Figure, Figures, Output};
+use crate::primitives::options::{self, options, Options as _, Strings};
+use crate::primitives::{error, Result};
+
+options! {
+    /// `perf::compare_refs`' own options; it takes those of `perf::bench`, `perf::time` and
+    /// `perf::compare` too.
+    pub struct RefsKeys for "perf::compare_refs" {
+        /// Measurements of each side, alternating base and head (at least 1).
+        rounds: i64 = 3,
+        /// A command to time (with `perf::time`'s options) instead of the criterion benches.
+        command: Option<Strings>,
+    }
+}
+
+/// Every option `perf::compare_refs` takes.
+pub const OPTIONS: &[&[options::Field]] = &[
+    RefsKeys::FIELDS,
+    BenchKeys::FIELDS,
+    TimeKeys::FIELDS,
+    CompareKeys::FIELDS,
+];
 use crate::process::{display_argv, Spec};
 use crate::script::context::{self, JobScope};
 use crate::script::Mode;
@@ -78,31 +98,19 @@ struct Side {
 }
 
 pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> {
-    let known: Vec<&str> = BENCH_OPTIONS
-        .iter()
-        .chain(TIME_OPTIONS)
-        .chain(COMPARE_OPTIONS)
-        .chain(&["command", "rounds"])
-        .copied()
-        .collect();
-    check_keys("perf::compare_refs", &options, &known)?;
+    const WHAT: &str = "perf::compare_refs";
+    options::check_known(WHAT, &options, OPTIONS)?;
     let scope = context::current();
     if scope.host.mode == Mode::Plan {
         return Ok(Dynamic::from_map(Map::new()));
     }
-    let compare_opts: Map = options
-        .iter()
-        .filter(|(k, _)| COMPARE_OPTIONS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let compare_opts = compare::Options::from_map(&compare_opts)?;
-    let rounds = opt_usize(&options, "rounds")?.unwrap_or(3).max(1);
-    let command = match options.get("command") {
-        Some(c) => Some(string_list("option `command`", c)?),
-        None => None,
-    };
-    let bench_opts = BenchOptions::from_map(&scope, &options)?;
-    let time_opts = TimeOptions::from_map(&scope, &options)?;
+    let compare_opts = compare::Options::from_map(WHAT, &options)?;
+    let own: RefsKeys = options::parse_part(WHAT, &options)?;
+    let rounds = options::count(WHAT, "rounds", own.rounds)?.max(1);
+    let command = own.command.map(|c| c.0);
+    let bench_opts = BenchOptions::from_map(&scope, WHAT, &options)?;
+    let time_opts = TimeOptions::from_map(&scope, WHAT, &options)?;
+    let name: Option<String> = options::parse_part::<TimeKeys>(WHAT, &options)?.name;
     if base.is_empty() {
         return error("perf::compare_refs needs a base ref, e.g. \"origin/main\"");
     }
@@ -270,7 +278,7 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
     };
     run_rounds(&mut sides, 0)?;
 
-    let name = opt_string(&options, "name")?
+    let name = name
         .or_else(|| command.as_ref().map(|argv| display_argv(argv)))
         .unwrap_or_default();
     let figures = |side: &mut Side| -> Figures {

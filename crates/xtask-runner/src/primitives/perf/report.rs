@@ -9,7 +9,18 @@ use super::compare::{from_dynamic, Comparison, Row, Verdict};
 use super::stats::{format_ns, format_pct};
 use super::{message, print, store};
 use crate::events::Level;
-use crate::primitives::{check_keys, error, opt_bool, opt_string, Result};
+use crate::primitives::options::{self, options};
+use crate::primitives::{error, Result};
+
+options! {
+    /// Options of `perf::report`.
+    pub struct ReportKeys for "perf::report" {
+        /// The table's title (default: the comparison's).
+        title: Option<String>,
+        /// Also appends the markdown to `$GITHUB_STEP_SUMMARY` when it is set.
+        summary: bool = false,
+    }
+}
 use crate::script::context;
 
 const HEADER: [&str; 5] = ["benchmark", "baseline", "current", "change", "verdict"];
@@ -136,9 +147,9 @@ pub fn markdown(cmp: &Comparison) -> String {
 /// history, appends to `$GITHUB_STEP_SUMMARY` when `summary: true` and it is set, returns the
 /// markdown.
 pub fn report_fn(cmp: Dynamic, options: Map) -> Result<String> {
-    check_keys("perf::report", &options, &["title", "summary"])?;
+    let options: ReportKeys = options::parse(&options)?;
     let mut cmp = from_dynamic(&cmp)?;
-    if let Some(title) = opt_string(&options, "title")? {
+    if let Some(title) = options.title {
         cmp.title = title;
     }
     let scope = context::current();
@@ -149,7 +160,7 @@ pub fn report_fn(cmp: Dynamic, options: Map) -> Result<String> {
     std::fs::create_dir_all(&dir)
         .and_then(|_| std::fs::write(&path, &md))
         .or_else(|e| error(format!("writing {}: {e}", path.display())))?;
-    if opt_bool(&options, "summary")?.unwrap_or(false) {
+    if options.summary {
         if let Some(summary) = scope
             .env_var("GITHUB_STEP_SUMMARY")
             .filter(|s| !s.is_empty())

@@ -7,13 +7,33 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Map};
 
-use super::{exec, opt_env, opt_usize, stats, Figure, Output};
-use crate::primitives::{check_keys, duration_value, error, opt_string, Result};
+use super::{exec, stats, Figure, Output};
+use crate::primitives::options::{self, options, Duration as OptDuration, Options as _, Vars};
+use crate::primitives::{error, Result};
 use crate::process::{display_argv, Spec};
 use crate::script::context::{self, JobScope};
 use crate::script::Mode;
 
-pub const TIME_OPTIONS: &[&str] = &["runs", "warmup", "name", "dir", "env", "timeout", "measure"];
+options! {
+    /// Options of `perf::time` (and the command part of `compare_refs` and `confirm`).
+    pub struct TimeKeys for "perf::time" {
+        /// Measured runs (at least 1).
+        runs: i64 = 10,
+        /// Runs before those, not measured.
+        warmup: i64 = 1,
+        /// The benchmark's name in the figures (default: the command line).
+        name: Option<String>,
+        /// Directory to run in, relative to the job's.
+        dir: Option<String>,
+        /// Variables for the command on top of the job's; `()` unsets one.
+        env: Vars,
+        /// Stops a run after this long.
+        timeout: Option<OptDuration>,
+        /// `"wall"` (the clock) or `"cpu"` (user + sys of the process tree: steadier on a
+        /// shared machine for a command that computes).
+        measure: Option<String> = None => "\"wall\"",
+    }
+}
 
 /// What a run's figure is: the clock, or the CPU time the process tree used (user + sys).
 /// CPU time leaves out time spent waiting for a CPU a neighbour holds, so it is the steadier
@@ -27,11 +47,11 @@ pub enum Measure {
 }
 
 impl Measure {
-    fn from_option(value: Option<String>) -> Result<Self> {
-        match value.as_deref() {
-            None | Some("wall") => Ok(Measure::Wall),
-            Some("cpu") => Ok(Measure::Cpu),
-            Some(other) => error(format!(
+    fn from_option(value: &str) -> Result<Self> {
+        match value {
+            "wall" => Ok(Measure::Wall),
+            "cpu" => Ok(Measure::Cpu),
+            other => error(format!(
                 "option `measure` is \"wall\" or \"cpu\", not {other:?}"
             )),
         }
@@ -75,24 +95,23 @@ pub struct TimeOptions {
 }
 
 impl TimeOptions {
-    pub fn from_map(scope: &JobScope, options: &Map) -> Result<Self> {
-        let runs = opt_usize(options, "runs")?.unwrap_or(10);
+    /// The options `TimeKeys` knows in `options`, for the function `what`.
+    pub fn from_map(scope: &JobScope, what: &str, options: &Map) -> Result<Self> {
+        let keys: TimeKeys = options::parse_part(what, options)?;
+        let runs = options::count(what, "runs", keys.runs)?;
         if runs == 0 {
             return error("option `runs` must be at least 1");
         }
         Ok(TimeOptions {
             runs,
-            warmup: opt_usize(options, "warmup")?.unwrap_or(1),
-            dir: match opt_string(options, "dir")? {
+            warmup: options::count(what, "warmup", keys.warmup)?,
+            dir: match keys.dir {
                 Some(dir) => scope.path(&dir),
                 None => scope.dir.borrow().clone(),
             },
-            env: opt_env(options)?,
-            timeout: options
-                .get("timeout")
-                .map(|t| duration_value("option `timeout`", t))
-                .transpose()?,
-            measure: Measure::from_option(opt_string(options, "measure")?)?,
+            env: keys.env.0,
+            timeout: keys.timeout.map(|t| t.0),
+            measure: Measure::from_option(keys.measure.as_deref().unwrap_or("wall"))?,
         })
     }
 }
@@ -185,7 +204,7 @@ impl Timing {
 
 /// The script function.
 pub fn time_fn(argv: Array, options: Map) -> Result<Map> {
-    check_keys("perf::time", &options, TIME_OPTIONS)?;
+    options::check_known("perf::time", &options, &[TimeKeys::FIELDS])?;
     let scope = context::current();
     let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
     if argv.is_empty() || argv[0].is_empty() {
@@ -193,11 +212,12 @@ pub fn time_fn(argv: Array, options: Map) -> Result<Map> {
             "perf::time needs a command, e.g. perf::time([\"./target/release/app\", \"--check\"])",
         );
     }
-    let name = opt_string(&options, "name")?.unwrap_or_else(|| display_argv(&argv));
+    let keys: TimeKeys = options::parse(&options)?;
+    let name = keys.name.unwrap_or_else(|| display_argv(&argv));
     if scope.host.mode == Mode::Plan {
         return Ok(Map::new());
     }
-    let opts = TimeOptions::from_map(&scope, &options)?;
+    let opts = TimeOptions::from_map(&scope, "perf::time", &options)?;
     let timing = Timing {
         name,
         samples: time(&scope, &argv, &opts)?,

@@ -11,40 +11,189 @@ mod workspace;
 
 use std::path::PathBuf;
 
-use rhai::{Dynamic, Engine, Map, Module};
+use rhai::{Engine, Map, Module};
 
-use super::{check_keys, error, opt_bool, opt_string, string_list, Result};
+use super::options::{self, option_type, options, result, script_type, Strings};
+use super::options::{Fields as _, Options as _};
+use super::reference::Function;
+use super::Result;
 use crate::events::Level;
 use crate::script::context;
 
-const CHECK_OPTIONS: &[&str] = &[
-    "tag",
-    "tag_prefix",
-    "changelog",
-    "clean",
-    "lock",
-    "independent",
-];
-const BUMP_OPTIONS: &[&str] = &[
-    "commit",
-    "tag",
-    "tag_prefix",
-    "message",
-    "lock",
-    "changelog",
-    "independent",
-];
-const CHANGELOG_OPTIONS: &[&str] = &["write", "version", "date", "path", "tag_prefix"];
-const PACKAGE_OPTIONS: &[&str] = &[
-    "bins",
-    "target",
-    "strip",
-    "out",
-    "libs",
-    "offline",
-    "verify",
-    "include",
-    "independent",
+option_type! {
+    /// `true` (`CHANGELOG.md`), `false` (none) or a file name relative to the workspace root.
+    ChangelogFile(Option<String>) as "bool or string", |value| {
+        if value.is_string() {
+            Ok(Some(value.to_string()))
+        } else {
+            match value.as_bool() {
+                Ok(true) => Ok(Some("CHANGELOG.md".to_string())),
+                Ok(false) => Ok(None),
+                Err(_) => Err(format!(
+                    "must be true, false or a file name, not {}",
+                    script_type(&value)
+                )),
+            }
+        }
+    }
+}
+
+options! {
+    /// Options of `release::check`.
+    pub struct CheckOptions for "release::check" {
+        /// When HEAD has a version tag, it must be `<tag_prefix><version>`.
+        tag: bool = true,
+        /// What comes before the version in a tag.
+        tag_prefix: String = "v".into() => "\"v\"",
+        /// The changelog that must have a section for the version: `true` (`CHANGELOG.md`),
+        /// `false` (not checked) or a file name.
+        changelog: Option<ChangelogFile> = None => "true",
+        /// The workspace directory may have no uncommitted or untracked files.
+        clean: bool = true,
+        /// `Cargo.lock` must agree with the manifests' versions.
+        lock: bool = true,
+        /// Crates that keep their own version (left out of the shared-version check).
+        independent: Strings,
+    }
+}
+
+options! {
+    /// Options of `release::bump`.
+    pub struct BumpOptions for "release::bump" {
+        /// Commits the change as `Release X.Y.Z`.
+        commit: bool = false,
+        /// Makes an annotated tag `<tag_prefix>X.Y.Z` (with `commit`).
+        tag: bool = false,
+        /// What comes before the version in a tag.
+        tag_prefix: String = "v".into() => "\"v\"",
+        /// The commit message (default `Release X.Y.Z`).
+        message: Option<String>,
+        /// Refreshes `Cargo.lock` (`cargo update --workspace --offline`).
+        lock: bool = true,
+        /// Writes the release notes into the changelog: `true` (`CHANGELOG.md`), `false` or a
+        /// file name.
+        changelog: Option<ChangelogFile> = None => "false",
+        /// Crates that keep their own version (not bumped).
+        independent: Strings,
+    }
+}
+
+options! {
+    /// Options of `release::changelog`.
+    pub struct ChangelogOptions for "release::changelog" {
+        /// Puts the section into the changelog above the newest release.
+        write: bool = false,
+        /// The section's version (default: the workspace's).
+        version: Option<String>,
+        /// The section's date (default: today, or `SOURCE_DATE_EPOCH`'s).
+        date: Option<String>,
+        /// The changelog written with `write`, relative to the workspace root.
+        path: String = "CHANGELOG.md".into() => "\"CHANGELOG.md\"",
+        /// What comes before the version in a tag (finds the previous release).
+        tag_prefix: String = "v".into() => "\"v\"",
+    }
+}
+
+options! {
+    /// Options of `release::pack`.
+    pub struct PackOptions for "release::pack" {
+        /// Binaries to archive (default: every binary of the released crates).
+        bins: Option<Strings>,
+        /// A target triple for `cargo build --target` (default: the host's, without `--target`).
+        target: Option<String>,
+        /// Strips the binaries.
+        strip: bool = true,
+        /// Where the archives go, relative to the job's directory (default `<target dir>/dist`).
+        out: Option<String>,
+        /// Library crates to `cargo package` (default: every publishable crate with a lib
+        /// target; a `publish = false` crate is packed only when named here).
+        libs: Option<Strings>,
+        /// `cargo package --offline`: the registry is not contacted, so the dependencies must
+        /// be in the local cache.
+        offline: bool = true,
+        /// Lets `cargo package` build the packaged crate (`--no-verify` when false).
+        verify: bool = true,
+        /// Extra files (relative to the workspace root) for every archive, besides README and
+        /// LICENSE.
+        include: Strings,
+        /// Crates that keep their own version.
+        independent: Strings,
+    }
+}
+
+result! {
+    /// What `release::check` returns.
+    pub struct CheckResult {
+        /// The release version.
+        version: String as "string",
+        /// The released crates.
+        crates: Vec<String> as "array of strings",
+    }
+}
+
+result! {
+    /// What `release::bump` returns.
+    pub struct BumpResult {
+        /// The version before.
+        from: String as "string",
+        /// The version after.
+        to: String as "string",
+        /// The files changed.
+        files: Vec<String> as "array of strings",
+        /// The tag made, or `()`.
+        tag: Option<String> as "string",
+    }
+}
+
+/// A release function without options.
+const fn plain(
+    name: &'static str,
+    params: &'static [&'static str],
+    summary: &'static str,
+) -> Function {
+    Function {
+        name,
+        params,
+        summary,
+        options: &[],
+        result: &[],
+    }
+}
+
+pub(crate) const FUNCTIONS: &[Function] = &[
+    plain(
+        "release::version",
+        &[],
+        "The release version: `[workspace.package]`'s, else the root package's, else the one the released crates share.",
+    ),
+    Function {
+        name: "release::check",
+        params: &["options: map"],
+        summary: "Checks that the released crates share the version, Cargo.lock agrees, the tag and changelog match and the tree is clean; lists every mismatch with its file and both values.",
+        options: &[CheckOptions::FIELDS],
+        result: CheckResult::FIELDS,
+    },
+    Function {
+        name: "release::bump",
+        params: &["how: string", "options: map"],
+        summary: "Bumps the version (`major`, `minor`, `patch` or `X.Y.Z`) in place in every manifest that states it, comments and layout kept.",
+        options: &[BumpOptions::FIELDS],
+        result: BumpResult::FIELDS,
+    },
+    Function {
+        name: "release::changelog",
+        params: &["from: string", "to: string", "options: map"],
+        summary: "A `## [X.Y.Z] - date` section from the conventional commits in `from..to` (default: since the previous release tag).",
+        options: &[ChangelogOptions::FIELDS],
+        result: &[],
+    },
+    Function {
+        name: "release::pack",
+        params: &["options: map"],
+        summary: "Release archives (`<bin>-<version>-<target>.tar.gz`, `checksums.txt`) and `cargo package` crates; never uploads (`package` is a Rhai keyword, hence `pack`).",
+        options: &[PackOptions::FIELDS],
+        result: &[],
+    },
 ];
 
 pub fn register(engine: &mut Engine) {
@@ -79,45 +228,21 @@ fn say(text: String) {
     scope.host.bus.message(scope.job, Level::Info, text);
 }
 
-fn tag_prefix(options: &Map) -> Result<String> {
-    Ok(opt_string(options, "tag_prefix")?.unwrap_or_else(|| "v".into()))
-}
-
-fn independent(options: &Map) -> Result<Vec<String>> {
-    match options.get("independent") {
-        None => Ok(Vec::new()),
-        Some(v) => string_list("option `independent`", v),
-    }
-}
-
-/// The `changelog` option: `true`, `false` or a file name (relative to the workspace root).
-fn changelog_file(options: &Map, default: bool) -> Result<Option<String>> {
-    match options.get("changelog") {
-        None if default => Ok(Some("CHANGELOG.md".to_string())),
-        None => Ok(None),
-        Some(v) if v.is_string() => Ok(Some(v.to_string())),
-        Some(v) => match v.as_bool() {
-            Ok(true) => Ok(Some("CHANGELOG.md".to_string())),
-            Ok(false) => Ok(None),
-            Err(t) => error(format!(
-                "option `changelog` must be true, false or a file name, not {t}"
-            )),
-        },
-    }
-}
-
 fn check(options: Map) -> Result<Map> {
-    check_keys("release::check", &options, CHECK_OPTIONS)?;
-    let changelog = changelog_file(&options, true)?;
+    let options: CheckOptions = options::parse(&options)?;
+    let changelog = match options.changelog {
+        Some(file) => file.0,
+        None => Some("CHANGELOG.md".to_string()),
+    };
     let checked = check::check(
         &dir(),
         &check::Options {
-            tag: opt_bool(&options, "tag")?.unwrap_or(true),
-            tag_prefix: tag_prefix(&options)?,
+            tag: options.tag,
+            tag_prefix: options.tag_prefix,
             changelog,
-            clean: opt_bool(&options, "clean")?.unwrap_or(true),
-            lock: opt_bool(&options, "lock")?.unwrap_or(true),
-            independent: independent(&options)?,
+            clean: options.clean,
+            lock: options.lock,
+            independent: options.independent.0,
         },
     )?;
     say(format!(
@@ -125,13 +250,10 @@ fn check(options: Map) -> Result<Map> {
         checked.version,
         checked.crates.join(", ")
     ));
-    let mut map = Map::new();
-    map.insert("version".into(), checked.version.into());
-    map.insert(
-        "crates".into(),
-        Dynamic::from_array(checked.crates.into_iter().map(Dynamic::from).collect()),
-    );
-    Ok(map)
+    Ok(options::to_map(&CheckResult {
+        version: checked.version,
+        crates: checked.crates,
+    }))
 }
 
 fn bump_with(how: &str, options: Map) -> Result<Map> {
@@ -139,19 +261,19 @@ fn bump_with(how: &str, options: Map) -> Result<Map> {
 }
 
 fn bump(how: &str, options: Map) -> Result<Map> {
-    check_keys("release::bump", &options, BUMP_OPTIONS)?;
+    let options: BumpOptions = options::parse(&options)?;
     let bumped = bump::bump(
         &dir(),
         how,
         &bump::Options {
-            commit: opt_bool(&options, "commit")?.unwrap_or(false),
-            tag: opt_bool(&options, "tag")?.unwrap_or(false),
-            tag_prefix: tag_prefix(&options)?,
-            message: opt_string(&options, "message")?,
-            lock: opt_bool(&options, "lock")?.unwrap_or(true),
-            changelog: changelog_file(&options, false)?,
+            commit: options.commit,
+            tag: options.tag,
+            tag_prefix: options.tag_prefix,
+            message: options.message,
+            lock: options.lock,
+            changelog: options.changelog.and_then(|file| file.0),
             date: changelog::today(context::current().env_var("SOURCE_DATE_EPOCH")),
-            independent: independent(&options)?,
+            independent: options.independent.0,
         },
     )?;
     say(format!(
@@ -165,18 +287,12 @@ fn bump(how: &str, options: Map) -> Result<Map> {
             .map(|t| format!(", committed and tagged {t}"))
             .unwrap_or_default()
     ));
-    let mut map = Map::new();
-    map.insert("from".into(), bumped.from.into());
-    map.insert("to".into(), bumped.to.into());
-    map.insert(
-        "files".into(),
-        Dynamic::from_array(bumped.files.into_iter().map(Dynamic::from).collect()),
-    );
-    map.insert(
-        "tag".into(),
-        bumped.tag.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
-    );
-    Ok(map)
+    Ok(options::to_map(&BumpResult {
+        from: bumped.from,
+        to: bumped.to,
+        files: bumped.files,
+        tag: bumped.tag,
+    }))
 }
 
 fn changelog_with(from: &str, to: &str, options: Map) -> Result<String> {
@@ -186,21 +302,21 @@ fn changelog_with(from: &str, to: &str, options: Map) -> Result<String> {
 /// The section for the commits `from..to`; an empty `from` means "since the newest tag
 /// reachable from `to`" (all history when there is none).
 fn changelog(from: &str, to: &str, options: Map) -> Result<String> {
-    check_keys("release::changelog", &options, CHANGELOG_OPTIONS)?;
+    let options: ChangelogOptions = options::parse(&options)?;
     let ws = workspace::Workspace::load(&dir())?;
-    let version = match opt_string(&options, "version")? {
+    let version = match options.version {
         Some(v) => v,
         None => ws.version(&[])?.0,
     };
-    let date = match opt_string(&options, "date")? {
+    let date = match options.date {
         Some(d) => d,
         None => changelog::today(context::current().env_var("SOURCE_DATE_EPOCH")),
     };
     let from = (!from.is_empty()).then_some(from);
     let to = if to.is_empty() { "HEAD" } else { to };
-    let notes = changelog::from_history(&ws, from, to, &tag_prefix(&options)?, &version, &date)?;
-    if opt_bool(&options, "write")?.unwrap_or(false) {
-        let file = opt_string(&options, "path")?.unwrap_or_else(|| "CHANGELOG.md".into());
+    let notes = changelog::from_history(&ws, from, to, &options.tag_prefix, &version, &date)?;
+    if options.write {
+        let file = options.path;
         changelog::insert(&ws.root.join(&file), &version, &notes.section)?;
         say(format!(
             "{file}: added the {version} section ({})",
@@ -211,26 +327,20 @@ fn changelog(from: &str, to: &str, options: Map) -> Result<String> {
 }
 
 fn package(options: Map) -> Result<Map> {
-    check_keys("release::pack", &options, PACKAGE_OPTIONS)?;
+    let options: PackOptions = options::parse(&options)?;
     let scope = context::current();
-    let list = |key: &str| -> Result<Option<Vec<String>>> {
-        options
-            .get(key)
-            .map(|v| string_list(&format!("option `{key}`"), v))
-            .transpose()
-    };
     let packaged = package::package(
         &dir(),
         &package::Options {
-            bins: list("bins")?,
-            target: opt_string(&options, "target")?,
-            strip: opt_bool(&options, "strip")?.unwrap_or(true),
-            out: opt_string(&options, "out")?.map(|o| scope.path(&o)),
-            libs: list("libs")?,
-            offline: opt_bool(&options, "offline")?.unwrap_or(true),
-            verify: opt_bool(&options, "verify")?.unwrap_or(true),
-            include: list("include")?.unwrap_or_default(),
-            independent: list("independent")?.unwrap_or_default(),
+            bins: options.bins.map(|b| b.0),
+            target: options.target,
+            strip: options.strip,
+            out: options.out.map(|o| scope.path(&o)),
+            libs: options.libs.map(|l| l.0),
+            offline: options.offline,
+            verify: options.verify,
+            include: options.include.0,
+            independent: options.independent.0,
         },
     )?;
     say(format!(
