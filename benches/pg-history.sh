@@ -41,7 +41,7 @@ for i in $(seq 1 "$count"); do
   echo "$down" > "$work/db/${version}_${name}/down.sql"
 done
 cat > "$work/tasks/bench.rhai" <<'RHAI'
-job("history", || {
+job("history", #{ cache: false }, || {
     let r = pg::test_migrations(#{ versions: [13, 14, 15, 16], dir: "db", budget: "10m" });
     for v in r.versions.keys() {
         let t = r.versions[v].timings;
