@@ -4,6 +4,8 @@
 # step-wise up/down/up of every migration, re-apply and cross-version comparison.
 #
 #   bash benches/pg-history.sh [runs] [migrations]     (default 3 runs, 300 migrations)
+#   XTASK_BENCH_PROFILE=release bash benches/pg-history.sh   (the release binary; default: the
+#                                                             dev build `cargo xtask` runs)
 #
 # Prints the median wall time of the run and the per-version phase medians. Goal: <= 12 s wall
 # for 300 migrations on 4 versions. Reported, never asserted.
@@ -14,8 +16,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 if [[ -z ${XTASK_PG_PATH:-} ]]; then
   eval "export $(bash "$root/.ci/provision-postgres.sh" | tail -n1)"
 fi
-cargo build --quiet --manifest-path "$root/Cargo.toml" -p xtask-cli
-xtask="$root/target/debug/xtask"
+profile=${XTASK_BENCH_PROFILE:-debug}
+case $profile in
+  debug) cargo build --quiet --manifest-path "$root/Cargo.toml" -p xtask-cli ;;
+  release) cargo build --quiet --release --manifest-path "$root/Cargo.toml" -p xtask-cli ;;
+  *) echo "XTASK_BENCH_PROFILE must be debug or release" >&2; exit 2 ;;
+esac
+xtask="${CARGO_TARGET_DIR:-$root/target}/$profile/xtask"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -41,7 +48,7 @@ for i in $(seq 1 "$count"); do
   echo "$down" > "$work/db/${version}_${name}/down.sql"
 done
 cat > "$work/tasks/bench.rhai" <<'RHAI'
-job("history", || {
+job("history", #{ cache: false }, || {
     let r = pg::test_migrations(#{ versions: [13, 14, 15, 16], dir: "db", budget: "10m" });
     for v in r.versions.keys() {
         let t = r.versions[v].timings;
@@ -61,7 +68,7 @@ for i in $(seq "$runs"); do
   awk -v a="$t" -v b="$(now)" 'BEGIN{print b-a}' >> "$work/wall"
   echo "run $i/$runs done" >&2
 done
-echo "generated diesel history, $count migrations, PostgreSQL 13-16 in one job, median of $runs runs, $(nproc) cores, load $(cut -d" " -f1-3 /proc/loadavg)"
+echo "generated diesel history, $count migrations, PostgreSQL 13-16 in one job, $profile binary, median of $runs runs, $(nproc) cores, load $(cut -d" " -f1-3 /proc/loadavg)"
 printf '  wall: %.2fs (goal <= 12s for 300)\n' "$(median < "$work/wall")"
 keys="initdb start setup apply rollback stepwise compare stop total"
 printf '  %-8s' version; for k in $keys; do printf '%9s' "$k"; done; echo

@@ -25,7 +25,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/tasks"
 ln -s "$root/examples/service/migrations" "$work/migrations"
 cat > "$work/tasks/bench.rhai" <<'RHAI'
-job("matrix", || {
+job("matrix", #{ cache: false }, || {
     let r = pg::test_migrations(#{ versions: [13, 14, 15, 16], dir: "migrations" });
     for v in r.versions.keys() {
         let t = r.versions[v].timings;
@@ -48,7 +48,7 @@ for i in $(seq "$runs"); do
   (cd "$work" && NO_COLOR=1 "$xtask" bench) | grep '^BENCH' >> "$work/breakdown"
   awk -v a="$t" -v b="$(now)" 'BEGIN{print b-a}' >> "$work/wall1"
   t=$(now)
-  (cd "$root/examples/service" && NO_COLOR=1 "$xtask" migrate > /dev/null)
+  (cd "$root/examples/service" && NO_COLOR=1 "$xtask" migrate --force > /dev/null)
   awk -v a="$t" -v b="$(now)" 'BEGIN{print b-a}' >> "$work/wall2"
   t=$(now)
   (cd "$work" && NO_COLOR=1 XTASK_PG_CACHE=off "$xtask" bench) | grep '^BENCH' >> "$work/cold"

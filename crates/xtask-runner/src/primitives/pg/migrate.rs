@@ -110,12 +110,13 @@ pub fn applied(client: &mut Client) -> Result<BTreeMap<String, (String, String)>
 }
 
 pub fn up(client: &mut Client, m: &Migration) -> Result<(), Failure> {
-    let record = format!("INSERT INTO {TABLE} (version, name, checksum) VALUES ($1, $2, $3)");
-    let checksum = m.checksum();
-    execute(client, &m.up, |tx| {
-        tx.execute(&record, &[&m.version, &m.name, &checksum])
-            .map(|_| ())
-    })
+    let record = format!(
+        "INSERT INTO {TABLE} (version, name, checksum) VALUES ({}, {}, {})",
+        literal(&m.version),
+        literal(&m.name),
+        literal(&m.checksum())
+    );
+    execute(client, &m.up, &record)
 }
 
 pub fn down(client: &mut Client, m: &Migration) -> Result<(), Failure> {
@@ -125,10 +126,22 @@ pub fn down(client: &mut Client, m: &Migration) -> Result<(), Failure> {
             "has no down migration: cannot roll it back",
         ));
     };
-    let record = format!("DELETE FROM {TABLE} WHERE replace(version, '-', '') = $1");
-    execute(client, script, |tx| {
-        tx.execute(&record, &[&m.version]).map(|_| ())
-    })
+    let record = format!(
+        "DELETE FROM {TABLE} WHERE replace(version, '-', '') = {}",
+        literal(&m.version)
+    );
+    execute(client, script, &record)
+}
+
+/// `text` as an SQL string literal, right whatever `standard_conforming_strings` says (a
+/// migration may change it for the session): the `E''` form when it holds a backslash.
+fn literal(text: &str) -> String {
+    let quoted = text.replace('\'', "''");
+    if text.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
+    }
 }
 
 /// Applies every pending migration in order; returns the ids applied.
@@ -169,22 +182,29 @@ pub fn rollback(
 
 /// Runs a script that is not a migration (`pg::execute`, `pg::seed`): no bookkeeping row.
 pub fn run_script(client: &mut Client, script: &Script) -> Result<(), Failure> {
-    execute(client, script, |_| Ok(()))
+    execute(client, script, "")
 }
 
-/// Runs one file: in a transaction with `record`, or statement by statement when it opted out.
-fn execute(
-    client: &mut Client,
-    script: &Script,
-    record: impl FnOnce(&mut postgres::Transaction) -> Result<(), postgres::Error>,
-) -> Result<(), Failure> {
-    let fail = |err: &postgres::Error, sql: &str, offset: usize| {
-        // The server counts characters from the start of the query it got.
+/// Runs one file: in a transaction with `record` (an SQL statement, or empty), or statement by
+/// statement when it opted out.
+///
+/// A transaction is two round trips, `BEGIN; <file>` then `<record>; COMMIT`, instead of five
+/// (BEGIN, the file, preparing and running the record, COMMIT), which under load cost more
+/// than most migrations' work. The server parses the whole of the first text before running any
+/// of it and stops at the first error, as it does for the file alone; a position it reports is
+/// moved back by the prefix to point into the file.
+fn execute(client: &mut Client, script: &Script, record: &str) -> Result<(), Failure> {
+    // `prefix`: characters the server saw before the file (its positions count from there).
+    let fail = |err: &postgres::Error, sql: &str, offset: usize, prefix: usize| {
         let before = script.sql[..offset].chars().count();
+        let total = script.sql.chars().count();
         Failure {
             step: None,
             file: script.display.clone(),
-            at: client::position(err).map(|p| client::line_col(&script.sql, before + p)),
+            at: client::position(err)
+                .and_then(|p| p.checked_sub(prefix))
+                .filter(|p| before + p <= total + 1)
+                .map(|p| client::line_col(&script.sql, before + p)),
             message: client::describe(err),
         }
         .with_statement(sql, &script.sql, offset)
@@ -199,25 +219,37 @@ fn execute(
     if !script.transaction {
         for (offset, statement) in client::split(&script.sql) {
             if let Err(e) = client.batch_execute(statement) {
-                return Err(fail(&e, statement, offset));
+                return Err(fail(&e, statement, offset, 0));
             }
         }
-        let mut tx = client.transaction().map_err(|e| fail(&e, "", 0))?;
-        record(&mut tx).map_err(|e| fail(&e, "", 0))?;
-        return tx.commit().map_err(|e| fail(&e, "", 0));
+        // One statement outside a transaction block is its own transaction.
+        if !record.is_empty() {
+            client
+                .batch_execute(record)
+                .map_err(|e| fail(&e, "", 0, 0))?;
+        }
+        return Ok(());
     }
-    let mut tx = client.transaction().map_err(|e| fail(&e, "", 0))?;
-    if let Err(e) = tx.batch_execute(&script.sql) {
-        let mut failure = fail(&e, "", 0);
-        drop(tx);
+    const BEGIN: &str = "BEGIN;\n";
+    if let Err(e) = client.batch_execute(&format!("{BEGIN}{}", script.sql)) {
+        let mut failure = fail(&e, "", 0, BEGIN.len());
+        let _ = client.batch_execute("ROLLBACK");
         if failure.at.is_none() {
             // Errors like "table does not exist" carry no position: find the statement.
             failure.at = locate(client, &script.sql);
         }
         return Err(failure);
     }
-    record(&mut tx).map_err(|e| fail(&e, "", 0))?;
-    tx.commit().map_err(|e| fail(&e, "", 0))
+    if let Err(e) = client.batch_execute(&format!("{record};COMMIT")) {
+        // The transaction block is aborted (or, after a COMMIT the file made itself, there is
+        // none: then this only warns).
+        let _ = client.batch_execute("ROLLBACK");
+        return Err(Failure {
+            at: None,
+            ..fail(&e, "", 0, 0)
+        });
+    }
+    Ok(())
 }
 
 impl Failure {
@@ -281,6 +313,13 @@ mod tests {
         let sql = "SELECT 1;\n\n-- why\n  DROP TABLE x;";
         let parts = client::split(sql);
         assert_eq!(statement_start(sql, parts[1].0, parts[1].1), (4, 3));
+    }
+
+    #[test]
+    fn literals_survive_quotes_and_backslashes_either_way_strings_conform() {
+        assert_eq!(literal("2024-01-01_add_x"), "'2024-01-01_add_x'");
+        assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(literal(r"a\b'c"), r"E'a\\b''c'");
     }
 
     #[test]

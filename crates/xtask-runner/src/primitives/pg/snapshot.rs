@@ -20,6 +20,12 @@ pub type Snapshot = BTreeSet<String>;
 const SYSTEM: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
                       AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
 
+/// `FirstNormalObjectId`: every object created after initdb (so every object a migration
+/// creates, even after the OID counter wraps) has an OID at least this; the ones below are
+/// initdb's, all in the system namespaces but `public` itself. Filtering on it first lets the
+/// catalog queries read a few rows by index instead of scanning thousands of built-in ones.
+const FIRST_USER_OID: u32 = 16384;
+
 /// Objects that belong to an extension are the extension's, not the schema's.
 fn not_extension(classid: &str, oid: &str) -> String {
     format!(
@@ -50,12 +56,16 @@ pub fn take_with(client: &mut Client, compare: &Compare) -> Result<Snapshot, pos
 /// per migration, and planning this query costs more than running it.
 pub struct Snapshotter {
     statement: postgres::Statement,
+    /// `None` on a server without `sha256()` (before 11).
+    digest: Option<postgres::Statement>,
 }
 
 impl Snapshotter {
     pub fn new(client: &mut Client, compare: &Compare) -> Result<Snapshotter, postgres::Error> {
+        let lines = query_text(compare);
         Ok(Snapshotter {
-            statement: client.prepare(&query_text(compare))?,
+            statement: client.prepare(&lines)?,
+            digest: client.prepare(&digest_text(&lines)).ok(),
         })
     }
 
@@ -67,15 +77,55 @@ impl Snapshotter {
             .filter_map(|row| row.get::<_, Option<String>>(0))
             .collect())
     }
+
+    /// The `digest` of the snapshot `take` would give, computed by the server: one short row
+    /// instead of hundreds of lines to send, decode and sort. `None` where the server cannot.
+    pub fn take_digest(&self, client: &mut Client) -> Result<Option<String>, postgres::Error> {
+        match &self.digest {
+            Some(statement) => client.query_one(statement, &[]).map(|row| row.get(0)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// SHA-256 (hex) of a snapshot's lines in byte order, each as `<characters>:<line>`, so that
+/// different sets never give the same text. The server computes the same from the same lines
+/// (`digest_text`) in a UTF-8 database; in another encoding its sort order or bytes may differ,
+/// which only makes the two disagree: a caller treats unequal digests as "compare the lines",
+/// never as a difference, so a digest can only save work, not change a verdict.
+pub fn digest(snapshot: &Snapshot) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for line in snapshot {
+        hasher.update(format!("{}:", line.chars().count()).as_bytes());
+        hasher.update(line.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The digest of the lines `lines` (the snapshot query) returns: distinct, in byte order
+/// (`COLLATE "C"`), as `digest` computes it. A null line drops out of `string_agg` (no `WHERE`:
+/// the planner would push it into every branch and compute each line twice).
+fn digest_text(lines: &str) -> String {
+    format!(
+        "SELECT encode(sha256(convert_to(COALESCE(string_agg(length(l) || ':' || l, '' \
+           ORDER BY l), ''), 'UTF8')), 'hex') \
+         FROM (SELECT DISTINCT l COLLATE \"C\" AS l FROM ({lines}) q(l)) s"
+    )
 }
 
 fn query_text(compare: &Compare) -> String {
     // A column's position among the live ones (dropped columns leave gaps in attnum).
+    // (The rows of the query are exactly the live columns of each relation, so their rank by
+    // attnum is that position.)
     let position = if compare.ignore_column_order {
         ""
     } else {
-        " || ' position ' || (SELECT count(*) FROM pg_attribute p WHERE p.attrelid = a.attrelid \
-           AND p.attnum > 0 AND NOT p.attisdropped AND p.attnum <= a.attnum)"
+        " || ' position ' || row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum)"
     };
     let body = if compare.normalize_whitespace {
         "md5(btrim(regexp_replace(COALESCE(p.prosrc, ''), '\\s+', ' ', 'g')))"
@@ -83,7 +133,7 @@ fn query_text(compare: &Compare) -> String {
         "md5(COALESCE(p.prosrc, ''))"
     };
     let rel_ok = format!(
-        "{SYSTEM} AND c.relname <> '{TABLE}' AND {}",
+        "c.oid >= {FIRST_USER_OID} AND {SYSTEM} AND c.relname <> '{TABLE}' AND {}",
         not_extension("pg_class", "c.oid")
     );
     let queries: Vec<String> = vec![
@@ -159,7 +209,7 @@ fn query_text(compare: &Compare) -> String {
                || ' body ' || {body} \
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
              JOIN pg_language l ON l.oid = p.prolang \
-             WHERE {SYSTEM} AND {}",
+             WHERE p.oid >= {FIRST_USER_OID} AND {SYSTEM} AND {}",
             not_extension("pg_proc", "p.oid")
         ),
         format!(
@@ -183,8 +233,8 @@ fn query_text(compare: &Compare) -> String {
                           ORDER BY dc.conname) FROM pg_constraint dc WHERE dc.contypid = t.oid), '') \
                     ELSE '' END \
              FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
-             WHERE t.typtype IN ('e', 'd', 'r', 'm', 'b', 'p') AND t.typelem = 0 \
-               AND {SYSTEM} AND {}",
+             WHERE t.oid >= {FIRST_USER_OID} AND t.typtype IN ('e', 'd', 'r', 'm', 'b', 'p') \
+               AND t.typelem = 0 AND {SYSTEM} AND {}",
             not_extension("pg_type", "t.oid")
         ),
     ];
@@ -197,6 +247,7 @@ fn query_text(compare: &Compare) -> String {
 }
 
 /// What `b` has that `a` lacks (`added`) and what `a` has that `b` lacks (`removed`).
+#[derive(Default)]
 pub struct Diff {
     pub added: Vec<String>,
     pub removed: Vec<String>,
@@ -226,4 +277,23 @@ pub fn summarize(lines: &[String], limit: usize) -> String {
         text.push_str(&format!("\n    … and {} more", lines.len() - limit));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(lines: &[&str]) -> Snapshot {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn digests_tell_apart_sets_whose_lines_join_alike() {
+        // A view's line holds newlines: joined plainly, these two would read the same.
+        let one = snap(&["view public.v: SELECT 1\n FROM t"]);
+        let two = snap(&["view public.v: SELECT 1", " FROM t"]);
+        assert_ne!(digest(&one), digest(&two));
+        assert_eq!(digest(&one), digest(&one.clone()));
+        assert_eq!(digest(&Snapshot::new()).len(), 64);
+    }
 }
