@@ -45,6 +45,8 @@ pub fn all() -> Vec<&'static Function> {
         super::release::FUNCTIONS,
         #[cfg(feature = "node")]
         super::npm::FUNCTIONS,
+        #[cfg(feature = "pg")]
+        super::pg::FUNCTIONS,
     ];
     families.iter().flat_map(|f| f.iter()).collect()
 }
