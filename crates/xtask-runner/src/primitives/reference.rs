@@ -37,6 +37,7 @@ pub fn all() -> Vec<&'static Function> {
     let families: &[&[Function]] = &[
         super::process::FUNCTIONS,
         super::jobs::FUNCTIONS,
+        super::log::FUNCTIONS,
         #[cfg(feature = "cargo")]
         super::cargo::FUNCTIONS,
         #[cfg(feature = "perf")]
