@@ -2,9 +2,35 @@
 
 use rhai::Engine;
 
+use super::options::{self, options, Options as _};
+use super::reference::Function;
 use super::{error, Result};
 use crate::events::{Event, Level, Severity};
 use crate::script::context;
+
+options! {
+    /// The finding `annotate` takes.
+    pub struct Finding for "annotate" {
+        /// `"error"` (the default), `"warning"` or `"notice"`.
+        level: Option<String>,
+        /// The file the finding is on (required).
+        file: Option<String>,
+        /// Its line, from 1.
+        line: i64 = 1,
+        /// Its column, from 1.
+        column: i64 = 1,
+        /// What was found.
+        message: Option<String>,
+    }
+}
+
+pub(crate) const FUNCTIONS: &[Function] = &[Function {
+    name: "annotate",
+    params: &["finding: map"],
+    summary: "A finding on a file and line (from a tool the script ran): an annotation in CI.",
+    options: &[Finding::FIELDS],
+    result: &[],
+}];
 
 pub fn register(engine: &mut Engine) {
     engine.register_fn("info", |text: &str| message(Level::Info, text));
@@ -12,42 +38,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("fail", |text: &str| -> Result<()> { error(text) });
     // A finding on a file and line (from a tool the script ran): an annotation in CI.
     engine.register_fn("annotate", |finding: rhai::Map| -> Result<()> {
-        super::check_keys(
-            "annotate",
-            &finding,
-            &["level", "file", "line", "column", "message"],
-        )?;
-        let level = match super::opt_string(&finding, "level")?.as_deref() {
-            None | Some("error") => Severity::Error,
-            Some("warning") => Severity::Warning,
-            Some("notice") => Severity::Notice,
-            Some(other) => {
-                return error(format!(
-                    "annotation level `{other}`: use error, warning or notice"
-                ))
-            }
-        };
-        let number = |key: &str| {
-            finding
-                .get(key)
-                .and_then(|v| v.as_int().ok())
-                .unwrap_or(1)
-                .max(1) as usize
-        };
-        let Some(file) = super::opt_string(&finding, "file")? else {
-            return error("annotate needs a `file`");
-        };
-        let message = super::opt_string(&finding, "message")?.unwrap_or_default();
-        let scope = context::current();
-        scope.host.bus.emit(Event::Diagnostic {
-            job: scope.job,
-            level,
-            file,
-            line: number("line"),
-            column: number("column"),
-            message,
-        });
-        Ok(())
+        annotate(options::parse(&finding)?)
     });
     // A value for later CI steps: `$GITHUB_OUTPUT` in Actions, the summary locally.
     engine.register_fn(
@@ -66,6 +57,32 @@ pub fn register(engine: &mut Engine) {
             Ok(())
         },
     );
+}
+
+fn annotate(finding: Finding) -> Result<()> {
+    let level = match finding.level.as_deref() {
+        None | Some("error") => Severity::Error,
+        Some("warning") => Severity::Warning,
+        Some("notice") => Severity::Notice,
+        Some(other) => {
+            return error(format!(
+                "annotation level `{other}`: use error, warning or notice"
+            ))
+        }
+    };
+    let Some(file) = finding.file else {
+        return error("annotate needs a `file`");
+    };
+    let scope = context::current();
+    scope.host.bus.emit(Event::Diagnostic {
+        job: scope.job,
+        level,
+        file,
+        line: finding.line.max(1) as usize,
+        column: finding.column.max(1) as usize,
+        message: finding.message.unwrap_or_default(),
+    });
+    Ok(())
 }
 
 fn message(level: Level, text: &str) {

@@ -37,6 +37,7 @@ pub fn all() -> Vec<&'static Function> {
     let families: &[&[Function]] = &[
         super::process::FUNCTIONS,
         super::jobs::FUNCTIONS,
+        super::log::FUNCTIONS,
         #[cfg(feature = "cargo")]
         super::cargo::FUNCTIONS,
         #[cfg(feature = "perf")]
@@ -53,6 +54,8 @@ pub fn all() -> Vec<&'static Function> {
         super::load::FUNCTIONS,
         #[cfg(feature = "docker")]
         super::docker::FUNCTIONS,
+        #[cfg(feature = "pg")]
+        super::pg::FUNCTIONS,
     ];
     families.iter().flat_map(|f| f.iter()).collect()
 }

@@ -16,6 +16,7 @@ pub mod layout;
 pub mod matrix;
 pub mod migrate;
 pub mod migrator;
+pub mod options;
 pub mod plan;
 pub mod snapshot;
 pub mod sql;
@@ -23,14 +24,20 @@ pub mod template;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module};
 
-use super::{check_keys, duration_value, error, opt_bool, opt_string, Result};
+use self::options::{
+    BackupOptions, BackupResult, ClusterOptions, CompareOptions, MigrateOptions, MigrateResult,
+    RollbackOptions, RollbackResult, SeedResult, ServerSetup, StatusOptions, StatusResult,
+    TestOptions, TestResult, VersionResult,
+};
+use super::options::{self as declared, Options as _};
+use super::{error, Result};
 use crate::cancel::CancelToken;
 use crate::events::{JobId, Level};
 use crate::script::{context, Host, Mode};
+pub(crate) use options::FUNCTIONS;
 
 /// What native code running on helper threads needs from the calling job's scope.
 #[derive(Clone)]
@@ -127,7 +134,9 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("to_string", |s: &mut Server| s.url.clone());
 
     let mut m = Module::new();
-    FuncRegistration::new("versions").set_into_module(&mut m, || -> Array {
+    // Parameter names and types for the generated definitions and docs (return type last).
+    let f = |name: &str, info: &[&str]| FuncRegistration::new(name).with_params_info(info);
+    f("versions", &["Array"]).set_into_module(&mut m, || -> Array {
         Ctx::current()
             .found()
             .majors()
@@ -135,34 +144,43 @@ pub fn register(engine: &mut Engine) {
             .map(|v| Dynamic::from_int(v as i64))
             .collect()
     });
-    FuncRegistration::new("cluster").set_into_module(&mut m, |v: i64| start_cluster(v, Map::new()));
-    FuncRegistration::new("cluster").set_into_module(&mut m, |v: i64, o: Map| start_cluster(v, o));
-    FuncRegistration::new("server").set_into_module(&mut m, server);
+    f("cluster", &["version: i64", "PgServer"])
+        .set_into_module(&mut m, |v: i64| start_cluster(v, Map::new()));
+    f("cluster", &["version: i64", "options: Map", "PgServer"])
+        .set_into_module(&mut m, |v: i64, o: Map| start_cluster(v, o));
+    f("server", &["url: &str", "PgServer"]).set_into_module(&mut m, server);
 
     // migrate, rollback, status and snapshot take a URL string or a server handle.
-    FuncRegistration::new("migrate")
+    f("migrate", &["target: ?", "Map"])
         .set_into_module(&mut m, |t: Dynamic| migrate_fn(t, Map::new()));
-    FuncRegistration::new("migrate").set_into_module(&mut m, migrate_fn);
-    FuncRegistration::new("rollback")
+    f("migrate", &["target: ?", "options: Map", "Map"]).set_into_module(&mut m, migrate_fn);
+    f("rollback", &["target: ?", "Map"])
         .set_into_module(&mut m, |t: Dynamic| rollback_fn(t, Map::new()));
-    FuncRegistration::new("rollback").set_into_module(&mut m, rollback_fn);
-    FuncRegistration::new("status").set_into_module(&mut m, |t: Dynamic| status_fn(t, Map::new()));
-    FuncRegistration::new("status").set_into_module(&mut m, status_fn);
-    FuncRegistration::new("snapshot")
+    f("rollback", &["target: ?", "options: Map", "Map"]).set_into_module(&mut m, rollback_fn);
+    f("status", &["target: ?", "Map"])
+        .set_into_module(&mut m, |t: Dynamic| status_fn(t, Map::new()));
+    f("status", &["target: ?", "options: Map", "Map"]).set_into_module(&mut m, status_fn);
+    f("snapshot", &["target: ?", "Array"])
         .set_into_module(&mut m, |t: Dynamic| snapshot_fn(t, Map::new()));
-    FuncRegistration::new("snapshot").set_into_module(&mut m, snapshot_fn);
-    FuncRegistration::new("test_migrations").set_into_module(&mut m, test_migrations);
-    FuncRegistration::new("compare").set_into_module(&mut m, compare_fn);
-    FuncRegistration::new("query").set_into_module(&mut m, |t: Dynamic, sql: &str| {
-        query_fn(t, sql, Array::new())
-    });
-    FuncRegistration::new("query").set_into_module(&mut m, query_fn);
-    FuncRegistration::new("execute").set_into_module(&mut m, execute_fn);
-    FuncRegistration::new("seed").set_into_module(&mut m, seed_fn);
-    FuncRegistration::new("database").set_into_module(&mut m, database_fn);
-    FuncRegistration::new("backup").set_into_module(&mut m, |t: Dynamic| backup_fn(t, Map::new()));
-    FuncRegistration::new("backup").set_into_module(&mut m, backup_fn);
-    FuncRegistration::new("restore").set_into_module(&mut m, restore_fn);
+    f("snapshot", &["target: ?", "options: Map", "Array"]).set_into_module(&mut m, snapshot_fn);
+    f("test_migrations", &["options: Map", "Map"]).set_into_module(&mut m, test_migrations);
+    f("compare", &["results: Array", "Array"]).set_into_module(&mut m, compare_fn);
+    f("query", &["target: ?", "sql: &str", "Array"])
+        .set_into_module(&mut m, |t: Dynamic, sql: &str| {
+            query_fn(t, sql, Array::new())
+        });
+    f(
+        "query",
+        &["target: ?", "sql: &str", "params: Array", "Array"],
+    )
+    .set_into_module(&mut m, query_fn);
+    f("execute", &["target: ?", "sql: &str", "()"]).set_into_module(&mut m, execute_fn);
+    f("seed", &["target: ?", "file: &str", "Map"]).set_into_module(&mut m, seed_fn);
+    f("database", &["target: ?", "name: &str", "String"]).set_into_module(&mut m, database_fn);
+    f("backup", &["target: ?", "Map"])
+        .set_into_module(&mut m, |t: Dynamic| backup_fn(t, Map::new()));
+    f("backup", &["target: ?", "options: Map", "Map"]).set_into_module(&mut m, backup_fn);
+    f("restore", &["target: ?", "backup: Map", "()"]).set_into_module(&mut m, restore_fn);
     engine.register_static_module("pg", m.into());
 }
 
@@ -175,17 +193,24 @@ fn not_planning(what: &str) -> Result<()> {
     Ok(())
 }
 
-const CLUSTER_OPTIONS: &[&str] = &["backend", "image", "settings", "locale"];
-
 fn start_cluster(version: i64, options: Map) -> Result<Server> {
-    check_keys("pg::cluster", &options, CLUSTER_OPTIONS)?;
-    not_planning("pg::cluster")?;
+    const WHAT: &str = "pg::cluster";
+    declared::check_known(
+        WHAT,
+        &options,
+        &[ClusterOptions::FIELDS, ServerSetup::FIELDS],
+    )?;
+    let setup: ServerSetup = declared::parse_part(WHAT, &options)?;
+    let options: ClusterOptions = declared::parse_part(WHAT, &options)?;
+    not_planning(WHAT)?;
     let ctx = Ctx::current();
     let major =
         u32::try_from(version).or_else(|_| error("a version is a major number, e.g. 16"))?;
-    let cluster_options = cluster_options(&options)?;
-    let backend = opt_string(&options, "backend")?.unwrap_or_else(|| "auto".into());
-    let image = opt_string(&options, "image")?.unwrap_or_else(|| docker::default_image(major));
+    let cluster_options = cluster_options(setup);
+    let backend = options.backend;
+    let image = options
+        .image
+        .unwrap_or_else(|| docker::default_image(major));
     let found = ctx.found().get(major);
     let use_docker = match backend.as_str() {
         "native" => false,
@@ -248,21 +273,13 @@ fn start_cluster(version: i64, options: Map) -> Result<Server> {
     Ok(server)
 }
 
-fn cluster_options(options: &Map) -> Result<cluster::Options> {
+fn cluster_options(setup: ServerSetup) -> cluster::Options {
     let mut out = cluster::Options::default();
-    if let Some(locale) = opt_string(options, "locale")? {
+    if let Some(locale) = setup.locale {
         out.locale = locale;
     }
-    if let Some(settings) = options.get("settings") {
-        let Some(settings) = settings.clone().try_cast::<Map>() else {
-            return error("option `settings` must be a map, e.g. #{ work_mem: \"64MB\" }");
-        };
-        for (k, v) in settings {
-            out.settings
-                .push((k.to_string(), crate::primitives::display_value(&v)));
-        }
-    }
-    Ok(out)
+    out.settings = setup.settings.0;
+    out
 }
 
 fn server_version(url: &str) -> std::result::Result<String, String> {
@@ -329,17 +346,17 @@ fn target_url(target: &Dynamic) -> Result<String> {
     ))
 }
 
-fn dir_option(options: &Map) -> Result<(PathBuf, String)> {
-    let display = opt_string(options, "dir")?.unwrap_or_else(|| "migrations".into());
-    let dir = context::current().path(&display);
+fn dir_option(display: &str) -> PathBuf {
+    let dir = context::current().path(display);
     super::implied::migrations(&dir);
-    Ok((dir, display))
+    dir
 }
 
-/// Loads the migrations as their tool would, telling what it ignored; with `-v`, also the order.
-fn load(options: &Map) -> Result<Vec<migrate::Migration>> {
-    let (dir, display) = dir_option(options)?;
-    let loaded = layout::load(&dir, &display).or_else(error)?;
+/// Loads the migrations of `display` (the `dir` option) as their tool would, telling what it
+/// ignored; with `-v`, also the order.
+fn load(display: &str) -> Result<Vec<migrate::Migration>> {
+    let dir = dir_option(display);
+    let loaded = layout::load(&dir, display).or_else(error)?;
     let ctx = Ctx::current();
     for note in &loaded.notes {
         ctx.message(Level::Info, note.clone());
@@ -369,25 +386,17 @@ fn connect(url: &str) -> Result<postgres::Client> {
     client::connect(url).or_else(error)
 }
 
-fn strings(items: Vec<String>) -> Dynamic {
-    Dynamic::from_array(items.into_iter().map(Dynamic::from).collect())
-}
-
 /// `pg::migrate(target, #{ dir, command })`: apply pending migrations, or delegate to the
 /// project's own command with `DATABASE_URL` set.
 ///
 /// `budget` ("60s"): the run fails when applying takes longer (the reference pipeline's gate
 /// on a seeded database).
 fn migrate_fn(target: Dynamic, options: Map) -> Result<Map> {
-    check_keys("pg::migrate", &options, &["dir", "command", "budget"])?;
-    let budget = options
-        .get("budget")
-        .map(|b| duration_value("option `budget`", b))
-        .transpose()?;
+    let options: MigrateOptions = declared::parse(&options)?;
+    let budget = options.budget.map(|b| b.0);
     let url = target_url(&target)?;
-    let mut out = Map::new();
-    if let Some(command) = options.get("command") {
-        let argv = super::string_list("option `command`", command)?;
+    if let Some(command) = options.command {
+        let argv = command.0;
         let mut run_options = Map::new();
         let mut env = Map::new();
         env.insert("DATABASE_URL".into(), Dynamic::from(url));
@@ -397,7 +406,6 @@ fn migrate_fn(target: Dynamic, options: Map) -> Result<Map> {
             run_options,
             false,
         )?;
-        out.insert("delegated".into(), Dynamic::TRUE);
         if let (Some(budget), Some(took)) = (
             budget,
             result.get("duration").and_then(|d| d.as_float().ok()),
@@ -409,13 +417,14 @@ fn migrate_fn(target: Dynamic, options: Map) -> Result<Map> {
                 ));
             }
         }
-        out.insert(
-            "duration".into(),
-            result.get("duration").cloned().unwrap_or(Dynamic::UNIT),
-        );
-        return Ok(out);
+        let result = MigrateResult {
+            delegated: true,
+            duration: result.get("duration").and_then(|d| d.as_float().ok()),
+            ..MigrateResult::default()
+        };
+        return Ok(declared::to_map(&result));
     }
-    let all = load(&options)?;
+    let all = load(&options.dir)?;
     let mut c = connect(&url)?;
     let started = std::time::Instant::now();
     let applied = migrate::migrate(&mut c, &all).or_else(|f| error(f.to_string()))?;
@@ -438,40 +447,31 @@ fn migrate_fn(target: Dynamic, options: Map) -> Result<Map> {
             ));
         }
     }
-    out.insert("applied".into(), strings(applied));
-    out.insert("duration".into(), Dynamic::from_float(took.as_secs_f64()));
-    Ok(out)
+    Ok(declared::to_map(&MigrateResult {
+        applied: Some(applied),
+        delegated: false,
+        duration: Some(took.as_secs_f64()),
+    }))
 }
 
 /// `pg::rollback(target, #{ dir, steps })`: revert the last `steps` (default 1) migrations;
 /// `steps: "all"` reverts everything.
 fn rollback_fn(target: Dynamic, options: Map) -> Result<Map> {
-    check_keys("pg::rollback", &options, &["dir", "steps"])?;
+    let options: RollbackOptions = declared::parse(&options)?;
     let url = target_url(&target)?;
-    let steps = match options.get("steps") {
-        None => Some(1),
-        Some(v) if v.is_string() && v.to_string() == "all" => None,
-        Some(v) => Some(
-            v.as_int()
-                .ok()
-                .and_then(|n| usize::try_from(n).ok())
-                .map_or_else(|| error("option `steps` must be a number or \"all\""), Ok)?,
-        ),
-    };
-    let all = load(&options)?;
+    let all = load(&options.dir)?;
     let mut c = connect(&url)?;
-    let reverted = migrate::rollback(&mut c, &all, steps).or_else(|f| error(f.to_string()))?;
-    let mut out = Map::new();
-    out.insert("reverted".into(), strings(reverted));
-    Ok(out)
+    let reverted =
+        migrate::rollback(&mut c, &all, options.steps.0).or_else(|f| error(f.to_string()))?;
+    Ok(declared::to_map(&RollbackResult { reverted }))
 }
 
 /// `pg::status(target, #{ dir })`: applied and pending migrations; `changed` lists applied
 /// ones whose up file changed since, `unknown` applied versions with no file.
 fn status_fn(target: Dynamic, options: Map) -> Result<Map> {
-    check_keys("pg::status", &options, &["dir"])?;
+    let options: StatusOptions = declared::parse(&options)?;
     let url = target_url(&target)?;
-    let all = load(&options)?;
+    let all = load(&options.dir)?;
     let mut c = connect(&url)?;
     let done = migrate::applied(&mut c).or_else(error)?;
     let (mut applied, mut pending, mut changed) = (Vec::new(), Vec::new(), Vec::new());
@@ -491,12 +491,12 @@ fn status_fn(target: Dynamic, options: Map) -> Result<Map> {
         .filter(|(v, _)| !all.iter().any(|m| &m.version == *v))
         .map(|(v, (name, _))| format!("{v}_{name}"))
         .collect();
-    let mut out = Map::new();
-    out.insert("applied".into(), strings(applied));
-    out.insert("pending".into(), strings(pending));
-    out.insert("changed".into(), strings(changed));
-    out.insert("unknown".into(), strings(unknown));
-    Ok(out)
+    Ok(declared::to_map(&StatusResult {
+        applied,
+        pending,
+        changed,
+        unknown,
+    }))
 }
 
 /// `pg::query(target, sql, [params])`: one statement's rows as maps (column name to value).
@@ -531,22 +531,16 @@ fn seed_fn(target: Dynamic, file: &str) -> Result<Map> {
     let mut c = connect(&url)?;
     let started = std::time::Instant::now();
     sql::execute(&mut c, &text, file).or_else(error)?;
-    let mut out = Map::new();
-    out.insert(
-        "statements".into(),
-        Dynamic::from_int(client::split(&text).len() as i64),
-    );
-    out.insert(
-        "duration".into(),
-        Dynamic::from_float(started.elapsed().as_secs_f64()),
-    );
-    Ok(out)
+    Ok(declared::to_map(&SeedResult {
+        statements: client::split(&text).len() as i64,
+        duration: started.elapsed().as_secs_f64(),
+    }))
 }
 
 /// `pg::backup(target, #{ keep })`: a copy of the database in the same cluster, dropped when the
 /// job ends unless `keep: true`. Returns `#{ url, database, backup }` for `pg::restore`.
 fn backup_fn(target: Dynamic, options: Map) -> Result<Map> {
-    check_keys("pg::backup", &options, &["keep"])?;
+    let options: BackupOptions = declared::parse(&options)?;
     not_planning("pg::backup")?;
     let url = target_url(&target)?;
     let made = backup::backup(&url).or_else(|e| error(format!("pg::backup: {e}")))?;
@@ -554,7 +548,7 @@ fn backup_fn(target: Dynamic, options: Map) -> Result<Map> {
         Level::Info,
         format!("backed up database {} as {}", made.database, made.copy),
     );
-    if !opt_bool(&options, "keep")?.unwrap_or(false) {
+    if !options.keep {
         let (url, copy) = (url.clone(), made.copy.clone());
         context::current().on_exit(move || {
             if let Ok(mut admin) = backup::maintenance(&url, &copy) {
@@ -562,14 +556,11 @@ fn backup_fn(target: Dynamic, options: Map) -> Result<Map> {
             }
         });
     }
-    let mut out = Map::new();
-    out.insert(
-        "url".into(),
-        Dynamic::from(client::with_database(&url, &made.copy).or_else(error)?),
-    );
-    out.insert("database".into(), Dynamic::from(made.database));
-    out.insert("backup".into(), Dynamic::from(made.copy));
-    Ok(out)
+    Ok(declared::to_map(&BackupResult {
+        url: client::with_database(&url, &made.copy).or_else(error)?,
+        database: made.database,
+        backup: made.copy,
+    }))
 }
 
 /// `pg::restore(target, backup)`: the target's database becomes a copy of the backup again.
@@ -592,99 +583,68 @@ fn restore_fn(target: Dynamic, made: Map) -> Result<()> {
 
 /// `pg::snapshot(target)`: the schema as sorted lines.
 fn snapshot_fn(target: Dynamic, options: Map) -> Result<Array> {
-    check_keys(
-        "pg::snapshot",
-        &options,
-        &["ignore_column_order", "normalize_whitespace"],
-    )?;
+    let options: CompareOptions = declared::parse(&options)?;
     let url = target_url(&target)?;
     let mut c = connect(&url)?;
-    let s = snapshot::take_with(&mut c, &compare_options(&options)?)
+    let s = snapshot::take_with(&mut c, &compare_options(options))
         .or_else(|e| error(client::describe(&e)))?;
     Ok(s.into_iter().map(Dynamic::from).collect())
 }
 
-const TEST_OPTIONS: &[&str] = &[
-    "versions",
-    "dir",
-    "budget",
-    "stepwise",
-    "strict",
-    "server",
-    "command",
-    "down_command",
-    "settings",
-    "locale",
-    "allow_fail",
-    "since",
-    "last",
-    "irreversible",
-    "ignore_column_order",
-    "normalize_whitespace",
-    "cli",
-];
-
 /// `ignore_column_order` and `normalize_whitespace` (function bodies); both off: strict.
-fn compare_options(options: &Map) -> Result<snapshot::Compare> {
-    Ok(snapshot::Compare {
-        ignore_column_order: opt_bool(options, "ignore_column_order")?.unwrap_or(false),
-        normalize_whitespace: opt_bool(options, "normalize_whitespace")?.unwrap_or(false),
-    })
+fn compare_options(options: CompareOptions) -> snapshot::Compare {
+    snapshot::Compare {
+        ignore_column_order: options.ignore_column_order,
+        normalize_whitespace: options.normalize_whitespace,
+    }
 }
 
 /// `pg::test_migrations(#{ versions, dir, budget, ... })`: see `matrix`.
 fn test_migrations(options: Map) -> Result<Map> {
-    check_keys("pg::test_migrations", &options, TEST_OPTIONS)?;
-    not_planning("pg::test_migrations")?;
+    const WHAT: &str = "pg::test_migrations";
+    let parts = [
+        TestOptions::FIELDS,
+        ServerSetup::FIELDS,
+        CompareOptions::FIELDS,
+    ];
+    declared::check_known(WHAT, &options, &parts)?;
+    let setup: ServerSetup = declared::parse_part(WHAT, &options)?;
+    let compare: CompareOptions = declared::parse_part(WHAT, &options)?;
+    let options: TestOptions = declared::parse_part(WHAT, &options)?;
+    not_planning(WHAT)?;
     let ctx = Ctx::current();
-    let (dir, dir_display) = dir_option(&options)?;
-    let budget = match options.get("budget") {
-        Some(b) => duration_value("option `budget`", b)?,
-        None => Duration::from_secs(60),
-    };
-    let list = |key: &str| -> Result<Option<Vec<String>>> {
-        options
-            .get(key)
-            .map(|v| super::string_list(&format!("option `{key}`"), v))
-            .transpose()
-    };
-    let cli = list("cli")?;
-    if cli.is_some() && options.contains_key("command") {
+    let dir_display = options.dir.clone();
+    let dir = dir_option(&dir_display);
+    let budget = options.budget.0;
+    let cli = options.cli.map(|c| c.0);
+    let command = options.command.map(|c| c.0);
+    if cli.is_some() && command.is_some() {
         return error("give `cli` (a migration binary) or `command`, not both");
     }
     if cli.is_some()
-        && ["since", "last", "irreversible"]
-            .iter()
-            .any(|k| options.contains_key(*k))
+        && (options.since.is_some() || options.last.is_some() || options.irreversible.is_some())
     {
         return error(
             "`since`, `last` and `irreversible` work on SQL migration files, not with `cli`",
         );
     }
-    if options.contains_key("command") || cli.is_some() {
+    if command.is_some() || cli.is_some() {
         // The project's own migration program reads its own sources (a SeaORM crate): what it
         // depends on is not known here, so the job needs declared `inputs` to be skipped.
         super::implied::opaque("pg::test_migrations runs the project's migration program");
     }
-    let plan = if options.contains_key("command") || cli.is_some() {
+    let plan = if command.is_some() || cli.is_some() {
         matrix::Plan::default()
     } else {
         let selection = plan::Selection {
-            since: opt_string(&options, "since")?,
+            since: options.since.clone(),
             last: options
-                .get("last")
-                .map(|v| {
-                    v.as_int()
-                        .ok()
-                        .and_then(|n| usize::try_from(n).ok())
-                        .map_or_else(|| error("option `last` must be a number of migrations"), Ok)
-                })
+                .last
+                .map(|n| declared::count(WHAT, "last", n))
                 .transpose()?,
-            irreversible: list("irreversible")?.unwrap_or_default(),
+            irreversible: options.irreversible.clone().unwrap_or_default().0,
         };
-        let mut dir_options = Map::new();
-        dir_options.insert("dir".into(), Dynamic::from(dir_display.clone()));
-        let migrations = load(&dir_options)?;
+        let migrations = load(&dir_display)?;
         let list_at = |rev: &str| plan::git_list(&dir, rev, &ctx);
         let (plan, notes) =
             plan::select(migrations, &selection, &dir_display, &list_at).or_else(error)?;
@@ -695,36 +655,25 @@ fn test_migrations(options: Map) -> Result<Map> {
     };
     let opts = matrix::Options {
         plan,
-        compare: compare_options(&options)?,
+        compare: compare_options(compare),
         budget,
-        stepwise: opt_bool(&options, "stepwise")?.unwrap_or(true),
-        cluster: cluster_options(&options)?,
-        command: list("command")?,
-        down_command: list("down_command")?,
+        stepwise: options.stepwise,
+        cluster: cluster_options(setup),
+        command,
+        down_command: options.down_command.map(|c| c.0),
         cli,
     };
-    let targets: Vec<(String, matrix::Target)> = match options.get("server") {
-        Some(server) => vec![("server".into(), matrix::Target::Server(target_url(server)?))],
+    let targets: Vec<(String, matrix::Target)> = match &options.server {
+        Some(server) => vec![(
+            "server".into(),
+            matrix::Target::Server(target_url(&server.0)?),
+        )],
         None => {
             let found = ctx.found();
-            let versions: Vec<u32> =
-                match options.get("versions") {
-                    None => found.majors(),
-                    Some(v) => {
-                        let items = match v.clone().try_cast::<Array>() {
-                            Some(items) => items,
-                            None => vec![v.clone()],
-                        };
-                        items
-                            .iter()
-                            .map(|i| {
-                                crate::primitives::display_value(i).parse::<u32>().or_else(|_| {
-                                error("option `versions` must list major versions, e.g. [13, 16]")
-                            })
-                            })
-                            .collect::<Result<_>>()?
-                    }
-                };
+            let versions: Vec<u32> = match &options.versions {
+                None => found.majors(),
+                Some(v) => v.0.clone(),
+            };
             if versions.is_empty() {
                 return error(format!(
                     "no PostgreSQL server found; looked in {}",
@@ -739,13 +688,13 @@ fn test_migrations(options: Map) -> Result<Map> {
     };
     let reports = matrix::run(targets, &opts, &ctx);
 
-    let strict = opt_bool(&options, "strict")?.unwrap_or(false);
+    let strict = options.strict;
     let snapshots: Vec<(String, snapshot::Snapshot)> = reports
         .iter()
         .filter_map(|r| Some((name(r), r.snapshot.clone()?)))
         .collect();
     let differences = matrix::compare(&snapshots);
-    let mut versions = Map::new();
+    let mut versions = std::collections::BTreeMap::new();
     let mut failures = Vec::new();
     for r in &reports {
         let passed = r.errors.is_empty();
@@ -785,22 +734,19 @@ fn test_migrations(options: Map) -> Result<Map> {
                 failures.push(format!("{}: {e}", name(r)));
             }
         }
-        let mut entry = Map::new();
-        entry.insert("version".into(), Dynamic::from(r.version.clone()));
-        entry.insert("passed".into(), Dynamic::from_bool(passed));
-        entry.insert("errors".into(), strings(r.errors.clone()));
-        entry.insert("migrations".into(), Dynamic::from_int(r.migrations as i64));
-        entry.insert("initdb_cached".into(), Dynamic::from_bool(r.cached));
-        let mut t = Map::new();
-        for (k, v) in timings {
-            t.insert(k.into(), Dynamic::from_float(v));
-        }
-        entry.insert("timings".into(), Dynamic::from_map(t));
-        entry.insert(
-            "snapshot".into(),
-            strings(r.snapshot.clone().unwrap_or_default().into_iter().collect()),
-        );
-        versions.insert(r.label.as_str().into(), Dynamic::from_map(entry));
+        let entry = VersionResult {
+            version: r.version.clone(),
+            passed,
+            errors: r.errors.clone(),
+            migrations: r.migrations as i64,
+            timings: timings
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            initdb_cached: r.cached,
+            snapshot: r.snapshot.clone().unwrap_or_default().into_iter().collect(),
+        };
+        versions.insert(r.label.clone(), entry);
     }
     for d in &differences {
         ctx.message(Level::Warn, d.clone());
@@ -808,12 +754,7 @@ fn test_migrations(options: Map) -> Result<Map> {
     if strict {
         failures.extend(differences.iter().cloned());
     }
-    let mut out = Map::new();
-    out.insert("passed".into(), Dynamic::from_bool(failures.is_empty()));
-    out.insert("versions".into(), Dynamic::from_map(versions));
-    out.insert("differences".into(), strings(differences));
-    out.insert("errors".into(), strings(failures.clone()));
-    if !failures.is_empty() && !opt_bool(&options, "allow_fail")?.unwrap_or(false) {
+    if !failures.is_empty() && !options.allow_fail {
         return error(format!(
             "migration test failed:\n{}",
             failures
@@ -823,7 +764,12 @@ fn test_migrations(options: Map) -> Result<Map> {
                 .join("\n")
         ));
     }
-    Ok(out)
+    Ok(declared::to_map(&TestResult {
+        passed: failures.is_empty(),
+        versions,
+        differences,
+        errors: failures,
+    }))
 }
 
 fn name(r: &matrix::Report) -> String {
