@@ -55,6 +55,9 @@ pub struct Host {
     /// Values returned by finished jobs, for `result_of`.
     pub results: Mutex<HashMap<String, Dynamic>>,
     pub engine: OnceLock<Arc<Engine>>,
+    /// The task script's named functions, from the AST [`Host::load`] compiled, for the
+    /// up-to-date check's identity of a job (see `identity.rs`).
+    pub script_functions: OnceLock<Vec<(String, String)>>,
     /// Cancels commands run by top-level code.
     pub top_token: CancelToken,
     /// `-v`: primitives may say more (the pg migration order).
@@ -102,6 +105,7 @@ impl Host {
             tempdirs: Mutex::new(Vec::new()),
             results: Mutex::new(HashMap::new()),
             engine: OnceLock::new(),
+            script_functions: OnceLock::new(),
             top_token: CancelToken::new(),
             verbose: Default::default(),
         });
@@ -124,6 +128,9 @@ impl Host {
             .compile(&text)
             .map_err(|e| Diagnostic::from_parse(&e, &self.script))?;
         ast.set_source(self.script.as_str());
+        let _ = self
+            .script_functions
+            .set(identity::functions_of(&ast, &text));
 
         let guard = context::enter(JobScope {
             host: Arc::clone(self),
