@@ -11,6 +11,8 @@ pub struct Durations {
     path: PathBuf,
     task: String,
     all: BTreeMap<String, BTreeMap<String, f64>>,
+    /// As read: when nothing changed (every job was up to date) there is nothing to write.
+    loaded: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
 impl Durations {
@@ -20,13 +22,14 @@ impl Durations {
             .map(|v| root.join(v))
             .unwrap_or_else(|| root.join("target"));
         let path = target.join("xtask-cache").join("durations.json");
-        let all = std::fs::read(&path)
+        let all: BTreeMap<String, BTreeMap<String, f64>> = std::fs::read(&path)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
         Durations {
             path,
             task: task.to_string(),
+            loaded: all.clone(),
             all,
         }
     }
@@ -62,6 +65,9 @@ impl Durations {
         let Some(dir) = self.path.parent() else {
             return;
         };
+        if self.all == self.loaded && self.path.exists() {
+            return;
+        }
         crate::cache::store::create_cache_dir(dir);
         let Ok(json) = serde_json::to_vec_pretty(&self.all) else {
             return;

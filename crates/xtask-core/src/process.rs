@@ -2,9 +2,11 @@
 //! output as complete lines, enforces a timeout, and honours cancellation. Nothing it starts
 //! outlives the call: when the program exits, whatever it left in its group is killed.
 
-use std::io::{self, Read};
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -15,7 +17,11 @@ use crate::cancel::{self, CancelToken};
 /// After the program exits, how long its output pipe may stay open (held by a process that
 /// escaped its group) before we stop waiting for it.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
-const CHUNK: usize = 64 * 1024;
+/// The most output read at once, and so the largest chunk a sink receives.
+const CHUNK: usize = 256 * 1024;
+/// What the output pipe may hold before the program waits for us (see `widen_pipe`).
+#[cfg(target_os = "linux")]
+const PIPE_SIZE: usize = 1024 * 1024;
 
 #[derive(Debug, Default, Clone)]
 pub struct Spec {
@@ -171,49 +177,9 @@ fn run(
     }
 
     let (out_reader, out_writer) = os_pipe::pipe().map_err(Failure::Io)?;
-    let user = spec.user;
-    let mut expr = duct::cmd(program, args)
-        .unchecked()
-        .before_spawn(move |command| {
-            // Own process group: Ctrl-C in the terminal reaches only us, and we can signal the
-            // whole tree the program starts.
-            command.process_group(0);
-            if let Some((uid, gid)) = user {
-                command.uid(uid).gid(gid);
-            }
-            Ok(())
-        })
-        .stderr_file(out_writer.try_clone().map_err(Failure::Io)?);
-    let mut stdout_reader = None;
-    if spec.capture_stdout {
-        let (reader, writer) = os_pipe::pipe().map_err(Failure::Io)?;
-        expr = expr.stdout_file(writer);
-        stdout_reader = Some(reader);
-        // Only the child may hold the write end, or the reader never sees EOF.
-        drop(out_writer);
-    } else {
-        expr = expr.stdout_file(out_writer);
-    }
-    expr = match &spec.stdin {
-        Some(bytes) => expr.stdin_bytes(bytes.clone()),
-        None => expr.stdin_null(),
-    };
-    if let Some(dir) = &spec.dir {
-        expr = expr.dir(dir);
-    }
-    for (key, value) in &spec.env {
-        expr = match value {
-            Some(value) => expr.env(key, value),
-            None => expr.env_remove(key),
-        };
-    }
-
-    let started = Instant::now();
-    let spawned = expr.start();
-    // The expression holds our copies of the pipes' write ends: drop it so readers see EOF.
-    drop(expr);
-    let handle = match spawned {
-        Ok(handle) => handle,
+    widen_pipe(&out_reader);
+    let executable = match executable(program, spec.dir.is_some()) {
+        Ok(executable) => executable,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(Failure::NotFound {
                 program: program.clone(),
@@ -221,7 +187,63 @@ fn run(
         }
         Err(e) => return Err(Failure::Io(e)),
     };
-    let pgid = handle.pids().first().copied().unwrap_or(0) as i32;
+    let mut command = Command::new(executable);
+    command
+        .args(args)
+        // Own process group: Ctrl-C in the terminal reaches only us, and we can signal the
+        // whole tree the program starts.
+        .process_group(0)
+        .stderr(out_writer.try_clone().map_err(Failure::Io)?);
+    if let Some((uid, gid)) = spec.user {
+        command.uid(uid).gid(gid);
+    }
+    let mut stdout_reader = None;
+    if spec.capture_stdout {
+        let (reader, writer) = os_pipe::pipe().map_err(Failure::Io)?;
+        command.stdout(writer);
+        stdout_reader = Some(reader);
+        // Only the child may hold the write end, or the reader never sees EOF.
+        drop(out_writer);
+    } else {
+        command.stdout(out_writer);
+    }
+    command.stdin(match &spec.stdin {
+        Some(_) => Stdio::piped(),
+        None => Stdio::null(),
+    });
+    if let Some(dir) = &spec.dir {
+        command.current_dir(dir);
+    }
+    // Only the changes: a command whose environment is rebuilt whole (PATH included) cannot be
+    // started with posix_spawn, and forking a process with many threads and a big heap costs
+    // far more than the command it starts.
+    for (key, value) in &spec.env {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+
+    let started = Instant::now();
+    let spawned = command.spawn();
+    // The command holds our copies of the pipes' write ends: drop it so readers see EOF.
+    drop(command);
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Failure::NotFound {
+                program: program.clone(),
+            })
+        }
+        Err(e) => return Err(Failure::Io(e)),
+    };
+    if let (Some(mut input), Some(bytes)) = (child.stdin.take(), spec.stdin.clone()) {
+        // A program that exits without reading its input closes the pipe: that is not an error.
+        thread::spawn(move || {
+            let _ = input.write_all(&bytes);
+        });
+    }
+    let pgid = child.id() as i32;
     let group = token.track_group(pgid);
 
     let (drained_tx, drained_rx) = mpsc::channel::<()>();
@@ -260,9 +282,9 @@ fn run(
         done_tx
     });
 
-    // Read the child's rusage while it is a zombie, before duct reaps it.
+    // Read the child's rusage while it is a zombie, before `wait` reaps it.
     let usage = if measure { exited_usage(pgid) } else { None };
-    let status = handle.wait().map_err(Failure::Io)?.status;
+    let status = child.wait().map_err(Failure::Io)?;
     let duration = started.elapsed();
     drop(watchdog);
     // Kill what the program left behind in its group, then collect the rest of its output.
@@ -291,6 +313,37 @@ fn run(
         },
         usage,
     ))
+}
+
+/// The program to start. A relative path with a slash (`./scripts/check.sh`) means the file
+/// relative to the runner's directory, also when the command runs in another one: the child's
+/// `chdir` would otherwise change what it names.
+fn executable(program: &str, changes_dir: bool) -> io::Result<OsString> {
+    let path = Path::new(program);
+    if changes_dir && program.contains('/') && path.is_relative() {
+        return path.canonicalize().map(Into::into);
+    }
+    Ok(program.into())
+}
+
+/// Gives the output pipe room for a megabyte, so a program printing a lot is not stopped at
+/// every 64 KiB to wait for the reader to be scheduled (and the reader takes bigger chunks).
+/// Best effort: the kernel may refuse (a lower limit, another OS), and 64 KiB still works.
+fn widen_pipe(reader: &os_pipe::PipeReader) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: F_SETPIPE_SZ takes an int and touches no memory of ours.
+        unsafe {
+            libc::fcntl(
+                reader.as_raw_fd(),
+                libc::F_SETPIPE_SZ,
+                PIPE_SIZE as libc::c_int,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = reader;
 }
 
 /// An unset secret's placeholder in the command line, environment or input: the command
@@ -353,31 +406,58 @@ fn exited_usage(_pid: i32) -> Option<Usage> {
 }
 
 /// Reads `reader` to EOF, handing whole lines to `sink` (a final partial line at EOF, and
-/// over-long lines, are flushed as they are).
-fn pump_lines(mut reader: impl Read, sink: &(dyn Fn(Vec<u8>) + Send + Sync)) {
-    let mut pending: Vec<u8> = Vec::with_capacity(CHUNK);
-    let mut buf = vec![0u8; CHUNK];
+/// over-long lines, are flushed as they are). The kernel copies output straight into the
+/// buffer a big chunk leaves in; a small read (a chatty program's line) is copied out at its
+/// size, so no event holds a mostly empty buffer.
+fn pump_lines(reader: os_pipe::PipeReader, sink: &(dyn Fn(Vec<u8>) + Send + Sync)) {
+    // What was read and not handed on yet: the start of a line whose end is still to come.
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
     loop {
-        let n = match reader.read(&mut buf) {
+        if buf.capacity() - buf.len() < CHUNK / 4 {
+            buf.reserve(CHUNK);
+        }
+        let before = buf.len();
+        let n = match read_into_spare(&reader, &mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
-        pending.extend_from_slice(&buf[..n]);
-        match pending.iter().rposition(|&b| b == b'\n') {
-            Some(last) => {
-                let rest = pending.split_off(last + 1);
-                sink(std::mem::replace(&mut pending, rest));
-            }
-            None if pending.len() >= CHUNK => sink(std::mem::take(&mut pending)),
-            None => {}
+        let end = match buf[before..before + n].iter().rposition(|&b| b == b'\n') {
+            Some(last) => before + last + 1,
+            None if buf.len() >= CHUNK => buf.len(),
+            None => continue,
+        };
+        if end <= CHUNK / 4 {
+            sink(buf[..end].to_vec());
+            buf.drain(..end);
+        } else {
+            let mut next = Vec::with_capacity(CHUNK.max(buf.len() - end));
+            next.extend_from_slice(&buf[end..]);
+            buf.truncate(end);
+            sink(std::mem::replace(&mut buf, next));
         }
     }
-    if !pending.is_empty() {
-        pending.push(b'\n');
-        sink(pending);
+    if !buf.is_empty() {
+        buf.push(b'\n');
+        sink(buf);
     }
+}
+
+/// One `read(2)` into the unused capacity of `buf`, which grows by what was read (no zeroing
+/// first: a chatty program's reads are small, the buffer is not).
+fn read_into_spare(reader: &os_pipe::PipeReader, buf: &mut Vec<u8>) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: read(2) writes at most `spare.len()` bytes at the start of the spare capacity,
+    // which belongs to `buf`; `set_len` then covers exactly the bytes it wrote.
+    let n = unsafe { libc::read(reader.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -425,6 +505,51 @@ mod tests {
         let done = execute(&s, &CancelToken::new(), sink).unwrap();
         assert_eq!(done.stdout, b"captured\n");
         assert_eq!(&*out.lock().unwrap(), b"streamed\n");
+    }
+
+    #[test]
+    fn big_output_arrives_whole_in_chunks_of_whole_lines() {
+        let chunks = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+        let sink: Sink = {
+            let chunks = Arc::clone(&chunks);
+            Arc::new(move |b: Vec<u8>| chunks.lock().unwrap().push(b))
+        };
+        // Short lines across many reads, a line longer than a chunk, and no final newline.
+        let script = "i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done; \
+                      head -c 700000 /dev/zero | tr '\\0' x; echo; printf tail";
+        let done = execute(&spec(&["sh", "-c", script]), &CancelToken::new(), sink).unwrap();
+        assert!(done.success());
+        let chunks = chunks.lock().unwrap();
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.ends_with(b"\n") || c.len() >= CHUNK),
+            "chunks end at line ends, but for a piece of an over-long line"
+        );
+        let mut expected = String::new();
+        for i in 0..20000 {
+            expected.push_str(&format!("line-{i}\n"));
+        }
+        expected.push_str(&"x".repeat(700000));
+        expected.push_str("\ntail\n");
+        assert_eq!(String::from_utf8(chunks.concat()).unwrap(), expected);
+    }
+
+    #[test]
+    fn feeds_stdin_and_changes_the_environment() {
+        let (sink, out) = collect();
+        let mut s = spec(&["sh", "-c", "cat; echo \"[$XTASK_T_SET][${HOME:-gone}]\""]);
+        s.stdin = Some(b"from stdin\n".to_vec());
+        s.env = vec![
+            ("XTASK_T_SET".into(), Some("yes".into())),
+            ("HOME".into(), None),
+        ];
+        let done = execute(&s, &CancelToken::new(), sink).unwrap();
+        assert!(done.success());
+        assert_eq!(
+            String::from_utf8_lossy(&out.lock().unwrap()),
+            "from stdin\n[yes][gone]\n"
+        );
     }
 
     #[test]

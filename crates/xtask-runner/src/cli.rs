@@ -231,6 +231,8 @@ pub fn main() -> i32 {
     if let Some(code) = init_command(&argv) {
         return code;
     }
+    // The engine builds while the command line is parsed and the project set up.
+    crate::script::prepare_engine();
     let (ours, script_args) = split_args(argv);
     let cli = match Cli::try_parse_from(ours) {
         Ok(cli) => cli,

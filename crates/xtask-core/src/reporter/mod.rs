@@ -22,6 +22,8 @@ impl Tail {
     const LIMIT: usize = 64 * 1024;
 
     pub fn push(&mut self, bytes: &[u8]) {
+        // Only the last LIMIT bytes can stay: a big chunk is not copied in whole to be dropped.
+        let bytes = &bytes[bytes.len().saturating_sub(Self::LIMIT)..];
         self.bytes.extend(bytes);
         let excess = self.bytes.len().saturating_sub(Self::LIMIT);
         self.bytes.drain(..excess);

@@ -226,6 +226,10 @@ fn skip_backtick(bytes: &[u8], start: usize) -> Option<usize> {
 fn script_functions(host: &Host) -> &'static [(String, String)] {
     static FUNCTIONS: OnceLock<Vec<(String, String)>> = OnceLock::new();
     FUNCTIONS.get_or_init(|| {
+        // Taken from the script as it was loaded, rather than compiled a second time.
+        if let Some(functions) = host.script_functions.get() {
+            return functions.clone();
+        }
         let Ok(text) = std::fs::read_to_string(host.root.join(&host.script)) else {
             return Vec::new();
         };
@@ -237,6 +241,12 @@ fn named_functions(engine: &Engine, text: &str) -> Vec<(String, String)> {
     let Ok(ast) = engine.compile(text) else {
         return Vec::new();
     };
+    functions_of(&ast, text)
+}
+
+/// The named functions of `ast`, compiled from `text`, each as (`name/arity`, its parameters
+/// and body text).
+pub fn functions_of(ast: &rhai::AST, text: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = ast
         .iter_fn_def()
         // Closures are compiled to functions named `anon$…`: those are the jobs' own code.

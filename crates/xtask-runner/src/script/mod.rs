@@ -56,6 +56,9 @@ pub struct Host {
     /// Values returned by finished jobs, for `result_of`.
     pub results: Mutex<HashMap<String, Dynamic>>,
     pub engine: OnceLock<Arc<Engine>>,
+    /// The task script's named functions, from the AST [`Host::load`] compiled, for the
+    /// up-to-date check's identity of a job (see `identity.rs`).
+    pub script_functions: OnceLock<Vec<(String, String)>>,
     /// Cancels commands run by top-level code.
     pub top_token: CancelToken,
     /// `-v`: primitives may say more (the pg migration order).
@@ -103,6 +106,7 @@ impl Host {
             tempdirs: Mutex::new(Vec::new()),
             results: Mutex::new(HashMap::new()),
             engine: OnceLock::new(),
+            script_functions: OnceLock::new(),
             top_token: CancelToken::new(),
             verbose: Default::default(),
         });
@@ -125,6 +129,9 @@ impl Host {
             .compile(&text)
             .map_err(|e| Diagnostic::from_parse(&e, &self.script, &self.root))?;
         ast.set_source(self.script.as_str());
+        let _ = self
+            .script_functions
+            .set(identity::functions_of(&ast, &text));
 
         let guard = context::enter(JobScope {
             host: Arc::clone(self),
@@ -396,7 +403,35 @@ fn matrix_value(value: &MatrixValue) -> Dynamic {
         .unwrap_or_else(|| Dynamic::from(value.label.clone()))
 }
 
+/// An engine being built on another thread (see [`prepare_engine`]).
+static PREPARED: Mutex<Option<std::thread::JoinHandle<Engine>>> = Mutex::new(None);
+
+/// Starts building the engine on another thread, so that registering the standard library and
+/// every primitive family (most of a short run's start-up) overlaps with parsing the command
+/// line, finding the project and setting up reporters. The next [`Host::new`] takes it; without
+/// this call, or if the thread cannot start, the host builds its engine itself. Extensions
+/// must be registered before (as [`crate::Xtask::main`] does).
+pub fn prepare_engine() {
+    let mut slot = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
+    if slot.is_none() {
+        *slot = std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(new_engine)
+            .ok();
+    }
+}
+
 fn build_engine(root: &std::path::Path) -> Engine {
+    let prepared = PREPARED.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let mut engine = prepared
+        .and_then(|build| build.join().ok())
+        .unwrap_or_else(new_engine);
+    engine.set_module_resolver(resolver::LibResolver::new(root.to_path_buf()));
+    engine
+}
+
+/// The engine every task runs in, but for where it finds `lib/` modules.
+fn new_engine() -> Engine {
     let mut engine = Engine::new();
     // Set explicitly: debug builds otherwise allow only 8 nested calls.
     engine.set_max_call_levels(64);
@@ -406,7 +441,6 @@ fn build_engine(root: &std::path::Path) -> Engine {
     engine.set_max_string_size(size("XTASK_MAX_STRING_SIZE", DEFAULT_MAX_STRING_SIZE));
     engine.set_max_array_size(size("XTASK_MAX_ARRAY_SIZE", DEFAULT_MAX_ARRAY_SIZE));
     engine.set_max_map_size(size("XTASK_MAX_MAP_SIZE", DEFAULT_MAX_MAP_SIZE));
-    engine.set_module_resolver(resolver::LibResolver::new(root.to_path_buf()));
     engine.on_print(crate::primitives::log::print_line);
     engine.on_debug(|text, _, _| crate::primitives::log::print_line(text));
     // Stops script code of a cancelled job (fail-fast, timeout, Ctrl-C) between operations.
