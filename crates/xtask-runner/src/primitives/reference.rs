@@ -37,6 +37,7 @@ pub fn all() -> Vec<&'static Function> {
     let families: &[&[Function]] = &[
         super::process::FUNCTIONS,
         super::jobs::FUNCTIONS,
+        super::confirm::FUNCTIONS,
         #[cfg(feature = "cargo")]
         super::cargo::FUNCTIONS,
         #[cfg(feature = "perf")]
@@ -53,6 +54,8 @@ pub fn all() -> Vec<&'static Function> {
         super::load::FUNCTIONS,
         #[cfg(feature = "docker")]
         super::docker::FUNCTIONS,
+        #[cfg(feature = "scan")]
+        super::scan::FUNCTIONS,
     ];
     families.iter().flat_map(|f| f.iter()).collect()
 }
