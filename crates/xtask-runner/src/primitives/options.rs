@@ -61,10 +61,12 @@ pub trait OptionType: serde::de::DeserializeOwned {
 
 /// The tail of a type error: a message a wrapper type gave, else "must be T, not U".
 fn mismatch(err: &EvalAltResult, expected: &str, value: &Dynamic) -> String {
-    if let EvalAltResult::ErrorParsing(rhai::ParseErrorType::BadInput(lex), _) = err {
-        if let rhai::LexError::ImproperSymbol(_, message) = lex {
-            return message.clone();
-        }
+    if let EvalAltResult::ErrorParsing(
+        rhai::ParseErrorType::BadInput(rhai::LexError::ImproperSymbol(_, message)),
+        _,
+    ) = err
+    {
+        return message.clone();
     }
     let article = if expected.starts_with(['a', 'e', 'i', 'o', 'u']) {
         "an"
@@ -204,6 +206,8 @@ macro_rules! option_type {
         }
     };
 }
+// Used by the families behind features (http, docker, perf, release); not every build has one.
+#[allow(unused_imports)]
 pub(crate) use option_type;
 
 option_type! {
@@ -401,8 +405,8 @@ mod tests {
             .collect()
     }
 
-    fn message(err: Box<EvalAltResult>) -> String {
-        match *err {
+    fn message(err: &EvalAltResult) -> String {
+        match err {
             EvalAltResult::ErrorRuntime(m, _) => m.to_string(),
             other => other.to_string(),
         }
@@ -429,7 +433,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_suggest_the_name_meant() {
-        let err = message(parse::<Sample>(&map(&[("timout", 1.into())])).unwrap_err());
+        let err = message(&parse::<Sample>(&map(&[("timout", 1.into())])).unwrap_err());
         assert_eq!(
             err,
             "unknown sample option `timout`; did you mean `timeout`? (known: dir, allow_fail, timeout, packages, deny)"
@@ -438,16 +442,16 @@ mod tests {
 
     #[test]
     fn mistyped_values_name_the_option_the_type_and_what_was_passed() {
-        let err = message(parse::<Sample>(&map(&[("dir", 3.into())])).unwrap_err());
+        let err = message(&parse::<Sample>(&map(&[("dir", 3.into())])).unwrap_err());
         assert_eq!(err, "sample option `dir` must be a string, not int");
-        let err = message(parse::<Sample>(&map(&[("allow_fail", "yes".into())])).unwrap_err());
+        let err = message(&parse::<Sample>(&map(&[("allow_fail", "yes".into())])).unwrap_err());
         assert_eq!(err, "sample option `allow_fail` must be a bool, not string");
-        let err = message(parse::<Sample>(&map(&[("timeout", "soon".into())])).unwrap_err());
+        let err = message(&parse::<Sample>(&map(&[("timeout", "soon".into())])).unwrap_err());
         assert!(
             err.starts_with("sample option `timeout` is not a duration"),
             "{err}"
         );
-        let err = message(parse::<Sample>(&map(&[("package", true.into())])).unwrap_err());
+        let err = message(&parse::<Sample>(&map(&[("package", true.into())])).unwrap_err());
         assert_eq!(
             err,
             "sample option `package` must be a string or an array of strings, not bool"
@@ -468,7 +472,7 @@ mod tests {
     #[test]
     fn two_spellings_of_one_option_are_refused() {
         let both = map(&[("package", "a".into()), ("packages", "b".into())]);
-        let err = message(parse::<Sample>(&both).unwrap_err());
+        let err = message(&parse::<Sample>(&both).unwrap_err());
         assert_eq!(
             err,
             "sample options `packages` and `package` are one option: give one of them"
