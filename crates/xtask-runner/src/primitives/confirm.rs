@@ -14,13 +14,33 @@ use std::time::Duration;
 
 use rhai::{Engine, Map, NativeCallContext};
 
-use super::{check_keys, error, opt_string, Result};
+use super::options::{self, options, Options as _};
+use super::reference::Function;
+use super::{error, Result};
 use crate::events::Level;
 use crate::script::{context, Mode};
 
 /// The variable that carries a confirmation for non-interactive runs.
 pub const ENV: &str = "XTASK_CONFIRM";
-const OPTIONS: &[&str] = &["env", "input", "prompt"];
+options! {
+    /// Options of `confirm`.
+    pub struct ConfirmOptions for "confirm" {
+        /// The variable that may carry the confirmation in non-interactive runs.
+        env: String = ENV.into() => "\"XTASK_CONFIRM\"",
+        /// The `workflow_dispatch` input that may carry it.
+        input: String = "confirm".into() => "\"confirm\"",
+        /// The question at the terminal (default: the job's name and the phrase to type).
+        prompt: Option<String>,
+    }
+}
+
+pub(crate) const FUNCTIONS: &[Function] = &[Function {
+    name: "confirm",
+    params: &["phrase: string", "options: map"],
+    summary: "Passes once the operator gave the phrase (`--confirm`, `XTASK_CONFIRM`, a `workflow_dispatch` input, or typed at the terminal); fails otherwise, saying how.",
+    options: &[ConfirmOptions::FIELDS],
+    result: &[],
+}];
 
 /// `--confirm` values from the command line, set once by the CLI before the task loads.
 static GIVEN: OnceLock<Vec<String>> = OnceLock::new();
@@ -50,22 +70,23 @@ struct Given {
 /// Passes when the phrase was given or typed; fails otherwise. Returns `true` so scripts can
 /// write `if confirm(…) { … }` as well.
 pub fn require(phrase: &str, options: &Map) -> Result<bool> {
-    check_keys("confirm", options, OPTIONS)?;
-    gate(phrase, options)
+    gate(phrase, options::parse(options)?)
 }
 
 /// The job option `confirm:`: the same gate, its errors naming where the job was declared.
 pub fn require_for_job(phrase: &str, job: &str, defined_at: &str) -> Result<()> {
-    gate(phrase, &Map::new()).map(|_| ()).map_err(|e| {
-        let message = match &*e {
-            rhai::EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
-            other => other.to_string(),
-        };
-        format!("job `{job}` (declared at {defined_at}) {message}").into()
-    })
+    gate(phrase, ConfirmOptions::default())
+        .map(|_| ())
+        .map_err(|e| {
+            let message = match &*e {
+                rhai::EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+                other => other.to_string(),
+            };
+            format!("job `{job}` (declared at {defined_at}) {message}").into()
+        })
 }
 
-fn gate(phrase: &str, options: &Map) -> Result<bool> {
+fn gate(phrase: &str, options: ConfirmOptions) -> Result<bool> {
     if phrase.trim().is_empty() {
         return error("confirm needs a phrase for the operator to type, e.g. confirm(\"DEPLOY TO PRODUCTION\")");
     }
@@ -75,8 +96,8 @@ fn gate(phrase: &str, options: &Map) -> Result<bool> {
         say(format!("would ask for the confirmation `{phrase}`"));
         return Ok(true);
     }
-    let env_name = opt_string(options, "env")?.unwrap_or_else(|| ENV.to_string());
-    let input = opt_string(options, "input")?.unwrap_or_else(|| "confirm".to_string());
+    let env_name = options.env;
+    let input = options.input;
     let given = given(&env_name, &input, &|name| scope.env_var(name));
     if let Some(matching) = given.iter().find(|g| g.value == phrase) {
         say(format!("confirmed by {}", matching.source));
@@ -89,7 +110,8 @@ fn gate(phrase: &str, options: &Map) -> Result<bool> {
         ));
     }
     if let Some(tty) = terminal() {
-        let prompt = opt_string(options, "prompt")?
+        let prompt = options
+            .prompt
             .unwrap_or_else(|| format!("{}: type `{phrase}` to continue", scope.name));
         return match ask(tty, &prompt, &scope.token()) {
             Ok(Some(typed)) if typed == phrase => {

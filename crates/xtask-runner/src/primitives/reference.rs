@@ -38,6 +38,7 @@ pub fn all() -> Vec<&'static Function> {
         super::process::FUNCTIONS,
         super::jobs::FUNCTIONS,
         super::log::FUNCTIONS,
+        super::confirm::FUNCTIONS,
         #[cfg(feature = "cargo")]
         super::cargo::FUNCTIONS,
         #[cfg(feature = "perf")]
@@ -56,6 +57,8 @@ pub fn all() -> Vec<&'static Function> {
         super::docker::FUNCTIONS,
         #[cfg(feature = "pg")]
         super::pg::FUNCTIONS,
+        #[cfg(feature = "scan")]
+        super::scan::FUNCTIONS,
     ];
     families.iter().flat_map(|f| f.iter()).collect()
 }

@@ -11,14 +11,54 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use rhai::{Array, Dynamic, FuncRegistration, Map, Module, NativeCallContext};
+use rhai::{FuncRegistration, Map, Module, NativeCallContext};
 
-use super::{at_call_site, check_keys, error, opt_string, Result};
+use super::options::{self, options, result, Fields as _, Options as _};
+use super::reference::Function;
+use super::{at_call_site, error, Result};
 use crate::events::{Event, Level, Severity};
 use crate::process::{self, display_argv, Spec};
 use crate::script::{context, Mode};
 
-const OPTIONS: &[&str] = &["since", "dir", "tool", "baseline"];
+options! {
+    /// Options of `scan::secrets`.
+    pub struct SecretsOptions for "scan::secrets" {
+        /// Scans only what changed since this git ref (commits for gitleaks, changed files for
+        /// detect-secrets).
+        since: Option<String>,
+        /// The directory scanned, relative to the job's.
+        dir: Option<String>,
+        /// `gitleaks` or `detect-secrets` (default: the first installed, in that order).
+        tool: Option<String>,
+        /// detect-secrets' baseline of accepted findings, relative to `dir`.
+        baseline: String = ".secrets.baseline".into() => "\".secrets.baseline\"",
+    }
+}
+
+result! {
+    /// What `scan::secrets` returns (findings fail the job instead).
+    pub struct ScanResult {
+        /// Whether a scanner ran.
+        ran: bool as "bool",
+        /// Why none ran (for `skip(reason)`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String> as "string",
+        /// The scanner that ran.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tool: Option<String> as "string",
+        /// The findings: empty, since a finding fails the job.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        findings: Option<Vec<String>> as "array",
+    }
+}
+
+pub(crate) const FUNCTIONS: &[Function] = &[Function {
+    name: "scan::secrets",
+    params: &["options: map"],
+    summary: "Secret scanning with gitleaks or detect-secrets: each finding an annotation on its file and line, the job fails listing them; the secret itself is never printed.",
+    options: &[SecretsOptions::FIELDS],
+    result: ScanResult::FIELDS,
+}];
 const TOOLS: &[&str] = &["gitleaks", "detect-secrets"];
 
 pub fn register(engine: &mut rhai::Engine) {
@@ -51,14 +91,14 @@ fn find_tool(name: &str) -> Option<String> {
 }
 
 fn secrets(options: &Map) -> Result<Map> {
-    check_keys("scan::secrets", options, OPTIONS)?;
+    let options: SecretsOptions = options::parse(options)?;
     let scope = context::current();
-    let dir = match opt_string(options, "dir")? {
-        Some(dir) => scope.path(&dir),
+    let dir = match &options.dir {
+        Some(dir) => scope.path(dir),
         None => scope.dir.borrow().clone(),
     };
-    let since = opt_string(options, "since")?;
-    let wanted: Vec<&str> = match opt_string(options, "tool")? {
+    let since = options.since;
+    let wanted: Vec<&str> = match options.tool {
         Some(tool) if TOOLS.contains(&tool.as_str()) => {
             vec![TOOLS[TOOLS.iter().position(|t| *t == tool).unwrap_or(0)]]
         }
@@ -70,11 +110,11 @@ fn secrets(options: &Map) -> Result<Map> {
         }
         None => TOOLS.to_vec(),
     };
-    let mut result = Map::new();
     if scope.host.mode == Mode::Plan {
-        result.insert("ran".into(), Dynamic::FALSE);
-        result.insert("reason".into(), "planning".into());
-        return Ok(result);
+        return Ok(options::to_map(&ScanResult {
+            reason: Some("planning".into()),
+            ..ScanResult::default()
+        }));
     }
     let Some((tool, program)) = wanted.iter().find_map(|t| find_tool(t).map(|p| (*t, p))) else {
         let reason = format!(
@@ -85,17 +125,19 @@ fn secrets(options: &Map) -> Result<Map> {
             .host
             .bus
             .message(scope.job, Level::Info, reason.clone());
-        result.insert("ran".into(), Dynamic::FALSE);
-        result.insert("reason".into(), reason.into());
-        return Ok(result);
+        return Ok(options::to_map(&ScanResult {
+            reason: Some(reason),
+            ..ScanResult::default()
+        }));
     };
     let findings = match tool {
         "gitleaks" => gitleaks(&program, &dir, since.as_deref())?,
-        _ => {
-            let baseline =
-                opt_string(options, "baseline")?.unwrap_or_else(|| ".secrets.baseline".into());
-            detect_secrets(&program, &dir, since.as_deref(), &dir.join(baseline))?
-        }
+        _ => detect_secrets(
+            &program,
+            &dir,
+            since.as_deref(),
+            &dir.join(&options.baseline),
+        )?,
     };
     let root = scope.host.root.clone();
     for finding in &findings {
@@ -126,10 +168,12 @@ fn secrets(options: &Map) -> Result<Map> {
         .host
         .bus
         .message(scope.job, Level::Info, format!("{tool}: no secrets found"));
-    result.insert("ran".into(), Dynamic::TRUE);
-    result.insert("tool".into(), tool.into());
-    result.insert("findings".into(), Dynamic::from_array(Array::new()));
-    Ok(result)
+    Ok(options::to_map(&ScanResult {
+        ran: true,
+        tool: Some(tool.to_string()),
+        findings: Some(Vec::new()),
+        ..ScanResult::default()
+    }))
 }
 
 /// Runs a scanner with its output in the log, returning its stdout.
