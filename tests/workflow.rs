@@ -379,7 +379,10 @@ fn rehearsal_of_the_example_service_ci_matches_a_plain_run() {
             .collect()
     };
     // Keep going, as Actions does, so that any failure shows as the same verdict in both.
-    let plain = verdicts(&["--keep-going"]);
+    // `--force`: the target directory is kept between test runs (builds are slow), and with it
+    // the records of an earlier run, which would show jobs as up to date that the rehearsal's
+    // fresh copies run.
+    let plain = verdicts(&["--keep-going", "--force"]);
     let rehearsed = verdicts(&["--rehearse"]);
     assert_eq!(rehearsed, plain);
     assert!(plain.values().any(|s| s == "passed"), "{plain:?}");
