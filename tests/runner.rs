@@ -159,7 +159,7 @@ fn calls_no_function_matches_say_what_was_expected_and_what_was_passed() {
     p.run(&["wrong-type"])
         .code(Exit::Usage)
         .contains(
-            "error: wrong arguments for `job`: expected `job(string, [map,] Fn)`, got `(int, Fn)`",
+            "error: wrong arguments for `job`: expected `job(name: string, [options: map,] body: Fn)`, got `(int, Fn)`",
         )
         .contains("tasks/wrong-type.rhai:1:1")
         .lacks("did you mean");

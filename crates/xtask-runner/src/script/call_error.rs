@@ -104,6 +104,13 @@ impl Functions {
         let meta: ModuleMeta = serde_json::from_str(&json).unwrap_or_default();
         let mut functions = Functions::default();
         functions.add_module("", &meta, engine);
+        for function in crate::primitives::reference::all() {
+            if let Some(overloads) = functions.by_name.get_mut(function.name) {
+                for params in overloads.iter_mut() {
+                    name_params(params, function.params);
+                }
+            }
+        }
         for overloads in functions.by_name.values_mut() {
             overloads.sort_by_key(Vec::len);
             overloads.dedup();
@@ -148,6 +155,32 @@ impl Functions {
             .keys()
             .map(String::as_str)
             .filter(|n| !is_operator(n) && !n.contains('$'))
+    }
+}
+
+/// Names an overload's unnamed parameters from the reference's fullest form (`name: type`, in
+/// order): each parameter takes the next documented one of its type, so `job(string, Fn)` reads
+/// `job(name: string, body: Fn)` and `job(string, map, Fn)` gets `options` too. Left as it is
+/// when the types do not line up.
+fn name_params(params: &mut [Param], documented: &[&str]) {
+    let mut names = Vec::with_capacity(params.len());
+    let mut rest = documented.iter().map(|p| match p.split_once(": ") {
+        Some((name, typ)) => (name, Some(typ)),
+        None => (*p, None),
+    });
+    for param in params.iter() {
+        let Some((name, _)) = rest.by_ref().find(|(_, typ)| match (typ, &param.typ) {
+            (Some(documented), Some(actual)) => documented == actual,
+            _ => true,
+        }) else {
+            return;
+        };
+        names.push(name);
+    }
+    for (param, name) in params.iter_mut().zip(names) {
+        if param.name.is_none() {
+            param.name = Some(name.to_string());
+        }
     }
 }
 
@@ -367,6 +400,16 @@ mod tests {
             FailedCall::parse("now ()", &engine).args,
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn unnamed_parameters_take_the_reference_names_of_their_types() {
+        let mut short = vec![param(None, "string"), param(None, "Fn")];
+        name_params(&mut short, &["name: string", "options: map", "body: Fn"]);
+        assert_eq!(render(&short), "name: string, body: Fn");
+        let mut mismatched = vec![param(None, "int")];
+        name_params(&mut mismatched, &["name: string"]);
+        assert_eq!(render(&mismatched), "int");
     }
 
     #[test]
