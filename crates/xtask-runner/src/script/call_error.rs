@@ -107,7 +107,7 @@ impl Functions {
         for function in crate::primitives::reference::all() {
             if let Some(overloads) = functions.by_name.get_mut(function.name) {
                 for params in overloads.iter_mut() {
-                    name_params(params, function.params);
+                    name_params(params, function);
                 }
             }
         }
@@ -158,28 +158,23 @@ impl Functions {
     }
 }
 
-/// Names an overload's unnamed parameters from the reference's fullest form (`name: type`, in
-/// order): each parameter takes the next documented one of its type, so `job(string, Fn)` reads
-/// `job(name: string, body: Fn)` and `job(string, map, Fn)` gets `options` too. Left as it is
-/// when the types do not line up.
-fn name_params(params: &mut [Param], documented: &[&str]) {
-    let mut names = Vec::with_capacity(params.len());
-    let mut rest = documented.iter().map(|p| match p.split_once(": ") {
-        Some((name, typ)) => (name, Some(typ)),
-        None => (*p, None),
-    });
-    for param in params.iter() {
-        let Some((name, _)) = rest.by_ref().find(|(_, typ)| match (typ, &param.typ) {
-            (Some(documented), Some(actual)) => documented == actual,
-            _ => true,
-        }) else {
-            return;
-        };
-        names.push(name);
-    }
-    for (param, name) in params.iter_mut().zip(names) {
+/// Names an overload's unnamed parameters from the reference (`reference::name_params`: each
+/// takes the next documented parameter of its type), so `job(string, Fn)` reads
+/// `job(name: string, body: Fn)`. Left as it is when a type is unknown or they do not line up.
+fn name_params(params: &mut [Param], documented: &crate::primitives::reference::Function) {
+    let Some(types) = params
+        .iter()
+        .map(|p| p.typ.clone())
+        .collect::<Option<Vec<_>>>()
+    else {
+        return;
+    };
+    let Some(named) = crate::primitives::reference::name_params(documented, &types) else {
+        return;
+    };
+    for (param, text) in params.iter_mut().zip(named) {
         if param.name.is_none() {
-            param.name = Some(name.to_string());
+            param.name = text.split_once(": ").map(|(name, _)| name.to_string());
         }
     }
 }
@@ -404,11 +399,15 @@ mod tests {
 
     #[test]
     fn unnamed_parameters_take_the_reference_names_of_their_types() {
+        let job = crate::primitives::reference::all()
+            .into_iter()
+            .find(|f| f.name == "job")
+            .expect("job is documented");
         let mut short = vec![param(None, "string"), param(None, "Fn")];
-        name_params(&mut short, &["name: string", "options: map", "body: Fn"]);
+        name_params(&mut short, job);
         assert_eq!(render(&short), "name: string, body: Fn");
         let mut mismatched = vec![param(None, "int")];
-        name_params(&mut mismatched, &["name: string"]);
+        name_params(&mut mismatched, job);
         assert_eq!(render(&mismatched), "int");
     }
 
