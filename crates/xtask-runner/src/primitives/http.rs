@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::options::Options as _;
-use super::options::{self, option_type, options, script_type, Duration as OptDuration};
+use super::options::{self, option_type, options, result, script_type, Duration as OptDuration};
 use super::reference::Function;
 use super::wait::{self, Backoff, Poll, WaitError};
 use super::{at_call_site, error, Result};
@@ -112,28 +112,28 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         params: &["url: string", "options: map"],
         summary: "One GET request; any status is an answer: `#{ status, ok, headers, body, json, method, url, duration }`.",
         options: &[RequestOptions::FIELDS],
-        result: &[],
+        result: <ResponseResult as options::Fields>::FIELDS,
     },
     Function {
         name: "http::post",
         params: &["url: string", "body: string", "options: map"],
         summary: "One POST request, with a body or options; returns what `http::get` does.",
         options: &[RequestOptions::FIELDS],
-        result: &[],
+        result: <ResponseResult as options::Fields>::FIELDS,
     },
     Function {
         name: "http::request",
         params: &["options: map"],
         summary: "One request with the method and URL in the options; returns what `http::get` does.",
         options: &[RequestOptions::FIELDS],
-        result: &[],
+        result: <ResponseResult as options::Fields>::FIELDS,
     },
     Function {
         name: "http::wait",
         params: &["url: string", "options: map"],
         summary: "Polls until the URL answers with the wanted status; returns that response.",
         options: &[WaitOptions::FIELDS],
-        result: &[],
+        result: <ResponseResult as options::Fields>::FIELDS,
     },
     Function {
         name: "http::json_rpc",
@@ -404,34 +404,47 @@ pub fn excerpt(text: &str) -> String {
     }
 }
 
-/// The map scripts get: `status`, `ok`, `headers`, `body`, `json` (or `()`), `method`, `url`,
-/// `duration` (seconds).
+result! {
+    /// What `http::get`, `http::post`, `http::request` and `http::wait` return.
+    pub struct ResponseResult {
+        /// The HTTP status code.
+        status: i64 as "int",
+        /// Whether the status is 2xx.
+        ok: bool as "bool",
+        /// The response headers, by lower-case name.
+        headers: std::collections::BTreeMap<String, String> as "map of strings",
+        /// The body as text.
+        body: String as "string",
+        /// The body parsed as JSON, or `()` when it is not JSON.
+        json: Dynamic as "any",
+        /// The request's method.
+        method: String as "string",
+        /// The request's URL.
+        url: String as "string",
+        /// Seconds the request took.
+        duration: f64 as "float",
+    }
+}
+
+/// The map scripts get (see [`ResponseResult`]).
 pub fn response_map(request: &Request, response: &Response) -> Map {
-    let mut map = Map::new();
-    map.insert("status".into(), Dynamic::from_int(response.status as i64));
-    map.insert(
-        "ok".into(),
-        Dynamic::from_bool((200..300).contains(&response.status)),
-    );
-    let headers: Map = response
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
-        .collect();
-    map.insert("headers".into(), Dynamic::from_map(headers));
-    map.insert("body".into(), Dynamic::from(response.text()));
-    let json = response
-        .json()
-        .and_then(|value| json_to_dynamic(&value).ok())
-        .unwrap_or(Dynamic::UNIT);
-    map.insert("json".into(), json);
-    map.insert("method".into(), Dynamic::from(request.method.clone()));
-    map.insert("url".into(), Dynamic::from(request.url.clone()));
-    map.insert(
-        "duration".into(),
-        Dynamic::from_float(response.duration.as_secs_f64()),
-    );
-    map
+    options::to_map(&ResponseResult {
+        status: response.status as i64,
+        ok: (200..300).contains(&response.status),
+        headers: response
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+            .collect(),
+        body: response.text(),
+        json: response
+            .json()
+            .and_then(|value| json_to_dynamic(&value).ok())
+            .unwrap_or(Dynamic::UNIT),
+        method: request.method.clone(),
+        url: request.url.clone(),
+        duration: response.duration.as_secs_f64(),
+    })
 }
 
 pub use super::{dynamic_to_json, json_to_dynamic};

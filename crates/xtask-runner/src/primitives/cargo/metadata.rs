@@ -3,13 +3,63 @@
 
 use std::path::Path;
 
-use rhai::{Array, Dynamic, Map};
+use rhai::Map;
 use serde_json::Value;
+
+use crate::primitives::options::{self, result};
+
+result! {
+    /// What `cargo::metadata` returns.
+    pub struct MetadataResult {
+        /// The workspace's packages, in cargo's order.
+        packages: Vec<Package> as "array of maps",
+        /// Their names.
+        names: Vec<String> as "array of strings",
+        /// The version of the package in the job's directory (else the first package's).
+        version: Option<String> as "string",
+        /// The MSRV: the highest `rust-version` of the packages, `()` when none sets one.
+        rust_version: Option<String> as "string",
+        /// Whether any package has a library target.
+        has_lib: bool as "bool",
+        /// The workspace's root directory.
+        workspace_root: Option<String> as "string",
+        /// Cargo's target directory.
+        target_directory: Option<String> as "string",
+    }
+}
+
+result! {
+    /// One package of `cargo::metadata`'s `packages`.
+    pub struct Package {
+        /// The package's name.
+        name: Option<String> as "string",
+        /// Its version.
+        version: Option<String> as "string",
+        /// Its `rust-version`, or `()`.
+        rust_version: Option<String> as "string",
+        /// The path of its `Cargo.toml`.
+        manifest_path: Option<String> as "string",
+        /// Whether it has a library target (lib, rlib or proc-macro).
+        has_lib: bool as "bool",
+        /// Its targets.
+        targets: Vec<Target> as "array of maps",
+    }
+}
+
+result! {
+    /// One target of a package.
+    pub struct Target {
+        /// The target's name.
+        name: Option<String> as "string",
+        /// Its kinds (`bin`, `lib`, …).
+        kind: Vec<String> as "array of strings",
+    }
+}
 
 pub fn to_map(json: &str, dir: &Path) -> Result<Map, String> {
     let value: Value =
         serde_json::from_str(json).map_err(|e| format!("cargo metadata printed bad JSON: {e}"))?;
-    let mut packages = Array::new();
+    let mut packages = Vec::new();
     let mut msrv: Option<String> = None;
     let mut here: Option<&Value> = None;
     for package in value["packages"].as_array().into_iter().flatten() {
@@ -24,83 +74,50 @@ pub fn to_map(json: &str, dir: &Path) -> Result<Map, String> {
         if Path::new(manifest).parent() == Some(dir) || here.is_none() {
             here = Some(package);
         }
-        let targets: Array = package["targets"]
+        let targets: Vec<Target> = package["targets"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|t| {
-                let mut m = Map::new();
-                m.insert("name".into(), text(&t["name"]));
-                m.insert("kind".into(), strings(&t["kind"]).into());
-                Dynamic::from_map(m)
+            .map(|t| Target {
+                name: text(&t["name"]),
+                kind: strings(&t["kind"]),
             })
             .collect();
-        let has_lib = package["targets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|t| {
-                t["kind"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|k| matches!(k.as_str(), Some("lib" | "rlib" | "proc-macro")))
-            });
-        let mut m = Map::new();
-        m.insert("name".into(), text(&package["name"]));
-        m.insert("version".into(), text(&package["version"]));
-        m.insert("rust_version".into(), text(&package["rust_version"]));
-        m.insert("manifest_path".into(), text(&package["manifest_path"]));
-        m.insert("has_lib".into(), has_lib.into());
-        m.insert("targets".into(), targets.into());
-        packages.push(Dynamic::from_map(m));
+        let has_lib = targets.iter().any(|t| {
+            t.kind
+                .iter()
+                .any(|k| matches!(k.as_str(), "lib" | "rlib" | "proc-macro"))
+        });
+        packages.push(Package {
+            name: text(&package["name"]),
+            version: text(&package["version"]),
+            rust_version: text(&package["rust_version"]),
+            manifest_path: text(&package["manifest_path"]),
+            has_lib,
+            targets,
+        });
     }
-    let mut map = Map::new();
-    map.insert(
-        "names".into(),
-        packages
-            .iter()
-            .filter_map(|p| p.read_lock::<Map>().map(|m| m["name"].clone()))
-            .collect::<Array>()
-            .into(),
-    );
-    map.insert(
-        "has_lib".into(),
-        packages
-            .iter()
-            .any(|p| {
-                p.read_lock::<Map>()
-                    .is_some_and(|m| m["has_lib"].as_bool() == Ok(true))
-            })
-            .into(),
-    );
-    map.insert("packages".into(), packages.into());
-    map.insert(
-        "rust_version".into(),
-        msrv.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
-    );
-    map.insert(
-        "version".into(),
-        here.map(|p| text(&p["version"])).unwrap_or(Dynamic::UNIT),
-    );
-    map.insert("workspace_root".into(), text(&value["workspace_root"]));
-    map.insert("target_directory".into(), text(&value["target_directory"]));
-    Ok(map)
+    Ok(options::to_map(&MetadataResult {
+        names: packages.iter().filter_map(|p| p.name.clone()).collect(),
+        has_lib: packages.iter().any(|p| p.has_lib),
+        packages,
+        rust_version: msrv,
+        version: here.and_then(|p| text(&p["version"])),
+        workspace_root: text(&value["workspace_root"]),
+        target_directory: text(&value["target_directory"]),
+    }))
 }
 
-fn text(value: &Value) -> Dynamic {
-    value
-        .as_str()
-        .map(|s| Dynamic::from(s.to_string()))
-        .unwrap_or(Dynamic::UNIT)
+fn text(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_string)
 }
 
-fn strings(value: &Value) -> Array {
+fn strings(value: &Value) -> Vec<String> {
     value
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|v| v.as_str().map(|s| Dynamic::from(s.to_string())))
+        .filter_map(|v| v.as_str().map(str::to_string))
         .collect()
 }
 

@@ -233,7 +233,7 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         params: &["options: map"],
         summary: "`cargo metadata --no-deps` (also in `--list` and `--dry-run`): `packages`, `names`, `version`, `rust_version` (the MSRV), `has_lib`, `workspace_root`, `target_directory`.",
         options: &[MetadataOptions::FIELDS],
-        result: &[],
+        result: <metadata::MetadataResult as options::Fields>::FIELDS,
     },
     command("cargo::audit", "`cargo audit` (cargo-audit must be installed; the error says how), 5-minute default timeout.", &[security::AuditOptions::FIELDS]),
     command("cargo::deny", "`cargo deny check [checks]` (cargo-deny must be installed), 5-minute default timeout.", &[security::DenyOptions::FIELDS]),

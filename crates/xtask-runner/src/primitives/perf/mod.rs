@@ -101,7 +101,7 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         params: &["argv: array", "options: map"],
         summary: "Runs a command `warmup` + `runs` times, hyperfine-style: median wall (or CPU) time with its interval, user, sys and peak RSS.",
         options: &[timing::TimeKeys::FIELDS],
-        result: &[],
+        result: <timing::TimeResult as super::options::Fields>::FIELDS,
     },
     plain("perf::dir", &[], "The directory of baselines and history: `XTASK_PERF_DIR`, else `target/xtask/perf/`."),
     plain("perf::save_baseline", &["name: string", "figures: map"], "Saves figures as the named baseline; returns the file's path."),

@@ -5,10 +5,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rhai::{Array, Dynamic, Map};
+use rhai::{Array, Map};
 
 use super::{exec, stats, Figure, Output};
-use crate::primitives::options::{self, options, Duration as OptDuration, Options as _, Vars};
+use crate::primitives::options::{
+    self, options, result, Duration as OptDuration, Options as _, Vars,
+};
 use crate::primitives::{error, Result};
 use crate::process::{display_argv, Spec};
 use crate::script::context::{self, JobScope};
@@ -170,35 +172,62 @@ impl Timing {
     /// The figure's keys (so the map can go straight into a figures map) plus the detail.
     pub fn to_map(&self) -> Map {
         let figure = self.figure();
-        let secs = |ns: f64| Dynamic::from_float(ns / 1e9);
         let mut walls = self.walls_ns();
         walls.sort_by(f64::total_cmp);
         let median_of = |f: &dyn Fn(&Sample) -> Duration| {
             let mut v: Vec<f64> = self.samples.iter().map(|s| f(s).as_secs_f64()).collect();
-            Dynamic::from_float(stats::median(&mut v))
+            stats::median(&mut v)
         };
-        let mut m = Map::new();
-        m.insert("name".into(), self.name.clone().into());
-        m.insert("runs".into(), Dynamic::from_int(self.samples.len() as i64));
         let measure = if self.measure == Measure::Cpu {
             "cpu"
         } else {
             "wall"
         };
-        m.insert("measure".into(), measure.into());
-        m.insert("ns".into(), Dynamic::from_float(figure.ns));
-        m.insert("lower".into(), Dynamic::from_float(figure.lower));
-        m.insert("upper".into(), Dynamic::from_float(figure.upper));
-        m.insert(
-            "rss_mb".into(),
-            figure.rss_mb.map_or(Dynamic::UNIT, Dynamic::from_float),
-        );
-        m.insert("min".into(), secs(walls[0]));
-        m.insert("median".into(), secs(figure.ns));
-        m.insert("max".into(), secs(walls[walls.len() - 1]));
-        m.insert("user".into(), median_of(&|s| s.user));
-        m.insert("sys".into(), median_of(&|s| s.sys));
-        m
+        options::to_map(&TimeResult {
+            name: self.name.clone(),
+            runs: self.samples.len() as i64,
+            measure: measure.into(),
+            ns: figure.ns,
+            lower: figure.lower,
+            upper: figure.upper,
+            rss_mb: figure.rss_mb,
+            min: walls[0] / 1e9,
+            median: figure.ns / 1e9,
+            max: walls[walls.len() - 1] / 1e9,
+            user: median_of(&|s| s.user),
+            sys: median_of(&|s| s.sys),
+        })
+    }
+}
+
+result! {
+    /// What `perf::time` returns: a figure (`ns`, `lower`, `upper`, `rss_mb`, so it can go
+    /// straight into a figures map) and the detail.
+    pub struct TimeResult {
+        /// The benchmark's name: the `name` option, else the command line.
+        name: String as "string",
+        /// Measured runs.
+        runs: i64 as "int",
+        /// `"wall"` or `"cpu"`: what `ns` measures.
+        measure: String as "string",
+        /// Median time in nanoseconds.
+        ns: f64 as "float",
+        /// Lower end of the median's interval, in nanoseconds.
+        lower: f64 as "float",
+        /// Upper end of the median's interval, in nanoseconds.
+        upper: f64 as "float",
+        /// Peak RSS of the process tree in MB; `()` where the OS reported none.
+        rss_mb: Option<f64> as "float",
+        /// Fastest run, in seconds.
+        min: f64 as "float",
+        /// Median run, in seconds.
+        median: f64 as "float",
+        /// Slowest run, in seconds.
+        max: f64 as "float",
+        /// Median user CPU time, in seconds.
+        user: f64 as "float",
+        /// Median system CPU time, in seconds.
+        sys: f64 as "float",
     }
 }
 

@@ -145,6 +145,24 @@ result! {
     }
 }
 
+result! {
+    /// What `release::pack` returns.
+    pub struct PackResult {
+        /// The directory the archives went to.
+        dir: String as "string",
+        /// The `.tar.gz` archives, one per binary.
+        archives: Vec<String> as "array of strings",
+        /// The `.crate` files `cargo package` made.
+        crates: Vec<String> as "array of strings",
+        /// The `checksums.txt` (`sha256sum -c` reads it).
+        checksums: String as "string",
+        /// The release version.
+        version: String as "string",
+        /// The target triple the binaries were built for.
+        target: String as "string",
+    }
+}
+
 /// A release function without options.
 const fn plain(
     name: &'static str,
@@ -192,7 +210,7 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         params: &["options: map"],
         summary: "Release archives (`<bin>-<version>-<target>.tar.gz`, `checksums.txt`) and `cargo package` crates; never uploads (`package` is a Rhai keyword, hence `pack`).",
         options: &[PackOptions::FIELDS],
-        result: &[],
+        result: PackResult::FIELDS,
     },
 ];
 

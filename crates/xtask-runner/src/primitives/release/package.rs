@@ -45,22 +45,15 @@ pub struct Packaged {
 
 impl Packaged {
     pub fn to_map(&self) -> Map {
-        let paths = |list: &[PathBuf]| -> Array {
-            list.iter()
-                .map(|p| Dynamic::from(p.display().to_string()))
-                .collect()
-        };
-        let mut map = Map::new();
-        map.insert("dir".into(), self.dir.display().to_string().into());
-        map.insert("archives".into(), paths(&self.archives).into());
-        map.insert("crates".into(), paths(&self.crates).into());
-        map.insert(
-            "checksums".into(),
-            self.checksums.display().to_string().into(),
-        );
-        map.insert("version".into(), self.version.clone().into());
-        map.insert("target".into(), self.target.clone().into());
-        map
+        let text = |p: &Path| p.display().to_string();
+        super::super::options::to_map(&super::PackResult {
+            dir: text(&self.dir),
+            archives: self.archives.iter().map(|p| text(p)).collect(),
+            crates: self.crates.iter().map(|p| text(p)).collect(),
+            checksums: text(&self.checksums),
+            version: self.version.clone(),
+            target: self.target.clone(),
+        })
     }
 }
 
