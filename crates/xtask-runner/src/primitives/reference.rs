@@ -63,6 +63,16 @@ pub fn all() -> Vec<&'static Function> {
     families.iter().flat_map(|f| f.iter()).collect()
 }
 
+/// Option tables nested inside another option, by that option's name: the reference entries do
+/// not list them, but their fields need doc comments all the same.
+pub fn nested_options() -> Vec<(&'static str, &'static [Field])> {
+    let families: &[&[(&str, &[Field])]] = &[
+        #[cfg(feature = "http")]
+        super::service::NESTED_OPTIONS,
+    ];
+    families.iter().flat_map(|f| f.iter().copied()).collect()
+}
+
 /// The parameter names of a signature with these types: each takes the next documented
 /// parameter of the same type, so `job(string, Fn)` is `job(name, body)`.
 pub fn name_params(doc: &Function, types: &[String]) -> Option<Vec<String>> {
@@ -96,6 +106,13 @@ mod tests {
             for field in options.chain(function.result) {
                 if field.text().is_empty() {
                     missing.push(format!("{}: {}", function.name, field.name));
+                }
+            }
+        }
+        for (option, fields) in nested_options() {
+            for field in fields {
+                if field.text().is_empty() {
+                    missing.push(format!("{option}.{}", field.name));
                 }
             }
         }

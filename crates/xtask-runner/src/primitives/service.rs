@@ -73,6 +73,10 @@ options! {
     }
 }
 
+/// Option tables read from inside another option (`ready`'s sub-keys): the reference lists
+/// only a function's top-level options, so the doc-comment check finds these here.
+pub(crate) const NESTED_OPTIONS: &[(&str, &[options::Field])] = &[("ready", ReadyOptions::FIELDS)];
+
 pub(crate) const FUNCTIONS: &[Function] = &[Function {
     name: "service::start",
     params: &["argv: array", "options: map"],
