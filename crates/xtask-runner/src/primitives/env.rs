@@ -7,6 +7,17 @@ use super::{error, Result};
 
 use crate::script::context;
 
+use super::reference::{plain, Function};
+
+pub(crate) const FUNCTIONS: &[Function] = &[
+    plain("env", &["name: string", "default: string"], "The job's value of a variable: `()` when unset, or the default given."),
+    plain("set_env", &["name: string", "value: ?"], "Sets a variable for this scope and every command it runs (the process environment is never changed)."),
+    plain("unset_env", &["name: string"], "Unsets a variable for this scope and its commands."),
+    plain("which", &["program: string"], "The program's path on the job's `PATH`, or `()`."),
+    plain("secret", &["name: string"], "A secret's value, masked in all output; unset, a placeholder that fails the command it reaches."),
+    plain("has_secret", &["name: string"], "Whether the secret is set."),
+];
+
 pub fn register(engine: &mut Engine) {
     engine.register_fn("env", |name: &str| -> Dynamic {
         let value = context::current().env_var(name);

@@ -8,6 +8,54 @@ use rhai::{Array, Dynamic, Engine};
 use super::{error, Result};
 use crate::script::context;
 
+use super::reference::{plain, Function};
+
+pub(crate) const FUNCTIONS: &[Function] = &[
+    plain(
+        "exists",
+        &["path: string"],
+        "Whether the path exists (relative paths resolve against the job's directory).",
+    ),
+    plain("is_file", &["path: string"], "Whether the path is a file."),
+    plain(
+        "is_dir",
+        &["path: string"],
+        "Whether the path is a directory.",
+    ),
+    plain(
+        "read",
+        &["path: string"],
+        "The file's text; fails naming the path.",
+    ),
+    plain(
+        "write",
+        &["path: string", "text: string"],
+        "Writes the text to the file, creating its directories.",
+    ),
+    plain(
+        "mkdir",
+        &["path: string"],
+        "Creates the directory and its parents.",
+    ),
+    plain(
+        "remove",
+        &["path: string"],
+        "Removes a file or a directory tree.",
+    ),
+    plain("copy", &["from: string", "to: string"], "Copies a file."),
+    plain(
+        "glob",
+        &["pattern: string"],
+        "The paths matching a glob pattern.",
+    ),
+    plain("walk", &["dir: string"], "Every file under the directory."),
+    plain(
+        "tempdir",
+        &[],
+        "A new temporary directory, removed when the run ends.",
+    ),
+];
+
 pub fn register(engine: &mut Engine) {
     engine.register_fn("exists", |path: &str| {
         let full = context::current().path(path);

@@ -3,7 +3,7 @@
 use rhai::Engine;
 
 use super::options::{self, options, Options as _};
-use super::reference::Function;
+use super::reference::{plain, Function};
 use super::{error, Result};
 use crate::events::{Event, Level, Severity};
 use crate::script::context;
@@ -24,13 +24,31 @@ options! {
     }
 }
 
-pub(crate) const FUNCTIONS: &[Function] = &[Function {
-    name: "annotate",
-    params: &["finding: map"],
-    summary: "A finding on a file and line (from a tool the script ran): an annotation in CI.",
-    options: &[Finding::FIELDS],
-    result: &[],
-}];
+pub(crate) const FUNCTIONS: &[Function] = &[
+    plain("info", &["text: string"], "A message in the job's output."),
+    plain(
+        "warn",
+        &["text: string"],
+        "A warning in the job's output.",
+    ),
+    plain(
+        "fail",
+        &["text: string"],
+        "Fails the job with this message.",
+    ),
+    Function {
+        name: "annotate",
+        params: &["finding: map"],
+        summary: "A finding on a file and line (from a tool the script ran): an annotation in CI.",
+        options: &[Finding::FIELDS],
+        result: &[],
+    },
+    plain(
+        "set_output",
+        &["name: string", "value: ?"],
+        "A value for later CI steps: `$GITHUB_OUTPUT` in Actions, the summary locally.",
+    ),
+];
 
 pub fn register(engine: &mut Engine) {
     engine.register_fn("info", |text: &str| message(Level::Info, text));

@@ -19,6 +19,21 @@ pub struct Function {
     pub result: &'static [Field],
 }
 
+/// A function without options or a result table.
+pub const fn plain(
+    name: &'static str,
+    params: &'static [&'static str],
+    summary: &'static str,
+) -> Function {
+    Function {
+        name,
+        params,
+        summary,
+        options: &[],
+        result: &[],
+    }
+}
+
 impl Function {
     /// Every option, once (a function taking several functions' options can share a name).
     pub fn all_options(&self) -> Vec<&'static Field> {
@@ -38,6 +53,8 @@ pub fn all() -> Vec<&'static Function> {
         super::process::FUNCTIONS,
         super::jobs::FUNCTIONS,
         super::log::FUNCTIONS,
+        super::fs::FUNCTIONS,
+        super::env::FUNCTIONS,
         super::confirm::FUNCTIONS,
         #[cfg(feature = "cargo")]
         super::cargo::FUNCTIONS,
