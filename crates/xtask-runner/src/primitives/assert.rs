@@ -8,11 +8,19 @@ use rhai::{Dynamic, Engine, FnPtr, Map, NativeCallContext};
 use serde_json::Value;
 
 use super::http::{dynamic_to_json, excerpt};
+use super::reference::{plain, Function};
 use super::wait::{self, Backoff};
 use super::{error, Result};
 use crate::events::Level;
 use crate::script::context;
 use crate::script::diagnostic;
+
+pub(crate) const FUNCTIONS: &[Function] = &[
+    plain("assert_eq", &["actual: ?", "expected: ?", "message: string"], "Fails the job unless the values are equal, showing expected against actual."),
+    plain("assert_status", &["response: map", "status: int"], "Fails unless an `http::` response has this status."),
+    plain("assert_json", &["response: ?", "path: string", "expected: ?"], "Fails unless the value at `path` in the JSON (a response or a value) equals `expected`."),
+    plain("retry", &["retries: int", "body: Fn"], "Runs `body`, again on an error up to `retries` more times with a short doubling pause; skips and cancellation are not retried."),
+];
 
 pub fn register(engine: &mut Engine) {
     engine.register_fn("assert_eq", |actual: Dynamic, expected: Dynamic| {

@@ -7,9 +7,22 @@ use std::sync::{Arc, Mutex};
 
 use rhai::{Array, Dynamic, Engine, Map, Module};
 
+use super::reference::{plain, Function};
 use super::{error, Result};
 use crate::process::{self, display_argv, Spec};
 use crate::script::context;
+
+pub(crate) const FUNCTIONS: &[Function] = &[
+    plain("git::sha", &[], "The full hash of `HEAD` in the job's directory."),
+    plain("git::short_sha", &[], "The short hash of `HEAD`."),
+    plain("git::branch", &[], "The current branch; empty on a detached `HEAD`."),
+    plain("git::tags", &[], "Every tag of the repository."),
+    plain("git::tags_at", &["rev: string"], "The tags pointing at a revision."),
+    plain("git::describe", &[], "`git describe --tags --always --dirty`."),
+    plain("git::is_dirty", &[], "Whether the work tree has uncommitted changes."),
+    plain("git::dirty_files", &[], "The files with uncommitted changes."),
+    plain("git::log", &["from: string", "to: string"], "Commits in `to` but not in `from` (all of `to` when `from` is empty), newest first, merges left out: `#{ sha, subject, type, scope, breaking, description }` each."),
+];
 
 pub fn register(engine: &mut Engine) {
     let mut module = Module::new();

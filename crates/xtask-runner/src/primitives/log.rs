@@ -26,11 +26,7 @@ options! {
 
 pub(crate) const FUNCTIONS: &[Function] = &[
     plain("info", &["text: string"], "A message in the job's output."),
-    plain(
-        "warn",
-        &["text: string"],
-        "A warning in the job's output.",
-    ),
+    plain("warn", &["text: string"], "A warning in the job's output."),
     plain(
         "fail",
         &["text: string"],

@@ -55,11 +55,15 @@ pub fn all() -> Vec<&'static Function> {
         super::log::FUNCTIONS,
         super::fs::FUNCTIONS,
         super::env::FUNCTIONS,
+        #[cfg(feature = "http")]
+        super::assert::FUNCTIONS,
         super::confirm::FUNCTIONS,
         #[cfg(feature = "cargo")]
         super::cargo::FUNCTIONS,
         #[cfg(feature = "perf")]
         super::perf::FUNCTIONS,
+        #[cfg(feature = "release")]
+        super::git::FUNCTIONS,
         #[cfg(feature = "release")]
         super::release::FUNCTIONS,
         #[cfg(feature = "node")]
