@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rhai::{Array, Dynamic, Engine, Map, Module};
+use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module};
 
 use super::reference::{plain, Function};
 use super::{error, Result};
@@ -35,9 +35,11 @@ pub fn register(engine: &mut Engine) {
         git_in_job(&["branch", "--show-current"])
     });
     module.set_native_fn("tags", || Ok(lines(&git_in_job(&["tag", "--list"])?)));
-    module.set_native_fn("tags_at", |rev: &str| {
-        Ok(lines(&git_in_job(&["tag", "--points-at", rev])?))
-    });
+    FuncRegistration::new("tags_at")
+        .with_params_info(["rev: &str", "Array"])
+        .set_into_module(&mut module, |rev: &str| -> Result<Array> {
+            Ok(lines(&git_in_job(&["tag", "--points-at", rev])?))
+        });
     module.set_native_fn("describe", || {
         git_in_job(&["describe", "--tags", "--always", "--dirty"])
     });
@@ -51,12 +53,14 @@ pub fn register(engine: &mut Engine) {
             .map(Dynamic::from)
             .collect::<Array>())
     });
-    module.set_native_fn("log", |from: &str, to: &str| {
-        Ok(log(&job_dir(), non_empty(from), to, None)?
-            .iter()
-            .map(|c| Dynamic::from_map(c.to_map()))
-            .collect::<Array>())
-    });
+    FuncRegistration::new("log")
+        .with_params_info(["from: &str", "to: &str", "Array"])
+        .set_into_module(&mut module, |from: &str, to: &str| -> Result<Array> {
+            Ok(log(&job_dir(), non_empty(from), to, None)?
+                .iter()
+                .map(|c| Dynamic::from_map(c.to_map()))
+                .collect::<Array>())
+        });
     engine.register_static_module("git", module.into());
 }
 
