@@ -53,6 +53,47 @@ impl Spec {
     }
 }
 
+impl Spec {
+    /// Runs this query to completion with its stdout captured and its stderr collected (not
+    /// streamed): the one way a one-shot question (`git`, `cargo metadata`, `--version`,
+    /// `docker` probes) is asked. Cleanup that must work after Ctrl-C passes a fresh token.
+    pub fn output(&self, token: &CancelToken) -> Result<Answer, Failure> {
+        let spec = Spec {
+            capture_stdout: true,
+            ..self.clone()
+        };
+        let stderr = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink: Sink = {
+            let stderr = Arc::clone(&stderr);
+            Arc::new(move |bytes| stderr.lock().unwrap().extend_from_slice(&bytes))
+        };
+        let finished = execute(&spec, token, sink)?;
+        let stderr = std::mem::take(&mut *stderr.lock().unwrap());
+        Ok(Answer { finished, stderr })
+    }
+}
+
+/// What a query printed, and how it ended ([`Spec::output`]).
+#[derive(Debug)]
+pub struct Answer {
+    pub finished: Finished,
+    pub stderr: Vec<u8>,
+}
+
+impl Answer {
+    pub fn success(&self) -> bool {
+        self.finished.success()
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.finished.stdout).into_owned()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
 #[derive(Debug)]
 pub struct Finished {
     pub code: Option<i32>,
