@@ -12,7 +12,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cancel::{self, CancelToken};
+use crate::cancel::{self, CancelToken, GroupGuard};
 
 /// After the program exits, how long its output pipe may stay open (held by a process that
 /// escaped its group) before we stop waiting for it.
@@ -50,6 +50,47 @@ impl Spec {
             capture_stdout: true,
             ..Spec::default()
         }
+    }
+}
+
+impl Spec {
+    /// Runs this query to completion with its stdout captured and its stderr collected (not
+    /// streamed): the one way a one-shot question (`git`, `cargo metadata`, `--version`,
+    /// `docker` probes) is asked. Cleanup that must work after Ctrl-C passes a fresh token.
+    pub fn output(&self, token: &CancelToken) -> Result<Answer, Failure> {
+        let spec = Spec {
+            capture_stdout: true,
+            ..self.clone()
+        };
+        let stderr = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink: Sink = {
+            let stderr = Arc::clone(&stderr);
+            Arc::new(move |bytes| stderr.lock().unwrap().extend_from_slice(&bytes))
+        };
+        let finished = execute(&spec, token, sink)?;
+        let stderr = std::mem::take(&mut *stderr.lock().unwrap());
+        Ok(Answer { finished, stderr })
+    }
+}
+
+/// What a query printed, and how it ended ([`Spec::output`]).
+#[derive(Debug)]
+pub struct Answer {
+    pub finished: Finished,
+    pub stderr: Vec<u8>,
+}
+
+impl Answer {
+    pub fn success(&self) -> bool {
+        self.finished.success()
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.finished.stdout).into_owned()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
     }
 }
 
@@ -160,43 +201,10 @@ fn run(
             reason: token.reason().unwrap_or_default(),
         });
     }
-    let (program, args) = spec.argv.split_first().ok_or(Failure::Io(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        "empty command",
-    )))?;
-    if let Some(dir) = &spec.dir {
-        if !dir.is_dir() {
-            return Err(Failure::BadDir { dir: dir.clone() });
-        }
-    }
-    if let Some(name) = unset_secret(spec) {
-        return Err(Failure::Io(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("secret `{name}` is not set (expected in the environment variable {name})"),
-        )));
-    }
-
+    let mut command = command(spec)?;
     let (out_reader, out_writer) = os_pipe::pipe().map_err(Failure::Io)?;
     widen_pipe(&out_reader);
-    let executable = match executable(program, spec.dir.is_some()) {
-        Ok(executable) => executable,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(Failure::NotFound {
-                program: program.clone(),
-            })
-        }
-        Err(e) => return Err(Failure::Io(e)),
-    };
-    let mut command = Command::new(executable);
-    command
-        .args(args)
-        // Own process group: Ctrl-C in the terminal reaches only us, and we can signal the
-        // whole tree the program starts.
-        .process_group(0)
-        .stderr(out_writer.try_clone().map_err(Failure::Io)?);
-    if let Some((uid, gid)) = spec.user {
-        command.uid(uid).gid(gid);
-    }
+    command.stderr(out_writer.try_clone().map_err(Failure::Io)?);
     let mut stdout_reader = None;
     if spec.capture_stdout {
         let (reader, writer) = os_pipe::pipe().map_err(Failure::Io)?;
@@ -211,18 +219,7 @@ fn run(
         Some(_) => Stdio::piped(),
         None => Stdio::null(),
     });
-    if let Some(dir) = &spec.dir {
-        command.current_dir(dir);
-    }
-    // Only the changes: a command whose environment is rebuilt whole (PATH included) cannot be
-    // started with posix_spawn, and forking a process with many threads and a big heap costs
-    // far more than the command it starts.
-    for (key, value) in &spec.env {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
+    let program = &spec.argv[0];
 
     let started = Instant::now();
     let spawned = command.spawn();
@@ -313,6 +310,118 @@ fn run(
         },
         usage,
     ))
+}
+
+/// The command every child starts from: `spec`'s program and arguments in its own process
+/// group, in its directory, as its user, with its environment changes. Stdio is the caller's.
+fn command(spec: &Spec) -> Result<Command, Failure> {
+    let (program, args) = spec.argv.split_first().ok_or(Failure::Io(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "empty command",
+    )))?;
+    if let Some(dir) = &spec.dir {
+        if !dir.is_dir() {
+            return Err(Failure::BadDir { dir: dir.clone() });
+        }
+    }
+    if let Some(name) = unset_secret(spec) {
+        return Err(Failure::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("secret `{name}` is not set (expected in the environment variable {name})"),
+        )));
+    }
+    let executable = match executable(program, spec.dir.is_some()) {
+        Ok(executable) => executable,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Failure::NotFound {
+                program: program.clone(),
+            })
+        }
+        Err(e) => return Err(Failure::Io(e)),
+    };
+    let mut command = Command::new(executable);
+    command
+        .args(args)
+        // Own process group: Ctrl-C in the terminal reaches only us, and we can signal the
+        // whole tree the program starts.
+        .process_group(0);
+    if let Some((uid, gid)) = spec.user {
+        command.uid(uid).gid(gid);
+    }
+    if let Some(dir) = &spec.dir {
+        command.current_dir(dir);
+    }
+    // Only the changes: a command whose environment is rebuilt whole (PATH included) cannot be
+    // started with posix_spawn, and forking a process with many threads and a big heap costs
+    // far more than the command it starts.
+    for (key, value) in &spec.env {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    Ok(command)
+}
+
+/// Where a background child's stdout and stderr go.
+pub enum Output {
+    /// One pipe for both: read it from [`Background::output`] until every writer closed it.
+    Pipe,
+    /// This file, for both.
+    File(std::fs::File),
+}
+
+/// A child left running: in its own process group, which the token that started it
+/// terminates when cancelled and `group` kills when dropped.
+pub struct Background {
+    pub child: std::process::Child,
+    pub group: GroupGuard,
+    /// The read end of [`Output::Pipe`].
+    pub output: Option<os_pipe::PipeReader>,
+}
+
+/// Starts `spec` and leaves it running (servers, services). Its stdin is null; `timeout`,
+/// `stdin` and `capture_stdout` do not apply: the owner decides when it stops.
+pub fn spawn_background(
+    spec: &Spec,
+    output: Output,
+    token: &CancelToken,
+) -> Result<Background, Failure> {
+    let mut command = command(spec)?;
+    command.stdin(Stdio::null());
+    let reader = match output {
+        Output::Pipe => {
+            let (reader, writer) = os_pipe::pipe().map_err(Failure::Io)?;
+            command
+                .stdout(writer.try_clone().map_err(Failure::Io)?)
+                .stderr(writer);
+            Some(reader)
+        }
+        Output::File(file) => {
+            command
+                .stdout(file.try_clone().map_err(Failure::Io)?)
+                .stderr(file);
+            None
+        }
+    };
+    let spawned = command.spawn();
+    // The command holds the pipe's write ends: drop them so the reader sees EOF at exit.
+    drop(command);
+    let child = match spawned {
+        Ok(child) => child,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Failure::NotFound {
+                program: spec.argv[0].clone(),
+            })
+        }
+        Err(e) => return Err(Failure::Io(e)),
+    };
+    let group = token.track_group(child.id() as i32);
+    Ok(Background {
+        child,
+        group,
+        output: reader,
+    })
 }
 
 /// The program to start. A relative path with a slash (`./scripts/check.sh`) means the file
@@ -588,5 +697,44 @@ mod tests {
         let err = execute(&s, &CancelToken::new(), sink).unwrap_err();
         assert!(matches!(err, Failure::TimedOut { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn background_children_run_in_their_own_group_until_it_is_dropped() {
+        let mut s = spec(&["sh", "-c", "echo \"$XTASK_T_BG $(pwd)\"; sleep 30 & wait"]);
+        s.env = vec![("XTASK_T_BG".into(), Some("set".into()))];
+        s.dir = Some(std::env::temp_dir().canonicalize().unwrap());
+        let token = CancelToken::new();
+        let mut bg = spawn_background(&s, Output::Pipe, &token).unwrap();
+        let pid = bg.child.id() as i32;
+        // SAFETY: getpgid(2) reads no memory of ours.
+        assert_eq!(unsafe { libc::getpgid(pid) }, pid, "leads its own group");
+        let mut first = String::new();
+        let mut reader = io::BufReader::new(bg.output.take().unwrap());
+        io::BufRead::read_line(&mut reader, &mut first).unwrap();
+        assert_eq!(
+            first.trim_end(),
+            format!("set {}", s.dir.as_ref().unwrap().display())
+        );
+        drop(bg.group);
+        let status = bg.child.wait().unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        // The background `sleep` died with the group: the pipe's last writer is gone.
+        let mut rest = String::new();
+        reader.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "");
+    }
+
+    #[test]
+    fn background_start_failures_name_the_program_and_dir() {
+        let token = CancelToken::new();
+        let err = spawn_background(&spec(&["no-such-program-xyz"]), Output::Pipe, &token)
+            .err()
+            .unwrap();
+        assert!(matches!(err, Failure::NotFound { .. }), "{err}");
+        let mut s = spec(&["true"]);
+        s.dir = Some("/no/such/dir".into());
+        let err = spawn_background(&s, Output::Pipe, &token).err().unwrap();
+        assert!(matches!(err, Failure::BadDir { .. }), "{err}");
     }
 }

@@ -68,17 +68,12 @@ pub fn changed_files(repo_dir: &Path) -> HashSet<String> {
     };
     // Actions names the branch (`main`); the checkout has it as a remote ref, if fetched.
     for candidate in [format!("origin/{base}"), base.clone()] {
-        let out = std::process::Command::new("git")
-            .args(["diff", "--name-only", &format!("{candidate}...HEAD")])
-            .current_dir(repo_dir)
-            .stderr(std::process::Stdio::null())
-            .output();
+        let range = format!("{candidate}...HEAD");
+        let diff = crate::process::Spec::query("git", &["diff", "--name-only", &range], repo_dir);
+        let out = diff.output(&crate::cancel::CancelToken::new());
         // `git diff` names paths from the top of the repository, as annotations do.
-        if let Some(out) = out.ok().filter(|o| o.status.success()) {
-            return String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_string)
-                .collect();
+        if let Some(out) = out.ok().filter(|o| o.success()) {
+            return out.stdout_text().lines().map(str::to_string).collect();
         }
     }
     HashSet::new()

@@ -92,25 +92,25 @@ pub fn inspect(root: &Path) -> Result<Repo, String> {
     let root_doc: toml_edit::DocumentMut = text
         .parse()
         .map_err(|e| format!("{}: {e}", manifest.display()))?;
-    let output = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--offline",
-        ])
-        .current_dir(root)
-        .output()
+    let cargo = std::env::var("CARGO").unwrap_or("cargo".into());
+    let metadata = [
+        "metadata",
+        "--no-deps",
+        "--format-version",
+        "1",
+        "--offline",
+    ];
+    let output = crate::process::Spec::query(&cargo, &metadata, root)
+        .output(&crate::cancel::CancelToken::new())
         .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
-    if !output.status.success() {
+    if !output.success() {
         return Err(format!(
             "cargo metadata failed in {}:\n{}",
             root.display(),
-            String::from_utf8_lossy(&output.stderr).trim_end()
+            output.stderr_text().trim_end()
         ));
     }
-    let metadata: Metadata = serde_json::from_slice(&output.stdout)
+    let metadata: Metadata = serde_json::from_slice(&output.finished.stdout)
         .map_err(|e| format!("cannot read cargo metadata's output: {e}"))?;
 
     let mut repo = Repo {

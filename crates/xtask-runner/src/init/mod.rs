@@ -276,13 +276,12 @@ fn ignored_warnings(root: &Path) -> Vec<String> {
 /// Asks git; outside a git repository, reads the root `.gitignore` for a rule naming the
 /// path's first component.
 fn is_ignored(root: &Path, path: &str) -> bool {
-    let status = std::process::Command::new("git")
-        .args(["check-ignore", "-q", "--no-index", path])
-        .current_dir(root)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    match status.map(|s| s.code()) {
+    let check =
+        crate::process::Spec::query("git", &["check-ignore", "-q", "--no-index", path], root);
+    match check
+        .output(&crate::cancel::CancelToken::new())
+        .map(|a| a.finished.code)
+    {
         Ok(Some(0)) => true,
         Ok(Some(1)) => false,
         _ => {

@@ -3,13 +3,12 @@
 //! quiet "run and read stdout" helper the release family shares.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module};
 
 use super::reference::{plain, Function};
 use super::{error, Result};
-use crate::process::{self, display_argv, Spec};
+use crate::process::{display_argv, Spec};
 use crate::script::context;
 
 pub(crate) const FUNCTIONS: &[Function] = &[
@@ -102,21 +101,15 @@ pub fn capture(argv: &[String], dir: &Path) -> Result<Captured> {
         capture_stdout: true,
         ..Spec::default()
     };
-    let stderr = Arc::new(Mutex::new(Vec::new()));
-    let sink: process::Sink = {
-        let stderr = Arc::clone(&stderr);
-        Arc::new(move |bytes| stderr.lock().unwrap().extend_from_slice(&bytes))
-    };
-    let finished = match process::execute(&spec, &scope.token(), sink) {
-        Ok(finished) => finished,
+    let answer = match spec.output(&scope.token()) {
+        Ok(answer) => answer,
         Err(failure) => return error(format!("`{}`: {failure}", display_argv(argv))),
     };
-    let stderr = String::from_utf8_lossy(&stderr.lock().unwrap()).into_owned();
     Ok(Captured {
-        stdout: String::from_utf8_lossy(&finished.stdout).into_owned(),
-        stderr,
-        success: finished.success(),
-        status: finished.describe(),
+        stdout: answer.stdout_text(),
+        stderr: answer.stderr_text(),
+        success: answer.success(),
+        status: answer.finished.describe(),
     })
 }
 

@@ -238,22 +238,20 @@ fn workspace(dir: &Path) -> Option<std::sync::Arc<Workspace>> {
 }
 
 fn read_workspace(dir: &Path) -> Option<Workspace> {
-    let out = std::process::Command::new("cargo")
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--offline",
-        ])
-        .current_dir(dir)
-        .stderr(std::process::Stdio::null())
-        .output()
+    let metadata = [
+        "metadata",
+        "--no-deps",
+        "--format-version",
+        "1",
+        "--offline",
+    ];
+    let out = Spec::query("cargo", &metadata, dir)
+        .output(&crate::cancel::CancelToken::new())
         .ok()?;
-    if !out.status.success() {
+    if !out.success() {
         return None;
     }
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let meta: serde_json::Value = serde_json::from_slice(&out.finished.stdout).ok()?;
     let root = PathBuf::from(meta["workspace_root"].as_str()?);
     let mut dirs: Vec<PathBuf> = Vec::new();
     for package in meta["packages"].as_array()? {

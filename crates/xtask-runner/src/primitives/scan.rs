@@ -285,26 +285,25 @@ fn detect_secrets(
 
 /// Files changed since `since` (committed or not) that still exist.
 fn changed_files(dir: &Path, since: &str) -> Result<Vec<String>> {
-    let output = std::process::Command::new("git")
-        .args(["diff", "--name-only", "--diff-filter=ACMR", since, "--"])
-        .current_dir(dir)
-        .output()
+    let token = context::current().token();
+    let diff = ["diff", "--name-only", "--diff-filter=ACMR", since, "--"];
+    let output = Spec::query("git", &diff, dir)
+        .output(&token)
         .or_else(|e| error(format!("git diff: {e}")))?;
-    if !output.status.success() {
+    if !output.success() {
         return error(format!(
             "scan::secrets: `git diff --name-only {since}` failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
+            output.stderr_text().trim()
         ));
     }
     // git names files from the top of the repository.
-    let top = std::process::Command::new("git")
-        .args(["rev-parse", "--show-toplevel"])
-        .current_dir(dir)
-        .output()
+    let top = Spec::query("git", &["rev-parse", "--show-toplevel"], dir)
+        .output(&token)
         .ok()
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .map(|o| PathBuf::from(o.stdout_text().trim()))
         .unwrap_or_else(|| dir.to_path_buf());
-    Ok(String::from_utf8_lossy(&output.stdout)
+    Ok(output
+        .stdout_text()
         .lines()
         .map(|f| top.join(f))
         .filter(|p| p.is_file() && p.starts_with(dir))

@@ -5,9 +5,9 @@
 //! connection, or a log line) and fails at once if the process exits first.
 
 use std::io::Read;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -23,7 +23,7 @@ use super::wait::{self, Poll, WaitError};
 use super::{at_call_site, error, Result};
 use crate::cancel::{self, GroupGuard};
 use crate::events::{Event, EventBus, JobId, Level};
-use crate::process::display_argv;
+use crate::process::{self, display_argv, Background, Failure, Spec};
 use crate::script::{context, Mode};
 
 option_type! {
@@ -432,39 +432,36 @@ pub(crate) fn start_with(argv: Array, options: StartOptions) -> Result<Service> 
             dir.display()
         ));
     }
-    let (reader, writer) = os_pipe::pipe().or_else(|e| error(format!("service `{name}`: {e}")))?;
     let program = resolve_program(&argv[0], &dir);
-    let mut command = Command::new(&program);
-    command
-        .args(&argv[1..])
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .process_group(0);
-    match writer.try_clone() {
-        Ok(copy) => command.stdout(copy).stderr(writer),
-        Err(e) => return error(format!("service `{name}`: {e}")),
+    let spec = Spec {
+        argv: std::iter::once(program.to_string_lossy().into_owned())
+            .chain(argv[1..].iter().cloned())
+            .collect(),
+        env,
+        dir: Some(dir.clone()),
+        ..Spec::default()
     };
-    for (key, value) in &env {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
-    let spawned = command.spawn();
-    // The command holds the pipe's write ends: drop them so the reader sees EOF at exit.
-    drop(command);
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let started = match process::spawn_background(&spec, process::Output::Pipe, &token) {
+        Ok(started) => started,
+        Err(Failure::NotFound { .. }) => {
             return error(format!(
                 "service `{name}`: program not found: `{}` (is it built, installed and on PATH?)",
                 argv[0]
             ))
         }
+        // The OS's own words, as for any program that cannot be started.
+        Err(Failure::Io(e)) => {
+            return error(format!("service `{name}`: cannot start `{display}`: {e}"))
+        }
         Err(e) => return error(format!("service `{name}`: cannot start `{display}`: {e}")),
     };
+    let Background {
+        mut child,
+        group,
+        output,
+    } = started;
+    let reader = output.expect("a piped background child has an output reader");
     let pid = child.id();
-    let group = token.track_group(pid as i32);
     let mut inner = inert(pid);
     inner.group = Mutex::new(Some(group));
     let service = Service {

@@ -199,14 +199,11 @@ pub fn job_id(name: &str) -> String {
 
 /// The project's directory relative to the top of its git checkout, with a trailing `/`.
 fn git_prefix(root: &Path) -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--show-prefix"])
-        .current_dir(root)
-        .stderr(std::process::Stdio::null())
-        .output()
+    crate::process::Spec::query("git", &["rev-parse", "--show-prefix"], root)
+        .output(&crate::cancel::CancelToken::new())
         .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|o| o.success())
+        .map(|o| o.stdout_text().trim().to_string())
         .unwrap_or_default()
 }
 

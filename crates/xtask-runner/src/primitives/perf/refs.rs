@@ -36,6 +36,7 @@ pub const OPTIONS: &[&[options::Field]] = &[
     TimeKeys::FIELDS,
     CompareKeys::FIELDS,
 ];
+use crate::cancel::CancelToken;
 use crate::process::{display_argv, Spec};
 use crate::script::context::{self, JobScope};
 use crate::script::Mode;
@@ -51,18 +52,12 @@ impl Worktrees {
     /// Runs outside the cancel token on purpose: it must work after Ctrl-C too.
     fn remove(self) {
         for path in &self.paths {
-            let _ = std::process::Command::new("git")
-                .args(["worktree", "remove", "--force"])
-                .arg(path)
-                .current_dir(&self.repo)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+            let path = path.to_string_lossy();
+            let remove = Spec::query("git", &["worktree", "remove", "--force", &path], &self.repo);
+            let _ = remove.output(&CancelToken::new());
         }
-        let _ = std::process::Command::new("git")
-            .args(["worktree", "prune"])
-            .current_dir(&self.repo)
-            .status();
+        let prune = Spec::query("git", &["worktree", "prune"], &self.repo);
+        let _ = prune.output(&CancelToken::new());
     }
 }
 

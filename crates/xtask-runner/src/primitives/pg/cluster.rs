@@ -10,9 +10,8 @@
 use std::ffi::CString;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -237,43 +236,43 @@ fn launch(
     sock: &Path,
     port: u16,
     user: &Option<(String, u32, u32)>,
-) -> std::io::Result<(Child, GroupGuard)> {
-    let log = std::fs::File::create(data.parent().unwrap().join("server.log"))?;
-    let mut command = Command::new(install.tool("postgres"));
-    command
-        .arg("-D")
-        .arg(data)
-        .args(["-c", "listen_addresses=127.0.0.1"])
-        .args(["-c", &format!("port={port}")])
-        .arg("-c")
-        .arg(format!("unix_socket_directories={}", sock.display()));
-    for (key, value) in FAST {
-        command.args(["-c", &format!("{key}={value}")]);
+) -> Result<(Child, GroupGuard), String> {
+    let log = std::fs::File::create(data.parent().unwrap().join("server.log"))
+        .map_err(|e| e.to_string())?;
+    let mut argv = vec![
+        install.tool("postgres").to_string_lossy().into_owned(),
+        "-D".into(),
+        data.to_string_lossy().into_owned(),
+        "-c".into(),
+        "listen_addresses=127.0.0.1".into(),
+        "-c".into(),
+        format!("port={port}"),
+        "-c".into(),
+        format!("unix_socket_directories={}", sock.display()),
+    ];
+    for (key, value) in FAST.iter().copied().chain(
+        options
+            .settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    ) {
+        argv.push("-c".into());
+        argv.push(format!("{key}={value}"));
     }
-    for (key, value) in &options.settings {
-        command.args(["-c", &format!("{key}={value}")]);
-    }
-    for (key, value) in &ctx.env {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
-    command
-        .env("TZ", "UTC")
-        .current_dir(data)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        // Its own group: a terminal's Ctrl-C reaches only xtask, and cancellation can kill the
-        // postmaster with all its backends.
-        .process_group(0);
-    if let Some((_, uid, gid)) = user {
-        command.uid(*uid).gid(*gid);
-    }
-    let child = command.spawn()?;
-    let group = ctx.token.track_group(child.id() as i32);
-    Ok((child, group))
+    let mut env = ctx.env.clone();
+    env.push(("TZ".into(), Some("UTC".into())));
+    let spec = Spec {
+        argv,
+        env,
+        dir: Some(data.to_path_buf()),
+        user: user.as_ref().map(|u| (u.1, u.2)),
+        ..Spec::default()
+    };
+    // Its own group (as every child): a terminal's Ctrl-C reaches only xtask, and cancellation
+    // can kill the postmaster with all its backends.
+    let started = process::spawn_background(&spec, process::Output::File(log), &ctx.token)
+        .map_err(|e| e.to_string())?;
+    Ok((started.child, started.group))
 }
 
 enum Retry {

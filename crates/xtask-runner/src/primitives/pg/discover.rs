@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 #[derive(Clone, Debug)]
@@ -150,29 +149,27 @@ fn pg_config_bindir(path: Option<&str>) -> Option<PathBuf> {
     let program = std::env::split_paths(path?)
         .map(|d| d.join("pg_config"))
         .find(|p| is_executable(p))?;
-    let out = Command::new(program)
-        .arg("--bindir")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success() && !dir.is_empty()).then(|| PathBuf::from(dir))
+    let out = probe(&program, "--bindir")?;
+    let dir = out.stdout_text().trim().to_string();
+    (out.success() && !dir.is_empty()).then(|| PathBuf::from(dir))
 }
 
 /// `postgres (PostgreSQL) 16.14` -> `16.14`.
 fn server_version(postgres: &Path) -> Option<String> {
-    let out = Command::new(postgres)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
+    let out = probe(postgres, "--version")?;
+    if !out.success() {
         return None;
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    parse_version(&text)
+    parse_version(&out.stdout_text())
+}
+
+/// `program flag`, asked outside any job (discovery is shared between them).
+fn probe(program: &Path, flag: &str) -> Option<crate::process::Answer> {
+    let spec = crate::process::Spec {
+        argv: vec![program.to_string_lossy().into_owned(), flag.into()],
+        ..crate::process::Spec::default()
+    };
+    spec.output(&crate::cancel::CancelToken::new()).ok()
 }
 
 pub fn parse_version(text: &str) -> Option<String> {

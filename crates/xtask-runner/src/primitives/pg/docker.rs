@@ -3,12 +3,12 @@
 //! 127.0.0.1 on a free port, trust auth, the same speed settings as native clusters. The
 //! container is removed (`docker rm -f -v`) when its owner drops it.
 
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{client, cluster, Ctx};
+use crate::cancel::CancelToken;
 use crate::process::{self, Spec};
 
 const START_LIMIT: Duration = Duration::from_secs(120);
@@ -23,12 +23,13 @@ pub struct Container {
 impl Drop for Container {
     fn drop(&mut self) {
         // Cleanup runs even when the job was cancelled: not under its token.
-        let _ = Command::new(&self.docker)
-            .args(["rm", "-f", "-v", &self.id])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        let rm = Spec {
+            argv: [self.docker.as_str(), "rm", "-f", "-v", &self.id]
+                .map(String::from)
+                .to_vec(),
+            ..Spec::default()
+        };
+        let _ = rm.output(&CancelToken::new());
     }
 }
 
@@ -39,13 +40,14 @@ pub fn default_image(major: u32) -> String {
 /// Whether a docker engine answers and has `image` locally.
 pub fn has_image(ctx: &Ctx, image: &str) -> bool {
     docker(ctx).is_some_and(|d| {
-        Command::new(d)
-            .args(["image", "inspect", "--format", "{{.Id}}", image])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+        let inspect = Spec {
+            argv: [d.as_str(), "image", "inspect", "--format", "{{.Id}}", image]
+                .map(String::from)
+                .to_vec(),
+            env: ctx.env.clone(),
+            ..Spec::default()
+        };
+        inspect.output(&ctx.token).is_ok_and(|a| a.success())
     })
 }
 
