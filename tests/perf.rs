@@ -38,7 +38,7 @@ fn copy_tree(from: &Path, to: &Path) {
 /// Compares the saved baseline with itself: the verdict for unchanged figures, without
 /// measuring again (a second measurement of unchanged code on a shared machine can move by
 /// more than any threshold; how often the gate cries wolf is measured in
-/// `benches/perf-gate.sh`, not asserted here).
+/// `benches/perf-baseline.sh`, not asserted here).
 const SAME: &str = r#"
 job("same", || {
     let saved = perf::load_baseline("main");

@@ -2,18 +2,18 @@
 # How often the perf gate cries wolf (issue #18): the example service's `perf-test` against its
 # saved baseline, rerun on unchanged code N times, optionally beside CPU burners, then once with
 # the planted tenfold slowdown. Prints the verdict counts; results go to
-# benches/results/perf-gate.md. Not a test: a saved baseline measured at another moment can be
+# benches/results/perf-baseline.md. Not a test: a saved baseline measured at another moment can be
 # off by more than any threshold on a shared machine, which is why the gate re-measures before
 # failing and why `--base REF` (both sides measured interleaved) is the mode for pull requests.
 #
-#   bash benches/perf-gate.sh            # 10 unchanged reruns on a quiet machine
-#   RUNS=20 BURNERS=2 bash benches/perf-gate.sh
+#   bash benches/perf-baseline.sh            # 10 unchanged reruns on a quiet machine
+#   RUNS=20 BURNERS=2 bash benches/perf-baseline.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 runs=${RUNS:-10}
 burners=${BURNERS:-0}
-out="$root/benches/results/perf-gate.md"
+out="$root/benches/results/perf-baseline.md"
 
 work=$(mktemp -d)
 pids=()
