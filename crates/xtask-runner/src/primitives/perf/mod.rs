@@ -70,22 +70,7 @@ impl Figure {
 pub type Figures = BTreeMap<String, Figure>;
 
 use super::options::Options as _;
-use super::reference::Function;
-
-/// A perf function without options.
-const fn plain(
-    name: &'static str,
-    params: &'static [&'static str],
-    summary: &'static str,
-) -> Function {
-    Function {
-        name,
-        params,
-        summary,
-        options: &[],
-        result: &[],
-    }
-}
+use super::reference::{plain, Function};
 
 pub(crate) const FUNCTIONS: &[Function] = &[
     Function {

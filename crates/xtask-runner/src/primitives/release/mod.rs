@@ -15,7 +15,7 @@ use rhai::{Engine, Map, Module};
 
 use super::options::{self, option_type, options, result, script_type, Strings};
 use super::options::{Fields as _, Options as _};
-use super::reference::Function;
+use super::reference::{plain, Function};
 use super::Result;
 use crate::events::Level;
 use crate::script::context;
@@ -160,21 +160,6 @@ result! {
         version: String as "string",
         /// The target triple the binaries were built for.
         target: String as "string",
-    }
-}
-
-/// A release function without options.
-const fn plain(
-    name: &'static str,
-    params: &'static [&'static str],
-    summary: &'static str,
-) -> Function {
-    Function {
-        name,
-        params,
-        summary,
-        options: &[],
-        result: &[],
     }
 }
 
