@@ -5,6 +5,7 @@
 // Always there: jobs, commands, files, environment, messages.
 pub mod build_dir;
 pub mod env;
+pub mod error;
 pub mod fs;
 pub mod implied;
 pub mod jobs;

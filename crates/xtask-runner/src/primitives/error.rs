@@ -1,0 +1,64 @@
+//! Where an area's typed error becomes a script error — the only place.
+//!
+//! Domain code (pg, docker, release, cargo, perf, http, process) returns its own error type,
+//! a `thiserror` enum that implements [`std::error::Error`], so it can be used and tested
+//! without Rhai. A registered function converts at its boundary with [`IntoScript::script`]
+//! (global functions: Rhai attaches the call position) or [`IntoScript::script_at`] (qualified
+//! calls such as `pg::query`, where Rhai does not, so the call site is attached here).
+
+use rhai::{Dynamic, EvalAltResult, NativeCallContext, Position};
+
+use super::Result;
+
+/// The script error for any typed error: its message, at the given position.
+pub fn to_script(err: &dyn std::error::Error, position: Position) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(err.to_string()),
+        position,
+    ))
+}
+
+/// Converts an area's `Result<T, E>` into a script result.
+pub trait IntoScript<T> {
+    /// For global functions: Rhai fills in the call position.
+    fn script(self) -> Result<T>;
+    /// For namespaced functions: the call site of `ctx` is attached.
+    fn script_at(self, ctx: &NativeCallContext) -> Result<T>;
+}
+
+impl<T, E: std::error::Error> IntoScript<T> for std::result::Result<T, E> {
+    fn script(self) -> Result<T> {
+        self.map_err(|e| to_script(&e, Position::NONE))
+    }
+
+    fn script_at(self, ctx: &NativeCallContext) -> Result<T> {
+        self.map_err(|e| to_script(&e, ctx.call_position()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Sample {
+        #[error("cluster {version} did not start: {reason}")]
+        NotStarted { version: u32, reason: String },
+    }
+
+    #[test]
+    fn a_typed_error_keeps_its_message_as_a_script_error() {
+        let failed: std::result::Result<(), Sample> = Err(Sample::NotStarted {
+            version: 16,
+            reason: "port in use".into(),
+        });
+        let err = failed.script().unwrap_err();
+        match *err {
+            EvalAltResult::ErrorRuntime(message, _) => assert_eq!(
+                message.into_string().unwrap(),
+                "cluster 16 did not start: port in use"
+            ),
+            other => panic!("not a runtime error: {other:?}"),
+        }
+    }
+}
