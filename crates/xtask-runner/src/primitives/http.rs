@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
+use super::error::IntoScript as _;
 use super::options::Options as _;
 use super::options::{self, option_type, options, result, script_type, Duration as OptDuration};
 use super::reference::Function;
-use super::wait::{self, Backoff, Poll, WaitError};
-use super::{at_call_site, error, Result};
+use super::wait::{self, Backoff, Cancelled, Poll, WaitError};
+use super::{at_call_site, Result};
 use crate::cancel::CancelToken;
 use crate::script::context;
 
@@ -157,6 +158,101 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         result: &[],
     },
 ];
+/// What goes wrong in `http::` and `tcp::`, worded as scripts see it.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("https is not supported; the client speaks plain HTTP to local services")]
+    Https,
+    #[error("not an http:// URL (e.g. http://127.0.0.1:8080/health)")]
+    NotHttp,
+    #[error("invalid request: {0}")]
+    Invalid(#[source] ureq::http::Error),
+    #[error("connection refused")]
+    Refused,
+    #[error("connection reset by the server")]
+    Reset,
+    #[error("the server closed the connection")]
+    Closed,
+    #[error("no answer within {}", crate::duration::format(*within))]
+    NoAnswer { within: Duration },
+    #[error("host not found")]
+    HostNotFound,
+    #[error("{0}")]
+    Io(#[source] std::io::Error),
+    /// Any other transport failure, as ureq words it.
+    #[error("{0}")]
+    Transport(#[source] ureq::Error),
+    #[error("reading the body: {0}")]
+    Body(#[source] Box<HttpError>),
+    #[error("stopped: {0}")]
+    Stopped(#[source] Cancelled),
+    /// A request that failed: `GET http://…: connection refused`.
+    #[error("{method} {url}: {source}")]
+    Request {
+        method: String,
+        url: String,
+        source: Box<HttpError>,
+    },
+    #[error("http::request needs a `url`")]
+    NoUrl,
+    #[error("give either `body` or `json`, not both")]
+    BodyAndJson,
+    /// The `json` option holds a value JSON cannot express.
+    #[error("option `json`: {0}")]
+    NotJson(String),
+    /// `what` names the wait: `http::wait http://…`, `tcp::wait host:port`.
+    #[error("{what}: {source}")]
+    Wait { what: String, source: WaitError },
+    #[error("tcp::wait: {0}")]
+    TcpAddress(#[source] AddressError),
+    #[error("json_rpc {method}: params: {reason}")]
+    RpcParams { method: String, reason: String },
+    #[error("json_rpc {method} at {url}: {failure}")]
+    Rpc {
+        method: String,
+        url: String,
+        #[source]
+        failure: RpcFailure,
+    },
+    #[error("free_port: {0}")]
+    FreePort(#[source] std::io::Error),
+}
+
+/// A `host:port` that names no socket address.
+#[derive(Debug, thiserror::Error)]
+pub enum AddressError {
+    #[error("`{addr}` is not a host:port address ({source})")]
+    Invalid {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("`{addr}` resolves to no address")]
+    Empty { addr: String },
+}
+
+/// Why a JSON-RPC call failed; `body` is the answer's text (messages show an excerpt).
+#[derive(Debug, thiserror::Error)]
+pub enum RpcFailure {
+    #[error("{0}")]
+    Send(#[source] Box<HttpError>),
+    #[error("status {status} (expected 200)\n{}", excerpt(body))]
+    Status { status: u16, body: String },
+    #[error("the answer is not JSON\n{}", excerpt(body))]
+    NotJson { body: String },
+    /// The server's `error` member: its code and its own message.
+    #[error("error {code}: {message}\n{}", excerpt(body))]
+    Error {
+        code: String,
+        message: String,
+        body: String,
+    },
+    #[error("the answer has neither `result` nor `error`\n{}", excerpt(body))]
+    Neither { body: String },
+    /// The `result` cannot become a script value.
+    #[error("{0}")]
+    Result(String),
+}
+
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A single probe while waiting must not eat the whole wait.
@@ -236,7 +332,8 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("free_port", || -> Result<i64> {
         free_port()
             .map(i64::from)
-            .or_else(|e| error(format!("free_port: {e}")))
+            .map_err(HttpError::FreePort)
+            .script()
     });
 }
 
@@ -244,9 +341,9 @@ fn request_from_options(options: Map) -> Result<Map> {
     let parsed: RequestOptions = options::parse(&options)?;
     let method = parsed.method.clone().unwrap_or_else(|| "GET".into());
     let Some(url) = parsed.url.clone() else {
-        return error("http::request needs a `url`");
+        return Err(HttpError::NoUrl).script();
     };
-    send_script_request(build_request(&method, &url, parsed)?)
+    send_script_request(build_request(&method, &url, parsed).script()?)
 }
 
 /// A request as the client sends it.
@@ -297,7 +394,7 @@ impl Response {
 
 /// Sends one request, blocking. Any HTTP status is a response; only transport problems
 /// (refused, timed out, malformed answer) are errors.
-pub fn send(request: &Request) -> std::result::Result<Response, String> {
+pub fn send(request: &Request) -> std::result::Result<Response, HttpError> {
     super::implied::http(&request.url);
     check_url(&request.url)?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -318,11 +415,11 @@ pub fn send(request: &Request) -> std::result::Result<Response, String> {
     let sent = match &request.body {
         Some(body) => builder
             .body(body.clone())
-            .map_err(|e| format!("invalid request: {e}"))
+            .map_err(HttpError::Invalid)
             .and_then(|r| agent.run(r).map_err(|e| describe_error(e, request))),
         None => builder
             .body(())
-            .map_err(|e| format!("invalid request: {e}"))
+            .map_err(HttpError::Invalid)
             .and_then(|r| agent.run(r).map_err(|e| describe_error(e, request))),
     };
     let mut response = sent?;
@@ -343,7 +440,7 @@ pub fn send(request: &Request) -> std::result::Result<Response, String> {
         .with_config()
         .limit(MAX_BODY)
         .read_to_vec()
-        .map_err(|e| format!("reading the body: {}", describe_error(e, request)))?;
+        .map_err(|e| HttpError::Body(Box::new(describe_error(e, request))))?;
     Ok(Response {
         status,
         headers,
@@ -356,39 +453,36 @@ pub fn send(request: &Request) -> std::result::Result<Response, String> {
 pub fn send_cancellable(
     request: &Request,
     token: &CancelToken,
-) -> std::result::Result<Response, String> {
+) -> std::result::Result<Response, HttpError> {
     let owned = request.clone();
-    wait::cancellable(token, move || send(&owned)).map_err(|reason| format!("stopped: {reason}"))?
+    wait::cancellable(token, move || send(&owned)).map_err(HttpError::Stopped)?
 }
 
-fn check_url(url: &str) -> std::result::Result<(), String> {
+fn check_url(url: &str) -> std::result::Result<(), HttpError> {
     if url.starts_with("http://") {
         Ok(())
     } else if url.starts_with("https://") {
-        Err("https is not supported; the client speaks plain HTTP to local services".into())
+        Err(HttpError::Https)
     } else {
-        Err("not an http:// URL (e.g. http://127.0.0.1:8080/health)".into())
+        Err(HttpError::NotHttp)
     }
 }
 
-fn describe_error(err: ureq::Error, request: &Request) -> String {
+fn describe_error(err: ureq::Error, request: &Request) -> HttpError {
+    let no_answer = HttpError::NoAnswer {
+        within: request.timeout,
+    };
     match err {
         ureq::Error::Io(e) => match e.kind() {
-            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
-            std::io::ErrorKind::ConnectionReset => "connection reset by the server".into(),
-            std::io::ErrorKind::UnexpectedEof => "the server closed the connection".into(),
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => format!(
-                "no answer within {}",
-                crate::duration::format(request.timeout)
-            ),
-            _ => e.to_string(),
+            std::io::ErrorKind::ConnectionRefused => HttpError::Refused,
+            std::io::ErrorKind::ConnectionReset => HttpError::Reset,
+            std::io::ErrorKind::UnexpectedEof => HttpError::Closed,
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => no_answer,
+            _ => HttpError::Io(e),
         },
-        ureq::Error::Timeout(_) => format!(
-            "no answer within {}",
-            crate::duration::format(request.timeout)
-        ),
-        ureq::Error::HostNotFound => "host not found".into(),
-        other => other.to_string(),
+        ureq::Error::Timeout(_) => no_answer,
+        ureq::Error::HostNotFound => HttpError::HostNotFound,
+        other => HttpError::Transport(other),
     }
 }
 
@@ -449,7 +543,11 @@ pub fn response_map(request: &Request, response: &Response) -> Map {
 
 pub use super::{dynamic_to_json, json_to_dynamic};
 
-fn build_request(method: &str, url: &str, options: RequestOptions) -> Result<Request> {
+fn build_request(
+    method: &str,
+    url: &str,
+    options: RequestOptions,
+) -> std::result::Result<Request, HttpError> {
     let mut request = Request::get(url, options.timeout.0);
     request.method = method.to_ascii_uppercase();
     request.headers.extend(options.headers.0);
@@ -460,12 +558,12 @@ fn build_request(method: &str, url: &str, options: RequestOptions) -> Result<Req
             .any(|(n, _)| n.eq_ignore_ascii_case(name))
     };
     match (options.body, options.json) {
-        (Some(_), Some(_)) => return error("give either `body` or `json`, not both"),
+        (Some(_), Some(_)) => return Err(HttpError::BodyAndJson),
         (Some(Text(body)), None) => {
             request.body = Some(body.into_bytes());
         }
         (None, Some(JsonBody(json))) => {
-            let value = dynamic_to_json(&json).or_else(|e| error(format!("option `json`: {e}")))?;
+            let value = dynamic_to_json(&json).map_err(HttpError::NotJson)?;
             request.body = Some(value.to_string().into_bytes());
             if !has_header(&request, "content-type") {
                 request
@@ -479,15 +577,25 @@ fn build_request(method: &str, url: &str, options: RequestOptions) -> Result<Req
 }
 
 fn script_request(method: &str, url: &str, options: Map) -> Result<Map> {
-    send_script_request(build_request(method, url, options::parse(&options)?)?)
+    send_script_request(build_request(method, url, options::parse(&options)?).script()?)
 }
 
 fn send_script_request(request: Request) -> Result<Map> {
     let scope = context::current();
-    match send_cancellable(&request, &scope.token()) {
-        Ok(response) => Ok(response_map(&request, &response)),
-        Err(e) => error(format!("{}: {e}", request.describe())),
-    }
+    let response = send_request(&request, &scope.token()).script()?;
+    Ok(response_map(&request, &response))
+}
+
+/// [`send_cancellable`], its error naming the request.
+pub fn send_request(
+    request: &Request,
+    token: &CancelToken,
+) -> std::result::Result<Response, HttpError> {
+    send_cancellable(request, token).map_err(|e| HttpError::Request {
+        method: request.method.clone(),
+        url: request.url.clone(),
+        source: Box::new(e),
+    })
 }
 
 pub fn status_matches(status: u16, wanted: Option<&[u16]>) -> bool {
@@ -512,10 +620,8 @@ pub fn probe(
             response.status,
             excerpt(&response.text())
         )),
-        Err(e) if e.contains("not an http:// URL") || e.contains("https is not supported") => {
-            Poll::Fatal(e)
-        }
-        Err(e) => Poll::NotYet(e),
+        Err(e @ (HttpError::NotHttp | HttpError::Https)) => Poll::Fatal(e.to_string()),
+        Err(e) => Poll::NotYet(e.to_string()),
     }
 }
 
@@ -525,14 +631,26 @@ fn script_wait(url: &str, options: Map) -> Result<Map> {
     let timeout = options.timeout.0;
     let backoff = backoff(options.interval);
     let scope = context::current();
-    let token = scope.token();
-    let result = wait::until(&token, timeout, backoff, |left| {
-        probe(url, wanted.as_deref(), left, &token)
-    });
-    match result {
-        Ok((request, response)) => Ok(response_map(&request, &response)),
-        Err(e) => error(wait_message(&format!("http::wait {url}"), e)),
-    }
+    let (request, response) =
+        wait_for(url, wanted.as_deref(), timeout, backoff, &scope.token()).script()?;
+    Ok(response_map(&request, &response))
+}
+
+/// Polls `url` until it answers with a wanted status (any 2xx when `None`).
+pub fn wait_for(
+    url: &str,
+    wanted: Option<&[u16]>,
+    timeout: Duration,
+    backoff: Backoff,
+    token: &CancelToken,
+) -> std::result::Result<(Request, Response), HttpError> {
+    wait::until(token, timeout, backoff, |left| {
+        probe(url, wanted, left, token)
+    })
+    .map_err(|source| HttpError::Wait {
+        what: format!("http::wait {url}"),
+        source,
+    })
 }
 
 /// A fixed `interval` between attempts, else backoff from 50 ms to 500 ms.
@@ -543,27 +661,41 @@ pub fn backoff(interval: Option<OptDuration>) -> Backoff {
     }
 }
 
-pub fn wait_message(what: &str, err: WaitError) -> String {
-    match err {
-        WaitError::TimedOut { after, last } => format!(
-            "{what}: not ready after {} (last attempt: {last})",
-            crate::duration::format(after)
-        ),
-        WaitError::Cancelled(reason) => format!("{what}: stopped: {reason}"),
-        WaitError::Fatal(text) => format!("{what}: {text}"),
-    }
-}
-
 static RPC_ID: AtomicI64 = AtomicI64::new(1);
 
 /// Posts a JSON-RPC 2.0 call and returns its `result`; an `error` answer, a non-200 status or a
 /// body that is not JSON-RPC fails with what came back.
 fn json_rpc(url: &str, method: &str, params: Dynamic) -> Result<Dynamic> {
+    let params = match params.is_unit() {
+        true => None,
+        false => Some(
+            dynamic_to_json(&params)
+                .map_err(|reason| HttpError::RpcParams {
+                    method: method.into(),
+                    reason,
+                })
+                .script()?,
+        ),
+    };
+    let scope = context::current();
+    json_rpc_call(url, method, params, &scope.token()).script()
+}
+
+/// [`json_rpc`] without the script: `params` already JSON.
+pub fn json_rpc_call(
+    url: &str,
+    method: &str,
+    params: Option<serde_json::Value>,
+    token: &CancelToken,
+) -> std::result::Result<Dynamic, HttpError> {
+    let failed = |failure| HttpError::Rpc {
+        method: method.into(),
+        url: url.into(),
+        failure,
+    };
     let id = RPC_ID.fetch_add(1, Ordering::Relaxed);
     let mut call = serde_json::json!({ "jsonrpc": "2.0", "id": id, "method": method });
-    if !params.is_unit() {
-        let params = dynamic_to_json(&params)
-            .or_else(|e| error(format!("json_rpc {method}: params: {e}")))?;
+    if let Some(params) = params {
         call["params"] = params;
     }
     let mut request = Request::get(url, DEFAULT_REQUEST_TIMEOUT);
@@ -572,25 +704,17 @@ fn json_rpc(url: &str, method: &str, params: Dynamic) -> Result<Dynamic> {
         .headers
         .push(("content-type".into(), "application/json".into()));
     request.body = Some(call.to_string().into_bytes());
-    let what = format!("json_rpc {method} at {url}");
-    let scope = context::current();
-    let response = match send_cancellable(&request, &scope.token()) {
-        Ok(response) => response,
-        Err(e) => return error(format!("{what}: {e}")),
-    };
-    let text = response.text();
+    let response =
+        send_cancellable(&request, token).map_err(|e| failed(RpcFailure::Send(Box::new(e))))?;
+    let body = response.text();
     if response.status != 200 {
-        return error(format!(
-            "{what}: status {} (expected 200)\n{}",
-            response.status,
-            excerpt(&text)
-        ));
+        return Err(failed(RpcFailure::Status {
+            status: response.status,
+            body,
+        }));
     }
     let Some(answer) = response.json() else {
-        return error(format!(
-            "{what}: the answer is not JSON\n{}",
-            excerpt(&text)
-        ));
+        return Err(failed(RpcFailure::NotJson { body }));
     };
     if let Some(err) = answer.get("error") {
         let code = err.get("code").map(|c| c.to_string()).unwrap_or_default();
@@ -598,28 +722,29 @@ fn json_rpc(url: &str, method: &str, params: Dynamic) -> Result<Dynamic> {
             .get("message")
             .and_then(|m| m.as_str())
             .unwrap_or("(no message)");
-        return error(format!(
-            "{what}: error {code}: {message}\n{}",
-            excerpt(&text)
-        ));
+        return Err(failed(RpcFailure::Error {
+            code,
+            message: message.into(),
+            body,
+        }));
     }
     match answer.get("result") {
-        Some(result) => json_to_dynamic(result).or_else(|e| error(format!("{what}: {e}"))),
-        None => error(format!(
-            "{what}: the answer has neither `result` nor `error`\n{}",
-            excerpt(&text)
-        )),
+        Some(result) => json_to_dynamic(result).map_err(|e| failed(RpcFailure::Result(e))),
+        None => Err(failed(RpcFailure::Neither { body })),
     }
 }
 
 /// Resolves `host:port` (loopback names included) to socket addresses.
-pub fn socket_addrs(addr: &str) -> std::result::Result<Vec<SocketAddr>, String> {
+pub fn socket_addrs(addr: &str) -> std::result::Result<Vec<SocketAddr>, AddressError> {
     let addrs: Vec<SocketAddr> = addr
         .to_socket_addrs()
-        .map_err(|e| format!("`{addr}` is not a host:port address ({e})"))?
+        .map_err(|source| AddressError::Invalid {
+            addr: addr.into(),
+            source,
+        })?
         .collect();
     if addrs.is_empty() {
-        return Err(format!("`{addr}` resolves to no address"));
+        return Err(AddressError::Empty { addr: addr.into() });
     }
     Ok(addrs)
 }
@@ -644,10 +769,24 @@ fn tcp_wait(addr: &str, options: Map) -> Result<()> {
     let options: TcpWaitOptions = options::parse(&options)?;
     let timeout = options.timeout.0;
     let backoff = backoff(options.interval);
-    let addrs = socket_addrs(addr).or_else(|e| error(format!("tcp::wait: {e}")))?;
     let token = context::current().token();
-    wait::until(&token, timeout, backoff, |left| tcp_probe(&addrs, left))
-        .or_else(|e| error(wait_message(&format!("tcp::wait {addr}"), e)))
+    wait_for_tcp(addr, timeout, backoff, &token).script()
+}
+
+/// Waits until a TCP connection to `addr` (`host:port`) succeeds.
+pub fn wait_for_tcp(
+    addr: &str,
+    timeout: Duration,
+    backoff: Backoff,
+    token: &CancelToken,
+) -> std::result::Result<(), HttpError> {
+    let addrs = socket_addrs(addr).map_err(HttpError::TcpAddress)?;
+    wait::until(token, timeout, backoff, |left| tcp_probe(&addrs, left)).map_err(|source| {
+        HttpError::Wait {
+            what: format!("tcp::wait {addr}"),
+            source,
+        }
+    })
 }
 
 /// Ports handed out in this run: the OS may offer a port again once its probe socket closed,
@@ -728,11 +867,51 @@ mod tests {
             Duration::from_secs(5),
         ))
         .unwrap_err();
-        assert_eq!(err, "connection refused");
+        assert!(matches!(err, HttpError::Refused), "{err:?}");
+        assert_eq!(err.to_string(), "connection refused");
         let err = send(&Request::get("https://127.0.0.1/", Duration::from_secs(1))).unwrap_err();
-        assert!(err.contains("https is not supported"), "{err}");
+        assert!(matches!(err, HttpError::Https), "{err:?}");
         let err = send(&Request::get("127.0.0.1:80", Duration::from_secs(1))).unwrap_err();
-        assert!(err.contains("not an http:// URL"), "{err}");
+        assert!(err.to_string().contains("not an http:// URL"), "{err}");
+    }
+
+    #[test]
+    fn a_wait_on_a_bad_url_gives_up_at_once_naming_the_url() {
+        let token = CancelToken::new();
+        let err = wait_for(
+            "ftp://127.0.0.1/",
+            None,
+            Duration::from_secs(30),
+            backoff(None),
+            &token,
+        )
+        .unwrap_err();
+        match &err {
+            HttpError::Wait {
+                source: WaitError::Fatal(_),
+                what,
+            } => assert_eq!(what, "http::wait ftp://127.0.0.1/"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            "http::wait ftp://127.0.0.1/: not an http:// URL (e.g. http://127.0.0.1:8080/health)"
+        );
+    }
+
+    #[test]
+    fn a_json_rpc_error_answer_carries_the_server_message() {
+        let url = serve(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 63\r\nConnection: close\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32601,\"message\":\"no\"}}",
+        );
+        let err = json_rpc_call(&url, "m", None, &CancelToken::new()).unwrap_err();
+        match err {
+            HttpError::Rpc {
+                failure: RpcFailure::Error { code, message, .. },
+                ..
+            } => assert_eq!((code.as_str(), message.as_str()), ("-32601", "no")),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -11,12 +11,27 @@ use crate::cancel::CancelToken;
 /// How often a wait looks at its cancel token.
 pub const TICK: Duration = Duration::from_millis(50);
 
-/// Sleeps `total`, or less when the token is cancelled (then `Err(reason)`).
-pub fn sleep(token: &CancelToken, total: Duration) -> Result<(), String> {
+/// A wait or a blocking call given up because the job's token was cancelled: the token's reason.
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Cancelled {
+    pub reason: String,
+}
+
+impl Cancelled {
+    fn of(token: &CancelToken) -> Self {
+        Cancelled {
+            reason: cancel_reason(token),
+        }
+    }
+}
+
+/// Sleeps `total`, or less when the token is cancelled (then `Err` with its reason).
+pub fn sleep(token: &CancelToken, total: Duration) -> Result<(), Cancelled> {
     let until = Instant::now() + total;
     loop {
         if token.is_cancelled() {
-            return Err(cancel_reason(token));
+            return Err(Cancelled::of(token));
         }
         let now = Instant::now();
         if now >= until {
@@ -62,10 +77,15 @@ pub enum Poll<T> {
     Fatal(String),
 }
 
-#[derive(Debug)]
+/// Why [`until`] gave up; callers put what was waited for in front of the message.
+#[derive(Debug, thiserror::Error)]
 pub enum WaitError {
+    #[error("not ready after {} (last attempt: {last})", crate::duration::format(*after))]
     TimedOut { after: Duration, last: String },
+    #[error("stopped: {0}")]
     Cancelled(String),
+    /// What the check saw that makes waiting further pointless.
+    #[error("{0}")]
     Fatal(String),
 }
 
@@ -95,7 +115,7 @@ pub fn until<T>(
                 last,
             });
         }
-        sleep(token, backoff.next_delay().min(left)).map_err(WaitError::Cancelled)?;
+        sleep(token, backoff.next_delay().min(left)).map_err(|c| WaitError::Cancelled(c.reason))?;
     }
 }
 
@@ -104,7 +124,7 @@ pub fn until<T>(
 pub fn cancellable<T: Send + 'static>(
     token: &CancelToken,
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, Cancelled> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(work());
@@ -113,11 +133,13 @@ pub fn cancellable<T: Send + 'static>(
         match rx.recv_timeout(TICK) {
             Ok(value) => return Ok(value),
             Err(mpsc::RecvTimeoutError::Timeout) if token.is_cancelled() => {
-                return Err(cancel_reason(token))
+                return Err(Cancelled::of(token))
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err("the request thread ended without an answer".into())
+                return Err(Cancelled {
+                    reason: "the request thread ended without an answer".into(),
+                })
             }
         }
     }
@@ -148,10 +170,14 @@ mod tests {
             },
         )
         .unwrap_err();
-        match err {
-            WaitError::TimedOut { last, .. } => assert_eq!(last, format!("attempt {calls}")),
+        match &err {
+            WaitError::TimedOut { last, .. } => assert_eq!(last, &format!("attempt {calls}")),
             other => panic!("{other:?}"),
         }
+        assert_eq!(
+            err.to_string(),
+            format!("not ready after 120ms (last attempt: attempt {calls})")
+        );
         assert!(calls >= 2);
     }
 
@@ -165,7 +191,7 @@ mod tests {
         });
         let started = Instant::now();
         assert_eq!(
-            sleep(&token, Duration::from_secs(30)).unwrap_err(),
+            sleep(&token, Duration::from_secs(30)).unwrap_err().reason,
             "stop now"
         );
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -176,7 +202,7 @@ mod tests {
         let token = CancelToken::new();
         token.cancel("gone");
         let err = cancellable(&token, || std::thread::sleep(Duration::from_secs(2))).unwrap_err();
-        assert_eq!(err, "gone");
+        assert_eq!(err.reason, "gone");
         assert_eq!(cancellable(&CancelToken::new(), || 7).unwrap(), 7);
     }
 }
