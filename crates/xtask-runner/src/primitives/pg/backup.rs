@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use postgres::Client;
 
 use super::client;
+use super::error::PgError;
 
 pub struct Backup {
     pub database: String,
@@ -25,29 +26,34 @@ pub struct Backup {
 }
 
 /// The database a URL names (libpq's default: the user's name).
-pub fn database_of(url: &str) -> Result<String, String> {
-    let config = postgres::Config::from_str(url)
-        .map_err(|e| format!("bad PostgreSQL URL {}: {e}", client::redact(url)))?;
+pub fn database_of(url: &str) -> Result<String, PgError> {
+    let config = postgres::Config::from_str(url).map_err(|source| PgError::BadUrl {
+        url: client::redact(url),
+        source,
+    })?;
     config
         .get_dbname()
         .or(config.get_user())
         .map(str::to_string)
-        .ok_or_else(|| format!("{} names no database", client::redact(url)))
+        .ok_or_else(|| PgError::NoDatabase {
+            url: client::redact(url),
+        })
 }
 
 /// A session on another database of the same server, for CREATE/DROP DATABASE.
-pub fn maintenance(url: &str, avoid: &str) -> Result<Client, String> {
-    let mut last = String::new();
+pub fn maintenance(url: &str, avoid: &str) -> Result<Client, PgError> {
+    let mut last = None;
     for db in ["postgres", "template1"] {
         if db == avoid {
             continue;
         }
         match client::connect(&client::with_database(url, db)?) {
             Ok(c) => return Ok(c),
-            Err(e) => last = e,
+            Err(e) => last = Some(e),
         }
     }
-    Err(last)
+    // `avoid` is one of the two only when the other was tried.
+    Err(last.expect("a maintenance database was tried"))
 }
 
 pub fn quote(ident: &str) -> String {
@@ -55,7 +61,7 @@ pub fn quote(ident: &str) -> String {
 }
 
 /// Copies the URL's database to a new one and returns its name.
-pub fn backup(url: &str) -> Result<Backup, String> {
+pub fn backup(url: &str) -> Result<Backup, PgError> {
     static COUNT: AtomicUsize = AtomicUsize::new(0);
     let database = database_of(url)?;
     let mut admin = maintenance(url, &database)?;
@@ -70,14 +76,14 @@ pub fn backup(url: &str) -> Result<Backup, String> {
 }
 
 /// Replaces the URL's database with a copy of `backup`.
-pub fn restore(url: &str, backup: &str) -> Result<(), String> {
+pub fn restore(url: &str, backup: &str) -> Result<(), PgError> {
     let database = database_of(url)?;
     let mut admin = maintenance(url, &database)?;
     drop_database(&mut admin, &database)?;
     create_from(&mut admin, &database, backup)
 }
 
-pub fn drop_database(admin: &mut Client, name: &str) -> Result<(), String> {
+pub fn drop_database(admin: &mut Client, name: &str) -> Result<(), PgError> {
     // FORCE (13+) ends the database's sessions; older servers need them gone.
     let force = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote(name));
     if admin.batch_execute(&force).is_ok() {
@@ -85,12 +91,15 @@ pub fn drop_database(admin: &mut Client, name: &str) -> Result<(), String> {
     }
     admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {}", quote(name)))
-        .map_err(|e| format!("DROP DATABASE {name}: {}", client::describe(&e)))
+        .map_err(|source| PgError::SqlIn {
+            doing: format!("DROP DATABASE {name}"),
+            source,
+        })
 }
 
 /// `CREATE DATABASE new TEMPLATE source`, waiting briefly for sessions that are closing (a
 /// client that just disconnected leaves its backend for a moment), then naming those left.
-fn create_from(admin: &mut Client, new: &str, source: &str) -> Result<(), String> {
+fn create_from(admin: &mut Client, new: &str, source: &str) -> Result<(), PgError> {
     let sql = format!("CREATE DATABASE {} TEMPLATE {}", quote(new), quote(source));
     let started = Instant::now();
     loop {
@@ -99,11 +108,15 @@ fn create_from(admin: &mut Client, new: &str, source: &str) -> Result<(), String
         };
         let busy = e.as_db_error().is_some_and(|d| d.code().code() == "55006");
         if !busy || started.elapsed() > Duration::from_secs(5) {
-            let mut text = format!("{sql}: {}", client::describe(&e));
-            if busy {
-                text.push_str(&sessions(admin, source));
-            }
-            return Err(text);
+            let sessions = match busy {
+                true => sessions(admin, source),
+                false => String::new(),
+            };
+            return Err(PgError::CreateFrom {
+                sql,
+                source: e,
+                sessions,
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -7,16 +7,21 @@ use std::time::Duration;
 use postgres::error::ErrorPosition;
 use postgres::{Client, Config, NoTls};
 
+use super::error::PgError;
+
 /// Connects to `url` (`postgres://user[:password]@host[:port]/db`, or key=value form).
-pub fn connect(url: &str) -> Result<Client, String> {
-    let mut config =
-        Config::from_str(url).map_err(|e| format!("bad PostgreSQL URL {}: {e}", redact(url)))?;
+pub fn connect(url: &str) -> Result<Client, PgError> {
+    let mut config = Config::from_str(url).map_err(|source| PgError::BadUrl {
+        url: redact(url),
+        source,
+    })?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
-    config
-        .connect(NoTls)
-        .map_err(|e| format!("cannot connect to {}: {}", redact(url), describe(&e)))
+    config.connect(NoTls).map_err(|source| PgError::Connect {
+        url: redact(url),
+        source,
+    })
 }
 
 /// Whether a throwaway cluster on `port` accepts sessions yet.
@@ -50,13 +55,13 @@ pub fn redact(url: &str) -> String {
 }
 
 /// The same server, another database.
-pub fn with_database(url: &str, db: &str) -> Result<String, String> {
+pub fn with_database(url: &str, db: &str) -> Result<String, PgError> {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
     };
     let Some((scheme, rest)) = base.split_once("://") else {
-        return Err(format!("expected a postgres:// URL, got {}", redact(url)));
+        return Err(PgError::NotPostgresUrl { url: redact(url) });
     };
     let authority = rest.split('/').next().unwrap_or(rest);
     let mut out = format!("{scheme}://{authority}/{db}");

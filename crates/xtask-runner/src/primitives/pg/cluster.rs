@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::client;
 use super::discover::Install;
+use super::error::{ClusterProblem, PgError};
 use super::template;
 use super::Ctx;
 use crate::cancel::GroupGuard;
@@ -102,18 +103,24 @@ impl Drop for Native {
 }
 
 /// initdb + start. Cancellation (the ctx's token) stops it within a poll interval.
-pub fn start(install: &Install, options: &Options, ctx: &Ctx) -> Result<Native, String> {
+pub fn start(install: &Install, options: &Options, ctx: &Ctx) -> Result<Native, PgError> {
     let user = server_user(ctx)?;
-    let what = format!("PostgreSQL {}", install.version);
+    let failed = |problem| PgError::Cluster {
+        version: install.version.clone(),
+        problem,
+    };
+    let prepare = |dir: &Path| {
+        let dir = dir.to_path_buf();
+        move |source| failed(ClusterProblem::Prepare { dir, source })
+    };
     let dir = tempfile::Builder::new()
         .prefix(&format!("xtask-pg{}-", install.major))
         .tempdir()
-        .map_err(|e| format!("{what}: cannot create a temp dir: {e}"))?;
+        .map_err(|e| failed(ClusterProblem::TempDir(e)))?;
     let data = dir.path().join("data");
     let sock = dir.path().join("sock");
     for d in [dir.path(), &data, &sock] {
-        private_dir(d, user.as_ref().map(|u| (u.1, u.2)))
-            .map_err(|e| format!("{what}: cannot prepare {}: {e}", d.display()))?;
+        private_dir(d, user.as_ref().map(|u| (u.1, u.2))).map_err(prepare(d))?;
     }
 
     let started = Instant::now();
@@ -125,12 +132,11 @@ pub fn start(install: &Install, options: &Options, ctx: &Ctx) -> Result<Native, 
         if !cached {
             // A damaged entry only costs the initdb it was meant to save.
             let _ = std::fs::remove_dir_all(&data);
-            private_dir(&data, owner)
-                .map_err(|e| format!("{what}: cannot prepare {}: {e}", data.display()))?;
+            private_dir(&data, owner).map_err(prepare(&data))?;
         }
     }
     if !cached {
-        initdb(install, options, ctx, dir.path(), &data, &user)?;
+        initdb(install, options, ctx, dir.path(), &data, &user).map_err(failed)?;
         if let Some(entry) = &cache {
             template::store(entry, &data);
         }
@@ -141,7 +147,7 @@ pub fn start(install: &Install, options: &Options, ctx: &Ctx) -> Result<Native, 
     let mut last_error = String::new();
     // A free port can be taken between probing and binding: retry with another.
     for _ in 0..3 {
-        let port = free_port().map_err(|e| format!("{what}: no free port: {e}"))?;
+        let port = free_port().map_err(|e| failed(ClusterProblem::NoFreePort(e)))?;
         match launch(install, options, ctx, &data, &sock, port, &user) {
             Ok((child, group)) => {
                 let mut native = Native {
@@ -164,16 +170,16 @@ pub fn start(install: &Install, options: &Options, ctx: &Ctx) -> Result<Native, 
                         native.stop();
                         last_error = log;
                     }
-                    Err(Retry::No(e)) => {
+                    Err(Retry::No(problem)) => {
                         native.stop();
-                        return Err(format!("{what}: {e}"));
+                        return Err(failed(problem));
                     }
                 }
             }
-            Err(e) => return Err(format!("{what}: cannot start postgres: {e}")),
+            Err(e) => return Err(failed(ClusterProblem::Launch(e))),
         }
     }
-    Err(format!("{what}: could not bind a port: {last_error}"))
+    Err(failed(ClusterProblem::NoPort { log: last_error }))
 }
 
 fn initdb(
@@ -183,7 +189,7 @@ fn initdb(
     cwd: &Path,
     data: &Path,
     user: &Option<(String, u32, u32)>,
-) -> Result<(), String> {
+) -> Result<(), ClusterProblem> {
     let mut env = ctx.env.clone();
     env.push(("TZ".into(), Some("UTC".into())));
     let spec = Spec {
@@ -212,18 +218,16 @@ fn initdb(
         let output = Arc::clone(&output);
         Arc::new(move |bytes: Vec<u8>| output.lock().unwrap().extend(bytes))
     };
-    let what = format!("PostgreSQL {}", install.version);
-    let finished =
-        process::execute(&spec, &ctx.token, sink).map_err(|e| format!("{what}: initdb: {e}"))?;
+    let finished = process::execute(&spec, &ctx.token, sink)
+        .map_err(|e| ClusterProblem::Initdb(e.to_string()))?;
     if !finished.success() {
         let mut text = String::from_utf8_lossy(&finished.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.lock().unwrap()));
-        return Err(format!(
-            "{what}: `{}` failed with {}:\n{}",
-            process::display_argv(&spec.argv),
-            finished.describe(),
-            text.trim_end()
-        ));
+        return Err(ClusterProblem::InitdbFailed {
+            command: process::display_argv(&spec.argv),
+            status: finished.describe(),
+            output: text.trim_end().to_string(),
+        });
     }
     Ok(())
 }
@@ -277,17 +281,16 @@ fn launch(
 
 enum Retry {
     Port(String),
-    No(String),
+    No(ClusterProblem),
 }
 
 fn wait_ready(native: &mut Native, ctx: &Ctx, data: &Path) -> Result<(), Retry> {
     let started = Instant::now();
     loop {
         if ctx.token.is_cancelled() {
-            return Err(Retry::No(format!(
-                "stopped while starting: {}",
-                ctx.token.reason().unwrap_or_default()
-            )));
+            return Err(Retry::No(ClusterProblem::Stopped {
+                reason: ctx.token.reason().unwrap_or_default(),
+            }));
         }
         if let Ok(Some(status)) = native.child.try_wait() {
             let log = std::fs::read_to_string(data.parent().unwrap().join("server.log"))
@@ -296,18 +299,18 @@ fn wait_ready(native: &mut Native, ctx: &Ctx, data: &Path) -> Result<(), Retry> 
             if log.contains("could not bind") || log.contains("already in use") {
                 return Err(Retry::Port(tail));
             }
-            return Err(Retry::No(format!(
-                "postgres exited during startup ({status}):\n{tail}"
-            )));
+            return Err(Retry::No(ClusterProblem::Exited {
+                status: status.to_string(),
+                log: tail,
+            }));
         }
         if client::ping(native.port) {
             return Ok(());
         }
         if started.elapsed() > START_LIMIT {
-            return Err(Retry::No(format!(
-                "not accepting connections after {}s",
-                START_LIMIT.as_secs()
-            )));
+            return Err(Retry::No(ClusterProblem::NotAccepting {
+                secs: START_LIMIT.as_secs(),
+            }));
         }
         thread::sleep(POLL);
     }
@@ -334,18 +337,16 @@ fn private_dir(dir: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
 
 /// The unprivileged user the server runs as when xtask runs as root (PostgreSQL refuses root):
 /// `XTASK_PG_USER`, else `xtask-pg` if it exists, else `nobody`. `None` when not root.
-pub fn server_user(ctx: &Ctx) -> Result<Option<(String, u32, u32)>, String> {
+pub fn server_user(ctx: &Ctx) -> Result<Option<(String, u32, u32)>, PgError> {
     // SAFETY: geteuid cannot fail and touches no memory.
     if unsafe { libc::geteuid() } != 0 {
         return Ok(None);
     }
     if let Some(name) = ctx.env_var("XTASK_PG_USER").filter(|n| !n.is_empty()) {
         return match lookup_user(&name) {
-            Some((0, _)) => Err(format!(
-                "XTASK_PG_USER={name} is root; PostgreSQL refuses to run as root"
-            )),
+            Some((0, _)) => Err(PgError::UserIsRoot { name }),
             Some((uid, gid)) => Ok(Some((name, uid, gid))),
-            None => Err(format!("XTASK_PG_USER={name}: no such user")),
+            None => Err(PgError::NoSuchUser { name }),
         };
     }
     for name in ["xtask-pg", "nobody"] {
@@ -353,10 +354,7 @@ pub fn server_user(ctx: &Ctx) -> Result<Option<(String, u32, u32)>, String> {
             return Ok(Some((name.to_string(), uid, gid)));
         }
     }
-    Err(
-        "running as root, and PostgreSQL refuses root: set XTASK_PG_USER to an unprivileged user"
-            .into(),
-    )
+    Err(PgError::RunningAsRoot)
 }
 
 fn lookup_user(name: &str) -> Option<(u32, u32)> {

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::error::NotFound;
+
 #[derive(Clone, Debug)]
 pub struct Install {
     pub major: u32,
@@ -35,24 +37,15 @@ impl Found {
         self.installs.iter().map(|i| i.major).collect()
     }
 
-    pub fn get(&self, major: u32) -> Result<Install, String> {
+    pub fn get(&self, major: u32) -> Result<Install, NotFound> {
         if let Some(install) = self.installs.iter().find(|i| i.major == major) {
             return Ok(install.clone());
         }
-        let found = if self.installs.is_empty() {
-            "none".to_string()
-        } else {
-            self.majors()
-                .iter()
-                .map(|m| m.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        Err(format!(
-            "PostgreSQL {major} not found (found: {found}); looked in {}. Point XTASK_PG_PATH at \
-             its bin directory (the one holding initdb and postgres)",
-            self.searched.join(", ")
-        ))
+        Err(NotFound {
+            major,
+            found: self.majors(),
+            searched: self.searched.clone(),
+        })
     }
 }
 
@@ -212,7 +205,12 @@ mod tests {
             searched: vec!["XTASK_PG_PATH=/nowhere".into(), "PATH".into()],
         };
         let err = found.get(12).unwrap_err();
-        assert!(err.contains("PostgreSQL 12 not found"), "{err}");
+        assert_eq!((err.major, err.found.len()), (12, 0));
+        let err = err.to_string();
+        assert!(
+            err.contains("PostgreSQL 12 not found (found: none)"),
+            "{err}"
+        );
         assert!(err.contains("XTASK_PG_PATH=/nowhere"), "{err}");
     }
 }

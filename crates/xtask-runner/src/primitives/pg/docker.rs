@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::error::DockerError;
 use super::{client, cluster, Ctx};
 use crate::cancel::CancelToken;
 use crate::process::{self, Spec};
@@ -59,16 +60,16 @@ fn docker(ctx: &Ctx) -> Option<String> {
         .map(|p| p.display().to_string())
 }
 
-pub fn start(image: &str, options: &cluster::Options, ctx: &Ctx) -> Result<Container, String> {
-    let docker = docker(ctx).ok_or("the docker backend needs `docker` on PATH")?;
+pub fn start(image: &str, options: &cluster::Options, ctx: &Ctx) -> Result<Container, DockerError> {
+    let docker = docker(ctx).ok_or(DockerError::NoDocker)?;
     if !has_image(ctx, image) {
-        return Err(format!(
-            "docker image {image} is not present (xtask does not pull): `docker pull {image}` first"
-        ));
+        return Err(DockerError::NoImage {
+            image: image.into(),
+        });
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port: {e}"))?
+        .map_err(DockerError::NoFreePort)?
         .port();
     let mut argv: Vec<String> = [
         docker.as_str(),
@@ -116,13 +117,16 @@ pub fn start(image: &str, options: &cluster::Options, ctx: &Ctx) -> Result<Conta
         Arc::new(move |b: Vec<u8>| errors.lock().unwrap().extend(b))
     };
     let started = Instant::now();
-    let finished = process::execute(&spec, &ctx.token, sink).map_err(|e| e.to_string())?;
+    let finished =
+        process::execute(&spec, &ctx.token, sink).map_err(|e| DockerError::Spawn(e.to_string()))?;
     let id = String::from_utf8_lossy(&finished.stdout).trim().to_string();
     if !finished.success() || id.is_empty() {
-        return Err(format!(
-            "`docker run {image}` failed: {}",
-            String::from_utf8_lossy(&errors.lock().unwrap()).trim()
-        ));
+        return Err(DockerError::RunFailed {
+            image: image.into(),
+            stderr: String::from_utf8_lossy(&errors.lock().unwrap())
+                .trim()
+                .to_string(),
+        });
     }
     let mut container = Container {
         docker,
@@ -134,14 +138,13 @@ pub fn start(image: &str, options: &cluster::Options, ctx: &Ctx) -> Result<Conta
     // once the real server is up.
     while !client::ping(port) {
         if ctx.token.is_cancelled() {
-            return Err("stopped while the container was starting".into());
+            return Err(DockerError::Stopped);
         }
         if started.elapsed() > START_LIMIT {
-            return Err(format!(
-                "container {} not accepting connections after {}s",
-                container.id,
-                START_LIMIT.as_secs()
-            ));
+            return Err(DockerError::NotAccepting {
+                id: container.id.clone(),
+                secs: START_LIMIT.as_secs(),
+            });
         }
         thread::sleep(Duration::from_millis(50));
     }

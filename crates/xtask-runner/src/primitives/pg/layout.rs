@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::error::LayoutError;
 use super::migrate::{Migration, Script};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,13 +45,18 @@ pub struct Loaded {
 }
 
 /// Reads the migrations in `dir`; `display` is how `dir` is shown in messages.
-pub fn load(dir: &Path, display: &str) -> Result<Loaded, String> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read migrations directory {display}: {e}"))?;
+pub fn load(dir: &Path, display: &str) -> Result<Loaded, LayoutError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| LayoutError::ReadDir {
+        dir: display.into(),
+        source,
+    })?;
     let mut dirs = Vec::new();
     let mut files = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| format!("{display}: {e}"))?;
+        let entry = entry.map_err(|source| LayoutError::Read {
+            path: display.into(),
+            source,
+        })?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') {
             continue;
@@ -87,7 +93,7 @@ fn diesel(
     dir: &Path,
     names: &[String],
     shown: &dyn Fn(&str) -> String,
-) -> Result<Vec<Migration>, String> {
+) -> Result<Vec<Migration>, LayoutError> {
     let mut out: Vec<Migration> = Vec::new();
     for dir_name in names {
         let path = dir.join(dir_name);
@@ -97,18 +103,20 @@ fn diesel(
         };
         let up = path.join("up.sql");
         if !up.is_file() {
-            return Err(format!(
-                "{}: no up.sql (diesel cannot run a migration without one)",
-                shown(dir_name)
-            ));
+            return Err(LayoutError::NoUp {
+                dir: shown(dir_name),
+            });
         }
         let transaction = run_in_transaction(&path.join("metadata.toml"), &shown(dir_name))?;
-        let script = |file: &Path| -> Result<Script, String> {
+        let script = |file: &Path| -> Result<Script, LayoutError> {
             let display = shown(&format!(
                 "{dir_name}/{}",
                 file.file_name().unwrap().to_string_lossy()
             ));
-            let sql = std::fs::read_to_string(file).map_err(|e| format!("{display}: {e}"))?;
+            let sql = std::fs::read_to_string(file).map_err(|source| LayoutError::Read {
+                path: display.clone(),
+                source,
+            })?;
             Ok(Script {
                 display,
                 sql,
@@ -129,12 +137,11 @@ fn diesel(
             },
         };
         if let Some(other) = out.iter().find(|m| m.version == migration.version) {
-            return Err(format!(
-                "{}: version {} is also the version of {}",
-                shown(dir_name),
-                migration.version,
-                other.id
-            ));
+            return Err(LayoutError::SameVersion {
+                dir: shown(dir_name),
+                version: migration.version,
+                other: other.id.clone(),
+            });
         }
         out.push(migration);
     }
@@ -144,18 +151,19 @@ fn diesel(
 }
 
 /// `metadata.toml`'s `run_in_transaction` (default true).
-fn run_in_transaction(path: &Path, shown: &str) -> Result<bool, String> {
+fn run_in_transaction(path: &Path, shown: &str) -> Result<bool, LayoutError> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(true);
     };
-    let doc: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|e| format!("{shown}/metadata.toml: {e}"))?;
+    let doc: toml_edit::DocumentMut = text.parse().map_err(|source| LayoutError::Metadata {
+        dir: shown.into(),
+        source,
+    })?;
     match doc.get("run_in_transaction") {
         None => Ok(true),
-        Some(item) => item.as_bool().ok_or_else(|| {
-            format!("{shown}/metadata.toml: run_in_transaction must be true or false")
-        }),
+        Some(item) => item
+            .as_bool()
+            .ok_or_else(|| LayoutError::TransactionFlag { dir: shown.into() }),
     }
 }
 
@@ -168,7 +176,11 @@ struct SqlxFiles {
     down: Option<PathBuf>,
 }
 
-fn sqlx(dir: &Path, files: &[String], shown: &dyn Fn(&str) -> String) -> Result<Loaded, String> {
+fn sqlx(
+    dir: &Path,
+    files: &[String],
+    shown: &dyn Fn(&str) -> String,
+) -> Result<Loaded, LayoutError> {
     let mut notes = Vec::new();
     let mut found: BTreeMap<i64, SqlxFiles> = BTreeMap::new();
     for file in files {
@@ -179,12 +191,9 @@ fn sqlx(dir: &Path, files: &[String], shown: &dyn Fn(&str) -> String) -> Result<
             ));
             continue;
         };
-        let version: i64 = prefix.parse().map_err(|_| {
-            format!(
-                "{}: expected an integer version before the first `_` (sqlx refuses this file name)",
-                shown(file)
-            )
-        })?;
+        let version: i64 = prefix
+            .parse()
+            .map_err(|_| LayoutError::NotAVersion { file: shown(file) })?;
         let (name, kind) = if let Some(n) = rest.strip_suffix(".up.sql") {
             (n, 1)
         } else if let Some(n) = rest.strip_suffix(".down.sql") {
@@ -194,11 +203,11 @@ fn sqlx(dir: &Path, files: &[String], shown: &dyn Fn(&str) -> String) -> Result<
         };
         let slot = found.entry(version).or_default();
         if !slot.name.is_empty() && slot.name != name {
-            return Err(format!(
-                "{}: version {version} is also used by `{}`",
-                shown(file),
-                slot.name
-            ));
+            return Err(LayoutError::VersionTaken {
+                file: shown(file),
+                version,
+                by: slot.name.clone(),
+            });
         }
         slot.name = name.to_string();
         let place = match kind {
@@ -207,15 +216,21 @@ fn sqlx(dir: &Path, files: &[String], shown: &dyn Fn(&str) -> String) -> Result<
             _ => &mut slot.down,
         };
         if place.is_some() {
-            return Err(format!("{}: version {version} is there twice", shown(file)));
+            return Err(LayoutError::Twice {
+                file: shown(file),
+                version,
+            });
         }
         *place = Some(dir.join(file));
     }
     let mut migrations = Vec::new();
     for (version, f) in found {
-        let script = |p: &Path| -> Result<Script, String> {
+        let script = |p: &Path| -> Result<Script, LayoutError> {
             let display = shown(&p.file_name().unwrap().to_string_lossy());
-            let sql = std::fs::read_to_string(p).map_err(|e| format!("{display}: {e}"))?;
+            let sql = std::fs::read_to_string(p).map_err(|source| LayoutError::Read {
+                path: display.clone(),
+                source,
+            })?;
             // sqlx looks at the very start of the file.
             let no_tx = sql
                 .trim_start_matches('\u{feff}')
@@ -231,16 +246,15 @@ fn sqlx(dir: &Path, files: &[String], shown: &dyn Fn(&str) -> String) -> Result<
             (Some(simple), None, None) => (script(&simple)?, None),
             (None, Some(up), down) => (script(&up)?, down.as_deref().map(script).transpose()?),
             (None, None, Some(_)) => {
-                return Err(format!(
-                    "{}: a down migration without its up",
-                    shown(&format!("{version}_{}.down.sql", f.name))
-                ))
+                return Err(LayoutError::DownWithoutUp {
+                    file: shown(&format!("{version}_{}.down.sql", f.name)),
+                })
             }
             _ => {
-                return Err(format!(
-                    "{}: version {version} is both a simple and a reversible migration",
-                    shown(&format!("{version}_{}.sql", f.name))
-                ))
+                return Err(LayoutError::SimpleAndReversible {
+                    file: shown(&format!("{version}_{}.sql", f.name)),
+                    version,
+                })
             }
         };
         migrations.push(Migration {
@@ -315,14 +329,24 @@ mod tests {
     fn diesel_needs_an_up_and_readable_metadata() {
         let t = tempfile::tempdir().unwrap();
         write(t.path(), "2024-01-01-000000_a/down.sql", "SELECT 1;");
-        assert!(load(t.path(), "m").unwrap_err().contains("no up.sql"));
+        let err = load(t.path(), "m").unwrap_err();
+        assert!(
+            matches!(&err, LayoutError::NoUp { dir } if dir == "m/2024-01-01-000000_a"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "m/2024-01-01-000000_a: no up.sql (diesel cannot run a migration without one)"
+        );
         write(t.path(), "2024-01-01-000000_a/up.sql", "SELECT 1;");
         write(
             t.path(),
             "2024-01-01-000000_a/metadata.toml",
             "run_in_transaction = nope",
         );
-        assert!(load(t.path(), "m").unwrap_err().contains("metadata.toml"));
+        let err = load(t.path(), "m").unwrap_err();
+        assert!(matches!(err, LayoutError::Metadata { .. }), "{err:?}");
+        assert!(err.to_string().contains("metadata.toml"));
     }
 
     #[test]
@@ -350,12 +374,21 @@ mod tests {
     fn sqlx_refuses_what_sqlx_refuses() {
         let t = tempfile::tempdir().unwrap();
         write(t.path(), "v1_a.sql", "");
-        assert!(load(t.path(), "m").unwrap_err().contains("integer version"));
+        let err = load(t.path(), "m").unwrap_err();
+        assert!(matches!(err, LayoutError::NotAVersion { .. }), "{err:?}");
+        assert!(err.to_string().contains("integer version"));
         let t = tempfile::tempdir().unwrap();
         write(t.path(), "1_a.down.sql", "");
-        assert!(load(t.path(), "m").unwrap_err().contains("without its up"));
+        let err = load(t.path(), "m").unwrap_err();
+        assert!(matches!(err, LayoutError::DownWithoutUp { .. }), "{err:?}");
+        assert!(err.to_string().contains("without its up"));
         write(t.path(), "1_a.up.sql", "");
         write(t.path(), "1_b.up.sql", "");
-        assert!(load(t.path(), "m").unwrap_err().contains("also used by"));
+        match load(t.path(), "m").unwrap_err() {
+            LayoutError::VersionTaken { version, by, .. } => {
+                assert_eq!((version, by.as_str()), (1, "a"))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

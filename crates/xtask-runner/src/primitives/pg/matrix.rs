@@ -195,7 +195,7 @@ fn test(
             .map_err(|e| format!("CREATE DATABASE {db}: {}", client::describe(&e)))?;
         created.push(db.clone());
         report.time("setup", t.elapsed());
-        client::with_database(server_url, &db)
+        client::with_database(server_url, &db).map_err(String::from)
     };
     let result = (|| {
         let first_url = if throwaway {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use postgres::Client;
 
 use super::client;
+use super::error::PgError;
 
 pub const TABLE: &str = "_xtask_migrations";
 
@@ -55,6 +56,8 @@ pub struct Failure {
     pub message: String,
 }
 
+impl std::error::Error for Failure {}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if let Some((n, total)) = self.step {
@@ -74,7 +77,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// Creates the bookkeeping table if needed.
-pub fn ensure_table(client: &mut Client) -> Result<(), String> {
+pub fn ensure_table(client: &mut Client) -> Result<(), PgError> {
     client
         .batch_execute(&format!(
             "CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -84,14 +87,17 @@ pub fn ensure_table(client: &mut Client) -> Result<(), String> {
                  applied_at timestamptz NOT NULL DEFAULT now()
              )"
         ))
-        .map_err(|e| format!("cannot create {TABLE}: {}", client::describe(&e)))
+        .map_err(|source| PgError::SqlIn {
+            doing: format!("cannot create {TABLE}"),
+            source,
+        })
 }
 
 /// Versions recorded as applied, with their checksums.
-pub fn applied(client: &mut Client) -> Result<BTreeMap<String, (String, String)>, String> {
+pub fn applied(client: &mut Client) -> Result<BTreeMap<String, (String, String)>, PgError> {
     let exists = client
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&TABLE])
-        .map_err(|e| client::describe(&e))?
+        .map_err(PgError::Sql)?
         .get::<_, bool>(0);
     if !exists {
         return Ok(BTreeMap::new());
@@ -102,7 +108,7 @@ pub fn applied(client: &mut Client) -> Result<BTreeMap<String, (String, String)>
             &format!("SELECT replace(version, '-', ''), name, checksum FROM {TABLE}"),
             &[],
         )
-        .map_err(|e| client::describe(&e))?;
+        .map_err(PgError::Sql)?;
     Ok(rows
         .iter()
         .map(|r| (r.get(0), (r.get(1), r.get(2))))
@@ -146,7 +152,7 @@ fn literal(text: &str) -> String {
 
 /// Applies every pending migration in order; returns the ids applied.
 pub fn migrate(client: &mut Client, all: &[Migration]) -> Result<Vec<String>, Failure> {
-    let setup = |message: String| Failure::plain(TABLE, message);
+    let setup = |e: PgError| Failure::plain(TABLE, e.to_string());
     ensure_table(client).map_err(setup)?;
     let done = applied(client).map_err(setup)?;
     let mut out = Vec::new();
@@ -165,7 +171,7 @@ pub fn rollback(
     all: &[Migration],
     steps: Option<usize>,
 ) -> Result<Vec<String>, Failure> {
-    let done = applied(client).map_err(|message| Failure::plain(TABLE, message))?;
+    let done = applied(client).map_err(|e| Failure::plain(TABLE, e.to_string()))?;
     let mut out = Vec::new();
     for (i, m) in all
         .iter()

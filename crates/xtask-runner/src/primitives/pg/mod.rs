@@ -12,6 +12,7 @@ pub mod client;
 pub mod cluster;
 pub mod discover;
 pub mod docker;
+pub mod error;
 pub mod layout;
 pub mod matrix;
 pub mod migrate;
@@ -27,13 +28,15 @@ use std::sync::{Arc, Mutex};
 
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module};
 
+use self::error::PgError;
 use self::options::{
     BackupOptions, BackupResult, ClusterOptions, CompareOptions, MigrateOptions, MigrateResult,
     RollbackOptions, RollbackResult, SeedResult, ServerSetup, StatusOptions, StatusResult,
     TestOptions, TestResult, VersionResult,
 };
+use super::error::IntoScript as _;
 use super::options::{self as declared, Options as _};
-use super::{error, Result};
+use super::Result;
 use crate::cancel::CancelToken;
 use crate::events::{JobId, Level};
 use crate::script::{context, Host, Mode};
@@ -186,7 +189,7 @@ pub fn register(engine: &mut Engine) {
 
 fn not_planning(what: &str) -> Result<()> {
     if context::current().host.mode == Mode::Plan {
-        return error(format!(
+        return super::error(format!(
             "{what} starts servers: call it inside a job, not at the top level of a task"
         ));
     }
@@ -205,7 +208,7 @@ fn start_cluster(version: i64, options: Map) -> Result<Server> {
     not_planning(WHAT)?;
     let ctx = Ctx::current();
     let major =
-        u32::try_from(version).or_else(|_| error("a version is a major number, e.g. 16"))?;
+        u32::try_from(version).or_else(|_| super::error("a version is a major number, e.g. 16"))?;
     let cluster_options = cluster_options(setup);
     let backend = options.backend;
     let image = options
@@ -217,14 +220,15 @@ fn start_cluster(version: i64, options: Map) -> Result<Server> {
         "docker" => true,
         "auto" => found.is_err() && docker::has_image(&ctx, &image),
         other => {
-            return error(format!(
+            return super::error(format!(
                 "unknown backend `{other}` (known: auto, native, docker)"
             ))
         }
     };
     let server = if use_docker {
         let container = docker::start(&image, &cluster_options, &ctx)
-            .or_else(|e| error(format!("pg::cluster({major}): {e}")))?;
+            .map_err(|source| PgError::Docker { major, source })
+            .script()?;
         let url = client::local_url(container.port, "postgres");
         let version = server_version(&url).unwrap_or_else(|_| major.to_string());
         Server {
@@ -238,14 +242,13 @@ fn start_cluster(version: i64, options: Map) -> Result<Server> {
             owned: Some(Arc::new(Mutex::new(Some(Owned::Docker(container))))),
         }
     } else {
-        let install = found.or_else(|e| {
-            error(if backend == "auto" {
-                format!("{e} (and no docker image {image} for the docker backend)")
-            } else {
-                e
+        let install = found
+            .map_err(|missing| match backend.as_str() {
+                "auto" => PgError::NoBackend { missing, image },
+                _ => PgError::NotFound(missing),
             })
-        })?;
-        let native = cluster::start(&install, &cluster_options, &ctx).or_else(error)?;
+            .script()?;
+        let native = cluster::start(&install, &cluster_options, &ctx).script()?;
         ctx.message(
             Level::Info,
             format!(
@@ -282,18 +285,18 @@ fn cluster_options(setup: ServerSetup) -> cluster::Options {
     out
 }
 
-fn server_version(url: &str) -> std::result::Result<String, String> {
+fn server_version(url: &str) -> std::result::Result<String, PgError> {
     let mut c = client::connect(url)?;
     c.query_one("SHOW server_version", &[])
         .map(|r| r.get::<_, String>(0))
-        .map_err(|e| client::describe(&e))
+        .map_err(PgError::Sql)
 }
 
 /// `pg::server(url)`: an existing server (a CI service container, `DATABASE_URL`).
 fn server(url: &str) -> Result<Server> {
     super::implied::volatile("pg::server is an existing server, outside the tree");
     mask_password(url);
-    let version = server_version(url).or_else(error)?;
+    let version = server_version(url).script()?;
     let major = discover::major_of(&version).unwrap_or(0) as i64;
     let port = postgres_port(url);
     Ok(Server {
@@ -340,7 +343,7 @@ fn target_url(target: &Dynamic) -> Result<String> {
         mask_password(&url);
         return Ok(url);
     }
-    error(format!(
+    super::error(format!(
         "expected a database URL or a server from pg::cluster/pg::server, not {}",
         target.type_name()
     ))
@@ -356,7 +359,7 @@ fn dir_option(display: &str) -> PathBuf {
 /// ignored; with `-v`, also the order.
 fn load(display: &str) -> Result<Vec<migrate::Migration>> {
     let dir = dir_option(display);
-    let loaded = layout::load(&dir, display).or_else(error)?;
+    let loaded = layout::load(&dir, display).script()?;
     let ctx = Ctx::current();
     for note in &loaded.notes {
         ctx.message(Level::Info, note.clone());
@@ -383,7 +386,7 @@ fn load(display: &str) -> Result<Vec<migrate::Migration>> {
 }
 
 fn connect(url: &str) -> Result<postgres::Client> {
-    client::connect(url).or_else(error)
+    client::connect(url).script()
 }
 
 /// `pg::migrate(target, #{ dir, command })`: apply pending migrations, or delegate to the
@@ -411,7 +414,7 @@ fn migrate_fn(target: Dynamic, options: Map) -> Result<Map> {
             result.get("duration").and_then(|d| d.as_float().ok()),
         ) {
             if took > budget.as_secs_f64() {
-                return error(format!(
+                return super::error(format!(
                     "the migration command took {took:.2}s, over the {}s budget",
                     budget.as_secs_f64()
                 ));
@@ -427,7 +430,7 @@ fn migrate_fn(target: Dynamic, options: Map) -> Result<Map> {
     let all = load(&options.dir)?;
     let mut c = connect(&url)?;
     let started = std::time::Instant::now();
-    let applied = migrate::migrate(&mut c, &all).or_else(|f| error(f.to_string()))?;
+    let applied = migrate::migrate(&mut c, &all).script()?;
     let took = started.elapsed();
     Ctx::current().message(
         Level::Info,
@@ -439,7 +442,7 @@ fn migrate_fn(target: Dynamic, options: Map) -> Result<Map> {
     );
     if let Some(budget) = budget {
         if took > budget {
-            return error(format!(
+            return super::error(format!(
                 "applying {} migration(s) took {:.2}s, over the {}s budget",
                 applied.len(),
                 took.as_secs_f64(),
@@ -461,8 +464,7 @@ fn rollback_fn(target: Dynamic, options: Map) -> Result<Map> {
     let url = target_url(&target)?;
     let all = load(&options.dir)?;
     let mut c = connect(&url)?;
-    let reverted =
-        migrate::rollback(&mut c, &all, options.steps.0).or_else(|f| error(f.to_string()))?;
+    let reverted = migrate::rollback(&mut c, &all, options.steps.0).script()?;
     Ok(declared::to_map(&RollbackResult { reverted }))
 }
 
@@ -473,7 +475,7 @@ fn status_fn(target: Dynamic, options: Map) -> Result<Map> {
     let url = target_url(&target)?;
     let all = load(&options.dir)?;
     let mut c = connect(&url)?;
-    let done = migrate::applied(&mut c).or_else(error)?;
+    let done = migrate::applied(&mut c).script()?;
     let (mut applied, mut pending, mut changed) = (Vec::new(), Vec::new(), Vec::new());
     for m in &all {
         match done.get(&m.version) {
@@ -503,14 +505,16 @@ fn status_fn(target: Dynamic, options: Map) -> Result<Map> {
 fn query_fn(target: Dynamic, sql: &str, params: Array) -> Result<Array> {
     let url = target_url(&target)?;
     let mut c = connect(&url)?;
-    sql::query(&mut c, sql, &params).or_else(|e| error(format!("pg::query: {e}")))
+    sql::query(&mut c, sql, &params)
+        .map_err(PgError::Query)
+        .script()
 }
 
 /// `pg::execute(target, sql)`: a script of statements in one transaction.
 fn execute_fn(target: Dynamic, script: &str) -> Result<()> {
     let url = target_url(&target)?;
     let mut c = connect(&url)?;
-    sql::execute(&mut c, script, "pg::execute").or_else(error)
+    sql::execute(&mut c, script, "pg::execute").script()
 }
 
 /// `pg::database(target, name)`: the URL of database `name` on the same server, created if
@@ -518,8 +522,10 @@ fn execute_fn(target: Dynamic, script: &str) -> Result<()> {
 fn database_fn(target: Dynamic, name: &str) -> Result<String> {
     let url = target_url(&target)?;
     let mut c = connect(&url)?;
-    sql::create_database(&mut c, name).or_else(|e| error(format!("pg::database: {e}")))?;
-    client::with_database(&url, name).or_else(error)
+    sql::create_database(&mut c, name)
+        .map_err(|e| e.within("pg::database"))
+        .script()?;
+    client::with_database(&url, name).script()
 }
 
 /// `pg::seed(target, file)`: a fixture file of statements; errors name the file and line:col.
@@ -527,10 +533,14 @@ fn seed_fn(target: Dynamic, file: &str) -> Result<Map> {
     let url = target_url(&target)?;
     let path = context::current().path(file);
     let text = std::fs::read_to_string(&path)
-        .or_else(|e| error(format!("pg::seed: cannot read {file}: {e}")))?;
+        .map_err(|source| PgError::SeedRead {
+            file: file.into(),
+            source,
+        })
+        .script()?;
     let mut c = connect(&url)?;
     let started = std::time::Instant::now();
-    sql::execute(&mut c, &text, file).or_else(error)?;
+    sql::execute(&mut c, &text, file).script()?;
     Ok(declared::to_map(&SeedResult {
         statements: client::split(&text).len() as i64,
         duration: started.elapsed().as_secs_f64(),
@@ -543,7 +553,9 @@ fn backup_fn(target: Dynamic, options: Map) -> Result<Map> {
     let options: BackupOptions = declared::parse(&options)?;
     not_planning("pg::backup")?;
     let url = target_url(&target)?;
-    let made = backup::backup(&url).or_else(|e| error(format!("pg::backup: {e}")))?;
+    let made = backup::backup(&url)
+        .map_err(|e| e.within("pg::backup"))
+        .script()?;
     Ctx::current().message(
         Level::Info,
         format!("backed up database {} as {}", made.database, made.copy),
@@ -557,7 +569,7 @@ fn backup_fn(target: Dynamic, options: Map) -> Result<Map> {
         });
     }
     Ok(declared::to_map(&BackupResult {
-        url: client::with_database(&url, &made.copy).or_else(error)?,
+        url: client::with_database(&url, &made.copy).script()?,
         database: made.database,
         backup: made.copy,
     }))
@@ -567,10 +579,12 @@ fn backup_fn(target: Dynamic, options: Map) -> Result<Map> {
 fn restore_fn(target: Dynamic, made: Map) -> Result<()> {
     let url = target_url(&target)?;
     let Some(copy) = made.get("backup").filter(|v| v.is_string()) else {
-        return error("pg::restore takes the map pg::backup returned");
+        return super::error("pg::restore takes the map pg::backup returned");
     };
     let copy = copy.to_string();
-    backup::restore(&url, &copy).or_else(|e| error(format!("pg::restore: {e}")))?;
+    backup::restore(&url, &copy)
+        .map_err(|e| e.within("pg::restore"))
+        .script()?;
     Ctx::current().message(
         Level::Info,
         format!(
@@ -587,7 +601,8 @@ fn snapshot_fn(target: Dynamic, options: Map) -> Result<Array> {
     let url = target_url(&target)?;
     let mut c = connect(&url)?;
     let s = snapshot::take_with(&mut c, &compare_options(options))
-        .or_else(|e| error(client::describe(&e)))?;
+        .map_err(PgError::Sql)
+        .script()?;
     Ok(s.into_iter().map(Dynamic::from).collect())
 }
 
@@ -619,12 +634,12 @@ fn test_migrations(options: Map) -> Result<Map> {
     let cli = options.cli.map(|c| c.0);
     let command = options.command.map(|c| c.0);
     if cli.is_some() && command.is_some() {
-        return error("give `cli` (a migration binary) or `command`, not both");
+        return super::error("give `cli` (a migration binary) or `command`, not both");
     }
     if cli.is_some()
         && (options.since.is_some() || options.last.is_some() || options.irreversible.is_some())
     {
-        return error(
+        return super::error(
             "`since`, `last` and `irreversible` work on SQL migration files, not with `cli`",
         );
     }
@@ -647,7 +662,7 @@ fn test_migrations(options: Map) -> Result<Map> {
         let migrations = load(&dir_display)?;
         let list_at = |rev: &str| plan::git_list(&dir, rev, &ctx);
         let (plan, notes) =
-            plan::select(migrations, &selection, &dir_display, &list_at).or_else(error)?;
+            plan::select(migrations, &selection, &dir_display, &list_at).script()?;
         for note in notes {
             ctx.message(Level::Info, note);
         }
@@ -675,14 +690,17 @@ fn test_migrations(options: Map) -> Result<Map> {
                 Some(v) => v.0.clone(),
             };
             if versions.is_empty() {
-                return error(format!(
+                return super::error(format!(
                     "no PostgreSQL server found; looked in {}",
                     found.searched.join(", ")
                 ));
             }
             versions
                 .into_iter()
-                .map(|v| (v.to_string(), matrix::Target::Cluster(found.get(v))))
+                .map(|v| {
+                    let install = found.get(v).map_err(|e| e.to_string());
+                    (v.to_string(), matrix::Target::Cluster(install))
+                })
                 .collect()
         }
     };
@@ -755,7 +773,7 @@ fn test_migrations(options: Map) -> Result<Map> {
         failures.extend(differences.iter().cloned());
     }
     if !failures.is_empty() && !options.allow_fail {
-        return error(format!(
+        return super::error(format!(
             "migration test failed:\n{}",
             failures
                 .iter()
@@ -786,13 +804,13 @@ fn compare_fn(results: Array) -> Result<Array> {
     let mut snapshots = Vec::new();
     for result in results {
         let Some(result) = result.try_cast::<Map>() else {
-            return error("pg::compare takes the maps pg::test_migrations returned");
+            return super::error("pg::compare takes the maps pg::test_migrations returned");
         };
         let Some(versions) = result
             .get("versions")
             .and_then(|v| v.clone().try_cast::<Map>())
         else {
-            return error("pg::compare: a result without `versions`");
+            return super::error("pg::compare: a result without `versions`");
         };
         for (_, entry) in versions {
             let Some(entry) = entry.try_cast::<Map>() else {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::process::Spec;
 
+use super::error::PlanError;
 use super::matrix::Plan;
 use super::migrate::Migration;
 
@@ -23,7 +24,7 @@ pub struct Selection {
 }
 
 /// Lists the files under `dir` in a commit, relative to `dir`.
-pub type ListAt<'a> = &'a dyn Fn(&str) -> Result<Vec<String>, String>;
+pub type ListAt<'a> = &'a dyn Fn(&str) -> Result<Vec<String>, PlanError>;
 
 /// The plan for `migrations` (read from `display`); `list_at` reads a commit's tree. Returns
 /// the plan and notes on what is not tested and why.
@@ -32,12 +33,12 @@ pub fn select(
     selection: &Selection,
     display: &str,
     list_at: ListAt,
-) -> Result<(Plan, Vec<String>), String> {
+) -> Result<(Plan, Vec<String>), PlanError> {
     let total = migrations.len();
     let mut notes = Vec::new();
     let mut new = vec![true; total];
     match (&selection.since, selection.last) {
-        (Some(_), Some(_)) => return Err("give `since` or `last`, not both".into()),
+        (Some(_), Some(_)) => return Err(PlanError::SinceAndLast),
         (Some(since), None) => {
             let base = list_at(since)?;
             let prefix = format!("{}/", display.trim_end_matches('/'));
@@ -61,9 +62,10 @@ pub fn select(
             .iter()
             .position(|m| &m.id == name || &m.version == name || &m.name == name)
         else {
-            return Err(format!(
-                "option `irreversible`: no migration `{name}` in {display}"
-            ));
+            return Err(PlanError::UnknownIrreversible {
+                name: name.clone(),
+                dir: display.into(),
+            });
         };
         let file = migrations[i]
             .down
@@ -127,8 +129,8 @@ fn short_list(names: &[&str]) -> String {
 
 /// `git ls-tree` of `dir` at `rev`, relative to `dir`, through the job's process layer (so a
 /// cancelled job stops it).
-pub fn git_list(dir: &Path, rev: &str, ctx: &super::Ctx) -> Result<Vec<String>, String> {
-    let git = |args: &[&str]| -> Result<String, String> {
+pub fn git_list(dir: &Path, rev: &str, ctx: &super::Ctx) -> Result<Vec<String>, PlanError> {
+    let git = |args: &[&str]| -> Result<String, PlanError> {
         let spec = Spec {
             env: ctx.env.clone(),
             ..Spec::query("git", args, dir)
@@ -139,15 +141,19 @@ pub fn git_list(dir: &Path, rev: &str, ctx: &super::Ctx) -> Result<Vec<String>, 
             let stderr = Arc::clone(&stderr);
             Arc::new(move |bytes| stderr.lock().unwrap().extend_from_slice(&bytes))
         };
-        let finished = crate::process::execute(&spec, &ctx.token, sink)
-            .map_err(|e| format!("`{}`: {e}", argv.join(" ")))?;
+        let finished =
+            crate::process::execute(&spec, &ctx.token, sink).map_err(|e| PlanError::GitSpawn {
+                command: argv.join(" "),
+                reason: e.to_string(),
+            })?;
         if !finished.success() {
-            return Err(format!(
-                "`{}` failed with {}: {}",
-                argv.join(" "),
-                finished.describe(),
-                String::from_utf8_lossy(&stderr.lock().unwrap()).trim()
-            ));
+            return Err(PlanError::GitFailed {
+                command: argv.join(" "),
+                status: finished.describe(),
+                stderr: String::from_utf8_lossy(&stderr.lock().unwrap())
+                    .trim()
+                    .to_string(),
+            });
         }
         Ok(String::from_utf8_lossy(&finished.stdout).into_owned())
     };
@@ -157,7 +163,7 @@ pub fn git_list(dir: &Path, rev: &str, ctx: &super::Ctx) -> Result<Vec<String>, 
         "--quiet",
         &format!("{rev}^{{commit}}"),
     ])
-    .map_err(|_| format!("option `since`: `{rev}` is not a commit in this repository"))?;
+    .map_err(|_| PlanError::NotACommit { rev: rev.into() })?;
     let out = git(&["ls-tree", "-r", "--name-only", rev, "--", "."])?;
     Ok(out.lines().map(str::to_string).collect())
 }
@@ -248,6 +254,25 @@ mod tests {
             irreversible: vec!["nope".into()],
             ..Selection::default()
         };
-        assert!(select(history(), &s, "m", &|_| unreachable!()).is_err());
+        match select(history(), &s, "m", &|_| unreachable!()) {
+            Err(PlanError::UnknownIrreversible { name, dir }) => {
+                assert_eq!((&*name, &*dir), ("nope", "m"))
+            }
+            other => panic!("{:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn a_since_that_is_not_a_commit_stays_the_listing_error() {
+        let s = Selection {
+            since: Some("v9".into()),
+            ..Selection::default()
+        };
+        let not_a_commit = |rev: &str| Err(PlanError::NotACommit { rev: rev.into() });
+        let err = select(history(), &s, "m", &not_a_commit).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "option `since`: `v9` is not a commit in this repository"
+        );
     }
 }

@@ -11,34 +11,36 @@ use postgres::Client;
 use rhai::{Array, Dynamic, Map};
 
 use super::client;
+use super::error::{PgError, QueryError};
 use super::migrate::{self, Script};
 
 /// Runs one statement with `params` (`$1`, `$2`, … in the SQL); returns its rows.
-pub fn query(c: &mut Client, sql: &str, params: &[Dynamic]) -> Result<Array, String> {
-    let statement = c.prepare(sql).map_err(|e| located(&e, sql))?;
+pub fn query(c: &mut Client, sql: &str, params: &[Dynamic]) -> Result<Array, QueryError> {
+    let statement = c.prepare(sql).map_err(|e| located(e, sql))?;
     if statement.params().len() != params.len() {
-        return Err(format!(
-            "the statement has {} parameter(s), {} given",
-            statement.params().len(),
-            params.len()
-        ));
+        return Err(QueryError::ParamCount {
+            expected: statement.params().len(),
+            given: params.len(),
+        });
     }
     let values: Vec<Box<dyn ToSql + Sync>> = statement
         .params()
         .iter()
         .zip(params)
         .enumerate()
-        .map(|(i, (ty, v))| param(ty, v).map_err(|e| format!("parameter ${}: {e}", i + 1)))
+        .map(|(i, (ty, v))| param(ty, v).map_err(|reason| QueryError::Param { n: i + 1, reason }))
         .collect::<Result<_, _>>()?;
     let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
-    let rows = c.query(&statement, &refs).map_err(|e| located(&e, sql))?;
+    let rows = c.query(&statement, &refs).map_err(|e| located(e, sql))?;
     let mut out = Array::new();
     for row in rows {
         let mut map = Map::new();
         for (i, col) in row.columns().iter().enumerate() {
             let raw: Raw = row.get(i);
-            let value =
-                decode(col.type_(), raw.0).map_err(|e| format!("column `{}`: {e}", col.name()))?;
+            let value = decode(col.type_(), raw.0).map_err(|reason| QueryError::Column {
+                column: col.name().into(),
+                reason,
+            })?;
             map.insert(col.name().into(), value);
         }
         out.push(Dynamic::from_map(map));
@@ -49,7 +51,7 @@ pub fn query(c: &mut Client, sql: &str, params: &[Dynamic]) -> Result<Array, Str
 /// Runs a script of statements in one transaction (unless its first line is
 /// `-- no-transaction`, or it is a single statement, which may then be one that refuses a
 /// transaction, like `CREATE DATABASE`); `display` names it in errors (`file:line:col: ERROR …`).
-pub fn execute(c: &mut Client, sql: &str, display: &str) -> Result<(), String> {
+pub fn execute(c: &mut Client, sql: &str, display: &str) -> Result<(), PgError> {
     let no_tx = sql.starts_with("-- no-transaction") || client::split(sql).len() < 2;
     let script = Script {
         display: display.to_string(),
@@ -57,29 +59,29 @@ pub fn execute(c: &mut Client, sql: &str, display: &str) -> Result<(), String> {
         transaction: !no_tx,
         refuse_empty: false,
     };
-    migrate::run_script(c, &script).map_err(|f| f.to_string())
+    Ok(migrate::run_script(c, &script)?)
 }
 
 /// Creates database `name` on the server unless it exists.
-pub fn create_database(c: &mut Client, name: &str) -> Result<(), String> {
+pub fn create_database(c: &mut Client, name: &str) -> Result<(), PgError> {
     let exists = c
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-        .map_err(|e| client::describe(&e))?
+        .map_err(PgError::Sql)?
         .is_some();
     if !exists {
         c.batch_execute(&format!("CREATE DATABASE {}", super::backup::quote(name)))
-            .map_err(|e| format!("CREATE DATABASE {name}: {}", client::describe(&e)))?;
+            .map_err(|source| PgError::SqlIn {
+                doing: format!("CREATE DATABASE {name}"),
+                source,
+            })?;
     }
     Ok(())
 }
 
-fn located(e: &postgres::Error, sql: &str) -> String {
-    match client::position(e) {
-        Some(p) => {
-            let (line, col) = client::line_col(sql, p);
-            format!("{line}:{col}: {}", client::describe(e))
-        }
-        None => client::describe(e),
+fn located(source: postgres::Error, sql: &str) -> QueryError {
+    QueryError::Statement {
+        at: client::position(&source).map(|p| client::line_col(sql, p)),
+        source,
     }
 }
 
