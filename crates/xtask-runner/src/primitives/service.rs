@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use rhai::{Array, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
-use super::http::{self, socket_addrs, tcp_probe};
+use super::error::IntoScript as _;
+use super::http::{self, socket_addrs, tcp_probe, AddressError};
 use super::options::Options as _;
 use super::options::{self, option_type, options, script_type, Duration as OptDuration, Vars};
 use super::reference::Function;
 use super::wait::{self, Poll, WaitError};
-use super::{at_call_site, error, Result};
+use super::{at_call_site, Result};
 use crate::cancel::{self, GroupGuard};
 use crate::events::{Event, EventBus, JobId, Level};
 use crate::process::{self, display_argv, Background, Failure, Spec};
@@ -132,6 +133,70 @@ enum Ready {
     Log(regex_lite::Regex),
 }
 
+/// What goes wrong starting a service, worded as scripts see it.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("service::start needs a command, e.g. service::start([\"./server\"])")]
+    NoCommand,
+    #[error("option `log_tail` must be a number of lines (0 hides the log)")]
+    LogTail,
+    /// `got`: the kinds given (none, or more than one).
+    #[error(
+        "option `ready` needs exactly one of `http`, `tcp` or `log` (got {})",
+        if got.is_empty() { "none".to_string() } else { got.join(", ") }
+    )]
+    ReadyKinds { got: Vec<String> },
+    #[error("`ready.status` goes with `ready.http`")]
+    StatusWithoutHttp,
+    #[error("`ready.status` must be an HTTP status code")]
+    ReadyStatus,
+    #[error("ready.tcp: {0}")]
+    ReadyTcp(#[source] AddressError),
+    #[error("ready.log: invalid regex `{pattern}`: {source}")]
+    ReadyLog {
+        pattern: String,
+        source: regex_lite::Error,
+    },
+    #[error("service `{name}`: working directory does not exist: {}", dir.display())]
+    NoDir { name: String, dir: PathBuf },
+    #[error(
+        "service `{name}`: program not found: `{program}` (is it built, installed and on PATH?)"
+    )]
+    ProgramNotFound { name: String, program: String },
+    /// The OS's (or the process layer's) words for why it could not be started.
+    #[error("service `{name}`: cannot start `{command}`: {reason}")]
+    CannotStart {
+        name: String,
+        command: String,
+        reason: String,
+    },
+    /// Not ready in time, exited or stopped; `waited_for` as [`Ready::describe`] says it, `log`
+    /// the tail of its output (or empty).
+    #[error("{}{log}", not_ready(name, command, waited_for, wait))]
+    NotReady {
+        name: String,
+        command: String,
+        waited_for: String,
+        wait: WaitError,
+        log: String,
+    },
+}
+
+fn not_ready(name: &str, command: &str, waited_for: &str, wait: &WaitError) -> String {
+    let what = format!("service `{name}` (`{command}`)");
+    match wait {
+        WaitError::TimedOut { after, last } => format!(
+            "{what} was not ready after {} waiting for {waited_for} (last attempt: {last}); stopped it",
+            crate::duration::format(*after),
+        ),
+        WaitError::Cancelled(reason) => format!("{what}: stopped: {reason}"),
+        WaitError::Fatal(text) if text.starts_with("exited") => {
+            format!("{what} {text} before it was ready")
+        }
+        WaitError::Fatal(text) => format!("{what}: {text}; stopped it"),
+    }
+}
+
 impl Ready {
     fn parse(value: Option<ReadyMap>) -> Result<Ready> {
         let Some(ReadyMap(map)) = value else {
@@ -143,17 +208,11 @@ impl Ready {
             .filter(|k| map.contains_key(*k))
             .collect();
         if kinds.len() != 1 {
-            return error(format!(
-                "option `ready` needs exactly one of `http`, `tcp` or `log` (got {})",
-                if kinds.is_empty() {
-                    "none".to_string()
-                } else {
-                    kinds.join(", ")
-                }
-            ));
+            let got = kinds.iter().map(|k| k.to_string()).collect();
+            return Err(ServiceError::ReadyKinds { got }).script();
         }
         if ready.status.is_some() && kinds[0] != "http" {
-            return error("`ready.status` goes with `ready.http`");
+            return Err(ServiceError::StatusWithoutHttp).script();
         }
         let text = match kinds[0] {
             "http" => ready.http,
@@ -170,18 +229,26 @@ impl Ready {
                         .map(|c| c as u16);
                     match code {
                         Some(code) => status = Some(vec![code]),
-                        None => return error("`ready.status` must be an HTTP status code"),
+                        None => return Err(ServiceError::ReadyStatus).script(),
                     }
                 }
                 Ready::Http { url: text, status }
             }
             "tcp" => {
-                let addrs = socket_addrs(&text).or_else(|e| error(format!("ready.tcp: {e}")))?;
+                let addrs = socket_addrs(&text)
+                    .map_err(ServiceError::ReadyTcp)
+                    .script()?;
                 Ready::Tcp { addr: text, addrs }
             }
             _ => match regex_lite::Regex::new(&text) {
                 Ok(re) => Ready::Log(re),
-                Err(e) => return error(format!("ready.log: invalid regex `{text}`: {e}")),
+                Err(source) => {
+                    return Err(ServiceError::ReadyLog {
+                        pattern: text,
+                        source,
+                    })
+                    .script()
+                }
             },
         })
     }
@@ -376,7 +443,7 @@ pub(crate) fn start_with(argv: Array, options: StartOptions) -> Result<Service> 
     let scope = context::current();
     let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
     if argv.is_empty() || argv[0].is_empty() {
-        return error("service::start needs a command, e.g. service::start([\"./server\"])");
+        return Err(ServiceError::NoCommand).script();
     }
     let display = display_argv(&argv);
     let name = match options.name {
@@ -397,7 +464,7 @@ pub(crate) fn start_with(argv: Array, options: StartOptions) -> Result<Service> 
     let stop_timeout = options.stop_timeout.0;
     let log_tail = match usize::try_from(options.log_tail) {
         Ok(n) => n,
-        Err(_) => return error("option `log_tail` must be a number of lines (0 hides the log)"),
+        Err(_) => return Err(ServiceError::LogTail).script(),
     };
 
     let bus = scope.host.bus.clone();
@@ -427,10 +494,7 @@ pub(crate) fn start_with(argv: Array, options: StartOptions) -> Result<Service> 
     });
     let token = scope.token();
     if !dir.is_dir() {
-        return error(format!(
-            "service `{name}`: working directory does not exist: {}",
-            dir.display()
-        ));
+        return Err(ServiceError::NoDir { name, dir }).script();
     }
     let program = resolve_program(&argv[0], &dir);
     let spec = Spec {
@@ -444,16 +508,25 @@ pub(crate) fn start_with(argv: Array, options: StartOptions) -> Result<Service> 
     let started = match process::spawn_background(&spec, process::Output::Pipe, &token) {
         Ok(started) => started,
         Err(Failure::NotFound { .. }) => {
-            return error(format!(
-                "service `{name}`: program not found: `{}` (is it built, installed and on PATH?)",
-                argv[0]
-            ))
+            return Err(ServiceError::ProgramNotFound {
+                name,
+                program: argv[0].clone(),
+            })
+            .script()
         }
-        // The OS's own words, as for any program that cannot be started.
-        Err(Failure::Io(e)) => {
-            return error(format!("service `{name}`: cannot start `{display}`: {e}"))
+        Err(e) => {
+            let reason = match e {
+                // The OS's own words, as for any program that cannot be started.
+                Failure::Io(e) => e.to_string(),
+                e => e.to_string(),
+            };
+            return Err(ServiceError::CannotStart {
+                name,
+                command: display,
+                reason,
+            })
+            .script();
         }
-        Err(e) => return error(format!("service `{name}`: cannot start `{display}`: {e}")),
     };
     let Background {
         mut child,
@@ -535,23 +608,17 @@ pub(crate) fn start_with(argv: Array, options: StartOptions) -> Result<Service> 
         ))),
         (result, _) => result,
     };
-    if let Err(err) = result {
+    if let Err(wait) = result {
         service.stop();
-        let what = format!("service `{name}` (`{display}`)");
-        let text = match err {
-            WaitError::TimedOut { after, last } => format!(
-                "{what} was not ready after {} waiting for {} (last attempt: {last}); stopped it",
-                crate::duration::format(after),
-                ready.describe()
-            ),
-            WaitError::Cancelled(reason) => format!("{what}: stopped: {reason}"),
-            WaitError::Fatal(text) if text.starts_with("exited") => {
-                format!("{what} {text} before it was ready")
-            }
-            WaitError::Fatal(text) => format!("{what}: {text}; stopped it"),
-        };
         service.inner.tail_shown.store(true, Ordering::Relaxed);
-        return error(format!("{text}{}", service.log_tail()));
+        return Err(ServiceError::NotReady {
+            name,
+            command: display,
+            waited_for: ready.describe(),
+            wait,
+            log: service.log_tail(),
+        })
+        .script();
     }
     bus.message(
         job,
@@ -613,6 +680,46 @@ mod tests {
         assert_eq!(tail("a\nb\nc\n", 2), ("b\nc".to_string(), 2, 3));
         assert_eq!(tail("a\n", 5), ("a".to_string(), 1, 1));
         assert_eq!(tail("", 5), (String::new(), 0, 0));
+    }
+
+    #[test]
+    fn not_ready_says_what_was_awaited_and_how_it_ended() {
+        let not_ready = |wait| ServiceError::NotReady {
+            name: "api".into(),
+            command: "./api --port 1".into(),
+            waited_for: "a TCP connection to 127.0.0.1:1".into(),
+            wait,
+            log: "\n(service `api` wrote no output)".into(),
+        };
+        let timed_out = not_ready(WaitError::TimedOut {
+            after: Duration::from_secs(2),
+            last: "127.0.0.1:1: connection refused".into(),
+        });
+        assert_eq!(
+            timed_out.to_string(),
+            "service `api` (`./api --port 1`) was not ready after 2.00s waiting for a TCP \
+             connection to 127.0.0.1:1 (last attempt: 127.0.0.1:1: connection refused); stopped \
+             it\n(service `api` wrote no output)"
+        );
+        let exited = not_ready(WaitError::Fatal("exited with code 3".into()));
+        assert!(
+            exited.to_string().starts_with(
+                "service `api` (`./api --port 1`) exited with code 3 before it was ready"
+            ),
+            "{exited}"
+        );
+    }
+
+    #[test]
+    fn an_unresolvable_ready_address_is_a_typed_error() {
+        let err = ServiceError::ReadyTcp(socket_addrs("no-port-here").unwrap_err());
+        assert!(
+            matches!(&err, ServiceError::ReadyTcp(AddressError::Invalid { addr, .. }) if addr == "no-port-here"),
+            "{err:?}"
+        );
+        assert!(err
+            .to_string()
+            .starts_with("ready.tcp: `no-port-here` is not a host:port address"));
     }
 
     #[test]
