@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, FuncRegistration, Map, Module, NativeCallContext};
 
+use super::error::IntoScript as _;
 use super::http::{Headers, Text};
 use super::options::Options as _;
 use super::options::{self, options, Duration as OptDuration, Number};
 use super::reference::Function;
-use super::{at_call_site, error, Result};
+use super::{at_call_site, Result};
 use crate::events::Level;
 use crate::script::{context, Mode};
 
@@ -102,17 +103,57 @@ pub fn register_into(http: &mut Module) {
     );
 }
 
-fn positive(key: &str, n: i64) -> Result<u64> {
+/// What goes wrong in `http::load` and `http::canary`, worded as scripts see it.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("option `{key}` must be a positive whole number")]
+    NotPositive { key: &'static str },
+    #[error("http::load: `{url}` is not an http:// URL")]
+    NotHttp { url: String },
+    #[error("http::load: cannot resolve `{authority}`: {source}")]
+    Unresolved {
+        authority: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "http::load only loads loopback services (127.0.0.1, ::1, localhost); `{authority}` is not one"
+    )]
+    NotLoopback { authority: String },
+    #[error("http::load: give at least one URL")]
+    NoUrl,
+    #[error("http::load stopped: {reason}")]
+    Stopped { reason: String },
+    /// `what` is `baseline` or `candidate`; `got` the type of what was there.
+    #[error("{what}.{key} must be a number, not {got}")]
+    NotANumber {
+        what: &'static str,
+        key: &'static str,
+        got: String,
+    },
+    #[error("{what} has no `{key}`: pass what http::load returned")]
+    Missing {
+        what: &'static str,
+        key: &'static str,
+    },
+    /// The checks the candidate failed.
+    #[error(
+        "canary rejected, roll back: {}",
+        failed.iter().map(Check::describe).collect::<Vec<_>>().join("; ")
+    )]
+    Rejected { failed: Vec<Check> },
+}
+
+fn positive(key: &'static str, n: i64) -> std::result::Result<u64, LoadError> {
     match n {
         n if n > 0 => Ok(n as u64),
-        _ => error(format!("option `{key}` must be a positive whole number")),
+        _ => Err(LoadError::NotPositive { key }),
     }
 }
 
 /// The URL's host must be a loopback address.
-fn check_loopback(url: &str) -> Result<()> {
+fn check_loopback(url: &str) -> std::result::Result<(), LoadError> {
     let Some(rest) = url.strip_prefix("http://") else {
-        return error(format!("http::load: `{url}` is not an http:// URL"));
+        return Err(LoadError::NotHttp { url: url.into() });
     };
     let authority = rest.split(['/', '?']).next().unwrap_or("");
     let with_port = if authority
@@ -125,12 +166,17 @@ fn check_loopback(url: &str) -> Result<()> {
     };
     let addrs: Vec<_> = match with_port.to_socket_addrs() {
         Ok(addrs) => addrs.collect(),
-        Err(e) => return error(format!("http::load: cannot resolve `{authority}`: {e}")),
+        Err(source) => {
+            return Err(LoadError::Unresolved {
+                authority: authority.into(),
+                source,
+            })
+        }
     };
     if addrs.is_empty() || addrs.iter().any(|a| !a.ip().is_loopback()) {
-        return error(format!(
-            "http::load only loads loopback services (127.0.0.1, ::1, localhost); `{authority}` is not one"
-        ));
+        return Err(LoadError::NotLoopback {
+            authority: authority.into(),
+        });
     }
     Ok(())
 }
@@ -159,13 +205,15 @@ struct Settings {
 fn settings(options: &Map) -> Result<Settings> {
     let options: LoadOptions = options::parse(options)?;
     let requests = match options.requests {
-        Some(n) => positive("requests", n)?,
+        Some(n) => positive("requests", n).script()?,
         None if options.duration.is_some() => u64::MAX,
         None => DEFAULT_REQUESTS,
     };
     Ok(Settings {
         requests,
-        concurrency: positive("concurrency", options.concurrency)?.min(256),
+        concurrency: positive("concurrency", options.concurrency)
+            .script()?
+            .min(256),
         duration: options.duration.map(|d| d.0),
         timeout: options.timeout.0,
         method: options.method.to_ascii_uppercase(),
@@ -176,7 +224,7 @@ fn settings(options: &Map) -> Result<Settings> {
 
 fn load(url: &str, options: &Map) -> Result<Map> {
     let settings = settings(options)?;
-    check_loopback(url)?;
+    check_loopback(url).script()?;
     let mut results = run_targets(&[url.to_string()], &settings)?;
     Ok(results.remove(0))
 }
@@ -188,10 +236,10 @@ fn load_side_by_side(urls: &rhai::Array, options: &Map) -> Result<rhai::Array> {
     let settings = settings(options)?;
     let urls: Vec<String> = urls.iter().map(crate::primitives::display_value).collect();
     if urls.is_empty() {
-        return error("http::load: give at least one URL");
+        return Err(LoadError::NoUrl).script();
     }
     for url in &urls {
-        check_loopback(url)?;
+        check_loopback(url).script()?;
     }
     Ok(run_targets(&urls, &settings)?
         .into_iter()
@@ -256,7 +304,7 @@ fn run_targets(urls: &[String], settings: &Settings) -> Result<Vec<Map>> {
         results.push(result);
     }
     if let Some(reason) = token.reason() {
-        return error(format!("http::load stopped: {reason}"));
+        return Err(LoadError::Stopped { reason }).script();
     }
     Ok(results)
 }
@@ -393,24 +441,45 @@ fn summary(tally: &Tally, elapsed: Duration) -> Map {
     map
 }
 
-fn number(map: &Map, what: &str, key: &str) -> Result<f64> {
+fn number(map: &Map, what: &'static str, key: &'static str) -> std::result::Result<f64, LoadError> {
     match map.get(key) {
         Some(v) => v
             .as_float()
             .or_else(|_| v.as_int().map(|i| i as f64))
-            .or_else(|t| error(format!("{what}.{key} must be a number, not {t}"))),
-        None => error(format!(
-            "{what} has no `{key}`: pass what http::load returned"
-        )),
+            .map_err(|t| LoadError::NotANumber {
+                what,
+                key,
+                got: t.to_string(),
+            }),
+        None => Err(LoadError::Missing { what, key }),
     }
 }
 
 /// The verdict of one figure: candidate against `ratio` times the baseline.
+#[derive(Clone, Debug)]
 pub struct Check {
     pub figure: &'static str,
     pub baseline: f64,
     pub candidate: f64,
     pub limit: f64,
+}
+
+impl Check {
+    /// `error rate: candidate 3.00% vs baseline 1.00% (limit 2.00%)`.
+    pub fn describe(&self) -> String {
+        match self.figure {
+            "error rate" => format!(
+                "error rate: candidate {:.2}% vs baseline {:.2}% (limit {:.2}%)",
+                self.candidate * 100.0,
+                self.baseline * 100.0,
+                self.limit * 100.0
+            ),
+            _ => format!(
+                "p95 latency: candidate {:.1} ms vs baseline {:.1} ms (limit {:.1} ms)",
+                self.candidate, self.baseline, self.limit
+            ),
+        }
+    }
 }
 
 /// OmniHub's rule. An error-rate baseline of zero would make any candidate error a failure
@@ -444,37 +513,24 @@ fn canary(baseline: &Map, candidate: &Map, options: &Map) -> Result<Map> {
     let max_p95_ratio = options.max_p95_ratio.0;
     let min_error_rate = options.min_error_rate.0;
     let base = (
-        number(baseline, "baseline", "error_rate")?,
-        number(baseline, "baseline", "p95")?,
+        number(baseline, "baseline", "error_rate").script()?,
+        number(baseline, "baseline", "p95").script()?,
     );
     let cand = (
-        number(candidate, "candidate", "error_rate")?,
-        number(candidate, "candidate", "p95")?,
+        number(candidate, "candidate", "error_rate").script()?,
+        number(candidate, "candidate", "p95").script()?,
     );
     let checks = canary_checks(base, cand, max_error_ratio, max_p95_ratio, min_error_rate);
-    let describe = |c: &Check| match c.figure {
-        "error rate" => format!(
-            "error rate: candidate {:.2}% vs baseline {:.2}% (limit {:.2}%)",
-            c.candidate * 100.0,
-            c.baseline * 100.0,
-            c.limit * 100.0
-        ),
-        _ => format!(
-            "p95 latency: candidate {:.1} ms vs baseline {:.1} ms (limit {:.1} ms)",
-            c.candidate, c.baseline, c.limit
-        ),
-    };
     let scope = context::current();
     for c in &checks {
-        scope.host.bus.message(scope.job, Level::Info, describe(c));
+        scope.host.bus.message(scope.job, Level::Info, c.describe());
     }
-    let failed: Vec<String> = checks
-        .iter()
+    let failed: Vec<Check> = checks
+        .into_iter()
         .filter(|c| c.candidate > c.limit)
-        .map(describe)
         .collect();
     if !failed.is_empty() && scope.host.mode != Mode::Plan {
-        return error(format!("canary rejected, roll back: {}", failed.join("; ")));
+        return Err(LoadError::Rejected { failed }).script();
     }
     let mut map = Map::new();
     map.insert("passed".into(), Dynamic::TRUE);
@@ -523,7 +579,34 @@ mod tests {
         assert!(check_loopback("http://127.0.0.1:8080/x").is_ok());
         assert!(check_loopback("http://localhost:8080").is_ok());
         assert!(check_loopback("http://[::1]:8080/").is_ok());
-        assert!(check_loopback("http://10.1.2.3:80/").is_err());
-        assert!(check_loopback("https://127.0.0.1/").is_err());
+        assert!(matches!(
+            check_loopback("http://10.1.2.3:80/"),
+            Err(LoadError::NotLoopback { authority }) if authority == "10.1.2.3:80"
+        ));
+        assert!(matches!(
+            check_loopback("https://127.0.0.1/"),
+            Err(LoadError::NotHttp { .. })
+        ));
+    }
+
+    #[test]
+    fn a_rejected_canary_names_each_failed_figure_and_its_limit() {
+        let failed: Vec<Check> = canary_checks((0.01, 10.0), (0.05, 20.0), 2.0, 1.5, 0.01);
+        let err = LoadError::Rejected { failed };
+        assert_eq!(
+            err.to_string(),
+            "canary rejected, roll back: error rate: candidate 5.00% vs baseline 1.00% (limit \
+             2.00%); p95 latency: candidate 20.0 ms vs baseline 10.0 ms (limit 15.0 ms)"
+        );
+        let mut result = Map::new();
+        result.insert("p95".into(), "fast".into());
+        assert!(matches!(
+            number(&result, "candidate", "p95"),
+            Err(LoadError::NotANumber { key: "p95", .. })
+        ));
+        assert!(matches!(
+            number(&result, "candidate", "error_rate"),
+            Err(LoadError::Missing { .. })
+        ));
     }
 }
