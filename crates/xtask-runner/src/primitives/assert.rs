@@ -7,10 +7,11 @@
 use rhai::{Dynamic, Engine, FnPtr, Map, NativeCallContext};
 use serde_json::Value;
 
+use super::error::IntoScript as _;
 use super::http::{dynamic_to_json, excerpt};
 use super::reference::{plain, Function};
 use super::wait::{self, Backoff};
-use super::{error, Result};
+use super::Result;
 use crate::events::Level;
 use crate::script::context;
 use crate::script::diagnostic;
@@ -43,6 +44,95 @@ pub fn register(engine: &mut Engine) {
         "retry",
         |ctx: NativeCallContext, retries: i64, body: FnPtr| retry(&ctx, retries, &body),
     );
+}
+
+/// A failed assertion, or an assertion that cannot be checked, worded as scripts see it.
+/// Values are carried as shown (JSON, cut at 300 characters); `response` / `context` describe
+/// the response they came from (or are empty).
+#[derive(Debug, thiserror::Error)]
+pub enum AssertError {
+    #[error(
+        "assertion failed: {}\n  expected: {expected}\n    actual: {actual}",
+        message.as_deref().unwrap_or("values differ")
+    )]
+    Differ {
+        message: Option<String>,
+        expected: String,
+        actual: String,
+    },
+    #[error("assert_status needs a response from http::get / post / request")]
+    NotAResponse,
+    #[error("expected status {expected}, got {got}\n{response}")]
+    Status {
+        expected: i64,
+        got: i64,
+        response: String,
+    },
+    #[error("invalid JSON path `{path}`: {problem}")]
+    Path { path: String, problem: PathProblem },
+    #[error("assert_json `{path}`: the response is not JSON\n{response}")]
+    NotJson { path: String, response: String },
+    /// The checked value cannot be JSON.
+    #[error("assert_json: {0}")]
+    Document(String),
+    #[error("assert_json `{path}`: expected: {reason}")]
+    Expected { path: String, reason: String },
+    #[error("assert_json `{path}`: {dead_end}\n  expected: {expected}{context}")]
+    DeadEnd {
+        path: String,
+        dead_end: Box<DeadEnd>,
+        expected: String,
+        context: String,
+    },
+    #[error("assert_json `{path}`\n  expected: {expected}\n    actual: {actual}{context}")]
+    JsonDiffers {
+        path: String,
+        expected: String,
+        actual: String,
+        context: String,
+    },
+    #[error("retry: the number of retries must be from 0 to 100")]
+    Retries,
+}
+
+/// What is wrong with a JSON path.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum PathProblem {
+    #[error("empty step")]
+    EmptyStep,
+    #[error("missing `]`")]
+    MissingBracket,
+    #[error("`[{0}]`")]
+    BadIndex(String),
+    #[error("`{0}`")]
+    Trailing(String),
+}
+
+/// Where a JSON path leads nowhere; `at` is the part walked (`the document` at the start).
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum DeadEnd {
+    #[error(
+        "{at} has no field `{key}` (it has: {})",
+        if keys.is_empty() { "no fields".to_string() } else { keys.join(", ") }
+    )]
+    NoField {
+        at: String,
+        key: String,
+        keys: Vec<String>,
+    },
+    #[error("{at} has no item [{index}] (it has {len} items)")]
+    NoItem {
+        at: String,
+        index: usize,
+        len: usize,
+    },
+    /// `found` is the value there, shown; `wanted` the step (`field `x``, `item [0]`).
+    #[error("{at} is {found}, not something with a {wanted}")]
+    Shape {
+        at: String,
+        found: String,
+        wanted: String,
+    },
 }
 
 /// A value as JSON for comparing and showing; values JSON cannot hold show by type name.
@@ -93,15 +183,12 @@ fn assert_eq(actual: &Dynamic, expected: &Dynamic, message: Option<&str>) -> Res
         Ok(json) => show(&json),
         Err(_) => format!("{v} ({})", v.type_name()),
     };
-    let title = match message {
-        Some(message) => format!("assertion failed: {message}"),
-        None => "assertion failed: values differ".to_string(),
-    };
-    error(format!(
-        "{title}\n  expected: {}\n    actual: {}",
-        render(expected),
-        render(actual)
-    ))
+    Err(AssertError::Differ {
+        message: message.map(str::to_string),
+        expected: render(expected),
+        actual: render(actual),
+    })
+    .script()
 }
 
 /// `GET http://… answered 503` plus the body, for messages about a response map.
@@ -121,15 +208,17 @@ fn response_context(response: &Map) -> String {
 
 fn assert_status(response: &Map, expected: i64) -> Result<()> {
     let Some(status) = response.get("status").and_then(|s| s.as_int().ok()) else {
-        return error("assert_status needs a response from http::get / post / request");
+        return Err(AssertError::NotAResponse).script();
     };
     if status == expected {
         return Ok(());
     }
-    error(format!(
-        "expected status {expected}, got {status}\n{}",
-        response_context(response)
-    ))
+    Err(AssertError::Status {
+        expected,
+        got: status,
+        response: response_context(response),
+    })
+    .script()
 }
 
 /// One step of a path like `result.items[0].name` (or `result.items.0.name`).
@@ -139,7 +228,11 @@ enum Step {
     Index(usize),
 }
 
-fn parse_path(path: &str) -> std::result::Result<Vec<Step>, String> {
+fn parse_path(path: &str) -> std::result::Result<Vec<Step>, AssertError> {
+    let invalid = |problem| AssertError::Path {
+        path: path.into(),
+        problem,
+    };
     let mut steps = Vec::new();
     for part in path.split('.') {
         let (key, mut rest) = match part.find('[') {
@@ -152,27 +245,27 @@ fn parse_path(path: &str) -> std::result::Result<Vec<Step>, String> {
                 _ => steps.push(Step::Key(key.to_string())),
             }
         } else if rest.is_empty() {
-            return Err(format!("invalid JSON path `{path}`: empty step"));
+            return Err(invalid(PathProblem::EmptyStep));
         }
         while let Some(inner) = rest.strip_prefix('[') {
             let Some(end) = inner.find(']') else {
-                return Err(format!("invalid JSON path `{path}`: missing `]`"));
+                return Err(invalid(PathProblem::MissingBracket));
             };
             let index = inner[..end]
                 .parse::<usize>()
-                .map_err(|_| format!("invalid JSON path `{path}`: `[{}]`", &inner[..end]))?;
+                .map_err(|_| invalid(PathProblem::BadIndex(inner[..end].into())))?;
             steps.push(Step::Index(index));
             rest = &inner[end + 1..];
         }
         if !rest.is_empty() {
-            return Err(format!("invalid JSON path `{path}`: `{rest}`"));
+            return Err(invalid(PathProblem::Trailing(rest.into())));
         }
     }
     Ok(steps)
 }
 
 /// Follows `steps` into `value`; on a dead end, says where and what was there.
-fn lookup<'a>(value: &'a Value, steps: &[Step]) -> std::result::Result<&'a Value, String> {
+fn lookup<'a>(value: &'a Value, steps: &[Step]) -> std::result::Result<&'a Value, DeadEnd> {
     let mut current = value;
     let mut walked = String::new();
     for step in steps {
@@ -185,24 +278,21 @@ fn lookup<'a>(value: &'a Value, steps: &[Step]) -> std::result::Result<&'a Value
             (Step::Key(key), Value::Object(map)) => match map.get(key) {
                 Some(next) => next,
                 None => {
-                    let keys: Vec<&str> = map.keys().map(String::as_str).collect();
-                    return Err(format!(
-                        "{here} has no field `{key}` (it has: {})",
-                        if keys.is_empty() {
-                            "no fields".to_string()
-                        } else {
-                            keys.join(", ")
-                        }
-                    ));
+                    return Err(DeadEnd::NoField {
+                        at: here,
+                        key: key.clone(),
+                        keys: map.keys().cloned().collect(),
+                    });
                 }
             },
             (Step::Index(i), Value::Array(items)) => match items.get(*i) {
                 Some(next) => next,
                 None => {
-                    return Err(format!(
-                        "{here} has no item [{i}] (it has {} items)",
-                        items.len()
-                    ))
+                    return Err(DeadEnd::NoItem {
+                        at: here,
+                        index: *i,
+                        len: items.len(),
+                    })
                 }
             },
             // A numeric step on an object is a key ("0").
@@ -214,10 +304,11 @@ fn lookup<'a>(value: &'a Value, steps: &[Step]) -> std::result::Result<&'a Value
                     Step::Key(k) => format!("field `{k}`"),
                     Step::Index(i) => format!("item [{i}]"),
                 };
-                return Err(format!(
-                    "{here} is {}, not something with a {what}",
-                    show(other)
-                ));
+                return Err(DeadEnd::Shape {
+                    at: here,
+                    found: show(other),
+                    wanted: what,
+                });
             }
         };
         match step {
@@ -233,7 +324,7 @@ fn lookup<'a>(value: &'a Value, steps: &[Step]) -> std::result::Result<&'a Value
 }
 
 fn assert_json(target: &Dynamic, path: &str, expected: &Dynamic) -> Result<()> {
-    let steps = parse_path(path).or_else(error)?;
+    let steps = parse_path(path).script()?;
     // A response map checks its parsed body; any other value is checked as it is.
     let response = target
         .clone()
@@ -243,42 +334,52 @@ fn assert_json(target: &Dynamic, path: &str, expected: &Dynamic) -> Result<()> {
         Some(response) => {
             let json = response.get("json").cloned().unwrap_or(Dynamic::UNIT);
             if json.is_unit() {
-                return error(format!(
-                    "assert_json `{path}`: the response is not JSON\n{}",
-                    response_context(response)
-                ));
+                return Err(AssertError::NotJson {
+                    path: path.into(),
+                    response: response_context(response),
+                })
+                .script();
             }
             (json, format!("\n{}", response_context(response)))
         }
         None => (target.clone(), String::new()),
     };
-    let document = as_json(&document).or_else(|e| error(format!("assert_json: {e}")))?;
-    let expected_json =
-        as_json(expected).or_else(|e| error(format!("assert_json `{path}`: expected: {e}")))?;
+    let document = as_json(&document).map_err(AssertError::Document).script()?;
+    let expected_json = as_json(expected)
+        .map_err(|reason| AssertError::Expected {
+            path: path.into(),
+            reason,
+        })
+        .script()?;
     let actual = match lookup(&document, &steps) {
         Ok(actual) => actual,
         Err(dead_end) => {
-            return error(format!(
-                "assert_json `{path}`: {dead_end}\n  expected: {}{context}",
-                show(&expected_json)
-            ))
+            return Err(AssertError::DeadEnd {
+                path: path.into(),
+                dead_end: Box::new(dead_end),
+                expected: show(&expected_json),
+                context,
+            })
+            .script()
         }
     };
     if same(actual, &expected_json) {
         return Ok(());
     }
-    error(format!(
-        "assert_json `{path}`\n  expected: {}\n    actual: {}{context}",
-        show(&expected_json),
-        show(actual)
-    ))
+    Err(AssertError::JsonDiffers {
+        path: path.into(),
+        expected: show(&expected_json),
+        actual: show(actual),
+        context,
+    })
+    .script()
 }
 
 /// Runs `body`; on an error runs it again, up to `retries` more times (like the job option),
 /// with a short doubling pause between attempts. Skips and cancellation are not retried.
 fn retry(ctx: &NativeCallContext, retries: i64, body: &FnPtr) -> Result<Dynamic> {
     if !(0..=100).contains(&retries) {
-        return error("retry: the number of retries must be from 0 to 100");
+        return Err(AssertError::Retries).script();
     }
     let scope = context::current();
     let mut backoff = Backoff::new(
@@ -341,8 +442,17 @@ mod tests {
             parse_path("a.1.b").unwrap(),
             [Key("a".into()), Index(1), Key("b".into())]
         );
-        assert!(parse_path("a..b").is_err());
-        assert!(parse_path("a[x]").is_err());
+        assert!(matches!(
+            parse_path("a..b"),
+            Err(AssertError::Path {
+                problem: PathProblem::EmptyStep,
+                ..
+            })
+        ));
+        assert_eq!(
+            parse_path("a[x]").unwrap_err().to_string(),
+            "invalid JSON path `a[x]`: `[x]`"
+        );
     }
 
     #[test]
@@ -352,15 +462,24 @@ mod tests {
         assert_eq!(get("result.version").unwrap(), json!("0.3.1"));
         assert_eq!(get("result.tags[0]").unwrap(), json!("a"));
         assert_eq!(
-            get("result.name").unwrap_err(),
+            get("result.name").unwrap_err().to_string(),
             "`result` has no field `name` (it has: tags, version)"
         );
         assert_eq!(
             get("result.tags[3]").unwrap_err(),
+            DeadEnd::NoItem {
+                at: "`result.tags`".into(),
+                index: 3,
+                len: 1
+            }
+        );
+        assert_eq!(
+            get("result.tags[3]").unwrap_err().to_string(),
             "`result.tags` has no item [3] (it has 1 items)"
         );
         assert!(get("result.version.major")
             .unwrap_err()
+            .to_string()
             .contains("`result.version` is \"0.3.1\""));
     }
 
