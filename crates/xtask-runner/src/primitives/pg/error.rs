@@ -2,6 +2,7 @@
 //! script errors at the registered functions. Messages are worded as scripts see them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::client::describe;
 use super::migrate::Failure;
@@ -72,6 +73,25 @@ pub enum PgError {
     },
     #[error("pg::cluster({major}): {source}")]
     Docker { major: u32, source: DockerError },
+    #[error("unknown backend `{backend}` (known: auto, native, docker)")]
+    UnknownBackend { backend: String },
+    #[error("the migration command took {took:.2}s, over the {}s budget", budget.as_secs_f64())]
+    CommandOverBudget { took: f64, budget: Duration },
+    #[error(
+        "applying {applied} migration(s) took {:.2}s, over the {}s budget",
+        took.as_secs_f64(),
+        budget.as_secs_f64()
+    )]
+    OverBudget {
+        applied: usize,
+        took: Duration,
+        budget: Duration,
+    },
+    #[error("no PostgreSQL server found; looked in {}", searched.join(", "))]
+    NoServers { searched: Vec<String> },
+    /// The migration test's failures, one per version or difference (each may span lines).
+    #[error("migration test failed:\n{}", indented(failures))]
+    TestFailed { failures: Vec<String> },
     #[error("XTASK_PG_USER={name} is root; PostgreSQL refuses to run as root")]
     UserIsRoot { name: String },
     #[error("XTASK_PG_USER={name}: no such user")]
@@ -97,6 +117,14 @@ impl PgError {
             source: Box::new(self),
         }
     }
+}
+
+fn indented(failures: &[String]) -> String {
+    failures
+        .iter()
+        .map(|f| format!("  {}", f.replace('\n', "\n  ")))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A major version this machine has no installation of, and where the search looked.
@@ -302,6 +330,20 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "pg::backup: host=127.0.0.1 names no database"
+        );
+    }
+
+    #[test]
+    fn a_failed_migration_test_indents_each_failure() {
+        let err = PgError::TestFailed {
+            failures: vec![
+                "16: m/2_b.sql:3:1: ERROR\n  HINT: h".into(),
+                "13: ok?".into(),
+            ],
+        };
+        assert_eq!(
+            err.to_string(),
+            "migration test failed:\n  16: m/2_b.sql:3:1: ERROR\n    HINT: h\n  13: ok?"
         );
     }
 }

@@ -220,9 +220,10 @@ fn start_cluster(version: i64, options: Map) -> Result<Server> {
         "docker" => true,
         "auto" => found.is_err() && docker::has_image(&ctx, &image),
         other => {
-            return super::error(format!(
-                "unknown backend `{other}` (known: auto, native, docker)"
-            ))
+            return Err(PgError::UnknownBackend {
+                backend: other.into(),
+            })
+            .script()
         }
     };
     let server = if use_docker {
@@ -414,10 +415,7 @@ fn migrate_fn(target: Dynamic, options: Map) -> Result<Map> {
             result.get("duration").and_then(|d| d.as_float().ok()),
         ) {
             if took > budget.as_secs_f64() {
-                return super::error(format!(
-                    "the migration command took {took:.2}s, over the {}s budget",
-                    budget.as_secs_f64()
-                ));
+                return Err(PgError::CommandOverBudget { took, budget }).script();
             }
         }
         let result = MigrateResult {
@@ -442,12 +440,12 @@ fn migrate_fn(target: Dynamic, options: Map) -> Result<Map> {
     );
     if let Some(budget) = budget {
         if took > budget {
-            return super::error(format!(
-                "applying {} migration(s) took {:.2}s, over the {}s budget",
-                applied.len(),
-                took.as_secs_f64(),
-                budget.as_secs_f64()
-            ));
+            return Err(PgError::OverBudget {
+                applied: applied.len(),
+                took,
+                budget,
+            })
+            .script();
         }
     }
     Ok(declared::to_map(&MigrateResult {
@@ -690,10 +688,10 @@ fn test_migrations(options: Map) -> Result<Map> {
                 Some(v) => v.0.clone(),
             };
             if versions.is_empty() {
-                return super::error(format!(
-                    "no PostgreSQL server found; looked in {}",
-                    found.searched.join(", ")
-                ));
+                return Err(PgError::NoServers {
+                    searched: found.searched.clone(),
+                })
+                .script();
             }
             versions
                 .into_iter()
@@ -773,14 +771,7 @@ fn test_migrations(options: Map) -> Result<Map> {
         failures.extend(differences.iter().cloned());
     }
     if !failures.is_empty() && !options.allow_fail {
-        return super::error(format!(
-            "migration test failed:\n{}",
-            failures
-                .iter()
-                .map(|f| format!("  {}", f.replace('\n', "\n  ")))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ));
+        return Err(PgError::TestFailed { failures }).script();
     }
     Ok(declared::to_map(&TestResult {
         passed: failures.is_empty(),
