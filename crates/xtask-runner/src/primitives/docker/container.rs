@@ -253,6 +253,7 @@ fn run_argv_with(
     if let Some(user) = &options.user {
         argv.extend(["--user".into(), user.clone()]);
     }
+    // The variables the client passes through by name: the keys are the user's.
     let mut client_env = Map::new();
     for (key, value) in &options.env.0 {
         argv.extend(["--env".into(), key.clone()]);
