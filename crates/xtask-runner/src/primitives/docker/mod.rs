@@ -28,7 +28,7 @@ use crate::process::{self, display_argv, Failure, Spec};
 use crate::script::context::{self, JobScope};
 
 use super::options::{self, result, Fields as _, Options as _};
-use super::reference::Function;
+use super::reference::{plain, Function};
 
 /// A docker function as the reference lists it.
 const fn doc(
@@ -76,6 +76,58 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         result: AvailableResult::FIELDS,
         ..doc("docker::available", &[], "What this machine has: engine, client, buildx, BuildKit, emulation, platforms, and `reason` saying what is missing.", &[])
     },
+];
+
+/// The methods of the handle `docker::run` returns.
+pub(crate) const HANDLE: &[Function] = &[
+    plain(
+        "Container.name",
+        &["container: &mut Container"],
+        "The container's name.",
+    ),
+    plain(
+        "Container.image",
+        &["container: &mut Container"],
+        "The image it runs.",
+    ),
+    plain(
+        "Container.running",
+        &["container: &mut Container"],
+        "Whether it is still running.",
+    ),
+    plain(
+        "Container.log",
+        &["container: &mut Container"],
+        "Its output so far, secrets masked.",
+    ),
+    plain(
+        "Container.stop",
+        &["container: &mut Container"],
+        "Stops and removes it now instead of at the end of the job.",
+    ),
+    plain(
+        "Container.inspect",
+        &["container: &mut Container"],
+        "`docker inspect` of the container, as a map (docker's own keys).",
+    ),
+    Function {
+        result: <container::StatsResult as options::Fields>::FIELDS,
+        ..plain(
+            "Container.stats",
+            &["container: &mut Container"],
+            "`docker stats --no-stream`: memory, its limit, CPU, processes.",
+        )
+    },
+    plain(
+        "Container.to_string",
+        &["container: &mut Container"],
+        "`container `name` (image)`, for messages.",
+    ),
+    plain(
+        "Container.to_debug",
+        &["container: &mut Container"],
+        "The same as `to_string`.",
+    ),
 ];
 
 pub fn register(engine: &mut Engine) {

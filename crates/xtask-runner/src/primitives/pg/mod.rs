@@ -37,7 +37,7 @@ use super::{error, Result};
 use crate::cancel::CancelToken;
 use crate::events::{JobId, Level};
 use crate::script::{context, Host, Mode};
-pub(crate) use options::FUNCTIONS;
+pub(crate) use options::{FUNCTIONS, HANDLE};
 
 /// What native code running on helper threads needs from the calling job's scope.
 #[derive(Clone)]
