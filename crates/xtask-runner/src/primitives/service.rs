@@ -107,7 +107,7 @@ pub(crate) const HANDLE: &[Function] = &[
     plain(
         "Service.to_string",
         &["service: &mut Service"],
-        "`service `name` (pid N)`, for messages.",
+        "Says `service NAME (pid N)`, for messages.",
     ),
     plain(
         "Service.to_debug",

@@ -121,7 +121,7 @@ pub(crate) const HANDLE: &[Function] = &[
     plain(
         "Container.to_string",
         &["container: &mut Container"],
-        "`container `name` (image)`, for messages.",
+        "Says `container NAME (IMAGE)`, for messages.",
     ),
     plain(
         "Container.to_debug",
