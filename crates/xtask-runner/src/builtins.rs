@@ -140,6 +140,7 @@ fn target_dir(root: &Path) -> std::path::PathBuf {
 
 /// A registered function: its namespace (empty for global), name, parameters (name when Rhai
 /// knows one, and type) and return type in Rhai's own type names.
+#[derive(Clone)]
 struct Signature {
     namespace: String,
     name: String,
@@ -177,9 +178,21 @@ impl Signature {
         })
     }
 
-    /// `namespace::name`, as the reference keys functions.
+    /// The handle type a method is called on (`stop(&mut Service)` is `Service`'s).
+    fn receiver(&self) -> Option<&str> {
+        if !self.namespace.is_empty() {
+            return None;
+        }
+        self.params.first()?.1.strip_prefix("&mut ")
+    }
+
+    /// `namespace::name`, as the reference keys functions; `Type.name` for a handle's methods
+    /// and properties (`get$pid` is `Service.pid`).
     fn path(&self) -> String {
-        if self.namespace.is_empty() {
+        if let Some(ty) = self.receiver() {
+            let name = self.name.strip_prefix("get$").unwrap_or(&self.name);
+            format!("{ty}.{name}")
+        } else if self.namespace.is_empty() {
             self.name.clone()
         } else {
             format!("{}::{}", self.namespace, self.name)
@@ -211,6 +224,28 @@ impl Signature {
 
     fn render(&self) -> String {
         self.render_with(None)
+    }
+
+    /// As a script writes it: `service.stop()` and `service.pid -> int` for a handle's methods
+    /// and properties, `name(param: type, …)` for the rest.
+    fn render_call(&self, doc: Option<&Function>) -> String {
+        if self.receiver().is_none() {
+            return self.render_with(doc);
+        }
+        let types: Vec<String> = self.params.iter().map(|(_, t)| t.clone()).collect();
+        let named = doc
+            .and_then(|doc| crate::primitives::reference::name_params(doc, &types))
+            .unwrap_or_else(|| types.clone());
+        let receiver = named[0].split(": ").next().unwrap_or("handle");
+        let ret = self
+            .returns
+            .as_deref()
+            .map(|r| format!(" -> {r}"))
+            .unwrap_or_default();
+        match self.name.strip_prefix("get$") {
+            Some(property) => format!("{receiver}.{property}{ret}"),
+            None => format!("{receiver}.{}({}){ret}", self.name, named[1..].join(", ")),
+        }
     }
 }
 
@@ -261,7 +296,7 @@ fn signatures(engine: &rhai::Engine) -> std::collections::BTreeMap<String, Vec<S
         }
     }
     for sigs in groups.values_mut() {
-        sigs.sort_by_key(|s| (s.name.clone(), s.render()));
+        sigs.sort_by_key(|s| (s.path(), s.render()));
         sigs.dedup_by_key(|s| s.render());
     }
     groups
@@ -320,54 +355,76 @@ pub fn primitives_markdown(engine: &rhai::Engine) -> String {
          declarations and the engine's metadata; a test keeps it current. The README describes how they fit together.\n",
     );
     for (namespace, sigs) in signatures(engine) {
-        let title = if namespace.is_empty() {
-            "Global".to_string()
+        if namespace.is_empty() {
+            // A handle's methods get a section of their own after the global functions.
+            let (methods, functions): (Vec<Signature>, Vec<Signature>) =
+                sigs.into_iter().partition(|s| s.receiver().is_some());
+            section(&mut out, "Global", "", &functions, &docs);
+            let mut types: Vec<String> = methods
+                .iter()
+                .filter_map(|s| s.receiver().map(str::to_string))
+                .collect();
+            types.dedup();
+            for ty in types {
+                let of_type: Vec<Signature> = methods
+                    .iter()
+                    .filter(|s| s.receiver() == Some(ty.as_str()))
+                    .cloned()
+                    .collect();
+                section(&mut out, &format!("`{ty}` handles"), "", &of_type, &docs);
+            }
         } else {
-            format!("`{namespace}::`")
-        };
-        out.push_str(&format!("\n## {title}\n"));
-        let prefix = if namespace.is_empty() {
-            String::new()
-        } else {
-            format!("{namespace}::")
-        };
-        let mut names: Vec<String> = sigs.iter().map(Signature::path).collect();
-        names.dedup();
-        let mut others = Vec::new();
-        for name in names {
-            let forms: Vec<&Signature> = sigs.iter().filter(|s| s.path() == name).collect();
-            let Some(doc) = docs.get(name.as_str()) else {
-                others.extend(
-                    forms
-                        .iter()
-                        .map(|s| format!("- `{prefix}{}`\n", s.render())),
-                );
-                continue;
-            };
-            out.push_str(&format!("\n### `{name}`\n\n{}\n\n", doc.summary));
-            for form in &forms {
-                out.push_str(&format!("- `{prefix}{}`\n", form.render_with(Some(doc))));
-            }
-            let options = doc.all_options();
-            if !options.is_empty() {
-                out.push_str("\nOptions:\n\n");
-                option_table(&mut out, &options);
-            }
-            if !doc.result.is_empty() {
-                out.push_str("\nResult:\n\n");
-                result_table(&mut out, doc.result);
-            }
-        }
-        if !others.is_empty() {
-            if others.len() < sigs.len() {
-                out.push_str("\n### Other functions\n\n");
-            } else {
-                out.push('\n');
-            }
-            out.extend(others);
+            let (title, prefix) = (format!("`{namespace}::`"), format!("{namespace}::"));
+            section(&mut out, &title, &prefix, &sigs, &docs);
         }
     }
     out
+}
+
+/// One namespace's (or handle type's) part of the reference.
+fn section(
+    out: &mut String,
+    title: &str,
+    prefix: &str,
+    sigs: &[Signature],
+    docs: &std::collections::HashMap<&'static str, &'static Function>,
+) {
+    out.push_str(&format!("\n## {title}\n"));
+    let mut names: Vec<String> = sigs.iter().map(Signature::path).collect();
+    names.dedup();
+    let mut others = Vec::new();
+    for name in names {
+        let forms: Vec<&Signature> = sigs.iter().filter(|s| s.path() == name).collect();
+        let Some(doc) = docs.get(name.as_str()) else {
+            others.extend(
+                forms
+                    .iter()
+                    .map(|s| format!("- `{prefix}{}`\n", s.render_call(None))),
+            );
+            continue;
+        };
+        out.push_str(&format!("\n### `{name}`\n\n{}\n\n", doc.summary));
+        for form in &forms {
+            out.push_str(&format!("- `{prefix}{}`\n", form.render_call(Some(doc))));
+        }
+        let options = doc.all_options();
+        if !options.is_empty() {
+            out.push_str("\nOptions:\n\n");
+            option_table(out, &options);
+        }
+        if !doc.result.is_empty() {
+            out.push_str("\nResult:\n\n");
+            result_table(out, doc.result);
+        }
+    }
+    if !others.is_empty() {
+        if others.len() < sigs.len() {
+            out.push_str("\n### Other functions\n\n");
+        } else {
+            out.push('\n');
+        }
+        out.extend(others);
+    }
 }
 
 /// `.d.rhai` files: Rhai's own for its built-in packages, ours for the primitives (whose

@@ -93,14 +93,8 @@ pub fn inspect(root: &Path) -> Result<Repo, String> {
         .parse()
         .map_err(|e| format!("{}: {e}", manifest.display()))?;
     let cargo = std::env::var("CARGO").unwrap_or("cargo".into());
-    let metadata = [
-        "metadata",
-        "--no-deps",
-        "--format-version",
-        "1",
-        "--offline",
-    ];
-    let output = crate::process::Spec::query(&cargo, &metadata, root)
+    let metadata = crate::primitives::implied::CARGO_METADATA;
+    let output = crate::process::Spec::query(&cargo, metadata, root)
         .output(&crate::cancel::CancelToken::new())
         .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
     if !output.success() {

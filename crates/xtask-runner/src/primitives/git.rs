@@ -6,6 +6,7 @@ use std::path::Path;
 
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module};
 
+use super::options::{self, result};
 use super::reference::{plain, Function};
 use super::{error, Result};
 use crate::process::{display_argv, Spec};
@@ -20,7 +21,10 @@ pub(crate) const FUNCTIONS: &[Function] = &[
     plain("git::describe", &[], "`git describe --tags --always --dirty`."),
     plain("git::is_dirty", &[], "Whether the work tree has uncommitted changes."),
     plain("git::dirty_files", &[], "The files with uncommitted changes."),
-    plain("git::log", &["from: string", "to: string"], "Commits in `to` but not in `from` (all of `to` when `from` is empty), newest first, merges left out: `#{ sha, subject, type, scope, breaking, description }` each."),
+    Function {
+        result: <CommitResult as options::Fields>::FIELDS,
+        ..plain("git::log", &["from: string", "to: string"], "Commits in `to` but not in `from` (all of `to` when `from` is empty), newest first, merges left out: an array of maps with the fields below.")
+    },
 ];
 
 pub fn register(engine: &mut Engine) {
@@ -206,14 +210,33 @@ pub struct Commit {
 
 impl Commit {
     pub fn to_map(&self) -> Map {
-        let mut map = Map::new();
-        map.insert("sha".into(), self.sha.clone().into());
-        map.insert("subject".into(), self.subject.clone().into());
-        map.insert("type".into(), self.kind.clone().into());
-        map.insert("scope".into(), self.scope.clone().into());
-        map.insert("breaking".into(), self.breaking.into());
-        map.insert("description".into(), self.description.clone().into());
-        map
+        options::to_map(&CommitResult {
+            sha: self.sha.clone(),
+            subject: self.subject.clone(),
+            r#type: self.kind.clone(),
+            scope: self.scope.clone(),
+            breaking: self.breaking,
+            description: self.description.clone(),
+        })
+    }
+}
+
+result! {
+    /// One commit of `git::log` (and of `release::changelog`'s sections).
+    pub struct CommitResult {
+        /// The full hash.
+        sha: String as "string",
+        /// The first line of the message.
+        subject: String as "string",
+        /// The conventional-commit type (`feat`, `fix`, …) in lower case; empty when the subject
+        /// is not a conventional header.
+        r#type: String as "string",
+        /// The scope in `type(scope):`; empty without one.
+        scope: String as "string",
+        /// Whether the header has `!` or the body a `BREAKING CHANGE:` footer.
+        breaking: bool as "bool",
+        /// The description after `type(scope)!: `, or the whole subject.
+        description: String as "string",
     }
 }
 

@@ -237,15 +237,17 @@ fn workspace(dir: &Path) -> Option<std::sync::Arc<Workspace>> {
     found
 }
 
+/// `cargo metadata` as the runner reads a workspace: its own packages, offline.
+pub(crate) const CARGO_METADATA: &[&str] = &[
+    "metadata",
+    "--no-deps",
+    "--format-version",
+    "1",
+    "--offline",
+];
+
 fn read_workspace(dir: &Path) -> Option<Workspace> {
-    let metadata = [
-        "metadata",
-        "--no-deps",
-        "--format-version",
-        "1",
-        "--offline",
-    ];
-    let out = Spec::query("cargo", &metadata, dir)
+    let out = Spec::query("cargo", CARGO_METADATA, dir)
         .output(&crate::cancel::CancelToken::new())
         .ok()?;
     if !out.success() {

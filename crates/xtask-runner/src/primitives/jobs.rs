@@ -9,6 +9,7 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
 
 use super::options::{self, options, Axes, Condition as When, Duration, Number, Strings, Vars};
+use super::reference::plain;
 use super::{call_site, display_value, error, Result};
 use crate::graph::{Condition, JobDef, MatrixValue};
 use crate::script::context::{self, Deferred};
@@ -68,14 +69,21 @@ options! {
     }
 }
 
-pub(crate) const FUNCTIONS: &[super::reference::Function] = &[super::reference::Function {
-    name: "job",
-    params: &["name: string", "options: map", "body: Fn"],
-    summary:
-        "Declares a job: the body runs later, on a worker thread, once its `needs` have passed.",
-    options: &[<JobOptions as options::Options>::FIELDS],
-    result: &[],
-}];
+pub(crate) const FUNCTIONS: &[super::reference::Function] = &[
+    super::reference::Function {
+        name: "job",
+        params: &["name: string", "options: map", "body: Fn"],
+        summary:
+            "Declares a job: the body runs later, on a worker thread, once its `needs` have passed.",
+        options: &[<JobOptions as options::Options>::FIELDS],
+        result: &[],
+    },
+    plain("skip", &["reason: string"], "Ends the job as skipped (not failed), giving the reason."),
+    plain("defer", &["body: Fn"], "Registers cleanup that runs when the job ends, whether it passed, failed or was cancelled; the last registered runs first."),
+    plain("result_of", &["job: string"], "What a job listed in `needs` returned; an error when it has not finished or did not pass."),
+    plain("matrix", &[], "This job's matrix values (`#{ os: \"linux\" }`); empty outside a matrix job."),
+    plain("job_name", &[], "The running job's name."),
+];
 
 pub fn register(engine: &mut Engine) {
     engine.register_fn("job", |ctx: NativeCallContext, name: &str, body: FnPtr| {

@@ -16,7 +16,7 @@ use rhai::{Dynamic, FuncRegistration, Map, Module, NativeCallContext};
 use super::error::IntoScript as _;
 use super::http::{Headers, Text};
 use super::options::Options as _;
-use super::options::{self, options, Duration as OptDuration, Number};
+use super::options::{self, options, result, Duration as OptDuration, Fields as _, Number};
 use super::reference::Function;
 use super::{at_call_site, Result};
 use crate::events::Level;
@@ -59,16 +59,16 @@ pub(crate) const FUNCTIONS: &[Function] = &[
     Function {
         name: "http::load",
         params: &["url: string", "options: map"],
-        summary: "Load from threads against a loopback service (or several URLs at once): `#{ count, errors, error_rate, p50, p95, p99, max, seconds, rps, statuses }`, latencies in ms.",
+        summary: "Load from threads against a loopback service (or several URLs at once, returning an array of results), latencies in ms.",
         options: &[LoadOptions::FIELDS],
-        result: &[],
+        result: LoadResult::FIELDS,
     },
     Function {
         name: "http::canary",
         params: &["baseline: map", "candidate: map", "options: map"],
         summary: "Compares two `http::load` results: fails when the candidate's error rate or p95 is over its limit, naming both figures and the limit.",
         options: &[CanaryOptions::FIELDS],
-        result: &[],
+        result: CanaryResult::FIELDS,
     },
 ];
 const DEFAULT_REQUESTS: u64 = 200;
@@ -252,7 +252,7 @@ fn run_targets(urls: &[String], settings: &Settings) -> Result<Vec<Map>> {
     if scope.host.mode == Mode::Plan {
         return Ok(urls
             .iter()
-            .map(|_| summary(&Tally::default(), Duration::ZERO))
+            .map(|_| options::to_map(&summary(&Tally::default(), Duration::ZERO)))
             .collect());
     }
     let token = scope.token();
@@ -281,19 +281,18 @@ fn run_targets(urls: &[String], settings: &Settings) -> Result<Vec<Map>> {
             .map(|m| m.into_inner().unwrap())
             .unwrap_or_default();
         let result = summary(&tally, elapsed);
-        let get = |k: &str| result.get(k).cloned().unwrap_or(Dynamic::UNIT);
         scope.host.bus.message(
             scope.job,
             Level::Info,
             format!(
                 "http::load {url}: {} requests in {:.1}s, {} errors ({:.2}%), p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms{}",
-                get("count"),
+                result.count,
                 elapsed.as_secs_f64(),
-                get("errors"),
-                get("error_rate").as_float().unwrap_or(0.0) * 100.0,
-                get("p50").as_float().unwrap_or(0.0),
-                get("p95").as_float().unwrap_or(0.0),
-                get("p99").as_float().unwrap_or(0.0),
+                result.errors,
+                result.error_rate * 100.0,
+                result.p50,
+                result.p95,
+                result.p99,
                 tally
                     .first_error
                     .as_ref()
@@ -301,7 +300,7 @@ fn run_targets(urls: &[String], settings: &Settings) -> Result<Vec<Map>> {
                     .unwrap_or_default()
             ),
         );
-        results.push(result);
+        results.push(options::to_map(&result));
     }
     if let Some(reason) = token.reason() {
         return Err(LoadError::Stopped { reason }).script();
@@ -403,42 +402,56 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
 }
 
-fn summary(tally: &Tally, elapsed: Duration) -> Map {
+result! {
+    /// What `http::load` returns (per URL); latencies in milliseconds.
+    pub struct LoadResult {
+        /// Requests answered or failed.
+        count: i64 as "int",
+        /// Requests that failed: transport errors and 5xx answers.
+        errors: i64 as "int",
+        /// `errors / count`; 0 without requests.
+        error_rate: f64 as "float",
+        /// Median latency.
+        p50: f64 as "float",
+        /// 95th percentile latency.
+        p95: f64 as "float",
+        /// 99th percentile latency.
+        p99: f64 as "float",
+        /// The slowest request.
+        max: f64 as "float",
+        /// How long the load ran.
+        seconds: f64 as "float",
+        /// Requests per second.
+        rps: f64 as "float",
+        /// Answers by status code (`"200"`), transport errors as `"error"`.
+        statuses: std::collections::BTreeMap<String, i64> as "map of ints",
+    }
+}
+
+fn summary(tally: &Tally, elapsed: Duration) -> LoadResult {
     let mut sorted = tally.latencies.clone();
     sorted.sort_unstable();
     let count = sorted.len() as u64;
-    let mut map = Map::new();
-    map.insert("count".into(), Dynamic::from_int(count as i64));
-    map.insert("errors".into(), Dynamic::from_int(tally.errors as i64));
-    let rate = if count == 0 {
-        0.0
-    } else {
-        tally.errors as f64 / count as f64
-    };
-    map.insert("error_rate".into(), Dynamic::from_float(rate));
-    for (key, p) in [("p50", 50.0), ("p95", 95.0), ("p99", 99.0)] {
-        map.insert(key.into(), Dynamic::from_float(percentile(&sorted, p)));
-    }
-    map.insert(
-        "max".into(),
-        Dynamic::from_float(sorted.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)),
-    );
-    map.insert("seconds".into(), Dynamic::from_float(elapsed.as_secs_f64()));
-    map.insert(
-        "rps".into(),
-        Dynamic::from_float(if elapsed.is_zero() {
+    LoadResult {
+        count: count as i64,
+        errors: tally.errors as i64,
+        error_rate: if count == 0 {
+            0.0
+        } else {
+            tally.errors as f64 / count as f64
+        },
+        p50: percentile(&sorted, 50.0),
+        p95: percentile(&sorted, 95.0),
+        p99: percentile(&sorted, 99.0),
+        max: sorted.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        seconds: elapsed.as_secs_f64(),
+        rps: if elapsed.is_zero() {
             0.0
         } else {
             count as f64 / elapsed.as_secs_f64()
-        }),
-    );
-    let statuses: Map = tally
-        .statuses
-        .iter()
-        .map(|(k, v)| (k.as_str().into(), Dynamic::from_int(*v)))
-        .collect();
-    map.insert("statuses".into(), statuses.into());
-    map
+        },
+        statuses: tally.statuses.clone(),
+    }
 }
 
 fn number(map: &Map, what: &'static str, key: &'static str) -> std::result::Result<f64, LoadError> {
@@ -532,11 +545,23 @@ fn canary(baseline: &Map, candidate: &Map, options: &Map) -> Result<Map> {
     if !failed.is_empty() && scope.host.mode != Mode::Plan {
         return Err(LoadError::Rejected { failed }).script();
     }
-    let mut map = Map::new();
-    map.insert("passed".into(), Dynamic::TRUE);
-    map.insert("error_rate".into(), Dynamic::from_float(cand.0));
-    map.insert("p95".into(), Dynamic::from_float(cand.1));
-    Ok(map)
+    Ok(options::to_map(&CanaryResult {
+        passed: true,
+        error_rate: cand.0,
+        p95: cand.1,
+    }))
+}
+
+result! {
+    /// What `http::canary` returns when the candidate passes (it fails the job otherwise).
+    pub struct CanaryResult {
+        /// Always true: a rejected candidate fails the job.
+        passed: bool as "bool",
+        /// The candidate's error rate.
+        error_rate: f64 as "float",
+        /// The candidate's p95 latency, in ms.
+        p95: f64 as "float",
+    }
 }
 
 #[cfg(test)]

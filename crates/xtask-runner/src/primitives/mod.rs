@@ -44,7 +44,7 @@ pub mod scan;
 #[cfg(feature = "http")]
 pub mod service;
 
-use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
+use rhai::{Dynamic, Engine, EvalAltResult, Position};
 
 pub fn register_all(engine: &mut Engine) {
     jobs::register(engine);
@@ -107,75 +107,6 @@ pub fn error<T>(message: impl Into<String>) -> Result<T> {
         Dynamic::from(message.into()),
         Position::NONE,
     )))
-}
-
-/// Rejects option keys a function does not know, suggesting the one probably meant.
-pub fn check_keys(what: &str, options: &Map, known: &[&str]) -> Result<()> {
-    for key in options.keys() {
-        if !known.contains(&key.as_str()) {
-            return error(format!(
-                "unknown {what} option `{key}`{} (known: {})",
-                crate::suggest::did_you_mean(key, known.iter().copied()),
-                known.join(", ")
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// A string option, or an error naming the option and what it got.
-pub fn opt_string(options: &Map, key: &str) -> Result<Option<String>> {
-    match options.get(key) {
-        None => Ok(None),
-        Some(v) if v.is_unit() => Ok(None),
-        Some(v) if v.is_string() => Ok(Some(v.to_string())),
-        Some(v) => error(format!(
-            "option `{key}` must be a string, not {}",
-            v.type_name()
-        )),
-    }
-}
-
-pub fn opt_bool(options: &Map, key: &str) -> Result<Option<bool>> {
-    match options.get(key) {
-        None => Ok(None),
-        Some(v) => match v.as_bool() {
-            Ok(b) => Ok(Some(b)),
-            Err(t) => error(format!("option `{key}` must be true or false, not {t}")),
-        },
-    }
-}
-
-/// A list of strings given as an array (or a single string).
-pub fn string_list(what: &str, value: &Dynamic) -> Result<Vec<String>> {
-    if value.is_string() {
-        return Ok(vec![value.to_string()]);
-    }
-    match value.clone().try_cast::<rhai::Array>() {
-        Some(items) => Ok(items.iter().map(crate::primitives::display_value).collect()),
-        None => error(format!(
-            "{what} must be an array of strings, not {}",
-            value.type_name()
-        )),
-    }
-}
-
-/// A duration given as "90s" / "10m" or a number of seconds.
-pub fn duration_value(what: &str, value: &Dynamic) -> Result<std::time::Duration> {
-    if let Ok(secs) = value.as_int() {
-        return Ok(std::time::Duration::from_secs(secs.max(0) as u64));
-    }
-    if let Ok(secs) = value.as_float() {
-        return Ok(std::time::Duration::from_secs_f64(secs.max(0.0)));
-    }
-    if value.is_string() {
-        return crate::duration::parse(&value.to_string())
-            .or_else(|e| error(format!("{what}: {e}")));
-    }
-    error(format!(
-        "{what} must be a duration like \"90s\" or \"10m\", not {}",
-        value.type_name()
-    ))
 }
 
 /// `file:line:col` of the calling script code.

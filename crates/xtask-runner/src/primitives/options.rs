@@ -13,7 +13,7 @@ use rhai::{Dynamic, EvalAltResult, Map};
 use super::{error, Result};
 
 /// One option (or result field) as the reference shows it.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Field {
     pub name: &'static str,
     /// Older or keyword spellings also accepted (`package` for `packages`).
@@ -23,6 +23,47 @@ pub struct Field {
     pub default: &'static str,
     /// The field's doc comment, one entry per line.
     pub doc: &'static [&'static str],
+}
+
+/// A result's field table: its base's fields, then its own (see `result!`).
+pub const fn concat_fields<const N: usize>(bases: &[&[Field]], own: &[Field]) -> [Field; N] {
+    let blank = Field {
+        name: "",
+        aliases: &[],
+        ty: "",
+        default: "",
+        doc: &[],
+    };
+    let mut out = [blank; N];
+    let mut at = 0;
+    let mut b = 0;
+    while b < bases.len() {
+        let mut i = 0;
+        while i < bases[b].len() {
+            out[at] = bases[b][i];
+            at += 1;
+            i += 1;
+        }
+        b += 1;
+    }
+    let mut i = 0;
+    while i < own.len() {
+        out[at] = own[i];
+        at += 1;
+        i += 1;
+    }
+    out
+}
+
+/// A field's name as scripts see it: `r#type` is `type` (serde drops the prefix too).
+pub const fn unraw(name: &'static str) -> &'static str {
+    match name.as_bytes() {
+        [b'r', b'#', rest @ ..] => match std::str::from_utf8(rest) {
+            Ok(rest) => rest,
+            Err(_) => name,
+        },
+        _ => name,
+    }
 }
 
 impl Field {
@@ -341,11 +382,14 @@ macro_rules! options {
 pub(crate) use options;
 
 /// Declares a primitive's result: a `Serialize` struct and its field table. `type` is the name
-/// the reference gives the field (the Rust type says little to a script's author).
+/// the reference gives the field (the Rust type says little to a script's author). A first
+/// `..name: Base` line puts another result's fields in it (flattened: scripts see one map), so
+/// results that start alike (every command's `status`, `success`, …) declare those fields once.
 macro_rules! result {
     (
         $(#[doc = $sdoc:literal])*
         $vis:vis struct $name:ident {
+            $(.. $base_field:ident : $base:ty,)?
             $(
                 $(#[doc = $doc:literal])*
                 $(#[serde($($attr:tt)*)])*
@@ -357,6 +401,10 @@ macro_rules! result {
         #[derive(Debug, Clone, Default, serde::Serialize)]
         $vis struct $name {
             $(
+                #[serde(flatten)]
+                pub $base_field: $base,
+            )?
+            $(
                 $(#[doc = $doc])*
                 $(#[serde($($attr)*)])*
                 pub $field: $ty,
@@ -364,15 +412,22 @@ macro_rules! result {
         }
 
         impl $crate::primitives::options::Fields for $name {
-            const FIELDS: &'static [$crate::primitives::options::Field] = &[$(
-                $crate::primitives::options::Field {
-                    name: stringify!($field),
-                    aliases: &[],
-                    ty: $shown,
-                    default: "",
-                    doc: &[$($doc),*],
-                },
-            )*];
+            const FIELDS: &'static [$crate::primitives::options::Field] =
+                &$crate::primitives::options::concat_fields::<
+                    { 0 $(+ <$base as $crate::primitives::options::Fields>::FIELDS.len())?
+                        + [$(stringify!($field)),*].len() },
+                >(
+                    &[$(<$base as $crate::primitives::options::Fields>::FIELDS)?],
+                    &[$(
+                        $crate::primitives::options::Field {
+                            name: $crate::primitives::options::unraw(stringify!($field)),
+                            aliases: &[],
+                            ty: $shown,
+                            default: "",
+                            doc: &[$($doc),*],
+                        },
+                    )*],
+                );
         }
     };
 }

@@ -26,8 +26,9 @@ options! {
 }
 
 result! {
-    /// What `run` and `sh` return.
-    pub struct RunResult {
+    /// How a command ended: the start of what `run` returns and of every family's result for a
+    /// command it ran (`cargo::`, `npm::`).
+    pub struct Exit {
         /// Exit code; `()` when a signal ended the command.
         status: Option<i64> as "int",
         /// Whether it exited with 0.
@@ -38,6 +39,25 @@ result! {
         /// Set (true) in `--list` and `--dry-run`, where commands are not run.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         skipped: bool as "bool",
+    }
+}
+
+impl Exit {
+    /// What a command not run in `--list` and `--dry-run` returns.
+    pub(crate) fn skipped() -> Exit {
+        Exit {
+            status: Some(0),
+            success: true,
+            skipped: true,
+            duration: None,
+        }
+    }
+}
+
+result! {
+    /// What `run` and `sh` return.
+    pub struct RunResult {
+        ..exit: Exit,
         /// Standard output (only `run_output` and `sh_output` capture it; they return it as text).
         #[serde(skip_serializing_if = "Option::is_none")]
         stdout: Option<String> as "string",
@@ -151,10 +171,8 @@ pub(crate) fn run_with(argv: Vec<String>, options: RunOptions, capture: bool) ->
     // Listing and dry runs evaluate the top level only to learn the jobs: do not act.
     if scope.host.mode == Mode::Plan && !capture {
         return Ok(RunResult {
-            status: Some(0),
-            success: true,
-            skipped: true,
-            ..RunResult::default()
+            exit: Exit::skipped(),
+            stdout: None,
         });
     }
 
@@ -198,18 +216,17 @@ pub(crate) fn run_with(argv: Vec<String>, options: RunOptions, capture: bool) ->
         super::implied::run_output(&spec, &finished.stdout, finished.success());
     }
     Ok(RunResult {
+        exit: finished_result(&finished),
         stdout: capture.then(|| String::from_utf8_lossy(&finished.stdout).into_owned()),
-        ..finished_result(&finished)
     })
 }
 
-/// `#{ status, success, duration }` of a finished command: what `run` returns, and the start of
-/// every family's result for a command it ran (`cargo::`, `npm::`).
-pub(crate) fn finished_result(finished: &crate::process::Finished) -> RunResult {
-    RunResult {
+/// `#{ status, success, duration }` of a finished command.
+pub(crate) fn finished_result(finished: &crate::process::Finished) -> Exit {
+    Exit {
         status: finished.code.map(i64::from),
         success: finished.success(),
         duration: Some(finished.duration.as_secs_f64()),
-        ..RunResult::default()
+        skipped: false,
     }
 }

@@ -58,6 +58,7 @@ pub fn all() -> Vec<&'static Function> {
         #[cfg(feature = "http")]
         super::assert::FUNCTIONS,
         super::confirm::FUNCTIONS,
+        super::version::FUNCTIONS,
         #[cfg(feature = "cargo")]
         super::cargo::FUNCTIONS,
         #[cfg(feature = "perf")]
@@ -71,13 +72,19 @@ pub fn all() -> Vec<&'static Function> {
         #[cfg(feature = "http")]
         super::service::FUNCTIONS,
         #[cfg(feature = "http")]
+        super::service::HANDLE,
+        #[cfg(feature = "http")]
         super::http::FUNCTIONS,
         #[cfg(feature = "http")]
         super::load::FUNCTIONS,
         #[cfg(feature = "docker")]
         super::docker::FUNCTIONS,
+        #[cfg(feature = "docker")]
+        super::docker::HANDLE,
         #[cfg(feature = "pg")]
         super::pg::FUNCTIONS,
+        #[cfg(feature = "pg")]
+        super::pg::HANDLE,
         #[cfg(feature = "scan")]
         super::scan::FUNCTIONS,
     ];

@@ -19,7 +19,7 @@ use super::error::IntoScript as _;
 use super::http::{self, socket_addrs, tcp_probe, AddressError};
 use super::options::Options as _;
 use super::options::{self, option_type, options, script_type, Duration as OptDuration, Vars};
-use super::reference::Function;
+use super::reference::{plain, Function};
 use super::wait::{self, Poll, WaitError};
 use super::{at_call_site, Result};
 use crate::cancel::{self, GroupGuard};
@@ -77,6 +77,45 @@ options! {
 /// Option tables read from inside another option (`ready`'s sub-keys): the reference lists
 /// only a function's top-level options, so the doc-comment check finds these here.
 pub(crate) const NESTED_OPTIONS: &[(&str, &[options::Field])] = &[("ready", ReadyOptions::FIELDS)];
+
+/// The methods of the handle `service::start` returns.
+pub(crate) const HANDLE: &[Function] = &[
+    plain(
+        "Service.name",
+        &["service: &mut Service"],
+        "The service's name (the `name` option, else the program's).",
+    ),
+    plain(
+        "Service.pid",
+        &["service: &mut Service"],
+        "Its process id (the leader of its process group).",
+    ),
+    plain(
+        "Service.running",
+        &["service: &mut Service"],
+        "Whether it is still running.",
+    ),
+    plain(
+        "Service.log",
+        &["service: &mut Service"],
+        "Its output so far, secrets masked.",
+    ),
+    plain(
+        "Service.stop",
+        &["service: &mut Service"],
+        "Stops it now (its whole process group) instead of at the end of the job.",
+    ),
+    plain(
+        "Service.to_string",
+        &["service: &mut Service"],
+        "Says `service NAME (pid N)`, for messages.",
+    ),
+    plain(
+        "Service.to_debug",
+        &["service: &mut Service"],
+        "The same as `to_string`.",
+    ),
+];
 
 pub(crate) const FUNCTIONS: &[Function] = &[Function {
     name: "service::start",

@@ -3,10 +3,16 @@
 
 use rhai::{Engine, NativeCallContext};
 
+use super::reference::{plain, Function};
 use super::{at_call_site, error, Result};
 
 /// The script API's version: the `xtask-runner` crate's.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub(crate) const FUNCTIONS: &[Function] = &[
+    plain("xtask_version", &[], "The runner's version (the `xtask-runner` crate's), e.g. `0.1.0`."),
+    plain("require_xtask", &["requirement: string"], "Fails the task unless the runner's version matches `requirement` (cargo's syntax: `\"0.2\"`, `\">=0.1, <0.3\"`)."),
+];
 
 pub fn register(engine: &mut Engine) {
     engine.register_fn("xtask_version", || VERSION.to_string());

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rhai::{Dynamic, Map};
+use crate::primitives::options::result;
 use serde_json::Value;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,27 +48,36 @@ impl Diagnostic {
         self.level == "error"
     }
 
-    pub fn to_map(&self) -> Map {
-        let mut map = Map::new();
-        map.insert("file".into(), self.file.clone().into());
-        map.insert("line".into(), Dynamic::from_int(self.line as i64));
-        map.insert(
-            "column".into(),
-            self.column
-                .map(|c| Dynamic::from_int(c as i64))
-                .unwrap_or(Dynamic::UNIT),
-        );
-        map.insert("level".into(), self.level.clone().into());
-        map.insert(
-            "code".into(),
-            self.code
-                .clone()
-                .map(Dynamic::from)
-                .unwrap_or(Dynamic::UNIT),
-        );
-        map.insert("message".into(), self.message.clone().into());
-        map.insert("rendered".into(), self.rendered.clone().into());
-        map
+    pub fn to_result(&self) -> DiagnosticResult {
+        DiagnosticResult {
+            file: self.file.clone(),
+            line: i64::from(self.line),
+            column: self.column.map(i64::from),
+            level: self.level.clone(),
+            code: self.code.clone(),
+            message: self.message.clone(),
+            rendered: self.rendered.clone(),
+        }
+    }
+}
+
+result! {
+    /// One compiler diagnostic, as the `diagnostics` of a cargo primitive's result.
+    pub struct DiagnosticResult {
+        /// Relative to the project root when the file is inside it.
+        file: String as "string",
+        /// Line, from 1.
+        line: i64 as "int",
+        /// Column, from 1; `()` when the tool gives none (rustfmt).
+        column: Option<i64> as "int",
+        /// `error`, `warning`, `note`, `help`.
+        level: String as "string",
+        /// `E0425`, `clippy::needless_return`, …; `()` when the compiler gives none.
+        code: Option<String> as "string",
+        /// The message's first line.
+        message: String as "string",
+        /// The compiler's human rendering (what cargo would have printed).
+        rendered: String as "string",
     }
 }
 

@@ -439,16 +439,7 @@ impl Invocation {
 result! {
     /// What every cargo primitive returns.
     pub struct CargoResult {
-        /// Exit code; `()` when a signal ended the command.
-        status: Option<i64> as "int",
-        /// Whether cargo exited with 0.
-        success: bool as "bool",
-        /// Seconds it took.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        duration: Option<f64> as "float",
-        /// Set (true) in `--list` and `--dry-run`, where commands are not run.
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        skipped: bool as "bool",
+        ..exit: super::process::Exit,
         /// The command line, as the log shows it.
         command: String as "string",
         /// Compiler errors seen.
@@ -459,17 +450,17 @@ result! {
         warnings: Option<i64> as "int",
         /// Every diagnostic: `#{ file, line, column, level, code, message, rendered }`.
         #[serde(skip_serializing_if = "Option::is_none")]
-        diagnostics: Option<Vec<Dynamic>> as "array of maps",
+        diagnostics: Option<Vec<diagnostics::DiagnosticResult>> as "array of maps",
         /// Test counts (`test`): `#{ passed, failed, ignored, failures }`, each failure with
         /// `name`, `output`, `location`.
         #[serde(skip_serializing_if = "Option::is_none")]
-        tests: Option<Dynamic> as "map",
+        tests: Option<test_results::TestsResult> as "map",
         /// Files built (`build`).
         #[serde(skip_serializing_if = "Option::is_none")]
         executables: Option<Vec<String>> as "array of strings",
-        /// libtest benches measured (`bench`): `#{ name, median, deviation }`.
+        /// libtest benches measured (`bench`): `#{ name, ns_per_iter, deviation }`.
         #[serde(skip_serializing_if = "Option::is_none")]
-        benches: Option<Dynamic> as "array of maps",
+        benches: Option<Vec<output::BenchResult>> as "array of maps",
         /// Whether the tool could not fetch its database (`audit`, `deny`, `outdated`).
         #[serde(skip_serializing_if = "Option::is_none")]
         offline: Option<bool> as "bool",
@@ -518,9 +509,7 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
     // Listing and dry runs only declare jobs: do not act.
     if scope.host.mode == Mode::Plan {
         let result = CargoResult {
-            status: Some(0),
-            success: true,
-            skipped: true,
+            exit: super::process::Exit::skipped(),
             command: display.clone(),
             ..CargoResult::default()
         };
@@ -634,7 +623,6 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
         }
         report
     });
-    let run = super::process::finished_result(&finished);
     let count = |level: &str| {
         parser
             .diagnostics
@@ -643,9 +631,7 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
             .count() as i64
     };
     let result = CargoResult {
-        status: run.status,
-        success: run.success,
-        duration: run.duration,
+        exit: super::process::finished_result(&finished),
         command: display.clone(),
         errors: Some(count("error")),
         warnings: Some(count("warning")),
@@ -653,10 +639,10 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
             parser
                 .diagnostics
                 .iter()
-                .map(|d| Dynamic::from_map(d.to_map()))
+                .map(diagnostics::Diagnostic::to_result)
                 .collect(),
         ),
-        tests: tests.as_ref().map(|report| report.to_map().into()),
+        tests: tests.as_ref().map(test_results::TestReport::to_result),
         ..CargoResult::default()
     };
     if let Some(report) = &tests {
@@ -882,7 +868,7 @@ fn bench(options: Map) -> Result<Map> {
         return error(failure_message(&outcome));
     }
     let result = CargoResult {
-        benches: Some(outcome.parser.benches_array().into()),
+        benches: Some(outcome.parser.bench_results()),
         ..outcome.result
     };
     Ok(options::to_map(&result))

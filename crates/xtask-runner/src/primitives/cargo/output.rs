@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use rhai::{Array, Dynamic, Map};
+use crate::primitives::options::result;
 
 use super::diagnostics::{self, Diagnostic, Message};
 use super::test_results::{Libtest, Nextest, TestReport};
@@ -35,6 +35,18 @@ pub struct OutputParser {
     /// The first line that says a download failed (advisory databases, the registry index).
     pub fetch_failure: Option<String>,
     fmt_pending: Option<Diagnostic>,
+}
+
+result! {
+    /// One libtest bench of `cargo::bench`'s result.
+    pub struct BenchResult {
+        /// The bench's name.
+        name: String as "string",
+        /// Nanoseconds per iteration.
+        ns_per_iter: f64 as "float",
+        /// libtest's `+/-` spread, in nanoseconds.
+        deviation: f64 as "float",
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -174,15 +186,13 @@ impl OutputParser {
         self.nextest.take().map(Nextest::finish)
     }
 
-    pub fn benches_array(&self) -> Array {
+    pub fn bench_results(&self) -> Vec<BenchResult> {
         self.benches
             .iter()
-            .map(|b| {
-                let mut m = Map::new();
-                m.insert("name".into(), b.name.clone().into());
-                m.insert("ns_per_iter".into(), Dynamic::from_float(b.ns_per_iter));
-                m.insert("deviation".into(), Dynamic::from_float(b.deviation));
-                Dynamic::from_map(m)
+            .map(|b| BenchResult {
+                name: b.name.clone(),
+                ns_per_iter: b.ns_per_iter,
+                deviation: b.deviation,
             })
             .collect()
     }

@@ -2,10 +2,36 @@
 //! failing tests with their output and the place they failed. Both formats are stable on stable
 //! Rust; libtest's JSON output is nightly-only, so it is not used.
 
-use rhai::{Array, Dynamic, Map};
+use crate::primitives::options::result;
 
 use super::diagnostics::strip_ansi;
 use crate::events::{Event, EventBus, JobId, Severity};
+
+result! {
+    /// The `tests` of `cargo::test`'s and `npm::test`'s results.
+    pub struct TestsResult {
+        /// Tests that passed.
+        passed: i64 as "int",
+        /// Tests that failed (or timed out).
+        failed: i64 as "int",
+        /// Tests ignored or skipped.
+        ignored: i64 as "int",
+        /// Each failing test: `#{ name, output, location }`.
+        failures: Vec<FailureResult> as "array of maps",
+    }
+}
+
+result! {
+    /// One failing test of [`TestsResult`].
+    pub struct FailureResult {
+        /// The test's full name.
+        name: String as "string",
+        /// What it printed.
+        output: String as "string",
+        /// `file:line[:col]` where it failed; `()` when unknown.
+        location: Option<String> as "string",
+    }
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TestFailure {
@@ -123,27 +149,21 @@ impl TestReport {
         )
     }
 
-    pub fn to_map(&self) -> Map {
-        let mut map = Map::new();
-        map.insert("passed".into(), Dynamic::from_int(self.passed as i64));
-        map.insert("failed".into(), Dynamic::from_int(self.failed as i64));
-        map.insert("ignored".into(), Dynamic::from_int(self.ignored as i64));
-        let failures: Array = self
-            .failures
-            .iter()
-            .map(|f| {
-                let mut m = Map::new();
-                m.insert("name".into(), f.name.clone().into());
-                m.insert("output".into(), f.output.clone().into());
-                m.insert(
-                    "location".into(),
-                    f.location().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
-                );
-                Dynamic::from_map(m)
-            })
-            .collect();
-        map.insert("failures".into(), failures.into());
-        map
+    pub fn to_result(&self) -> TestsResult {
+        TestsResult {
+            passed: self.passed as i64,
+            failed: self.failed as i64,
+            ignored: self.ignored as i64,
+            failures: self
+                .failures
+                .iter()
+                .map(|f| FailureResult {
+                    name: f.name.clone(),
+                    output: f.output.clone(),
+                    location: f.location(),
+                })
+                .collect(),
+        }
     }
 
     /// Adds summary counts given as `N word` parts: libtest's `1 passed; 0 failed; 2 ignored`

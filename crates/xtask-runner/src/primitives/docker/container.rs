@@ -12,7 +12,7 @@ use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallCont
 use super::{client, engine, quick};
 use crate::cancel::CancelToken;
 use crate::events::Level;
-use crate::primitives::options::{self, option_type, options, script_type};
+use crate::primitives::options::{self, option_type, options, result, script_type};
 use crate::primitives::options::{Duration as OptDuration, Strings, Vars};
 use crate::primitives::service::ReadyMap;
 use crate::primitives::service::{self, Service};
@@ -119,6 +119,20 @@ pub fn register_type(engine: &mut Engine) {
     engine.register_fn("to_debug", |c: &mut Container| c.describe());
 }
 
+result! {
+    /// What a container handle's `stats()` returns; a figure docker did not give is `()`.
+    pub struct StatsResult {
+        /// Memory used, in MiB.
+        memory_mib: Option<f64> as "float",
+        /// The memory limit, in MiB.
+        memory_limit_mib: Option<f64> as "float",
+        /// CPU use in percent of one core.
+        cpu_percent: Option<f64> as "float",
+        /// Processes in the container.
+        pids: Option<i64> as "int",
+    }
+}
+
 #[derive(Clone)]
 pub struct Container {
     name: String,
@@ -149,30 +163,14 @@ impl Container {
         };
         let usage = field("MemUsage");
         let (used, limit) = usage.split_once('/').unwrap_or((&usage, ""));
-        let mut map = Map::new();
         // MiB, the unit of `--memory 512m`.
-        let mib = |text: &str| parse_size(text).map(|b| Dynamic::from_float(b / (1024.0 * 1024.0)));
-        map.insert("memory_mib".into(), mib(used).unwrap_or(Dynamic::UNIT));
-        map.insert(
-            "memory_limit_mib".into(),
-            mib(limit).unwrap_or(Dynamic::UNIT),
-        );
-        map.insert(
-            "cpu_percent".into(),
-            field("CPUPerc")
-                .trim_end_matches('%')
-                .parse::<f64>()
-                .map(Dynamic::from_float)
-                .unwrap_or(Dynamic::UNIT),
-        );
-        map.insert(
-            "pids".into(),
-            field("PIDs")
-                .parse::<i64>()
-                .map(Dynamic::from_int)
-                .unwrap_or(Dynamic::UNIT),
-        );
-        Ok(map)
+        let mib = |text: &str| parse_size(text).map(|b| b / (1024.0 * 1024.0));
+        Ok(options::to_map(&StatsResult {
+            memory_mib: mib(used),
+            memory_limit_mib: mib(limit),
+            cpu_percent: field("CPUPerc").trim_end_matches('%').parse().ok(),
+            pids: field("PIDs").parse().ok(),
+        }))
     }
 }
 
@@ -255,6 +253,7 @@ fn run_argv_with(
     if let Some(user) = &options.user {
         argv.extend(["--user".into(), user.clone()]);
     }
+    // The variables the client passes through by name: the keys are the user's.
     let mut client_env = Map::new();
     for (key, value) in &options.env.0 {
         argv.extend(["--env".into(), key.clone()]);

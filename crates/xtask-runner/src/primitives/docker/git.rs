@@ -5,7 +5,7 @@ use rhai::{Dynamic, Map};
 
 use super::client;
 use super::tags::{self, Facts, Latest, Options};
-use crate::primitives::options::{self, options};
+use crate::primitives::options::{self, options, result};
 use crate::primitives::{error, Result};
 use crate::script::context::{self, JobScope};
 
@@ -137,26 +137,37 @@ pub fn script_metadata(image: &str, map: Map) -> Result<Map> {
     let (facts, meta, refs) = compute(image, &map)?;
     let scope = context::current();
     let labels = tags::labels(&facts, &meta, &created(&scope));
-    let text = |v: &Option<String>| v.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT);
-    let mut out = Map::new();
-    out.insert(
-        "tags".into(),
-        Dynamic::from_array(refs.into_iter().map(Dynamic::from).collect()),
-    );
-    out.insert("version".into(), text(&meta.version));
-    out.insert("is_pr".into(), Dynamic::from_bool(meta.is_pr));
-    // The reference pipelines push everywhere but pull requests.
-    out.insert("push_allowed".into(), Dynamic::from_bool(!meta.is_pr));
-    out.insert(
-        "is_default_branch".into(),
-        Dynamic::from_bool(meta.is_default_branch),
-    );
-    out.insert("branch".into(), text(&facts.branch));
-    out.insert("sha".into(), text(&facts.sha));
-    let mut label_map = Map::new();
-    for (k, v) in labels {
-        label_map.insert(k.into(), v.into());
+    Ok(options::to_map(&MetadataResult {
+        tags: refs,
+        version: meta.version,
+        is_pr: meta.is_pr,
+        // The reference pipelines push everywhere but pull requests.
+        push_allowed: !meta.is_pr,
+        is_default_branch: meta.is_default_branch,
+        branch: facts.branch,
+        sha: facts.sha,
+        labels,
+    }))
+}
+
+result! {
+    /// What `docker::metadata` returns.
+    pub struct MetadataResult {
+        /// The tags, as `docker::tags` gives them.
+        tags: Vec<String> as "array of strings",
+        /// The highest-priority tag (semver first), for the version label; `()` without tags.
+        version: Option<String> as "string",
+        /// Whether this is a pull request build.
+        is_pr: bool as "bool",
+        /// Whether pushing is fitting: everywhere but pull requests.
+        push_allowed: bool as "bool",
+        /// Whether the branch is the repository's default branch.
+        is_default_branch: bool as "bool",
+        /// The branch; `()` when detached or unknown.
+        branch: Option<String> as "string",
+        /// The commit; `()` when unknown.
+        sha: Option<String> as "string",
+        /// The OCI labels, by name.
+        labels: std::collections::BTreeMap<String, String> as "map of strings",
     }
-    out.insert("labels".into(), label_map.into());
-    Ok(out)
 }

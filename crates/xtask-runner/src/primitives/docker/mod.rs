@@ -20,15 +20,15 @@ mod scan;
 mod size;
 mod tags;
 
-use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
+use rhai::{Engine, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::{at_call_site, error, Result};
 use crate::events::Level;
 use crate::process::{self, display_argv, Failure, Spec};
 use crate::script::context::{self, JobScope};
 
-use super::options::Options as _;
-use super::reference::Function;
+use super::options::{self, result, Fields as _, Options as _};
+use super::reference::{plain, Function};
 
 /// A docker function as the reference lists it.
 const fn doc(
@@ -47,23 +47,93 @@ const fn doc(
 }
 
 pub(crate) const FUNCTIONS: &[Function] = &[
-    doc("docker::build", &["options: map"], "`docker buildx build` (or BuildKit / the classic builder without buildx) with OCI labels from git and a build cache; returns `#{ tags, id, mode, loaded, pushed, labels, client }`.", &[BuildOptions::FIELDS]),
+    Function {
+        result: BuildResult::FIELDS,
+        ..doc("docker::build", &["options: map"], "`docker buildx build` (or BuildKit / the classic builder without buildx) with OCI labels from git and a build cache.", &[BuildOptions::FIELDS])
+    },
     doc("docker::tags", &["image: string", "options: map"], "Tags like docker/metadata-action's, from the Actions environment or the local repository.", &[git::TagOptions::FIELDS]),
-    doc("docker::metadata", &["image: string", "options: map"], "The tags plus `version`, `labels`, `is_pr`, `push_allowed`, `is_default_branch`, `branch`, `sha`.", &[git::TagOptions::FIELDS]),
+    Function {
+        result: git::MetadataResult::FIELDS,
+        ..doc("docker::metadata", &["image: string", "options: map"], "The tags plus what they were computed from.", &[git::TagOptions::FIELDS])
+    },
     doc("docker::run", &["image: string", "options: map"], "`docker run` in the foreground as a `service::start` service; stopped and removed when the job ends. Returns a handle (`.name`, `.running`, `.log()`, `.stop()`, `.inspect()`, `.stats()`).", &[container::DockerRunOptions::FIELDS]),
     doc("docker::inspect", &["name: string"], "`docker inspect` of a container or image, as a map.", &[]),
     doc("docker::image_size", &["image: string"], "The image's size in bytes.", &[]),
     doc("docker::remove_image", &["image: string"], "Removes the image; false when it was absent.", &[]),
-    doc("docker::check_size", &["image: string", "options: map"], "The size gate: fails over `max_mb`, warns and fails on growth over a baseline; records the size the first time.", &[size::SizeOptions::FIELDS]),
-    doc("docker::lint", &["dockerfile: string"], "hadolint when installed; otherwise a note and `#{ ran: false, reason }`.", &[]),
-    doc("docker::scan", &["image: string", "options: map"], "trivy when installed (fails on findings); otherwise a note and `#{ ran: false, reason }`.", &[scan::ScanOptions::FIELDS]),
-    doc("docker::available", &[], "What this machine has: engine, client, buildx, BuildKit, emulation, platforms, and `reason` saying what is missing.", &[]),
+    Function {
+        result: size::SizeResult::FIELDS,
+        ..doc("docker::check_size", &["image: string", "options: map"], "The size gate: fails over `max_mb`, warns and fails on growth over a baseline; records the size the first time.", &[size::SizeOptions::FIELDS])
+    },
+    Function {
+        result: scan::ToolResult::FIELDS,
+        ..doc("docker::lint", &["dockerfile: string"], "hadolint when installed; otherwise a note and `#{ ran: false, reason }`.", &[])
+    },
+    Function {
+        result: scan::ToolResult::FIELDS,
+        ..doc("docker::scan", &["image: string", "options: map"], "trivy when installed (fails on findings); otherwise a note and `#{ ran: false, reason }`.", &[scan::ScanOptions::FIELDS])
+    },
+    Function {
+        result: AvailableResult::FIELDS,
+        ..doc("docker::available", &[], "What this machine has: engine, client, buildx, BuildKit, emulation, platforms, and `reason` saying what is missing.", &[])
+    },
+];
+
+/// The methods of the handle `docker::run` returns.
+pub(crate) const HANDLE: &[Function] = &[
+    plain(
+        "Container.name",
+        &["container: &mut Container"],
+        "The container's name.",
+    ),
+    plain(
+        "Container.image",
+        &["container: &mut Container"],
+        "The image it runs.",
+    ),
+    plain(
+        "Container.running",
+        &["container: &mut Container"],
+        "Whether it is still running.",
+    ),
+    plain(
+        "Container.log",
+        &["container: &mut Container"],
+        "Its output so far, secrets masked.",
+    ),
+    plain(
+        "Container.stop",
+        &["container: &mut Container"],
+        "Stops and removes it now instead of at the end of the job.",
+    ),
+    plain(
+        "Container.inspect",
+        &["container: &mut Container"],
+        "`docker inspect` of the container, as a map (docker's own keys).",
+    ),
+    Function {
+        result: <container::StatsResult as options::Fields>::FIELDS,
+        ..plain(
+            "Container.stats",
+            &["container: &mut Container"],
+            "`docker stats --no-stream`: memory, its limit, CPU, processes.",
+        )
+    },
+    plain(
+        "Container.to_string",
+        &["container: &mut Container"],
+        "Says `container NAME (IMAGE)`, for messages.",
+    ),
+    plain(
+        "Container.to_debug",
+        &["container: &mut Container"],
+        "The same as `to_string`.",
+    ),
 ];
 
 pub fn register(engine: &mut Engine) {
     let mut module = Module::new();
     FuncRegistration::new("available").set_into_module(&mut module, |ctx: NativeCallContext| {
-        at_call_site(&ctx, Ok(available()))
+        at_call_site(&ctx, Ok(options::to_map(&available())))
     });
     FuncRegistration::new("build")
         .set_into_module(&mut module, |ctx: NativeCallContext, options: Map| {
@@ -111,46 +181,45 @@ fn engine() -> Result<client::Caps> {
     Ok(caps)
 }
 
-fn available() -> Map {
+result! {
+    /// What `docker::available` returns.
+    pub struct AvailableResult {
+        /// Whether an engine answers.
+        engine: bool as "bool",
+        /// The engine's version; `()` without one.
+        engine_version: Option<String> as "string",
+        /// The client program: `$XTASK_DOCKER`, else `docker`.
+        client: String as "string",
+        /// The client's version; `()` when it did not say.
+        client_version: Option<String> as "string",
+        /// Whether buildx is installed.
+        buildx: bool as "bool",
+        /// buildx's version; `()` without it.
+        buildx_version: Option<String> as "string",
+        /// Whether builds use BuildKit (through buildx or `DOCKER_BUILDKIT=1`).
+        buildkit: bool as "bool",
+        /// How images are built (`buildx`, `buildkit`, `classic`); `()` without a builder.
+        build_mode: Option<String> as "string",
+        /// The program builds run; `()` without a builder.
+        build_client: Option<String> as "string",
+        /// Architectures emulated (binfmt), beyond the host's.
+        emulation: Vec<String> as "array of strings",
+        /// Platforms images can be built for: the host's first.
+        platforms: Vec<String> as "array of strings",
+        /// What is missing, in one sentence for `skip()`; `()` when nothing is.
+        reason: Option<String> as "string",
+    }
+}
+
+fn available() -> AvailableResult {
     let scope = context::current();
     let (program, explicit) = client::configured(|k| scope.env_var(k));
     let caps = client::probe(&program, explicit, &scope.token());
-    let mut map = Map::new();
-    let text = |v: &Option<String>| v.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT);
-    map.insert("engine".into(), Dynamic::from_bool(caps.engine()));
-    map.insert("engine_version".into(), text(&caps.engine_version));
-    map.insert("client".into(), Dynamic::from(caps.program.clone()));
-    map.insert("client_version".into(), text(&caps.client_version));
     let builder = caps.builder.as_ref();
     let buildx = match builder {
         Some(client::Builder::Buildx { version, .. }) => Some(version.clone()),
         _ => None,
     };
-    map.insert("buildx".into(), Dynamic::from_bool(buildx.is_some()));
-    map.insert("buildx_version".into(), text(&buildx));
-    map.insert(
-        "buildkit".into(),
-        Dynamic::from_bool(matches!(
-            builder,
-            Some(client::Builder::Buildx { .. } | client::Builder::BuildKit { .. })
-        )),
-    );
-    map.insert(
-        "build_mode".into(),
-        builder
-            .map(|b| Dynamic::from(b.mode().to_string()))
-            .unwrap_or(Dynamic::UNIT),
-    );
-    map.insert(
-        "build_client".into(),
-        builder
-            .map(|b| Dynamic::from(b.program().to_string()))
-            .unwrap_or(Dynamic::UNIT),
-    );
-    map.insert(
-        "emulation".into(),
-        Dynamic::from_array(caps.emulation.iter().map(|a| a.into()).collect()),
-    );
     let mut platforms = vec![client::host_platform()];
     for arch in &caps.emulation {
         if let Some(p) = client::platform_of(arch) {
@@ -159,18 +228,29 @@ fn available() -> Map {
             }
         }
     }
-    map.insert(
-        "platforms".into(),
-        Dynamic::from_array(platforms.into_iter().map(Dynamic::from).collect()),
-    );
     // One sentence for skip(): what is missing.
     let reason = match (&caps.engine_error, builder) {
         (Some(e), _) => Some(e.clone()),
         (None, Some(client::Builder::Buildx { .. })) => None,
         (None, _) => Some("no buildx: one platform per build, no multi-platform manifests".into()),
     };
-    map.insert("reason".into(), text(&reason));
-    map
+    AvailableResult {
+        engine: caps.engine(),
+        engine_version: caps.engine_version.clone(),
+        client: caps.program.clone(),
+        client_version: caps.client_version.clone(),
+        buildx: buildx.is_some(),
+        buildx_version: buildx,
+        buildkit: matches!(
+            builder,
+            Some(client::Builder::Buildx { .. } | client::Builder::BuildKit { .. })
+        ),
+        build_mode: builder.map(|b| b.mode().to_string()),
+        build_client: builder.map(|b| b.program().to_string()),
+        emulation: caps.emulation.clone(),
+        platforms,
+        reason,
+    }
 }
 
 /// Streams one command into the job's log; errors name the command and its status.
@@ -307,7 +387,9 @@ fn build_image(options: Map) -> Result<Map> {
     spec.labels = labels;
 
     if scope.host.mode == crate::script::Mode::Plan {
-        return Ok(build_result(&spec, None, "planned", false));
+        return Ok(options::to_map(&build_result(
+            &spec, None, "planned", false,
+        )));
     }
     {
         let context = std::path::PathBuf::from(&spec.context);
@@ -414,28 +496,54 @@ fn build_image(options: Map) -> Result<Map> {
             super::implied::docker_image(&caps.program, tag);
         }
     }
-    let mut result = build_result(&spec, id, builder.mode(), plan.loads);
-    result.insert("client".into(), builder.program().to_string().into());
-    Ok(result)
+    Ok(options::to_map(&BuildResult {
+        client: Some(builder.program().to_string()),
+        ..build_result(&spec, id, builder.mode(), plan.loads)
+    }))
+}
+
+fn build_result(
+    spec: &build::BuildSpec,
+    id: Option<String>,
+    mode: &str,
+    loaded: bool,
+) -> BuildResult {
+    BuildResult {
+        tags: spec.tags.clone(),
+        platforms: spec.platforms.clone(),
+        id,
+        mode: mode.to_string(),
+        pushed: spec.push,
+        loaded,
+        labels: spec.labels.clone(),
+        client: None,
+    }
+}
+
+result! {
+    /// What `docker::build` returns.
+    pub struct BuildResult {
+        /// The tags given to the image.
+        tags: Vec<String> as "array of strings",
+        /// The platforms built for; empty for the host's.
+        platforms: Vec<String> as "array of strings",
+        /// The image id; `()` when the build left none here (pushed only, or several platforms).
+        id: Option<String> as "string",
+        /// How it was built: `buildx`, `buildkit`, `classic`; `planned` in `--list` and
+        /// `--dry-run`.
+        mode: String as "string",
+        /// Whether the image was pushed.
+        pushed: bool as "bool",
+        /// Whether the image is in the local engine afterwards.
+        loaded: bool as "bool",
+        /// The labels set, by name (OCI labels from git, then the `labels` option).
+        labels: std::collections::BTreeMap<String, String> as "map of strings",
+        /// The program that built it (not set in `--list` and `--dry-run`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client: Option<String> as "string",
+    }
 }
 
 fn short_id(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
-}
-
-fn build_result(spec: &build::BuildSpec, id: Option<String>, mode: &str, loaded: bool) -> Map {
-    let mut map = Map::new();
-    let strings = |v: &[String]| Dynamic::from_array(v.iter().map(|s| s.into()).collect::<Array>());
-    map.insert("tags".into(), strings(&spec.tags));
-    map.insert("platforms".into(), strings(&spec.platforms));
-    map.insert("id".into(), id.map(Dynamic::from).unwrap_or(Dynamic::UNIT));
-    map.insert("mode".into(), mode.into());
-    map.insert("pushed".into(), Dynamic::from_bool(spec.push));
-    map.insert("loaded".into(), Dynamic::from_bool(loaded));
-    let mut labels = Map::new();
-    for (k, v) in &spec.labels {
-        labels.insert(k.into(), v.into());
-    }
-    map.insert("labels".into(), labels.into());
-    map
 }

@@ -3,11 +3,11 @@
 //! says so (with where to get it) and returns `#{ ran: false, reason }`, so a pipeline works on
 //! machines without them.
 
-use rhai::{Dynamic, FuncRegistration, Map, Module, NativeCallContext};
+use rhai::{FuncRegistration, Map, Module, NativeCallContext};
 
 use super::stream;
 use crate::events::Level;
-use crate::primitives::options::{self, options};
+use crate::primitives::options::{self, options, result};
 use crate::primitives::{at_call_site, Result};
 
 options! {
@@ -34,14 +34,18 @@ pub fn register(module: &mut Module) {
     );
 }
 
+result! {
+    /// What `docker::lint` and `docker::scan` return.
+    pub struct ToolResult {
+        /// Whether the tool ran (and passed: findings fail the job).
+        ran: bool as "bool",
+        /// Why it did not run (not installed, or `--list` / `--dry-run`); `()` when it ran.
+        reason: Option<String> as "string",
+    }
+}
+
 fn outcome(ran: bool, reason: Option<String>) -> Map {
-    let mut map = Map::new();
-    map.insert("ran".into(), Dynamic::from_bool(ran));
-    map.insert(
-        "reason".into(),
-        reason.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
-    );
-    map
+    options::to_map(&ToolResult { ran, reason })
 }
 
 /// The tool's path as the scope's PATH finds it, or the skip note.

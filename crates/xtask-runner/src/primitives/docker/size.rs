@@ -7,7 +7,7 @@ use rhai::{Dynamic, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::{engine, quick, tags};
 use crate::events::Level;
-use crate::primitives::options::{self, option_type, options, script_type, Number};
+use crate::primitives::options::{self, option_type, options, result, script_type, Number};
 use crate::primitives::{at_call_site, error, Result};
 use crate::script::{context, Mode};
 
@@ -119,6 +119,20 @@ fn megabytes(key: &str, value: Option<Number>) -> Result<Option<f64>> {
     }
 }
 
+result! {
+    /// What `docker::check_size` returns (an empty map in `--list` and `--dry-run`).
+    pub struct SizeResult {
+        /// The image's size in MB.
+        size_mb: f64 as "float",
+        /// The size compared against; `()` without a baseline.
+        baseline_mb: Option<f64> as "float",
+        /// `size_mb - baseline_mb`; `()` without a baseline.
+        growth_mb: Option<f64> as "float",
+        /// `ok`, or `warn` when it grew past `warn_growth_mb` (past `fail_growth_mb` fails).
+        status: String as "string",
+    }
+}
+
 fn check_size(image: &str, options: Map) -> Result<Map> {
     let options: SizeOptions = options::parse(&options)?;
     let scope = context::current();
@@ -158,22 +172,12 @@ fn check_size(image: &str, options: Map) -> Result<Map> {
             .map(|n| (n, format!("recorded in {}", record_file.display()))),
     };
     let verdict = judge(image, size, max, baseline.clone(), warn, fail);
-    let mut result = Map::new();
-    result.insert("size_mb".into(), Dynamic::from_float(size));
-    result.insert(
-        "baseline_mb".into(),
-        baseline
-            .as_ref()
-            .map(|(b, _)| Dynamic::from_float(*b))
-            .unwrap_or(Dynamic::UNIT),
-    );
-    result.insert(
-        "growth_mb".into(),
-        baseline
-            .as_ref()
-            .map(|(b, _)| Dynamic::from_float(size - b))
-            .unwrap_or(Dynamic::UNIT),
-    );
+    let mut result = SizeResult {
+        size_mb: size,
+        baseline_mb: baseline.as_ref().map(|(b, _)| *b),
+        growth_mb: baseline.as_ref().map(|(b, _)| size - b),
+        status: String::new(),
+    };
     let bus = &scope.host.bus;
     let status = match verdict {
         Verdict::Fail(text) => return error(text),
@@ -197,7 +201,7 @@ fn check_size(image: &str, options: Map) -> Result<Map> {
             "ok"
         }
     };
-    result.insert("status".into(), status.into());
+    result.status = status.into();
     // Record when asked, or the first time (no baseline yet), so the next run compares.
     let first = !baseline_given && baseline.is_none();
     if record.unwrap_or(first) {
@@ -216,7 +220,7 @@ fn check_size(image: &str, options: Map) -> Result<Map> {
             );
         }
     }
-    Ok(result)
+    Ok(options::to_map(&result))
 }
 
 #[cfg(test)]

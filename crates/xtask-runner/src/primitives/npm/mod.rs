@@ -85,21 +85,12 @@ options! {
 result! {
     /// What `npm::ci`, `npm::run` and `npm::test` return.
     pub struct NpmResult {
-        /// Exit code; `()` when a signal ended the command.
-        status: Option<i64> as "int",
-        /// Whether it exited with 0.
-        success: bool as "bool",
-        /// Seconds it took.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        duration: Option<f64> as "float",
-        /// Set (true) in `--list` and `--dry-run`, where commands are not run.
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        skipped: bool as "bool",
+        ..exit: super::process::Exit,
         /// The command line, as the log shows it.
         command: String as "string",
         /// Test counts (`test`) as `cargo::test` gives them: `#{ passed, failed, ignored, failures }`.
         #[serde(skip_serializing_if = "Option::is_none")]
-        tests: Option<Dynamic> as "map",
+        tests: Option<crate::primitives::cargo::test_results::TestsResult> as "map",
         /// Line coverage of all files in % (`test`; `()` without `coverage`).
         #[serde(skip_serializing_if = "Option::is_none")]
         coverage: Option<Option<f64>> as "float",
@@ -238,6 +229,7 @@ fn scripts_of(dir: &Path) -> Result<Vec<(String, String)>> {
         .unwrap_or_default())
 }
 
+/// `package.json`'s scripts by name: the keys are the project's, so this stays a map.
 fn to_map(scripts: Vec<(String, String)>) -> Map {
     scripts
         .into_iter()
@@ -245,15 +237,22 @@ fn to_map(scripts: Vec<(String, String)>) -> Map {
         .collect()
 }
 
+/// The options every npm primitive has, moved out of one's options struct.
+macro_rules! common {
+    ($options:ident, $allow_fail:expr) => {
+        Common::new(
+            $options.dir,
+            $options.env,
+            $options.timeout,
+            $options.args,
+            $allow_fail,
+        )
+    };
+}
+
 fn ci(options: Map) -> Result<Map> {
     let options: CiOptions = options::parse(&options)?;
-    let mut common = Common::new(
-        options.dir,
-        options.env,
-        options.timeout,
-        options.args,
-        false,
-    );
+    let mut common = common!(options, false);
     let lock = ["package-lock.json", "npm-shrinkwrap.json"]
         .iter()
         .any(|f| common.dir.join(f).is_file());
@@ -287,13 +286,7 @@ fn ci(options: Map) -> Result<Map> {
 
 fn run_script(script: &str, options: Map) -> Result<Map> {
     let options: NpmRunOptions = options::parse(&options)?;
-    let mut common = Common::new(
-        options.dir,
-        options.env,
-        options.timeout,
-        options.args,
-        options.allow_fail,
-    );
+    let mut common = common!(options, options.allow_fail);
     let scripts = scripts_of(&common.dir)?;
     if !scripts.iter().any(|(name, _)| name == script) {
         let names: Vec<&str> = scripts.iter().map(|(n, _)| n.as_str()).collect();
@@ -319,13 +312,7 @@ fn run_script(script: &str, options: Map) -> Result<Map> {
 
 fn test(options: Map) -> Result<Map> {
     let options: NpmTestOptions = options::parse(&options)?;
-    let mut common = Common::new(
-        options.dir,
-        options.env,
-        options.timeout,
-        options.args,
-        options.allow_fail,
-    );
+    let mut common = common!(options, options.allow_fail);
     let root = context::current().host.root.clone();
     let coverage = options.coverage || options.min_coverage.is_some();
     let tap_file = tempfile::Builder::new()
@@ -407,7 +394,7 @@ fn test(options: Map) -> Result<Map> {
     }
     let scope = context::current();
     if read_any {
-        result.tests = Some(report.to_map().into());
+        result.tests = Some(report.to_result());
         report.emit(&scope.host.bus, scope.job);
     }
     let line_coverage = *all_files.lock().unwrap();
@@ -520,12 +507,8 @@ fn execute(
 }
 
 fn npm_result(display: &str, finished: &Finished) -> NpmResult {
-    let run = super::process::finished_result(finished);
     NpmResult {
-        status: run.status,
-        success: run.success,
-        duration: run.duration,
-        skipped: run.skipped,
+        exit: super::process::finished_result(finished),
         command: display.to_string(),
         ..NpmResult::default()
     }

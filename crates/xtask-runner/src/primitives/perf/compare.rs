@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::stats::{format_ns, format_pct};
 use super::{figures_from, from_json, to_json, Figure, Figures};
 use crate::primitives::options::{self, option_type, options, script_type, Number, Options as _};
+use crate::primitives::options::{Field, Fields};
 use crate::primitives::{error, Result};
 
 option_type! {
@@ -173,6 +174,33 @@ pub struct Comparison {
     /// What a second measurement said about each suspected regression (`confirm.rs`).
     #[serde(default)]
     pub confirmation: Vec<String>,
+}
+
+/// The comparison's fields as the reference shows them. `Comparison` round-trips through the
+/// scripts (`perf::report(cmp)`, `perf::enforce(cmp)`), so it is serde's own struct, not a
+/// `result!` one; this table is its documentation.
+const fn field(name: &'static str, ty: &'static str, doc: &'static [&'static str]) -> Field {
+    Field {
+        name,
+        aliases: &[],
+        ty,
+        default: "",
+        doc,
+    }
+}
+
+impl Fields for Comparison {
+    const FIELDS: &'static [Field] = &[
+        field("verdict", "string", &["`pass`, `warn` or `fail`: the worst of the rows."]),
+        field("warn_pct", "float", &["The warning threshold used, in %."]),
+        field("fail_pct", "float", &["The failure threshold used, in %."]),
+        field("rows", "array of maps", &["Per benchmark: `#{ name, baseline, current, change_pct, significant, verdict, notes, noise_pct }`."]),
+        field("failures", "array of strings", &["One sentence per failure, naming the benchmark and the figure."]),
+        field("warnings", "array of strings", &["One sentence per warning."]),
+        field("title", "string", &["What was compared with what (refs, baseline name), for the report's title."]),
+        field("noise_pct", "float", &["The noisiest benchmark's half-interval in % of its figure; `()` without figures."]),
+        field("confirmation", "array of strings", &["What a second measurement said about each suspected regression (`perf::confirm`)."]),
+    ];
 }
 
 pub fn compare(baseline: &Figures, current: &Figures, opts: &Options) -> Comparison {

@@ -98,7 +98,7 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         params: &["baseline: map", "current: map", "options: map"],
         summary: "Baseline versus current: per benchmark the change in %, whether it clears the noise (intervals apart), and a verdict from the thresholds and budgets.",
         options: &[compare::CompareKeys::FIELDS],
-        result: &[],
+        result: <compare::Comparison as super::options::Fields>::FIELDS,
     },
     Function {
         name: "perf::confirm",
@@ -127,7 +127,15 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         params: &["base: string", "head: string", "options: map"],
         summary: "Base versus head in temporary git worktrees, measured alternately `rounds` times (criterion benches, or `command`), compared as `perf::compare` does.",
         options: refs::OPTIONS,
-        result: &[],
+        result: &super::options::concat_fields::<
+            {
+                <compare::Comparison as super::options::Fields>::FIELDS.len()
+                    + <refs::RefsResult as super::options::Fields>::FIELDS.len()
+            },
+        >(
+            &[<compare::Comparison as super::options::Fields>::FIELDS],
+            <refs::RefsResult as super::options::Fields>::FIELDS,
+        ),
     },
 ];
 
@@ -242,6 +250,7 @@ pub(crate) fn figures_from(what: &str, value: &Dynamic) -> Result<Figures> {
         .collect())
 }
 
+/// Figures stay a map: the keys are the benchmarks' names.
 pub(crate) fn figures_to_dynamic(figures: &Figures) -> Dynamic {
     from_json(&serde_json::to_value(figures).unwrap_or_default())
 }

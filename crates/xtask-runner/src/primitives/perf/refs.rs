@@ -8,14 +8,14 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use rhai::{Array, Dynamic, Map};
+use rhai::{Dynamic, Map};
 
 use super::compare::{self, CompareKeys};
 use super::confirm;
 use super::criterion::{self, BenchKeys, BenchOptions};
 use super::timing::{self, TimeKeys, TimeOptions};
 use super::{exec, print, stats, store, Figure, Figures, Output};
-use crate::primitives::options::{self, options, Options as _, Strings};
+use crate::primitives::options::{self, options, result, Options as _, Strings};
 use crate::primitives::{error, Result};
 
 options! {
@@ -325,17 +325,26 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
     let mut result = compare::to_dynamic(&cmp)
         .try_cast::<Map>()
         .unwrap_or_default();
-    result.insert("base".into(), super::figures_to_dynamic(&base_figures));
-    result.insert("head".into(), super::figures_to_dynamic(&head_figures));
-    result.insert(
-        "worktrees".into(),
-        Dynamic::from_array(
-            sides
-                .iter()
-                .filter(|s| s.target.is_some())
-                .map(|s| Dynamic::from(s.dir.display().to_string()))
-                .collect::<Array>(),
-        ),
-    );
+    result.extend(options::to_map(&RefsResult {
+        base: super::figures_to_dynamic(&base_figures),
+        head: super::figures_to_dynamic(&head_figures),
+        worktrees: sides
+            .iter()
+            .filter(|s| s.target.is_some())
+            .map(|s| s.dir.display().to_string())
+            .collect(),
+    }));
     Ok(Dynamic::from_map(result))
+}
+
+result! {
+    /// What `perf::compare_refs` adds to the comparison's fields.
+    pub struct RefsResult {
+        /// The base's figures, by benchmark name: `#{ "group/bench": #{ ns, lower, upper, rss_mb } }`.
+        base: Dynamic as "map",
+        /// The head's figures, by benchmark name.
+        head: Dynamic as "map",
+        /// The temporary worktrees the sides were measured in (removed when it returns).
+        worktrees: Vec<String> as "array of strings",
+    }
 }

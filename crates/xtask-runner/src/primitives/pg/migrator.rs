@@ -148,6 +148,14 @@ fn which(names: &[String], index: usize, ctx: &Ctx) -> String {
     format!("migration {} of {}: {name}{file}", index + 1, names.len())
 }
 
+/// The schema as the checks compare it: the migration tool's own tables left out.
+fn take_snapshot(snapper: &Snapshotter, c: &mut Client) -> Result<Snapshot, String> {
+    snapper
+        .take(c)
+        .map(super::matrix::without_tools)
+        .map_err(|e| client::describe(&e))
+}
+
 pub fn test(
     report: &mut Report,
     url: &str,
@@ -159,12 +167,7 @@ pub fn test(
     let cmp = &options.compare;
     let mut c = client::connect(url)?;
     let snapper = Snapshotter::new(&mut c, cmp).map_err(|e| client::describe(&e))?;
-    let take = |c: &mut Client| -> Result<Snapshot, String> {
-        snapper
-            .take(c)
-            .map(super::matrix::without_tools)
-            .map_err(|e| client::describe(&e))
-    };
+    let take = |c: &mut Client| take_snapshot(&snapper, c);
     let baseline = take(&mut c)?;
     let names: Vec<String> = status(cli, url, ctx)?.into_iter().map(|(n, _)| n).collect();
     let total = names.len();
@@ -232,12 +235,7 @@ pub fn test(
     };
     let mut c = client::connect(&step_url)?;
     let snapper = Snapshotter::new(&mut c, cmp).map_err(|e| client::describe(&e))?;
-    let take = |c: &mut Client| -> Result<Snapshot, String> {
-        snapper
-            .take(c)
-            .map(super::matrix::without_tools)
-            .map_err(|e| client::describe(&e))
-    };
+    let take = |c: &mut Client| take_snapshot(&snapper, c);
     let result = stepwise(report, &mut c, &step_url, cli, &names, &applied, &take, ctx);
     report.time("stepwise", t.elapsed());
     result
@@ -267,6 +265,24 @@ fn stepwise(
         }
         Ok(out.success)
     };
+    // Fails the report when the schemas differ; true when they are the same.
+    let same = |report: &mut Report,
+                i: usize,
+                a: &Snapshot,
+                b: &Snapshot,
+                what: &str,
+                plus: &str,
+                minus: &str| {
+        let d = snapshot::diff(a, b);
+        if !d.is_empty() {
+            report.fail(format!(
+                "{}: {what}:{}",
+                which(names, i, ctx),
+                describe_diff(&d, plus, minus)
+            ));
+        }
+        d.is_empty()
+    };
     let mut before = take(c)?;
     for i in 0..names.len() {
         if ctx.token.is_cancelled() {
@@ -279,26 +295,24 @@ fn stepwise(
         if !step(report, i, &["down", "-n", "1"])? {
             return Ok(());
         }
-        let d = snapshot::diff(&before, &take(c)?);
-        if !d.is_empty() {
-            report.fail(format!(
-                "{}: its down does not exactly undo its up:{}",
-                which(names, i, ctx),
-                describe_diff(&d, "left behind", "dropped too much")
-            ));
+        let undone = "its down does not exactly undo its up";
+        if !same(
+            report,
+            i,
+            &before,
+            &take(c)?,
+            undone,
+            "left behind",
+            "dropped too much",
+        ) {
             return Ok(());
         }
         if !step(report, i, &["up", "-n", "1"])? {
             return Ok(());
         }
         let again = take(c)?;
-        let d = snapshot::diff(&after, &again);
-        if !d.is_empty() {
-            report.fail(format!(
-                "{}: applying it again after its down gives a different schema:{}",
-                which(names, i, ctx),
-                describe_diff(&d, "new", "missing")
-            ));
+        let redone = "applying it again after its down gives a different schema";
+        if !same(report, i, &after, &again, redone, "new", "missing") {
             return Ok(());
         }
         before = again;

@@ -40,7 +40,7 @@ use super::Result;
 use crate::cancel::CancelToken;
 use crate::events::{JobId, Level};
 use crate::script::{context, Host, Mode};
-pub(crate) use options::FUNCTIONS;
+pub(crate) use options::{FUNCTIONS, HANDLE};
 
 /// What native code running on helper threads needs from the calling job's scope.
 #[derive(Clone)]
@@ -400,27 +400,23 @@ fn migrate_fn(target: Dynamic, options: Map) -> Result<Map> {
     let budget = options.budget.map(|b| b.0);
     let url = target_url(&target)?;
     if let Some(command) = options.command {
-        let argv = command.0;
-        let mut run_options = Map::new();
-        let mut env = Map::new();
-        env.insert("DATABASE_URL".into(), Dynamic::from(url));
-        run_options.insert("env".into(), Dynamic::from_map(env));
-        let result = super::process::run(
-            argv.into_iter().map(Dynamic::from).collect(),
-            run_options,
-            false,
-        )?;
-        if let (Some(budget), Some(took)) = (
-            budget,
-            result.get("duration").and_then(|d| d.as_float().ok()),
-        ) {
+        let run_options = super::process::RunOptions {
+            env: super::options::Vars(vec![("DATABASE_URL".into(), Some(url))]),
+            dir: None,
+            timeout: None,
+            allow_fail: false,
+            stdin: None,
+        };
+        let result = super::process::run_with(command.0, run_options, false)?;
+        let took = result.exit.duration;
+        if let (Some(budget), Some(took)) = (budget, took) {
             if took > budget.as_secs_f64() {
                 return Err(PgError::CommandOverBudget { took, budget }).script();
             }
         }
         let result = MigrateResult {
             delegated: true,
-            duration: result.get("duration").and_then(|d| d.as_float().ok()),
+            duration: took,
             ..MigrateResult::default()
         };
         return Ok(declared::to_map(&result));

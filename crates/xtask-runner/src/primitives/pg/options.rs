@@ -8,7 +8,7 @@ use super::Server;
 use crate::primitives::options::{
     option_type, options, result, script_type, Duration, Fields as _, Options as _, Strings,
 };
-use crate::primitives::reference::Function;
+use crate::primitives::reference::{plain, Function};
 
 option_type! {
     /// Server settings: a map of names to values (written as text).
@@ -271,6 +271,55 @@ result! {
         errors: Vec<String> as "array of strings",
     }
 }
+
+/// The methods of the handle `pg::cluster` and `pg::server` return.
+pub(crate) const HANDLE: &[Function] = &[
+    plain(
+        "PgServer.url",
+        &["server: &mut PgServer"],
+        "Its connection URL (`postgres://…`); also what `to_string` gives.",
+    ),
+    plain(
+        "PgServer.port",
+        &["server: &mut PgServer"],
+        "The port it listens on.",
+    ),
+    plain(
+        "PgServer.version",
+        &["server: &mut PgServer"],
+        "Its major version (`16`).",
+    ),
+    plain(
+        "PgServer.server_version",
+        &["server: &mut PgServer"],
+        "Its full version (`16.4`).",
+    ),
+    plain(
+        "PgServer.backend",
+        &["server: &mut PgServer"],
+        "`native`, `docker` or `external`: how it runs.",
+    ),
+    plain(
+        "PgServer.dir",
+        &["server: &mut PgServer"],
+        "The data directory of a native cluster; `()` otherwise.",
+    ),
+    plain(
+        "PgServer.pid",
+        &["server: &mut PgServer"],
+        "The postmaster's process id of a native cluster; `()` otherwise.",
+    ),
+    plain(
+        "PgServer.stop",
+        &["server: &mut PgServer"],
+        "Stops a server it started and removes its files now instead of at the end of the job.",
+    ),
+    plain(
+        "PgServer.to_string",
+        &["server: &mut PgServer"],
+        "Its connection URL.",
+    ),
+];
 
 pub(crate) const FUNCTIONS: &[Function] = &[
     Function {

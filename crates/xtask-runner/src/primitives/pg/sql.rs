@@ -34,6 +34,7 @@ pub fn query(c: &mut Client, sql: &str, params: &[Dynamic]) -> Result<Array, Que
     let rows = c.query(&statement, &refs).map_err(|e| located(e, sql))?;
     let mut out = Array::new();
     for row in rows {
+        // A row stays a map: its keys are the query's columns, not fields of ours.
         let mut map = Map::new();
         for (i, col) in row.columns().iter().enumerate() {
             let raw: Raw = row.get(i);

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::{Compression, GzBuilder};
-use rhai::{Array, Dynamic, Map};
+use rhai::Map;
 use sha2::{Digest, Sha256};
 
 use super::super::{error, git, Result};
@@ -59,21 +59,18 @@ impl Packaged {
 
 /// Runs a command with its output streamed into the job's log (the same path as `run`).
 fn run(argv: &[String], dir: &Path, env: &[(&str, Option<&str>)]) -> Result<()> {
-    let argv: Array = argv.iter().cloned().map(Dynamic::from).collect();
-    let mut options = Map::new();
-    options.insert("dir".into(), dir.display().to_string().into());
-    if !env.is_empty() {
-        let mut vars = Map::new();
-        for (k, v) in env {
-            vars.insert(
-                (*k).into(),
-                v.map(|v| Dynamic::from(v.to_string()))
-                    .unwrap_or(Dynamic::UNIT),
-            );
-        }
-        options.insert("env".into(), vars.into());
-    }
-    super::super::process::run(argv, options, false).map(|_| ())
+    let options = super::super::process::RunOptions {
+        dir: Some(dir.display().to_string()),
+        env: super::super::options::Vars(
+            env.iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+                .collect(),
+        ),
+        timeout: None,
+        allow_fail: false,
+        stdin: None,
+    };
+    super::super::process::run_with(argv.to_vec(), options, false).map(|_| ())
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
