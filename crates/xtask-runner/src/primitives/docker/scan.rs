@@ -6,6 +6,7 @@
 use rhai::{Dynamic, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::stream;
+use crate::primitives::error::IntoScript as _;
 use crate::events::Level;
 use crate::primitives::options::{self, options};
 use crate::primitives::{at_call_site, Result};
@@ -66,7 +67,7 @@ fn run_tool(
     }
     match tool(name, url, what) {
         Ok(program) => {
-            stream(&scope, &argv(program), &[])?;
+            stream(&scope, &argv(program), &[]).script()?;
             Ok(outcome(true, None))
         }
         Err(note) => {
