@@ -16,6 +16,7 @@ use super::criterion::{self, BenchKeys, BenchOptions};
 use super::timing::{self, TimeKeys, TimeOptions};
 use super::{exec, print, stats, store, Figure, Figures, Output};
 use crate::primitives::options::{self, options, Options as _, Strings};
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::{error, Result};
 
 options! {
@@ -75,7 +76,7 @@ impl Drop for Guard {
 }
 
 fn git(scope: &JobScope, dir: &Path, args: &[&str]) -> Result<String> {
-    let (done, _) = exec(scope, Spec::query("git", args, dir), Output::Quiet)?;
+    let (done, _) = exec(scope, Spec::query("git", args, dir), Output::Quiet).script()?;
     Ok(String::from_utf8_lossy(&done.stdout).trim().to_string())
 }
 
@@ -227,7 +228,7 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
                 env: side_env(side, &bench_opts.env),
                 ..bench_opts.clone()
             };
-            side.executables = criterion::build(&scope, &opts, &side.dir)?;
+            side.executables = criterion::build(&scope, &opts, &side.dir).script()?;
         }
     }
     // One pass: `rounds` rounds of base, head, head, base, …: a linear drift weighs on both
@@ -252,7 +253,8 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
                             ..bench_opts.clone()
                         };
                         let benches =
-                            criterion::run(&scope, &opts, &side.dir, &side.executables, &home)?;
+                            criterion::run(&scope, &opts, &side.dir, &side.executables, &home)
+                                .script()?;
                         side.benches.push(benches);
                     }
                     Some(argv) => {
@@ -261,7 +263,7 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
                             warmup: if round == 0 { time_opts.warmup } else { 0 },
                             ..time_opts.clone()
                         };
-                        for sample in timing::time(&scope, argv, &opts)? {
+                        for sample in timing::time(&scope, argv, &opts).script()? {
                             side.walls.push(sample.ns(time_opts.measure));
                             side.rss_kib = side.rss_kib.max(sample.rss_kib);
                         }
