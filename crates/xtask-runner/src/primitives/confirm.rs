@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use rhai::{Engine, Map, NativeCallContext};
 
+use super::error::IntoScript as _;
 use super::options::{self, options, Options as _};
 use super::reference::Function;
-use super::error::IntoScript as _;
 use super::Result;
 use crate::events::Level;
 use crate::script::{context, Mode};
@@ -65,7 +65,9 @@ pub fn register(engine: &mut Engine) {
 /// Why the gate did not open.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfirmError {
-    #[error("confirm needs a phrase for the operator to type, e.g. confirm(\"DEPLOY TO PRODUCTION\")")]
+    #[error(
+        "confirm needs a phrase for the operator to type, e.g. confirm(\"DEPLOY TO PRODUCTION\")"
+    )]
     NoPhrase,
     /// Given ahead of time (`source`: `--confirm`, the variable, the dispatch input), not equal.
     #[error("the confirmation given by {given_by} does not match: expected exactly `{phrase}`")]

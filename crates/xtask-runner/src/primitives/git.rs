@@ -43,10 +43,9 @@ pub fn register(engine: &mut Engine) {
     module.set_native_fn("describe", || {
         git_in_job(&["describe", "--tags", "--always", "--dirty"])
     });
-    module.set_native_fn(
-        "is_dirty",
-        || Ok(!dirty_files(&job_dir(), None).script()?.is_empty()),
-    );
+    module.set_native_fn("is_dirty", || {
+        Ok(!dirty_files(&job_dir(), None).script()?.is_empty())
+    });
     module.set_native_fn("dirty_files", || {
         Ok(dirty_files(&job_dir(), None)
             .script()?
@@ -335,7 +334,12 @@ mod tests {
             .borrow_mut()
             .insert("GIT_CEILING_DIRECTORIES".into(), Some(ceiling));
         match git(dir.path(), &["rev-parse", "HEAD"]) {
-            Err(CommandError::Failed { argv, dir: at, stderr, .. }) => {
+            Err(CommandError::Failed {
+                argv,
+                dir: at,
+                stderr,
+                ..
+            }) => {
                 assert_eq!(argv, "git rev-parse HEAD");
                 assert_eq!(at, dir.path());
                 assert!(stderr.contains("not a git repository"), "{stderr}");
@@ -345,7 +349,10 @@ mod tests {
         let missing = ["no-such-program-xyz".to_string()];
         assert!(matches!(
             capture_ok(&missing, dir.path()),
-            Err(CommandError::NotRun { failure: crate::process::Failure::NotFound { .. }, .. })
+            Err(CommandError::NotRun {
+                failure: crate::process::Failure::NotFound { .. },
+                ..
+            })
         ));
     }
 

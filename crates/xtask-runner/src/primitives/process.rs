@@ -200,7 +200,9 @@ pub(crate) fn run_with(
     // `run(["cargo", "build"])` competes for the build directory like `cargo::build` does.
     let dir = spec.dir.clone().unwrap_or_default();
     let _build_dir = match super::build_dir::claim_for_argv(&spec.argv, &dir, &spec.env) {
-        Some(claim) => Some(crate::resources::claim(claim, &scope.token()).map_err(RunError::Claim)?),
+        Some(claim) => {
+            Some(crate::resources::claim(claim, &scope.token()).map_err(RunError::Claim)?)
+        }
         None => None,
     };
     let sink = bus.command_log(job, &display);

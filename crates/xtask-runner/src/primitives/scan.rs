@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use rhai::{FuncRegistration, Map, Module, NativeCallContext};
 
+use super::error::IntoScript as _;
 use super::options::{self, options, result, Fields as _, Options as _};
 use super::reference::Function;
-use super::error::IntoScript as _;
 use super::{at_call_site, error, Result};
 use crate::events::{Event, Level, Severity};
 use crate::process::{self, display_argv, Failure, Spec};

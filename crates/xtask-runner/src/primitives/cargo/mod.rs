@@ -20,13 +20,13 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
-use super::options::{self, options, result, Duration as OptDuration, Strings, Vars};
 use super::error::IntoScript as _;
+use super::options::{self, options, result, Duration as OptDuration, Strings, Vars};
 use super::Result;
 use crate::events::{Event, Level, Severity};
-pub use error::CargoError;
 use crate::process::{self, display_argv, Failure, Spec};
 use crate::script::{context, Mode};
+pub use error::CargoError;
 use output::{OutputParser, Watch};
 
 /// Declares a cargo primitive's options: those every cargo primitive takes, then (with

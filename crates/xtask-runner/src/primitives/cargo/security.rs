@@ -8,9 +8,9 @@ use rhai::Map;
 
 use super::output::Watch;
 use super::{execute, failure, CargoError, Common};
-use crate::primitives::error::IntoScript as _;
 use super::{toolchain, Invocation, Result};
 use crate::events::Level;
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, options, Duration as OptDuration, Strings, Vars};
 use crate::script::context;
 

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use super::error::DockerError;
 use crate::cancel::CancelToken;
 use crate::process::{self, Failure, Spec};
-use super::error::DockerError;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -11,9 +11,9 @@ use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallCont
 
 use super::error::DockerError;
 use super::{client, engine, quick};
-use crate::primitives::error::IntoScript as _;
 use crate::cancel::CancelToken;
 use crate::events::Level;
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, option_type, options, script_type};
 use crate::primitives::options::{Duration as OptDuration, Strings, Vars};
 use crate::primitives::service::ReadyMap;

@@ -9,7 +9,9 @@ pub enum DockerError {
     /// No engine to talk to; `reason` says what the probe found.
     #[error("docker: {reason}")]
     NoEngine { reason: String },
-    #[error("docker client not found: `{program}` (install docker, or point XTASK_DOCKER at a client)")]
+    #[error(
+        "docker client not found: `{program}` (install docker, or point XTASK_DOCKER at a client)"
+    )]
     ClientNotFound { program: String },
     #[error("`{command}` was stopped: {reason}")]
     Stopped { command: String, reason: String },
@@ -63,7 +65,11 @@ pub enum DockerError {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SizeError {
     #[error("image {image} is {size:.1} MB, over its limit of {limit:.1} MB")]
-    OverLimit { image: String, size: f64, limit: f64 },
+    OverLimit {
+        image: String,
+        size: f64,
+        limit: f64,
+    },
     #[error("image {image} grew {:.1} MB ({base:.1} → {size:.1} MB, baseline: {baseline}); the limit is +{limit:.0} MB", size - base)]
     GrewTooMuch {
         image: String,

@@ -25,10 +25,10 @@ use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallCont
 
 use super::error::IntoScript as _;
 use super::{at_call_site, Result};
-pub use error::DockerError;
 use crate::events::Level;
 use crate::process::{self, display_argv, Failure, Spec};
 use crate::script::context::{self, JobScope};
+pub use error::DockerError;
 
 use super::options::Options as _;
 use super::reference::Function;

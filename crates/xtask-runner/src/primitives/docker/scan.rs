@@ -6,8 +6,8 @@
 use rhai::{Dynamic, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::stream;
-use crate::primitives::error::IntoScript as _;
 use crate::events::Level;
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, options};
 use crate::primitives::{at_call_site, Result};
 

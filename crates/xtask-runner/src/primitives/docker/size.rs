@@ -7,8 +7,8 @@ use rhai::{Dynamic, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::error::{DockerError, SizeError};
 use super::{engine, quick, tags};
-use crate::primitives::error::IntoScript as _;
 use crate::events::Level;
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, option_type, options, script_type, Number};
 use crate::primitives::{at_call_site, error, Result};
 use crate::script::{context, Mode};
@@ -68,9 +68,9 @@ fn image_size(image: &str) -> std::result::Result<i64, DockerError> {
         &caps,
         &["image", "inspect", "--format", "{{.Size}}", "--", image],
     )?;
-    out.trim()
-        .parse()
-        .map_err(|_| DockerError::NotASize { output: out.clone() })
+    out.trim().parse().map_err(|_| DockerError::NotASize {
+        output: out.clone(),
+    })
 }
 
 #[derive(Debug, PartialEq)]

@@ -13,17 +13,17 @@ use std::time::Duration;
 
 use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
+use super::at_call_site;
 use super::cargo::test_results::TestReport;
+use super::error::IntoScript as _;
 use super::options::{self, options, result, Duration as OptDuration, Number, Strings, Vars};
 use super::options::{Fields as _, Options as _};
 use super::reference::Function;
-use super::at_call_site;
-use super::error::IntoScript as _;
 use super::Result;
-pub use error::NpmError;
 use crate::events::{Event, Level};
 use crate::process::{self, display_argv, Failure, Finished, Spec};
 use crate::script::{context, Mode};
+pub use error::NpmError;
 
 options! {
     /// Options of `npm::ci`.

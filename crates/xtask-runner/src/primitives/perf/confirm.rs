@@ -14,8 +14,8 @@ use super::compare::{self, Comparison, Verdict};
 use super::criterion::{self, BenchKeys, BenchOptions};
 use super::timing::{self, TimeKeys, TimeOptions};
 use super::{figures_from, print, Figure, Figures};
-use crate::primitives::options::{self, options, Options as _, Strings};
 use crate::primitives::error::IntoScript as _;
+use crate::primitives::options::{self, options, Options as _, Strings};
 use crate::primitives::Result;
 
 options! {
@@ -175,7 +175,8 @@ pub fn confirm_fn(cmp: Dynamic, baseline: Dynamic, options: Map) -> Result<Dynam
             let home = criterion::target_dir_of(&executables)
                 .script()?
                 .join("criterion");
-            criterion::run(&scope, &opts, &opts.dir, &executables, &home).script()?
+            criterion::run(&scope, &opts, &opts.dir, &executables, &home)
+                .script()?
                 .into_iter()
                 .map(|b| (b.name, b.figure))
                 .collect()

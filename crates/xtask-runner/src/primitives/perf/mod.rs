@@ -35,10 +35,10 @@ use serde::{Deserialize, Serialize};
 use super::error::IntoScript as _;
 use super::Result;
 use crate::events::{Event, Level};
-pub use error::PerfError;
 use crate::process::{self, display_argv, Failure, Finished, Spec, Usage};
 use crate::script::context::{self, JobScope};
 use crate::script::Mode;
+pub use error::PerfError;
 
 /// One benchmark's figure: a point estimate with its confidence interval, in nanoseconds, and
 /// the peak resident memory of the process that measured it when known.

@@ -15,8 +15,8 @@ use super::confirm;
 use super::criterion::{self, BenchKeys, BenchOptions};
 use super::timing::{self, TimeKeys, TimeOptions};
 use super::{exec, print, stats, store, Figure, Figures, Output};
-use crate::primitives::options::{self, options, Options as _, Strings};
 use crate::primitives::error::IntoScript as _;
+use crate::primitives::options::{self, options, Options as _, Strings};
 use crate::primitives::{error, Result};
 
 options! {

@@ -8,8 +8,8 @@ use rhai::{Dynamic, Map};
 use super::compare::{from_dynamic, Comparison, Row, Verdict};
 use super::stats::{format_ns, format_pct};
 use super::{message, print, store, PerfError};
-use crate::primitives::error::IntoScript as _;
 use crate::events::Level;
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, options};
 use crate::primitives::Result;
 

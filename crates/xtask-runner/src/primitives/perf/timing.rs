@@ -8,11 +8,11 @@ use std::time::Duration;
 use rhai::{Array, Map};
 
 use super::{exec, stats, Figure, Output, PerfError};
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{
     self, options, result, Duration as OptDuration, Options as _, Vars,
 };
 use crate::primitives::{error, Result};
-use crate::primitives::error::IntoScript as _;
 use crate::process::{display_argv, Spec};
 use crate::script::context::{self, JobScope};
 use crate::script::Mode;

@@ -33,11 +33,10 @@ pub struct Bumped {
 
 /// The next version for `how`: `major`, `minor`, `patch`, or an explicit version.
 pub fn next_version(current: &str, how: &str) -> Result<Version> {
-    let current =
-        Version::parse(current).map_err(|source| ReleaseError::CurrentNotSemver {
-            current: current.to_string(),
-            source,
-        })?;
+    let current = Version::parse(current).map_err(|source| ReleaseError::CurrentNotSemver {
+        current: current.to_string(),
+        source,
+    })?;
     let mut next = current.clone();
     next.pre = Prerelease::EMPTY;
     next.build = BuildMetadata::EMPTY;
@@ -288,7 +287,10 @@ mod tests {
     fn refusals_are_typed_and_carry_the_versions() {
         match next_version("0.3.1", "0.2.9") {
             Err(ReleaseError::NotForward { current, next }) => {
-                assert_eq!((current.to_string(), next.to_string()), ("0.3.1".into(), "0.2.9".into()))
+                assert_eq!(
+                    (current.to_string(), next.to_string()),
+                    ("0.3.1".into(), "0.2.9".into())
+                )
             }
             other => panic!("expected NotForward, got {other:?}"),
         }

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 
 use rhai::{Engine, Map, Module};
 
-use super::options::{self, option_type, options, result, script_type, Strings};
 use super::error::IntoScript as _;
+use super::options::{self, option_type, options, result, script_type, Strings};
 use super::options::{Fields as _, Options as _};
 use super::reference::{plain, Function};
 use super::Result;

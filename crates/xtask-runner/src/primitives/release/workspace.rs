@@ -35,8 +35,8 @@ impl Workspace {
             .map(String::from)
             .to_vec();
         let json = capture_ok(&argv, dir)?;
-        let meta: serde_json::Value = serde_json::from_str(&json)
-            .map_err(ReleaseError::Metadata)?;
+        let meta: serde_json::Value =
+            serde_json::from_str(&json).map_err(ReleaseError::Metadata)?;
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
         let members = meta["packages"]
             .as_array()
