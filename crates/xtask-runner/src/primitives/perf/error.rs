@@ -35,6 +35,10 @@ pub enum PerfError {
     NoResults { home: PathBuf },
     #[error("reading criterion results in {}: {source}", dir.display())]
     CriterionResults { dir: PathBuf, source: io::Error },
+    #[error("perf::compare_refs: `{rev}` is not a commit in {}", repo.display())]
+    NotACommit { rev: String, repo: PathBuf },
+    #[error("creating a temp dir: {0}")]
+    TempDir(#[source] io::Error),
     #[error("baseline name `{name}`: use a plain name like \"main\"")]
     BadBaselineName { name: String },
     #[error("{}: not a baseline: {source}", path.display())]

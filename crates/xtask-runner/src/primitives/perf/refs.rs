@@ -14,7 +14,7 @@ use super::compare::{self, CompareKeys};
 use super::confirm;
 use super::criterion::{self, BenchKeys, BenchOptions};
 use super::timing::{self, TimeKeys, TimeOptions};
-use super::{exec, print, stats, store, Figure, Figures, Output};
+use super::{exec, print, stats, store, Figure, Figures, Output, PerfError};
 use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, options, Options as _, Strings};
 use crate::primitives::{error, Result};
@@ -135,10 +135,11 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
             ],
         )
         .or_else(|_| {
-            error(format!(
-                "perf::compare_refs: `{r}` is not a commit in {}",
-                top.display()
-            ))
+            Err(PerfError::NotACommit {
+                rev: r.into(),
+                repo: top.clone(),
+            })
+            .script()
         })
     };
     let base_sha = resolve(base)?;
@@ -151,7 +152,8 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
     let tmp = tempfile::Builder::new()
         .prefix("xtask-perf-refs-")
         .tempdir()
-        .or_else(|e| error(format!("creating a temp dir: {e}")))?;
+        .map_err(PerfError::TempDir)
+        .script()?;
     let shared: Shared = Rc::new(RefCell::new(Some(Worktrees {
         repo: top.clone(),
         paths: Vec::new(),

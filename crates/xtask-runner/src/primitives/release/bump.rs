@@ -166,7 +166,7 @@ fn edit_manifest(
     })?;
     let mut doc: DocumentMut = text.parse().map_err(|source| ReleaseError::Toml {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     })?;
     let mut changed = false;
 

@@ -133,7 +133,7 @@ pub fn locked_versions(path: &Path) -> Result<Vec<(String, String)>> {
     })?;
     let doc: toml_edit::DocumentMut = text.parse().map_err(|source| ReleaseError::Toml {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     })?;
     let Some(packages) = doc.get("package").and_then(|p| p.as_array_of_tables()) else {
         return Ok(Vec::new());

@@ -29,7 +29,7 @@ pub enum ReleaseError {
     #[error("{}: {source}", path.display())]
     Toml {
         path: PathBuf,
-        source: toml_edit::TomlError,
+        source: Box<toml_edit::TomlError>,
     },
     #[error("cannot read `cargo metadata` output: {0}")]
     Metadata(#[source] serde_json::Error),
@@ -54,14 +54,10 @@ pub enum ReleaseError {
     },
     #[error("{}: the workspace has no crates to release", manifest.display())]
     NoCrates { manifest: PathBuf },
-    #[error("the crates disagree on the version: {first} has {first_version} in {first_file}, {other} has {other_version} in {other_file}")]
+    #[error("the crates disagree on the version: {first}, {other}")]
     VersionsDisagree {
-        first: String,
-        first_version: String,
-        first_file: String,
-        other: String,
-        other_version: String,
-        other_file: String,
+        first: Box<Stated>,
+        other: Box<Stated>,
     },
     #[error("`rustc -vV` did not say the host triple")]
     NoHostTriple,
@@ -80,6 +76,20 @@ pub enum ReleaseError {
 }
 
 pub type Result<T> = std::result::Result<T, ReleaseError>;
+
+/// A crate's version and the manifest that states it (relative to the workspace root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stated {
+    pub name: String,
+    pub version: String,
+    pub file: String,
+}
+
+impl std::fmt::Display for Stated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} has {} in {}", self.name, self.version, self.file)
+    }
+}
 
 fn none_or_list(items: &[String]) -> String {
     if items.is_empty() {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::super::git::capture_ok;
-use super::error::{ReleaseError, Result};
+use super::error::{ReleaseError, Result, Stated};
 
 #[derive(Debug, Clone)]
 pub struct Crate {
@@ -114,7 +114,7 @@ impl Workspace {
         })?;
         let doc: toml_edit::DocumentMut = text.parse().map_err(|source| ReleaseError::Toml {
             path: manifest.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let from_table = |table: &str| {
             doc.get(table)
@@ -136,13 +136,16 @@ impl Workspace {
             return Err(ReleaseError::NoCrates { manifest });
         };
         if let Some(other) = released.iter().find(|c| c.version != first.version) {
+            let stated = |c: &Crate| {
+                Box::new(Stated {
+                    name: c.name.clone(),
+                    version: c.version.clone(),
+                    file: self.rel(&c.manifest),
+                })
+            };
             return Err(ReleaseError::VersionsDisagree {
-                first: first.name.clone(),
-                first_version: first.version.clone(),
-                first_file: self.rel(&first.manifest),
-                other: other.name.clone(),
-                other_version: other.version.clone(),
-                other_file: self.rel(&other.manifest),
+                first: stated(first),
+                other: stated(other),
             });
         }
         Ok((first.version.clone(), self.rel(&first.manifest)))
