@@ -117,32 +117,20 @@ impl Finished {
     }
 }
 
-#[derive(Debug)]
+/// Why a child could not run to its end: a typed error (`std::error::Error`), so callers can
+/// match on it and the script layer turns it into a message in one place.
+#[derive(Debug, thiserror::Error)]
 pub enum Failure {
+    #[error("program not found: `{program}` (is it installed and on PATH?)")]
     NotFound { program: String },
+    #[error("working directory does not exist: {}", dir.display())]
     BadDir { dir: PathBuf },
-    Io(io::Error),
+    #[error("could not run: {0}")]
+    Io(#[source] io::Error),
+    #[error("timed out after {}", crate::duration::format(*after))]
     TimedOut { after: Duration },
+    #[error("cancelled: {reason}")]
     Cancelled { reason: String },
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::NotFound { program } => write!(
-                f,
-                "program not found: `{program}` (is it installed and on PATH?)"
-            ),
-            Failure::BadDir { dir } => {
-                write!(f, "working directory does not exist: {}", dir.display())
-            }
-            Failure::Io(e) => write!(f, "could not run: {e}"),
-            Failure::TimedOut { after } => {
-                write!(f, "timed out after {}", crate::duration::format(*after))
-            }
-            Failure::Cancelled { reason } => write!(f, "cancelled: {reason}"),
-        }
-    }
 }
 
 /// Shell-like rendering of an argv for messages and "reproduce with" hints.
@@ -736,5 +724,17 @@ mod tests {
         s.dir = Some("/no/such/dir".into());
         let err = spawn_background(&s, Output::Pipe, &token).err().unwrap();
         assert!(matches!(err, Failure::BadDir { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_failure_is_a_std_error_with_its_message() {
+        let mut s = spec(&["true"]);
+        s.dir = Some("/no/such/dir".into());
+        let err: Box<dyn std::error::Error> =
+            Box::new(execute(&s, &CancelToken::new(), Arc::new(|_| {})).unwrap_err());
+        assert_eq!(
+            err.to_string(),
+            "working directory does not exist: /no/such/dir"
+        );
     }
 }

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use rhai::{Engine, Map, NativeCallContext};
 
+use super::error::IntoScript as _;
 use super::options::{self, options, Options as _};
 use super::reference::Function;
-use super::{error, Result};
+use super::Result;
 use crate::events::Level;
 use crate::script::{context, Mode};
 
@@ -61,6 +62,43 @@ pub fn register(engine: &mut Engine) {
     );
 }
 
+/// Why the gate did not open.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    #[error(
+        "confirm needs a phrase for the operator to type, e.g. confirm(\"DEPLOY TO PRODUCTION\")"
+    )]
+    NoPhrase,
+    /// Given ahead of time (`source`: `--confirm`, the variable, the dispatch input), not equal.
+    #[error("the confirmation given by {given_by} does not match: expected exactly `{phrase}`")]
+    Mismatch { given_by: String, phrase: String },
+    #[error("not confirmed: what was typed is not `{phrase}`")]
+    MistypedAtTerminal { phrase: String },
+    #[error("not confirmed: the terminal closed before `{phrase}` was typed")]
+    TerminalClosed { phrase: String },
+    #[error("cannot use the terminal: {0}")]
+    TerminalUnusable(#[source] std::io::Error),
+    #[error("cannot write to the terminal: {0}")]
+    TerminalWrite(#[source] std::io::Error),
+    #[error("cannot read from the terminal: {0}")]
+    TerminalRead(#[source] std::io::Error),
+    #[error("not confirmed: {reason}")]
+    Cancelled { reason: String },
+    #[error("needs the confirmation `{phrase}` and there is no terminal to ask: pass --confirm {phrase:?}, or set {env}={phrase:?}, or (in GitHub Actions) give the workflow_dispatch input `{input}`")]
+    NoTerminal {
+        phrase: String,
+        env: String,
+        input: String,
+    },
+    /// The job option `confirm:`: the gate's error, naming where the job was declared.
+    #[error("job `{job}` (declared at {defined_at}) {gate}")]
+    ForJob {
+        job: String,
+        defined_at: String,
+        gate: Box<ConfirmError>,
+    },
+}
+
 /// Where a confirmation given ahead of time came from, and its value.
 struct Given {
     source: String,
@@ -70,25 +108,24 @@ struct Given {
 /// Passes when the phrase was given or typed; fails otherwise. Returns `true` so scripts can
 /// write `if confirm(…) { … }` as well.
 pub fn require(phrase: &str, options: &Map) -> Result<bool> {
-    gate(phrase, options::parse(options)?)
+    gate(phrase, options::parse(options)?).script()
 }
 
 /// The job option `confirm:`: the same gate, its errors naming where the job was declared.
 pub fn require_for_job(phrase: &str, job: &str, defined_at: &str) -> Result<()> {
     gate(phrase, ConfirmOptions::default())
         .map(|_| ())
-        .map_err(|e| {
-            let message = match &*e {
-                rhai::EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
-                other => other.to_string(),
-            };
-            format!("job `{job}` (declared at {defined_at}) {message}").into()
+        .map_err(|gate| ConfirmError::ForJob {
+            job: job.into(),
+            defined_at: defined_at.into(),
+            gate: Box::new(gate),
         })
+        .script()
 }
 
-fn gate(phrase: &str, options: ConfirmOptions) -> Result<bool> {
+fn gate(phrase: &str, options: ConfirmOptions) -> std::result::Result<bool, ConfirmError> {
     if phrase.trim().is_empty() {
-        return error("confirm needs a phrase for the operator to type, e.g. confirm(\"DEPLOY TO PRODUCTION\")");
+        return Err(ConfirmError::NoPhrase);
     }
     let scope = context::current();
     let say = |text: String| scope.host.bus.message(scope.job, Level::Info, text);
@@ -104,10 +141,10 @@ fn gate(phrase: &str, options: ConfirmOptions) -> Result<bool> {
         return Ok(true);
     }
     if let Some(first) = given.first() {
-        return error(format!(
-            "the confirmation given by {} does not match: expected exactly `{phrase}`",
-            first.source
-        ));
+        return Err(ConfirmError::Mismatch {
+            given_by: first.source.clone(),
+            phrase: phrase.into(),
+        });
     }
     if let Some(tty) = terminal() {
         let prompt = options
@@ -118,17 +155,20 @@ fn gate(phrase: &str, options: ConfirmOptions) -> Result<bool> {
                 say("confirmed at the terminal".to_string());
                 Ok(true)
             }
-            Ok(Some(_)) => error(format!("not confirmed: what was typed is not `{phrase}`")),
-            Ok(None) => error(format!(
-                "not confirmed: the terminal closed before `{phrase}` was typed"
-            )),
-            Err(e) => error(e),
+            Ok(Some(_)) => Err(ConfirmError::MistypedAtTerminal {
+                phrase: phrase.into(),
+            }),
+            Ok(None) => Err(ConfirmError::TerminalClosed {
+                phrase: phrase.into(),
+            }),
+            Err(e) => Err(e),
         };
     }
-    error(format!(
-        "needs the confirmation `{phrase}` and there is no terminal to ask: pass --confirm {:?}, or set {env_name}={:?}, or (in GitHub Actions) give the workflow_dispatch input `{input}`",
-        phrase, phrase
-    ))
+    Err(ConfirmError::NoTerminal {
+        phrase: phrase.into(),
+        env: env_name,
+        input,
+    })
 }
 
 /// Confirmations given ahead of time: `--confirm`, the variable, the dispatch input.
@@ -180,13 +220,11 @@ fn ask(
     tty: std::fs::File,
     prompt: &str,
     token: &crate::cancel::CancelToken,
-) -> std::result::Result<Option<String>, String> {
-    let mut out = tty
-        .try_clone()
-        .map_err(|e| format!("cannot use the terminal: {e}"))?;
+) -> std::result::Result<Option<String>, ConfirmError> {
+    let mut out = tty.try_clone().map_err(ConfirmError::TerminalUnusable)?;
     write!(out, "\n{prompt}\n> ")
         .and_then(|_| out.flush())
-        .map_err(|e| format!("cannot write to the terminal: {e}"))?;
+        .map_err(ConfirmError::TerminalWrite)?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
@@ -195,11 +233,11 @@ fn ask(
     });
     loop {
         if let Some(reason) = token.reason() {
-            return Err(format!("not confirmed: {reason}"));
+            return Err(ConfirmError::Cancelled { reason });
         }
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Ok(line)) => return Ok(line.map(|l| l.trim_end_matches(['\n', '\r']).to_string())),
-            Ok(Err(e)) => return Err(format!("cannot read from the terminal: {e}")),
+            Ok(Err(e)) => return Err(ConfirmError::TerminalRead(e)),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(None),
         }
@@ -237,6 +275,25 @@ mod tests {
                 )
             ]
         );
+    }
+
+    #[test]
+    fn without_a_terminal_the_gate_is_a_typed_error_saying_how_to_confirm() {
+        let dir = tempfile::tempdir().unwrap();
+        let _scope = context::enter_for_test(dir.path());
+        assert!(matches!(
+            gate(" ", ConfirmOptions::default()),
+            Err(ConfirmError::NoPhrase)
+        ));
+        // A test has no controlling terminal on stdin, so nothing can be typed.
+        if terminal().is_none() {
+            match gate("DEPLOY", ConfirmOptions::default()) {
+                Err(ConfirmError::NoTerminal { phrase, env, .. }) => {
+                    assert_eq!((phrase.as_str(), env.as_str()), ("DEPLOY", ENV));
+                }
+                other => panic!("expected no terminal, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //! the process layer in the job's directory and environment). Also home of [`capture`], the
 //! quiet "run and read stdout" helper the release family shares.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module};
 
+use super::error::IntoScript as _;
 use super::options::{self, result};
 use super::reference::{plain, Function};
-use super::{error, Result};
-use crate::process::{display_argv, Spec};
+use super::Result;
+use crate::process::{display_argv, Failure, Spec};
 use crate::script::context;
 
 pub(crate) const FUNCTIONS: &[Function] = &[
@@ -46,12 +47,12 @@ pub fn register(engine: &mut Engine) {
     module.set_native_fn("describe", || {
         git_in_job(&["describe", "--tags", "--always", "--dirty"])
     });
-    module.set_native_fn(
-        "is_dirty",
-        || Ok(!dirty_files(&job_dir(), None)?.is_empty()),
-    );
+    module.set_native_fn("is_dirty", || {
+        Ok(!dirty_files(&job_dir(), None).script()?.is_empty())
+    });
     module.set_native_fn("dirty_files", || {
-        Ok(dirty_files(&job_dir(), None)?
+        Ok(dirty_files(&job_dir(), None)
+            .script()?
             .into_iter()
             .map(Dynamic::from)
             .collect::<Array>())
@@ -59,7 +60,8 @@ pub fn register(engine: &mut Engine) {
     FuncRegistration::new("log")
         .with_params_info(["from: &str", "to: &str", "Array"])
         .set_into_module(&mut module, |from: &str, to: &str| -> Result<Array> {
-            Ok(log(&job_dir(), non_empty(from), to, None)?
+            Ok(log(&job_dir(), non_empty(from), to, None)
+                .script()?
                 .iter()
                 .map(|c| Dynamic::from_map(c.to_map()))
                 .collect::<Array>())
@@ -72,7 +74,7 @@ fn job_dir() -> std::path::PathBuf {
 }
 
 fn git_in_job(args: &[&str]) -> Result<String> {
-    git(&job_dir(), args)
+    git(&job_dir(), args).script()
 }
 
 fn non_empty(s: &str) -> Option<&str> {
@@ -86,6 +88,28 @@ fn lines(text: &str) -> Array {
         .collect()
 }
 
+/// Why a quietly run command (git, `cargo metadata`, `rustc -vV`) gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// It did not run to its end: not found, bad directory, cancelled, timed out.
+    #[error("`{argv}`: {failure}")]
+    NotRun {
+        argv: String,
+        #[source]
+        failure: Failure,
+    },
+    /// It ran and failed; `stderr` says why.
+    #[error("`{argv}` failed with {status} in {}: {}", dir.display(), stderr.trim())]
+    Failed {
+        argv: String,
+        status: String,
+        dir: PathBuf,
+        stderr: String,
+    },
+}
+
+type Answer<T> = std::result::Result<T, CommandError>;
+
 /// What a quietly run command left behind.
 pub struct Captured {
     pub stdout: String,
@@ -96,7 +120,7 @@ pub struct Captured {
 
 /// Runs `argv` in `dir` with the scope's environment and cancel token, capturing stdout and
 /// collecting stderr (for the error message) instead of streaming it into the job's log.
-pub fn capture(argv: &[String], dir: &Path) -> Result<Captured> {
+pub fn capture(argv: &[String], dir: &Path) -> Answer<Captured> {
     let scope = context::current();
     let spec = Spec {
         argv: argv.to_vec(),
@@ -105,10 +129,12 @@ pub fn capture(argv: &[String], dir: &Path) -> Result<Captured> {
         capture_stdout: true,
         ..Spec::default()
     };
-    let answer = match spec.output(&scope.token()) {
-        Ok(answer) => answer,
-        Err(failure) => return error(format!("`{}`: {failure}", display_argv(argv))),
-    };
+    let answer = spec
+        .output(&scope.token())
+        .map_err(|failure| CommandError::NotRun {
+            argv: display_argv(argv),
+            failure,
+        })?;
     Ok(Captured {
         stdout: answer.stdout_text(),
         stderr: answer.stderr_text(),
@@ -119,22 +145,21 @@ pub fn capture(argv: &[String], dir: &Path) -> Result<Captured> {
 
 /// [`capture`], failing with the command, its status and its stderr unless it succeeds.
 /// Returns stdout without the trailing newline.
-pub fn capture_ok(argv: &[String], dir: &Path) -> Result<String> {
+pub fn capture_ok(argv: &[String], dir: &Path) -> Answer<String> {
     let out = capture(argv, dir)?;
     if !out.success {
-        return error(format!(
-            "`{}` failed with {} in {}: {}",
-            display_argv(argv),
-            out.status,
-            dir.display(),
-            out.stderr.trim()
-        ));
+        return Err(CommandError::Failed {
+            argv: display_argv(argv),
+            status: out.status,
+            dir: dir.to_path_buf(),
+            stderr: out.stderr,
+        });
     }
     Ok(out.stdout.trim_end_matches(['\n', '\r']).to_string())
 }
 
 /// `git <args>` in `dir`.
-pub fn git(dir: &Path, args: &[&str]) -> Result<String> {
+pub fn git(dir: &Path, args: &[&str]) -> Answer<String> {
     let argv = argv(args);
     let out = capture_ok(&argv, dir)?;
     // A query: the up-to-date check asks git again and compares.
@@ -153,7 +178,7 @@ fn argv(args: &[&str]) -> Vec<String> {
 }
 
 /// Tags pointing at HEAD.
-pub fn tags_at_head(dir: &Path) -> Result<Vec<String>> {
+pub fn tags_at_head(dir: &Path) -> Answer<Vec<String>> {
     Ok(git(dir, &["tag", "--points-at", "HEAD"])?
         .lines()
         .filter(|l| !l.is_empty())
@@ -167,7 +192,7 @@ pub fn latest_tag(
     rev: &str,
     pattern: &str,
     exclude: Option<&str>,
-) -> Result<Option<String>> {
+) -> Answer<Option<String>> {
     let mut args = vec!["describe", "--tags", "--abbrev=0", "--match", pattern];
     if let Some(exclude) = exclude {
         args.extend(["--exclude", exclude]);
@@ -180,7 +205,7 @@ pub fn latest_tag(
 
 /// Uncommitted changes (tracked or untracked, not ignored) under `pathspec` (all of the
 /// repository when `None`), as `git status --porcelain` names them.
-pub fn dirty_files(dir: &Path, pathspec: Option<&Path>) -> Result<Vec<String>> {
+pub fn dirty_files(dir: &Path, pathspec: Option<&Path>) -> Answer<Vec<String>> {
     let mut args = vec!["status", "--porcelain", "--untracked-files=normal"];
     let spec;
     if let Some(p) = pathspec {
@@ -247,7 +272,7 @@ pub fn log(
     from: Option<&str>,
     to: &str,
     pathspec: Option<&Path>,
-) -> Result<Vec<Commit>> {
+) -> Answer<Vec<Commit>> {
     let range = match from {
         Some(from) => format!("{from}..{to}"),
         None => to.to_string(),
@@ -317,7 +342,42 @@ pub fn parse_commit(sha: &str, subject: &str, body: &str) -> Commit {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_commit;
+    use super::{capture_ok, git, parse_commit, CommandError};
+    use crate::script::context;
+
+    #[test]
+    fn a_failed_or_missing_command_is_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = context::enter_for_test(dir.path());
+        // Outside a repository, with no repository above it to find.
+        let ceiling = dir.path().parent().unwrap().display().to_string();
+        guard
+            .scope
+            .env
+            .borrow_mut()
+            .insert("GIT_CEILING_DIRECTORIES".into(), Some(ceiling));
+        match git(dir.path(), &["rev-parse", "HEAD"]) {
+            Err(CommandError::Failed {
+                argv,
+                dir: at,
+                stderr,
+                ..
+            }) => {
+                assert_eq!(argv, "git rev-parse HEAD");
+                assert_eq!(at, dir.path());
+                assert!(stderr.contains("not a git repository"), "{stderr}");
+            }
+            other => panic!("expected a failed command, got {other:?}"),
+        }
+        let missing = ["no-such-program-xyz".to_string()];
+        assert!(matches!(
+            capture_ok(&missing, dir.path()),
+            Err(CommandError::NotRun {
+                failure: crate::process::Failure::NotFound { .. },
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn conventional_headers() {

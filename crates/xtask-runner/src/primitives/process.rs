@@ -3,6 +3,7 @@
 
 use rhai::{Array, Dynamic, Engine, Map};
 
+use super::error::IntoScript as _;
 use super::options::{self, options, result, Duration, Vars};
 use super::{error, Result};
 use crate::events::Event;
@@ -125,6 +126,30 @@ pub fn register(engine: &mut Engine) {
     });
 }
 
+/// Why `run` did not give a result.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("empty command: run() needs at least a program name")]
+    Empty,
+    /// The build directory could not be claimed; the resource pool's own words.
+    #[error("{0}")]
+    Claim(String),
+    #[error("`{argv}` was stopped: {reason}")]
+    Stopped { argv: String, reason: String },
+    #[error("`{argv}`: {failure}")]
+    NotRun {
+        argv: String,
+        #[source]
+        failure: Failure,
+    },
+    #[error("command failed with {status}: `{argv}`")]
+    Failed {
+        argv: String,
+        status: String,
+        code: Option<i32>,
+    },
+}
+
 fn shell(script: &str) -> Array {
     vec!["sh".into(), "-c".into(), script.into()]
 }
@@ -132,7 +157,10 @@ fn shell(script: &str) -> Array {
 fn output(argv: Array, options: Map) -> Result<String> {
     let options = options::parse::<RunOptions>(&options)?;
     let argv = argv.iter().map(crate::primitives::display_value).collect();
-    let mut stdout = run_with(argv, options, true)?.stdout.unwrap_or_default();
+    let mut stdout = run_with(argv, options, true)
+        .script()?
+        .stdout
+        .unwrap_or_default();
     while stdout.ends_with('\n') || stdout.ends_with('\r') {
         stdout.pop();
     }
@@ -143,14 +171,20 @@ fn output(argv: Array, options: Map) -> Result<String> {
 pub(crate) fn run(argv: Array, options: Map, capture: bool) -> Result<Map> {
     let options = options::parse::<RunOptions>(&options)?;
     let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
-    run_with(argv, options, capture).map(|r| options::to_map(&r))
+    run_with(argv, options, capture)
+        .script()
+        .map(|r| options::to_map(&r))
 }
 
 /// `run` with its options read.
-pub(crate) fn run_with(argv: Vec<String>, options: RunOptions, capture: bool) -> Result<RunResult> {
+pub(crate) fn run_with(
+    argv: Vec<String>,
+    options: RunOptions,
+    capture: bool,
+) -> std::result::Result<RunResult, RunError> {
     let scope = context::current();
     if argv.is_empty() || argv[0].is_empty() {
-        return error("empty command: run() needs at least a program name");
+        return Err(RunError::Empty);
     }
     let mut spec = Spec {
         argv,
@@ -184,7 +218,9 @@ pub(crate) fn run_with(argv: Vec<String>, options: RunOptions, capture: bool) ->
     // `run(["cargo", "build"])` competes for the build directory like `cargo::build` does.
     let dir = spec.dir.clone().unwrap_or_default();
     let _build_dir = match super::build_dir::claim_for_argv(&spec.argv, &dir, &spec.env) {
-        Some(claim) => Some(crate::resources::claim(claim, &scope.token()).or_else(error)?),
+        Some(claim) => {
+            Some(crate::resources::claim(claim, &scope.token()).map_err(RunError::Claim)?)
+        }
         None => None,
     };
     let sink = bus.command_log(job, &display);
@@ -202,15 +238,24 @@ pub(crate) fn run_with(argv: Vec<String>, options: RunOptions, capture: bool) ->
     let finished = match outcome {
         Ok(finished) => finished,
         Err(Failure::Cancelled { reason }) => {
-            return error(format!("`{display}` was stopped: {reason}"))
+            return Err(RunError::Stopped {
+                argv: display,
+                reason,
+            })
         }
-        Err(failure) => return error(format!("`{display}`: {failure}")),
+        Err(failure) => {
+            return Err(RunError::NotRun {
+                argv: display,
+                failure,
+            })
+        }
     };
     if !finished.success() && !allow_fail {
-        return error(format!(
-            "command failed with {}: `{display}`",
-            finished.describe()
-        ));
+        return Err(RunError::Failed {
+            argv: display,
+            status: finished.describe(),
+            code: finished.code,
+        });
     }
     if capture {
         super::implied::run_output(&spec, &finished.stdout, finished.success());
@@ -228,5 +273,28 @@ pub(crate) fn finished_result(finished: &crate::process::Finished) -> Exit {
         success: finished.success(),
         duration: Some(finished.duration.as_secs_f64()),
         skipped: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_command_is_a_typed_error_with_its_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let _scope = context::enter_for_test(dir.path());
+        let argv = ["sh", "-c", "exit 3"].map(String::from).to_vec();
+        match run_with(argv, RunOptions::default(), false) {
+            Err(RunError::Failed { code, argv, .. }) => {
+                assert_eq!(code, Some(3));
+                assert_eq!(argv, "sh -c 'exit 3'");
+            }
+            other => panic!("expected a failed command, got {other:?}"),
+        }
+        assert!(matches!(
+            run_with(Vec::new(), RunOptions::default(), false),
+            Err(RunError::Empty)
+        ));
     }
 }

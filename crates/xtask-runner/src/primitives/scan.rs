@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 
 use rhai::{FuncRegistration, Map, Module, NativeCallContext};
 
+use super::error::IntoScript as _;
 use super::options::{self, options, result, Fields as _, Options as _};
 use super::reference::Function;
 use super::{at_call_site, error, Result};
 use crate::events::{Event, Level, Severity};
-use crate::process::{self, display_argv, Spec};
+use crate::process::{self, display_argv, Failure, Spec};
 use crate::script::{context, Mode};
 
 options! {
@@ -81,6 +82,40 @@ pub struct Finding {
     pub kind: String,
 }
 
+/// What can go wrong in `scan::secrets`, findings included.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("`{command}`: {failure}")]
+    NotRun {
+        command: String,
+        #[source]
+        failure: Failure,
+    },
+    #[error("cannot create a temporary file: {0}")]
+    TempFile(#[source] std::io::Error),
+    #[error("{tool} failed with exit status {code}")]
+    ToolFailed { tool: &'static str, code: i32 },
+    /// The scanner's JSON could not be read; `what` names it (`gitleaks report`, …).
+    #[error("{what}: {source}")]
+    BadReport {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+    #[error("git diff: {0}")]
+    GitDiffNotRun(#[source] Failure),
+    #[error("scan::secrets: `git diff --name-only {since}` failed: {}", stderr.trim())]
+    GitDiffFailed { since: String, stderr: String },
+    #[error("{tool} found {} possible secret{}: {}", findings.len(),
+            if findings.len() == 1 { "" } else { "s" },
+            findings.iter().map(|f| format!("{}:{} ({})", f.file, f.line, f.kind)).collect::<Vec<_>>().join(", "))]
+    Found {
+        tool: &'static str,
+        findings: Vec<Finding>,
+    },
+}
+
+type Scanned<T> = std::result::Result<T, ScanError>;
+
 fn find_tool(name: &str) -> Option<String> {
     let scope = context::current();
     let path = scope.env_var("PATH").unwrap_or_default();
@@ -131,13 +166,14 @@ fn secrets(options: &Map) -> Result<Map> {
         }));
     };
     let findings = match tool {
-        "gitleaks" => gitleaks(&program, &dir, since.as_deref())?,
+        "gitleaks" => gitleaks(&program, &dir, since.as_deref()).script()?,
         _ => detect_secrets(
             &program,
             &dir,
             since.as_deref(),
             &dir.join(&options.baseline),
-        )?,
+        )
+        .script()?,
     };
     let root = scope.host.root.clone();
     for finding in &findings {
@@ -153,16 +189,7 @@ fn secrets(options: &Map) -> Result<Map> {
         });
     }
     if !findings.is_empty() {
-        let list: Vec<String> = findings
-            .iter()
-            .map(|f| format!("{}:{} ({})", f.file, f.line, f.kind))
-            .collect();
-        return error(format!(
-            "{tool} found {} possible secret{}: {}",
-            findings.len(),
-            if findings.len() == 1 { "" } else { "s" },
-            list.join(", ")
-        ));
+        return Err(ScanError::Found { tool, findings }).script();
     }
     scope
         .host
@@ -177,7 +204,7 @@ fn secrets(options: &Map) -> Result<Map> {
 }
 
 /// Runs a scanner with its output in the log, returning its stdout.
-fn capture(argv: Vec<String>, dir: &Path) -> Result<(i32, String)> {
+fn capture(argv: Vec<String>, dir: &Path) -> Scanned<(i32, String)> {
     let scope = context::current();
     let display = display_argv(&argv);
     let spec = Spec {
@@ -196,15 +223,18 @@ fn capture(argv: Vec<String>, dir: &Path) -> Result<(i32, String)> {
             finished.code.unwrap_or(-1),
             String::from_utf8_lossy(&finished.stdout).into_owned(),
         )),
-        Err(e) => error(format!("`{display}`: {e}")),
+        Err(failure) => Err(ScanError::NotRun {
+            command: display,
+            failure,
+        }),
     }
 }
 
-fn gitleaks(program: &str, dir: &Path, since: Option<&str>) -> Result<Vec<Finding>> {
+fn gitleaks(program: &str, dir: &Path, since: Option<&str>) -> Scanned<Vec<Finding>> {
     let report = tempfile::Builder::new()
         .suffix(".json")
         .tempfile()
-        .or_else(|e| error(format!("cannot create a temporary file: {e}")))?;
+        .map_err(ScanError::TempFile)?;
     let mut argv = vec![
         program.to_string(),
         "detect".into(),
@@ -224,18 +254,24 @@ fn gitleaks(program: &str, dir: &Path, since: Option<&str>) -> Result<Vec<Findin
     }
     let (code, _) = capture(argv, dir)?;
     if code != 0 {
-        return error(format!("gitleaks failed with exit status {code}"));
+        return Err(ScanError::ToolFailed {
+            tool: "gitleaks",
+            code,
+        });
     }
     let text = std::fs::read_to_string(report.path()).unwrap_or_default();
-    parse_gitleaks(&text).or_else(error)
+    parse_gitleaks(&text)
 }
 
-pub fn parse_gitleaks(text: &str) -> std::result::Result<Vec<Finding>, String> {
+pub fn parse_gitleaks(text: &str) -> Scanned<Vec<Finding>> {
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
     let json: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("gitleaks report: {e}"))?;
+        serde_json::from_str(text).map_err(|source| ScanError::BadReport {
+            what: "gitleaks report",
+            source,
+        })?;
     Ok(json
         .as_array()
         .into_iter()
@@ -257,7 +293,7 @@ fn detect_secrets(
     dir: &Path,
     since: Option<&str>,
     baseline: &Path,
-) -> Result<Vec<Finding>> {
+) -> Scanned<Vec<Finding>> {
     let mut argv = vec![program.to_string(), "scan".into()];
     if let Some(since) = since {
         let files = changed_files(dir, since)?;
@@ -268,7 +304,10 @@ fn detect_secrets(
     }
     let (code, stdout) = capture(argv, dir)?;
     if code != 0 {
-        return error(format!("detect-secrets failed with exit status {code}"));
+        return Err(ScanError::ToolFailed {
+            tool: "detect-secrets",
+            code,
+        });
     }
     let accepted = match std::fs::read_to_string(baseline) {
         Ok(text) => accepted_in_baseline(&text),
@@ -278,23 +317,23 @@ fn detect_secrets(
         .strip_prefix(dir)
         .map(PathBuf::from)
         .unwrap_or_default();
-    let mut findings = parse_detect_secrets(&stdout, &accepted).or_else(error)?;
+    let mut findings = parse_detect_secrets(&stdout, &accepted)?;
     findings.retain(|f| Path::new(&f.file) != baseline_name);
     Ok(findings)
 }
 
 /// Files changed since `since` (committed or not) that still exist.
-fn changed_files(dir: &Path, since: &str) -> Result<Vec<String>> {
+fn changed_files(dir: &Path, since: &str) -> Scanned<Vec<String>> {
     let token = context::current().token();
     let diff = ["diff", "--name-only", "--diff-filter=ACMR", since, "--"];
     let output = Spec::query("git", &diff, dir)
         .output(&token)
-        .or_else(|e| error(format!("git diff: {e}")))?;
+        .map_err(ScanError::GitDiffNotRun)?;
     if !output.success() {
-        return error(format!(
-            "scan::secrets: `git diff --name-only {since}` failed: {}",
-            output.stderr_text().trim()
-        ));
+        return Err(ScanError::GitDiffFailed {
+            since: since.into(),
+            stderr: output.stderr_text(),
+        });
     }
     // git names files from the top of the repository.
     let top = Spec::query("git", &["rev-parse", "--show-toplevel"], dir)
@@ -331,9 +370,12 @@ fn accepted_in_baseline(text: &str) -> HashSet<(String, String)> {
 pub fn parse_detect_secrets(
     text: &str,
     accepted: &HashSet<(String, String)>,
-) -> std::result::Result<Vec<Finding>, String> {
+) -> Scanned<Vec<Finding>> {
     let json: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("detect-secrets output: {e}"))?;
+        serde_json::from_str(text).map_err(|source| ScanError::BadReport {
+            what: "detect-secrets output",
+            source,
+        })?;
     let mut findings = Vec::new();
     if let Some(results) = json["results"].as_object() {
         for (file, list) in results {
@@ -370,6 +412,29 @@ mod tests {
             }]
         );
         assert!(parse_gitleaks("").unwrap().is_empty());
+        assert!(matches!(
+            parse_gitleaks("[{"),
+            Err(ScanError::BadReport {
+                what: "gitleaks report",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn findings_are_an_error_listing_each_place() {
+        let found = ScanError::Found {
+            tool: "gitleaks",
+            findings: vec![Finding {
+                file: "a.js".into(),
+                line: 1,
+                kind: "AWS Access Key".into(),
+            }],
+        };
+        assert_eq!(
+            found.to_string(),
+            "gitleaks found 1 possible secret: a.js:1 (AWS Access Key)"
+        );
     }
 
     #[test]

@@ -127,3 +127,28 @@ pub fn current() -> Rc<JobScope> {
 pub fn try_current() -> Option<Rc<JobScope>> {
     CURRENT.with(|c| c.borrow().clone())
 }
+
+/// A top-level scope in `dir` with no reporters, so domain code that reads the current scope
+/// (its directory, environment, cancel token) can be tested without a script.
+#[cfg(test)]
+pub fn enter_for_test(dir: &std::path::Path) -> ScopeGuard {
+    let host = Host::new(
+        dir.to_path_buf(),
+        "test",
+        crate::events::EventBus::new(Vec::new()),
+        super::Mode::Execute,
+        Vec::new(),
+    );
+    enter(JobScope {
+        host,
+        job: None,
+        name: "test".into(),
+        token: CancelToken::new().into(),
+        env: Default::default(),
+        dir: dir.to_path_buf().into(),
+        defers: Default::default(),
+        cleanups: Default::default(),
+        matrix: Map::new(),
+        failed: Default::default(),
+    })
+}

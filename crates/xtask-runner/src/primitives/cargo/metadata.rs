@@ -56,9 +56,8 @@ result! {
     }
 }
 
-pub fn to_map(json: &str, dir: &Path) -> Result<Map, String> {
-    let value: Value =
-        serde_json::from_str(json).map_err(|e| format!("cargo metadata printed bad JSON: {e}"))?;
+pub fn to_map(json: &str, dir: &Path) -> Result<Map, super::CargoError> {
+    let value: Value = serde_json::from_str(json).map_err(super::CargoError::BadMetadata)?;
     let mut packages = Vec::new();
     let mut msrv: Option<String> = None;
     let mut here: Option<&Value> = None;

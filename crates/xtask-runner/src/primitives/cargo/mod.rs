@@ -7,6 +7,7 @@
 //! counts), reporters get `Event::Diagnostic`s, and a failure names the first file:line.
 
 pub(crate) mod diagnostics;
+mod error;
 mod metadata;
 mod output;
 pub(crate) mod test_results;
@@ -19,11 +20,13 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
+use super::error::IntoScript as _;
 use super::options::{self, options, result, Duration as OptDuration, Strings, Vars};
-use super::{error, Result};
+use super::Result;
 use crate::events::{Event, Level, Severity};
 use crate::process::{self, display_argv, Failure, Spec};
 use crate::script::{context, Mode};
+pub use error::CargoError;
 use output::{OutputParser, Watch};
 
 /// Declares a cargo primitive's options: those every cargo primitive takes, then (with
@@ -311,20 +314,20 @@ pub fn register(engine: &mut Engine) {
         |ctx: NativeCallContext, name: &str| -> Result<String> {
             match toolchain::require_tool(name) {
                 Ok(path) => Ok(path.display().to_string()),
-                Err(e) => at(&ctx, error(e)),
+                Err(e) => Err(e).script_at(&ctx),
             }
         },
     );
     FuncRegistration::new("has_toolchain").set_into_module(
         &mut module,
         |ctx: NativeCallContext, name: &str| -> Result<bool> {
-            at(&ctx, toolchain::has_toolchain(name).or_else(error))
+            toolchain::has_toolchain(name).script_at(&ctx)
         },
     );
     FuncRegistration::new("require_toolchain").set_into_module(
         &mut module,
         |ctx: NativeCallContext, name: &str| -> Result<()> {
-            at(&ctx, toolchain::require_toolchain(name).or_else(error))
+            toolchain::require_toolchain(name).script_at(&ctx)
         },
     );
     engine.register_static_module("cargo", module.into());
@@ -476,10 +479,10 @@ struct Outcome {
     tests: Option<test_results::TestReport>,
 }
 
-fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
+fn execute(inv: Invocation, common: &Common) -> std::result::Result<Outcome, CargoError> {
     let scope = context::current();
     if let Some(toolchain) = &common.toolchain {
-        toolchain::require_toolchain(toolchain).or_else(error)?;
+        toolchain::require_toolchain(toolchain)?;
     }
     let mut argv = vec!["cargo".to_string()];
     argv.extend(common.toolchain.iter().map(|t| format!("+{t}")));
@@ -576,7 +579,7 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
         let dir = spec.dir.clone().unwrap_or_default();
         let build_dir = super::build_dir::of(&dir, &spec.env);
         let claim = crate::resources::Claim::cargo(&build_dir.display().to_string());
-        Some(crate::resources::claim(claim, &scope.token()).or_else(error)?)
+        Some(crate::resources::claim(claim, &scope.token()).map_err(CargoError::Claim)?)
     };
     let started = std::time::Instant::now();
     let result = process::execute(&spec, &scope.token(), sink);
@@ -601,15 +604,23 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
     let finished = match result {
         Ok(finished) => finished,
         Err(Failure::Cancelled { reason }) => {
-            return error(format!("`{display}` was stopped: {reason}"))
+            return Err(CargoError::Stopped {
+                command: display,
+                reason,
+            })
         }
         Err(Failure::TimedOut { after }) if inv.fetches => {
-            return error(format!(
-                "`{display}` timed out after {} (still fetching? this machine may be offline: pass `offline: true`)",
-                crate::duration::format(after)
-            ))
+            return Err(CargoError::FetchTimedOut {
+                command: display,
+                after,
+            })
         }
-        Err(failure) => return error(format!("`{display}`: {failure}")),
+        Err(failure) => {
+            return Err(CargoError::NotRun {
+                command: display,
+                failure,
+            })
+        }
     };
     parser.close();
     // Test binaries name files as rustc saw them (`xtask/../tests/x.rs`): show them like the
@@ -659,29 +670,31 @@ fn execute(inv: Invocation, common: &Common) -> Result<Outcome> {
 
 /// Runs and fails the job with the first diagnostic's place unless the command passed.
 fn finish(inv: Invocation, common: &Common) -> Result<Map> {
-    let outcome = execute(inv, common)?;
+    let outcome = execute(inv, common).script()?;
     if outcome.success || common.allow_fail {
         return Ok(options::to_map(&outcome.result));
     }
-    error(failure_message(&outcome))
+    Err(failure(&outcome)).script()
 }
 
-fn failure_message(outcome: &Outcome) -> String {
-    let display = &outcome.display;
+/// Why a command that ran failed: its failing tests, else its first error, else its status.
+fn failure(outcome: &Outcome) -> CargoError {
+    let command = outcome.display.clone();
     if let Some(report) = outcome.tests.as_ref().filter(|r| !r.failures.is_empty()) {
-        return format!("`{display}`: {}", report.failure_line());
+        return CargoError::TestsFailed {
+            command,
+            summary: report.failure_line(),
+        };
     }
     let diagnostics = &outcome.parser.diagnostics;
     if let Some(first) = diagnostics.iter().find(|d| d.is_error()) {
-        let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-        let more = if errors > 1 {
-            format!(" (+{} more)", errors - 1)
-        } else {
-            String::new()
+        return CargoError::Diagnostics {
+            command,
+            headline: first.headline(),
+            errors: diagnostics.iter().filter(|d| d.is_error()).count(),
         };
-        return format!("`{display}` failed: {}{more}", first.headline());
     }
-    format!("command failed: `{display}`")
+    CargoError::Failed { command }
 }
 
 fn fmt_check(options: Map) -> Result<Map> {
@@ -697,7 +710,7 @@ fn fmt_check(options: Map) -> Result<Map> {
     }
     let color = if wants_color() { "always" } else { "never" };
     inv.trailing = vec!["--check".into(), "--color".into(), color.into()];
-    let outcome = execute(inv, &common)?;
+    let outcome = execute(inv, &common).script()?;
     if outcome.success || common.allow_fail {
         return Ok(options::to_map(&outcome.result));
     }
@@ -709,13 +722,13 @@ fn fmt_check(options: Map) -> Result<Map> {
         }
     }
     if files.is_empty() {
-        return error(failure_message(&outcome));
+        return Err(failure(&outcome)).script();
     }
-    error(format!(
-        "`{}`: not formatted: {} (run `cargo fmt --all`)",
-        outcome.display,
-        files.join(", ")
-    ))
+    Err(CargoError::NotFormatted {
+        command: outcome.display,
+        files,
+    })
+    .script()
 }
 
 fn clippy(options: Map) -> Result<Map> {
@@ -742,7 +755,7 @@ fn test(options: Map) -> Result<Map> {
     let common = options.common();
     let kind = options.kind.clone();
     if !TEST_KINDS.contains(&kind.as_str()) {
-        return error(format!(
+        return super::error(format!(
             "unknown test kind `{kind}`{} (known: {})",
             crate::suggest::did_you_mean(&kind, TEST_KINDS.iter().copied()),
             TEST_KINDS.join(", ")
@@ -837,9 +850,9 @@ fn build(options: Map) -> Result<Map> {
     if options.all_targets {
         inv.args.push("--all-targets".into());
     }
-    let outcome = execute(inv, &common)?;
+    let outcome = execute(inv, &common).script()?;
     if !outcome.success && !common.allow_fail {
-        return error(failure_message(&outcome));
+        return Err(failure(&outcome)).script();
     }
     let result = CargoResult {
         executables: Some(outcome.parser.executables.clone()),
@@ -863,9 +876,9 @@ fn bench(options: Map) -> Result<Map> {
         inv.args.push(filter);
     }
     inv.trailing = options.bench_args.0;
-    let outcome = execute(inv, &common)?;
+    let outcome = execute(inv, &common).script()?;
     if !outcome.success && !common.allow_fail {
-        return error(failure_message(&outcome));
+        return Err(failure(&outcome)).script();
     }
     let result = CargoResult {
         benches: Some(outcome.parser.bench_results()),
@@ -885,10 +898,10 @@ fn generic(argv: Array, options: Map) -> Result<Map> {
     let common = options::parse::<RunOptions>(&options)?.common();
     let argv: Vec<String> = argv.iter().map(crate::primitives::display_value).collect();
     let Some(subcommand) = argv.first().cloned() else {
-        return error("cargo::run needs a subcommand, e.g. cargo::run([\"check\"])");
+        return super::error("cargo::run needs a subcommand, e.g. cargo::run([\"check\"])");
     };
     if let Some(toolchain) = subcommand.strip_prefix('+') {
-        return error(format!(
+        return super::error(format!(
             "give the toolchain as an option: cargo::run([..], #{{ toolchain: \"{toolchain}\" }})"
         ));
     }
@@ -926,7 +939,7 @@ fn cargo_metadata(options: Map) -> Result<Map> {
     };
     let scope = context::current();
     if let Some(toolchain) = &common.toolchain {
-        toolchain::require_toolchain(toolchain).or_else(error)?;
+        toolchain::require_toolchain(toolchain).script()?;
     }
     let mut argv = vec!["cargo".to_string()];
     argv.extend(common.toolchain.iter().map(|t| format!("+{t}")));
@@ -953,15 +966,22 @@ fn cargo_metadata(options: Map) -> Result<Map> {
     let display = display_argv(&argv);
     let finished = match process::execute(&spec, &scope.token(), sink) {
         Ok(finished) => finished,
-        Err(failure) => return error(format!("`{display}`: {failure}")),
+        Err(failure) => {
+            return Err(CargoError::NotRun {
+                command: display,
+                failure,
+            })
+            .script()
+        }
     };
     if !finished.success() {
-        return error(format!(
-            "`{display}` failed with {} in {}",
-            finished.describe(),
-            dir.display()
-        ));
+        return Err(CargoError::MetadataFailed {
+            command: display,
+            status: finished.describe(),
+            dir,
+        })
+        .script();
     }
     let dir = dir.canonicalize().unwrap_or(dir);
-    metadata::to_map(&String::from_utf8_lossy(&finished.stdout), &dir).or_else(error)
+    metadata::to_map(&String::from_utf8_lossy(&finished.stdout), &dir).script()
 }

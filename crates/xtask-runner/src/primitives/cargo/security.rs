@@ -7,9 +7,10 @@ use std::time::Duration;
 use rhai::Map;
 
 use super::output::Watch;
-use super::{error, execute, failure_message, Common};
+use super::{execute, failure, CargoError, Common};
 use super::{toolchain, Invocation, Result};
 use crate::events::Level;
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, options, Duration as OptDuration, Strings, Vars};
 use crate::script::context;
 
@@ -90,11 +91,11 @@ pub fn outdated(options: Map) -> Result<Map> {
 }
 
 fn run_tool(tool: &str, args: &[&str], common: Common, allow_offline: bool) -> Result<Map> {
-    toolchain::require_tool(tool).or_else(error)?;
+    toolchain::require_tool(tool).script()?;
     let mut inv = Invocation::new(args, Watch::Build);
     inv.default_timeout = Some(DEFAULT_TIMEOUT);
     inv.fetches = true;
-    let outcome = execute(inv, &common)?;
+    let outcome = execute(inv, &common).script()?;
     let fetch_failed = !outcome.success && outcome.parser.fetch_failure.is_some();
     let map = options::to_map(&super::CargoResult {
         offline: Some(fetch_failed),
@@ -111,7 +112,11 @@ fn run_tool(tool: &str, args: &[&str], common: Common, allow_offline: bool) -> R
             scope.host.bus.message(scope.job, Level::Warn, text);
             return Ok(map);
         }
-        return error(format!("{text}; pass `offline: true` to use a local copy"));
+        return Err(CargoError::Offline {
+            tool: tool.into(),
+            line: line.into(),
+        })
+        .script();
     }
-    error(failure_message(&outcome))
+    Err(failure(&outcome)).script()
 }

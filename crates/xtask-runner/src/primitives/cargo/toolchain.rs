@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::error::CargoError;
 use crate::process::{self, Spec};
 use crate::script::context;
 
 /// `rustup toolchain list`, one name per entry (`stable-x86_64-unknown-linux-gnu`, `1.88.0-…`).
-fn installed() -> Result<Vec<String>, String> {
+fn installed() -> Result<Vec<String>, CargoError> {
     let scope = context::current();
     let spec = Spec {
         argv: vec!["rustup".into(), "toolchain".into(), "list".into()],
@@ -19,12 +20,11 @@ fn installed() -> Result<Vec<String>, String> {
         ..Spec::default()
     };
     let finished = process::execute(&spec, &scope.token(), Arc::new(|_| {}))
-        .map_err(|e| format!("cannot ask rustup which toolchains it has: {e}"))?;
+        .map_err(CargoError::ToolchainQuery)?;
     if !finished.success() {
-        return Err(format!(
-            "`rustup toolchain list` failed with {}",
-            finished.describe()
-        ));
+        return Err(CargoError::ToolchainListFailed {
+            status: finished.describe(),
+        });
     }
     Ok(String::from_utf8_lossy(&finished.stdout)
         .lines()
@@ -43,25 +43,23 @@ fn matches(entry: &str, name: &str) -> bool {
             .is_some_and(|triple| triple.starts_with(|c: char| c.is_ascii_alphabetic()))
 }
 
-pub fn has_toolchain(name: &str) -> Result<bool, String> {
+pub fn has_toolchain(name: &str) -> Result<bool, CargoError> {
     Ok(installed()?.iter().any(|entry| matches(entry, name)))
 }
 
 /// Fails unless rustup has `name`, naming the command that installs it.
-pub fn require_toolchain(name: &str) -> Result<(), String> {
+pub fn require_toolchain(name: &str) -> Result<(), CargoError> {
     if name.is_empty() || name.starts_with('+') || name.contains(char::is_whitespace) {
-        return Err(format!(
-            "invalid toolchain `{name}`: give a rustup name like \"stable\" or \"1.88.0\""
-        ));
+        return Err(CargoError::InvalidToolchain { name: name.into() });
     }
     let list = installed()?;
     if list.iter().any(|entry| matches(entry, name)) {
         return Ok(());
     }
-    Err(format!(
-        "Rust toolchain `{name}` is not installed (rustup has: {}); install it with `rustup toolchain install {name}`",
-        if list.is_empty() { "none".to_string() } else { list.join(", ") }
-    ))
+    Err(CargoError::MissingToolchain {
+        name: name.into(),
+        installed: list,
+    })
 }
 
 /// `nextest`, `cargo-nextest` -> `cargo-nextest`.
@@ -95,10 +93,9 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
     which::which_in(binary, Some(joined), dir).ok()
 }
 
-pub fn require_tool(name: &str) -> Result<PathBuf, String> {
-    let binary = tool_binary(name);
-    find_tool(name).ok_or_else(|| {
-        format!("`{binary}` is not installed; install it with `cargo install --locked {binary}`")
+pub fn require_tool(name: &str) -> Result<PathBuf, CargoError> {
+    find_tool(name).ok_or_else(|| CargoError::MissingTool {
+        binary: tool_binary(name),
     })
 }
 
@@ -120,6 +117,22 @@ mod tests {
             "nightly"
         ));
         assert!(matches("my-custom", "my-custom"));
+    }
+
+    #[test]
+    fn refusals_are_typed_and_name_what_is_missing() {
+        let err = require_toolchain("+stable").unwrap_err();
+        assert!(matches!(&err, CargoError::InvalidToolchain { name } if name == "+stable"));
+        let dir = tempfile::tempdir().unwrap();
+        let _scope = context::enter_for_test(dir.path());
+        match require_tool("no-such-tool-xyz") {
+            Err(CargoError::MissingTool { binary }) => assert_eq!(binary, "cargo-no-such-tool-xyz"),
+            other => panic!("expected a missing tool, got {other:?}"),
+        }
+        assert!(matches!(
+            super::super::metadata::to_map("{", dir.path()),
+            Err(CargoError::BadMetadata(_))
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::client::Builder;
+use super::error::DockerError;
 
 #[derive(Debug, Clone, Default)]
 pub struct BuildSpec {
@@ -61,15 +62,15 @@ pub struct Plan {
     pub loads: bool,
 }
 
-pub fn plan(spec: &BuildSpec, builder: &Builder, place: &Place) -> Result<Plan, String> {
+pub fn plan(spec: &BuildSpec, builder: &Builder, place: &Place) -> Result<Plan, DockerError> {
     if spec.push && spec.tags.is_empty() {
-        return Err("push: true needs at least one tag (`tags`)".into());
+        return Err(DockerError::PushWithoutTags);
     }
     for platform in &spec.platforms {
         if platform.split('/').count() < 2 || platform.contains(',') {
-            return Err(format!(
-                "platform `{platform}` is not os/arch[/variant] (e.g. linux/amd64); give a list for several"
-            ));
+            return Err(DockerError::BadPlatform {
+                platform: platform.clone(),
+            });
         }
     }
     let mut plan = Plan::default();
@@ -84,28 +85,18 @@ pub fn plan(spec: &BuildSpec, builder: &Builder, place: &Place) -> Result<Plan, 
         }
         Builder::BuildKit { .. } | Builder::Classic { .. } => {
             if spec.builder.is_some() {
-                return Err(
-                    "option `builder` selects a buildx builder, and buildx is not installed".into(),
-                );
+                return Err(DockerError::BuilderWithoutBuildx);
             }
             if spec.platforms.len() > 1 {
-                return Err(format!(
-                    "building for {} at once makes a multi-platform manifest, which needs buildx \
-                     (not installed: `docker buildx version` fails); install the buildx plugin, or \
-                     build one platform per call (platforms: [\"{}\"])",
-                    spec.platforms.join(", "),
-                    spec.platforms[0]
-                ));
+                return Err(DockerError::MultiPlatformWithoutBuildx {
+                    platforms: spec.platforms.clone(),
+                });
             }
             if let Some(to) = spec.cache_to.first() {
-                return Err(format!(
-                    "cache_to `{to}` needs buildx; `docker build` keeps its cache in the engine"
-                ));
+                return Err(DockerError::CacheToWithoutBuildx { to: to.clone() });
             }
             if let Some(from) = spec.cache_from.iter().find(|c| c.starts_with("type=")) {
-                return Err(format!(
-                    "cache_from `{from}` needs buildx; without it cache_from takes image references"
-                ));
+                return Err(DockerError::CacheFromWithoutBuildx { from: from.clone() });
             }
             argv.push("build".into());
             if matches!(builder, Builder::BuildKit { .. }) {
@@ -144,10 +135,9 @@ pub fn plan(spec: &BuildSpec, builder: &Builder, place: &Place) -> Result<Plan, 
         Builder::Buildx { driver, .. } => {
             let load = spec.load.unwrap_or(!spec.push && spec.platforms.len() <= 1);
             if load && spec.platforms.len() > 1 {
-                return Err(format!(
-                    "load: true cannot take a multi-platform image ({}) into the engine; push it, or load one platform",
-                    spec.platforms.join(", ")
-                ));
+                return Err(DockerError::LoadMultiPlatform {
+                    platforms: spec.platforms.clone(),
+                });
             }
             if spec.push {
                 argv.push("--push".into());
@@ -380,7 +370,7 @@ mod tests {
                     assert_eq!(words(&plan), line.join(" "), "{what}");
                     assert_eq!(plan.steps.len(), 1, "{what}: buildx pushes itself");
                 }
-                (Err(part), Err(e)) => assert!(e.contains(part), "{what}: {e}"),
+                (Err(part), Err(e)) => assert!(e.to_string().contains(part), "{what}: {e}"),
                 (expected, got) => panic!("{what}: expected {expected:?}, got {got:?}"),
             }
         }
@@ -435,6 +425,11 @@ mod tests {
         };
         for builder in [buildkit(), classic()] {
             let err = plan(&spec, &builder, &local()).unwrap_err();
+            assert!(
+                matches!(&err, DockerError::MultiPlatformWithoutBuildx { platforms } if platforms == &spec.platforms),
+                "{err:?}"
+            );
+            let err = err.to_string();
             assert!(err.contains("linux/amd64, linux/arm64"), "{err}");
             assert!(err.contains("needs buildx"), "{err}");
         }
@@ -446,23 +441,26 @@ mod tests {
             cache_to: vec!["type=local,dest=x".into()],
             ..spec()
         };
-        assert!(plan(&to, &buildkit(), &local())
-            .unwrap_err()
-            .contains("cache_to"));
+        assert!(matches!(
+            plan(&to, &buildkit(), &local()),
+            Err(DockerError::CacheToWithoutBuildx { to }) if to == "type=local,dest=x"
+        ));
         let from = BuildSpec {
             cache_from: vec!["type=gha".into()],
             ..spec()
         };
-        assert!(plan(&from, &buildkit(), &local())
-            .unwrap_err()
-            .contains("cache_from"));
+        assert!(matches!(
+            plan(&from, &buildkit(), &local()),
+            Err(DockerError::CacheFromWithoutBuildx { from }) if from == "type=gha"
+        ));
         let named = BuildSpec {
             builder: Some("ci".into()),
             ..spec()
         };
-        assert!(plan(&named, &classic(), &local())
-            .unwrap_err()
-            .contains("builder"));
+        assert!(matches!(
+            plan(&named, &classic(), &local()),
+            Err(DockerError::BuilderWithoutBuildx)
+        ));
     }
 
     #[test]

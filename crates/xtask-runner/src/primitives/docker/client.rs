@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use super::error::DockerError;
 use crate::cancel::CancelToken;
 use crate::process::{self, Failure, Spec};
 
@@ -109,7 +110,7 @@ fn probe_uncached(program: &str, explicit: bool, token: &CancelToken) -> Caps {
             return caps;
         }
         Err(e) => {
-            caps.engine_error = Some(e);
+            caps.engine_error = Some(e.to_string());
             return caps;
         }
     }
@@ -122,7 +123,7 @@ fn probe_uncached(program: &str, explicit: bool, token: &CancelToken) -> Caps {
             caps.engine_version = Some(out.stdout.trim().to_string())
         }
         Ok(out) => caps.engine_error = Some(format!("the engine does not answer: {}", out.error())),
-        Err(e) => caps.engine_error = Some(e),
+        Err(e) => caps.engine_error = Some(e.to_string()),
     }
     caps.builder = Some(choose_builder(
         program,
@@ -304,7 +305,7 @@ pub fn output(
     argv: &[&str],
     env: &[(String, Option<String>)],
     token: &CancelToken,
-) -> Result<Output, String> {
+) -> Result<Output, DockerError> {
     output_with(argv, env, token, PROBE_TIMEOUT)
 }
 
@@ -313,7 +314,7 @@ pub fn output_with(
     env: &[(String, Option<String>)],
     token: &CancelToken,
     timeout: Duration,
-) -> Result<Output, String> {
+) -> Result<Output, DockerError> {
     let spec = Spec {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         env: env.to_vec(),
@@ -339,11 +340,15 @@ pub fn output_with(
             stderr: String::from_utf8_lossy(&stderr.lock().unwrap_or_else(|e| e.into_inner()))
                 .into_owned(),
         }),
-        Err(Failure::NotFound { program }) => Err(format!(
-            "docker client not found: `{program}` (install docker, or point XTASK_DOCKER at a client)"
-        )),
-        Err(Failure::Cancelled { reason }) => Err(format!("`{display}` was stopped: {reason}")),
-        Err(e) => Err(format!("`{display}`: {e}")),
+        Err(Failure::NotFound { program }) => Err(DockerError::ClientNotFound { program }),
+        Err(Failure::Cancelled { reason }) => Err(DockerError::Stopped {
+            command: display,
+            reason,
+        }),
+        Err(failure) => Err(DockerError::NotRun {
+            command: display,
+            failure,
+        }),
     }
 }
 
@@ -400,6 +405,10 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(err.contains("XTASK_DOCKER"), "{err}");
+        assert!(
+            matches!(&err, DockerError::ClientNotFound { program } if program == "/nonexistent/docker"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("XTASK_DOCKER"), "{err}");
     }
 }

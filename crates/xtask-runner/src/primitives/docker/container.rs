@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
+use super::error::DockerError;
 use super::{client, engine, quick};
 use crate::cancel::CancelToken;
 use crate::events::Level;
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, option_type, options, result, script_type};
 use crate::primitives::options::{Duration as OptDuration, Strings, Vars};
 use crate::primitives::service::ReadyMap;
@@ -92,11 +94,11 @@ pub fn register(module: &mut Module) {
     );
     FuncRegistration::new("inspect")
         .set_into_module(module, |ctx: NativeCallContext, what: &str| {
-            at_call_site(&ctx, inspect(what))
+            inspect(what).script_at(&ctx)
         });
     FuncRegistration::new("remove_image")
         .set_into_module(module, |ctx: NativeCallContext, image: &str| {
-            at_call_site(&ctx, remove_image(image))
+            remove_image(image).script_at(&ctx)
         });
 }
 
@@ -113,7 +115,7 @@ pub fn register_type(engine: &mut Engine) {
         at_call_site(&ctx, c.stats())
     });
     engine.register_fn("inspect", |ctx: NativeCallContext, c: &mut Container| {
-        at_call_site(&ctx, inspect(&c.name))
+        inspect(&c.name).script_at(&ctx)
     });
     engine.register_fn("to_string", |c: &mut Container| c.describe());
     engine.register_fn("to_debug", |c: &mut Container| c.describe());
@@ -148,13 +150,18 @@ impl Container {
 
     /// `docker stats --no-stream`: memory in MiB, its limit, CPU percent, processes.
     fn stats(&self) -> Result<Map> {
-        let caps = engine()?;
+        let caps = engine().script()?;
         let out = quick(
             &caps,
             &["stats", "--no-stream", "--format", "{{json .}}", &self.name],
-        )?;
+        )
+        .script()?;
         let json: serde_json::Value = serde_json::from_str(out.trim())
-            .or_else(|e| error(format!("docker stats answered no JSON ({e}): {out}")))?;
+            .map_err(|source| DockerError::StatsNotJson {
+                output: out.clone(),
+                source,
+            })
+            .script()?;
         let field = |k: &str| {
             json.get(k)
                 .and_then(|v| v.as_str())
@@ -286,7 +293,7 @@ fn run(image: &str, options: Map) -> Result<Container> {
     let program = if scope.host.mode == Mode::Plan {
         client::configured(|k| scope.env_var(k)).0
     } else {
-        engine()?.program
+        engine().script()?.program
     };
     super::super::implied::docker_image(&program, image);
 
@@ -358,11 +365,11 @@ fn run(image: &str, options: Map) -> Result<Container> {
 }
 
 /// `docker inspect` of a container or image, as a map (the first object of its answer).
-fn inspect(what: &str) -> Result<Map> {
+fn inspect(what: &str) -> std::result::Result<Map, DockerError> {
     let caps = engine()?;
     let out = quick(&caps, &["inspect", "--", what])?;
-    let json: serde_json::Value = serde_json::from_str(&out)
-        .or_else(|e| error(format!("docker inspect answered no JSON: {e}")))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&out).map_err(DockerError::InspectNotJson)?;
     let first = json
         .as_array()
         .and_then(|a| a.first())
@@ -373,11 +380,11 @@ fn inspect(what: &str) -> Result<Map> {
         .and_then(|d| d.try_cast::<Map>())
     {
         Some(map) => Ok(map),
-        None => error(format!("docker inspect `{what}`: no object in its answer")),
+        None => Err(DockerError::InspectNoObject { what: what.into() }),
     }
 }
 
-fn remove_image(image: &str) -> Result<bool> {
+fn remove_image(image: &str) -> std::result::Result<bool, DockerError> {
     let scope = context::current();
     if scope.host.mode == Mode::Plan {
         return Ok(false);

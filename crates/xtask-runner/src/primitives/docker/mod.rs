@@ -15,6 +15,7 @@
 mod build;
 mod client;
 mod container;
+mod error;
 mod git;
 mod scan;
 mod size;
@@ -22,10 +23,12 @@ mod tags;
 
 use rhai::{Engine, FuncRegistration, Map, Module, NativeCallContext};
 
-use super::{at_call_site, error, Result};
+use super::error::IntoScript as _;
+use super::{at_call_site, Result};
 use crate::events::Level;
 use crate::process::{self, display_argv, Failure, Spec};
 use crate::script::context::{self, JobScope};
+pub use error::DockerError;
 
 use super::options::{self, result, Fields as _, Options as _};
 use super::reference::{plain, Function};
@@ -171,12 +174,14 @@ pub fn register(engine: &mut Engine) {
 }
 
 /// The client and what it can do; an error saying why when there is no engine.
-fn engine() -> Result<client::Caps> {
+fn engine() -> std::result::Result<client::Caps, DockerError> {
     let scope = context::current();
     let (program, explicit) = client::configured(|k| scope.env_var(k));
     let caps = client::probe(&program, explicit, &scope.token());
     if let Some(reason) = &caps.engine_error {
-        return error(format!("docker: {reason}"));
+        return Err(DockerError::NoEngine {
+            reason: reason.clone(),
+        });
     }
     Ok(caps)
 }
@@ -254,7 +259,11 @@ fn available() -> AvailableResult {
 }
 
 /// Streams one command into the job's log; errors name the command and its status.
-fn stream(scope: &JobScope, argv: &[String], env: &[(String, Option<String>)]) -> Result<()> {
+fn stream(
+    scope: &JobScope,
+    argv: &[String],
+    env: &[(String, Option<String>)],
+) -> std::result::Result<(), DockerError> {
     let display = display_argv(argv);
     let sink = scope.host.bus.command_log(scope.job, &display);
     let mut full_env = scope.env_changes();
@@ -267,31 +276,34 @@ fn stream(scope: &JobScope, argv: &[String], env: &[(String, Option<String>)]) -
     };
     match process::execute(&spec, &scope.token(), sink) {
         Ok(done) if done.success() => Ok(()),
-        Ok(done) => error(format!(
-            "command failed with {}: `{display}`",
-            done.describe()
-        )),
-        Err(Failure::Cancelled { reason }) => error(format!("`{display}` was stopped: {reason}")),
-        Err(Failure::NotFound { program }) => error(format!(
-            "docker client not found: `{program}` (install docker, or point XTASK_DOCKER at a client)"
-        )),
-        Err(e) => error(format!("`{display}`: {e}")),
+        Ok(done) => Err(DockerError::Failed {
+            command: display,
+            status: done.describe(),
+        }),
+        Err(Failure::Cancelled { reason }) => Err(DockerError::Stopped {
+            command: display,
+            reason,
+        }),
+        Err(Failure::NotFound { program }) => Err(DockerError::ClientNotFound { program }),
+        Err(failure) => Err(DockerError::NotRun {
+            command: display,
+            failure,
+        }),
     }
 }
 
 /// A quick docker command's stdout, or an error with its stderr.
-fn quick(caps: &client::Caps, args: &[&str]) -> Result<String> {
+fn quick(caps: &client::Caps, args: &[&str]) -> std::result::Result<String, DockerError> {
     let scope = context::current();
     let mut argv = vec![caps.program.as_str()];
     argv.extend_from_slice(args);
     match client::output(&argv, &scope.env_changes(), &scope.token()) {
         Ok(out) if out.ok => Ok(out.stdout),
-        Ok(out) => error(format!(
-            "`{}` failed: {}",
-            display_argv(&argv.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
-            out.error()
-        )),
-        Err(e) => error(e),
+        Ok(out) => Err(DockerError::QuickFailed {
+            command: display_argv(&argv.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+            output: out.error(),
+        }),
+        Err(e) => Err(e),
     }
 }
 
@@ -403,7 +415,7 @@ fn build_image(options: Map) -> Result<Map> {
         key.labels.clear();
         super::implied::docker_build(&context, &dockerfile, &[format!("{key:?}")], spec.push);
     }
-    let caps = engine()?;
+    let caps = engine().script()?;
     let builder = caps.builder.clone().unwrap_or(client::Builder::Classic {
         program: caps.program.clone(),
     });
@@ -438,9 +450,11 @@ fn build_image(options: Map) -> Result<Map> {
             .join(&scope_name),
         scope: scope_name,
     };
-    let iid = tempfile::NamedTempFile::new().or_else(|e| error(format!("docker::build: {e}")))?;
+    let iid = tempfile::NamedTempFile::new()
+        .map_err(DockerError::IdFile)
+        .script()?;
     spec.iidfile = Some(iid.path().to_path_buf());
-    let plan = build::plan(&spec, &builder, &place).or_else(error)?;
+    let plan = build::plan(&spec, &builder, &place).script()?;
     for note in &plan.notes {
         scope.host.bus.message(scope.job, Level::Info, note.clone());
     }
@@ -458,7 +472,7 @@ fn build_image(options: Map) -> Result<Map> {
         let _ = std::fs::create_dir_all(old);
     }
     for step in &plan.steps {
-        stream(&scope, &step.argv, &step.env)?;
+        stream(&scope, &step.argv, &step.env).script()?;
     }
     if let Some((fresh, old)) = &plan.rotate_cache {
         if fresh.is_dir() {

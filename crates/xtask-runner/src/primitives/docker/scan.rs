@@ -7,6 +7,7 @@ use rhai::{FuncRegistration, Map, Module, NativeCallContext};
 
 use super::stream;
 use crate::events::Level;
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, options, result};
 use crate::primitives::{at_call_site, Result};
 
@@ -70,7 +71,7 @@ fn run_tool(
     }
     match tool(name, url, what) {
         Ok(program) => {
-            stream(&scope, &argv(program), &[])?;
+            stream(&scope, &argv(program), &[]).script()?;
             Ok(outcome(true, None))
         }
         Err(note) => {

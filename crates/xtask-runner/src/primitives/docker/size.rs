@@ -5,8 +5,10 @@
 
 use rhai::{Dynamic, FuncRegistration, Map, Module, NativeCallContext};
 
+use super::error::{DockerError, SizeError};
 use super::{engine, quick, tags};
 use crate::events::Level;
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, option_type, options, result, script_type, Number};
 use crate::primitives::{at_call_site, error, Result};
 use crate::script::{context, Mode};
@@ -45,7 +47,7 @@ const MB: f64 = 1e6;
 pub fn register(module: &mut Module) {
     FuncRegistration::new("image_size")
         .set_into_module(module, |ctx: NativeCallContext, image: &str| {
-            at_call_site(&ctx, image_size(image))
+            image_size(image).script_at(&ctx)
         });
     FuncRegistration::new("check_size")
         .set_into_module(module, |ctx: NativeCallContext, image: &str| {
@@ -60,22 +62,22 @@ pub fn register(module: &mut Module) {
 }
 
 /// The image's size in bytes.
-fn image_size(image: &str) -> Result<i64> {
+fn image_size(image: &str) -> std::result::Result<i64, DockerError> {
     let caps = engine()?;
     let out = quick(
         &caps,
         &["image", "inspect", "--format", "{{.Size}}", "--", image],
     )?;
-    out.trim()
-        .parse()
-        .or_else(|_| error(format!("docker image inspect: not a size: {out}")))
+    out.trim().parse().map_err(|_| DockerError::NotASize {
+        output: out.clone(),
+    })
 }
 
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
     Ok,
     Warn(String),
-    Fail(String),
+    Fail(SizeError),
 }
 
 /// The gate itself, on numbers (MB).
@@ -89,17 +91,23 @@ pub fn judge(
 ) -> Verdict {
     if let Some(max) = max {
         if size > max {
-            return Verdict::Fail(format!(
-                "image {image} is {size:.1} MB, over its limit of {max:.1} MB"
-            ));
+            return Verdict::Fail(SizeError::OverLimit {
+                image: image.into(),
+                size,
+                limit: max,
+            });
         }
     }
     if let Some((base, what)) = baseline {
         let growth = size - base;
         if growth >= fail {
-            return Verdict::Fail(format!(
-                "image {image} grew {growth:.1} MB ({base:.1} → {size:.1} MB, baseline: {what}); the limit is +{fail:.0} MB"
-            ));
+            return Verdict::Fail(SizeError::GrewTooMuch {
+                image: image.into(),
+                size,
+                base,
+                baseline: what,
+                limit: fail,
+            });
         }
         if growth >= warn {
             return Verdict::Warn(format!(
@@ -153,13 +161,16 @@ fn check_size(image: &str, options: Map) -> Result<Map> {
     if scope.host.mode == Mode::Plan {
         return Ok(Map::new());
     }
-    let size = image_size(image)? as f64 / MB;
+    let size = image_size(image).script()? as f64 / MB;
 
     let baseline_given = options.baseline.is_some();
     let baseline = match options.baseline.map(|b| b.0) {
         Some(v) if v.is_string() => {
             let other = v.to_string();
-            Some((image_size(&other)? as f64 / MB, format!("image {other}")))
+            Some((
+                image_size(&other).script()? as f64 / MB,
+                format!("image {other}"),
+            ))
         }
         Some(v) if !v.is_unit() => {
             let n = v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).ok();
@@ -180,7 +191,7 @@ fn check_size(image: &str, options: Map) -> Result<Map> {
     };
     let bus = &scope.host.bus;
     let status = match verdict {
-        Verdict::Fail(text) => return error(text),
+        Verdict::Fail(gate) => return Err(gate).script(),
         Verdict::Warn(text) => {
             bus.message(scope.job, Level::Warn, text);
             "warn"
@@ -235,7 +246,17 @@ mod tests {
             matches!(judge("app", 120.0, None, base(), 20.0, 50.0), Verdict::Warn(t) if t.contains("grew 20.0 MB"))
         );
         assert!(
-            matches!(judge("app", 150.0, None, base(), 20.0, 50.0), Verdict::Fail(t) if t.contains("+50 MB"))
+            matches!(judge("app", 150.0, None, base(), 20.0, 50.0), Verdict::Fail(t) if t.to_string().contains("+50 MB"))
+        );
+        assert_eq!(
+            judge("app", 150.0, None, base(), 20.0, 50.0),
+            Verdict::Fail(SizeError::GrewTooMuch {
+                image: "app".into(),
+                size: 150.0,
+                base: 100.0,
+                baseline: "image app:main".into(),
+                limit: 50.0,
+            })
         );
         // Shrinking is fine.
         assert_eq!(judge("app", 10.0, None, base(), 20.0, 50.0), Verdict::Ok);
@@ -244,7 +265,15 @@ mod tests {
     #[test]
     fn the_gate_fails_over_the_limit() {
         assert!(
-            matches!(judge("app", 12.0, Some(10.0), None, 20.0, 50.0), Verdict::Fail(t) if t.contains("over its limit of 10.0 MB"))
+            matches!(judge("app", 12.0, Some(10.0), None, 20.0, 50.0), Verdict::Fail(t) if t.to_string().contains("over its limit of 10.0 MB"))
+        );
+        assert_eq!(
+            judge("app", 12.0, Some(10.0), None, 20.0, 50.0),
+            Verdict::Fail(SizeError::OverLimit {
+                image: "app".into(),
+                size: 12.0,
+                limit: 10.0
+            })
         );
         assert_eq!(judge("app", 9.0, Some(10.0), None, 20.0, 50.0), Verdict::Ok);
     }

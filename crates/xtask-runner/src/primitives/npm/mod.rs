@@ -3,6 +3,7 @@
 //! built-in test runner, or the project's own test script with JUnit files, read into the same
 //! test report as `cargo::test`) and `npm::scripts`.
 
+mod error;
 mod junit;
 mod tap;
 
@@ -12,15 +13,17 @@ use std::time::Duration;
 
 use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
+use super::at_call_site;
 use super::cargo::test_results::TestReport;
+use super::error::IntoScript as _;
 use super::options::{self, options, result, Duration as OptDuration, Number, Strings, Vars};
 use super::options::{Fields as _, Options as _};
 use super::reference::Function;
 use super::Result;
-use super::{at_call_site, error};
 use crate::events::{Event, Level};
 use crate::process::{self, display_argv, Failure, Finished, Spec};
 use crate::script::{context, Mode};
+pub use error::NpmError;
 
 options! {
     /// Options of `npm::ci`.
@@ -151,12 +154,14 @@ pub fn register(engine: &mut Engine) {
         at_call_site(&ctx, test(o))
     });
     FuncRegistration::new("scripts").set_into_module(&mut npm, |ctx: NativeCallContext| {
-        at_call_site(&ctx, scripts_of(&project_dir(None)).map(to_map))
+        scripts_of(&project_dir(None)).map(to_map).script_at(&ctx)
     });
     FuncRegistration::new("scripts").set_into_module(
         &mut npm,
         |ctx: NativeCallContext, dir: &str| {
-            at_call_site(&ctx, scripts_of(&context::current().path(dir)).map(to_map))
+            scripts_of(&context::current().path(dir))
+                .map(to_map)
+                .script_at(&ctx)
         },
     );
     engine.register_static_module("npm", npm.into());
@@ -201,22 +206,15 @@ fn project_dir(dir: Option<&str>) -> PathBuf {
 }
 
 /// `package.json`'s scripts, in file order.
-fn scripts_of(dir: &Path) -> Result<Vec<(String, String)>> {
+fn scripts_of(dir: &Path) -> std::result::Result<Vec<(String, String)>, NpmError> {
     let path = dir.join("package.json");
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) => return error(format!("cannot read {}: {e}", path.display())),
+        Err(source) => return Err(NpmError::ReadPackageJson { path, source }),
     };
     let json: serde_json::Value = match serde_json::from_str(&text) {
         Ok(json) => json,
-        Err(e) => {
-            return error(format!(
-                "{}:{}:{}: {e}",
-                path.display(),
-                e.line(),
-                e.column()
-            ))
-        }
+        Err(source) => return Err(NpmError::BadPackageJson { path, source }),
     };
     Ok(json
         .get("scripts")
@@ -257,10 +255,10 @@ fn ci(options: Map) -> Result<Map> {
         .iter()
         .any(|f| common.dir.join(f).is_file());
     if !lock {
-        return error(format!(
-            "npm::ci needs a lockfile: {} has no package-lock.json (run `npm install` once and commit the lockfile)",
-            common.dir.display()
-        ));
+        return Err(NpmError::NoLockfile {
+            dir: common.dir.clone(),
+        })
+        .script();
     }
     // `--prefer-offline`: a warm cache installs without asking the registry for metadata.
     let mut argv = vec![
@@ -280,34 +278,29 @@ fn ci(options: Map) -> Result<Map> {
         ]);
     }
     argv.append(&mut common.args);
-    let finished = execute(argv, &common, None)?;
-    check(&finished.0, &finished.1, &common)
+    let finished = execute(argv, &common, None).script()?;
+    check(&finished.0, &finished.1, &common).script()
 }
 
 fn run_script(script: &str, options: Map) -> Result<Map> {
     let options: NpmRunOptions = options::parse(&options)?;
     let mut common = common!(options, options.allow_fail);
-    let scripts = scripts_of(&common.dir)?;
+    let scripts = scripts_of(&common.dir).script()?;
     if !scripts.iter().any(|(name, _)| name == script) {
-        let names: Vec<&str> = scripts.iter().map(|(n, _)| n.as_str()).collect();
-        return error(format!(
-            "package.json in {} has no script `{script}`{} (scripts: {})",
-            common.dir.display(),
-            crate::suggest::did_you_mean(script, names.iter().copied()),
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
-        ));
+        return Err(NpmError::NoScript {
+            dir: common.dir.clone(),
+            script: script.into(),
+            scripts: scripts.into_iter().map(|(n, _)| n).collect(),
+        })
+        .script();
     }
     let mut argv = vec!["npm".to_string(), "run".into(), script.into()];
     if !common.args.is_empty() {
         argv.push("--".into());
         argv.append(&mut common.args);
     }
-    let (display, finished) = execute(argv, &common, None)?;
-    check(&display, &finished, &common)
+    let (display, finished) = execute(argv, &common, None).script()?;
+    check(&display, &finished, &common).script()
 }
 
 fn test(options: Map) -> Result<Map> {
@@ -319,7 +312,8 @@ fn test(options: Map) -> Result<Map> {
         .prefix("xtask-node-test")
         .suffix(".tap")
         .tempfile()
-        .or_else(|e| error(format!("cannot create a temporary file: {e}")))?;
+        .map_err(NpmError::TempFile)
+        .script()?;
     let script = options.script;
     let argv = match &script {
         // The project's own runner (Jest, Vitest): its JUnit files are read afterwards.
@@ -350,15 +344,15 @@ fn test(options: Map) -> Result<Map> {
         }
     };
     if script.is_some() {
-        let scripts = scripts_of(&common.dir)?;
+        let scripts = scripts_of(&common.dir).script()?;
         let name = script.as_deref().unwrap_or_default();
         if !scripts.iter().any(|(n, _)| n == name) {
-            let names: Vec<&str> = scripts.iter().map(|(n, _)| n.as_str()).collect();
-            return error(format!(
-                "package.json in {} has no script `{name}` (scripts: {})",
-                common.dir.display(),
-                names.join(", ")
-            ));
+            return Err(NpmError::NoTestScript {
+                dir: common.dir.clone(),
+                script: name.into(),
+                scripts: scripts.into_iter().map(|(n, _)| n).collect(),
+            })
+            .script();
         }
     }
     // The coverage table is part of the spec output on stdout: keep its `all files` row.
@@ -373,7 +367,7 @@ fn test(options: Map) -> Result<Map> {
             }
         })
     };
-    let (display, finished) = execute(argv, &common, Some(watcher))?;
+    let (display, finished) = execute(argv, &common, Some(watcher)).script()?;
     let mut result = npm_result(&display, &finished);
     if context::current().host.mode == Mode::Plan {
         return Ok(options::to_map(&result));
@@ -401,26 +395,29 @@ fn test(options: Map) -> Result<Map> {
     result.coverage = Some(line_coverage);
     if !finished.success() && !common.allow_fail {
         if !report.failures.is_empty() {
-            return error(format!("`{display}`: {}", report.failure_line()));
+            return Err(NpmError::TestsFailed {
+                command: display,
+                summary: report.failure_line(),
+            })
+            .script();
         }
-        return error(format!(
-            "command failed with {}: `{display}`",
-            finished.describe()
-        ));
+        return Err(NpmError::Failed {
+            command: display,
+            status: finished.describe(),
+        })
+        .script();
     }
     if let Some(Number(min)) = options.min_coverage {
         match line_coverage {
             Some(got) if got + f64::EPSILON < min => {
-                return error(format!(
-                    "line coverage {got:.2}% is below the minimum {min:.2}%"
-                ))
+                return Err(NpmError::CoverageBelow { got, min }).script()
             }
             Some(got) => scope.host.bus.message(
                 scope.job,
                 Level::Info,
                 format!("line coverage {got:.2}% (minimum {min:.2}%)"),
             ),
-            None => return error("min_coverage: the test run printed no coverage table"),
+            None => return Err(NpmError::NoCoverage).script(),
         }
     }
     Ok(options::to_map(&result))
@@ -452,7 +449,7 @@ fn execute(
     argv: Vec<String>,
     common: &Common,
     watch: Option<process::Sink>,
-) -> Result<(String, Finished)> {
+) -> std::result::Result<(String, Finished), NpmError> {
     let scope = context::current();
     let display = display_argv(&argv);
     if scope.host.mode == Mode::Plan {
@@ -498,11 +495,18 @@ fn execute(
     });
     match outcome {
         Ok(finished) => Ok((display, finished)),
-        Err(Failure::Cancelled { reason }) => error(format!("`{display}` was stopped: {reason}")),
-        Err(Failure::NotFound { program }) => error(format!(
-            "`{display}`: `{program}` is not installed (npm:: needs Node.js and npm on PATH)"
-        )),
-        Err(failure) => error(format!("`{display}`: {failure}")),
+        Err(Failure::Cancelled { reason }) => Err(NpmError::Stopped {
+            command: display,
+            reason,
+        }),
+        Err(Failure::NotFound { program }) => Err(NpmError::NotInstalled {
+            command: display,
+            program,
+        }),
+        Err(failure) => Err(NpmError::NotRun {
+            command: display,
+            failure,
+        }),
     }
 }
 
@@ -514,18 +518,38 @@ fn npm_result(display: &str, finished: &Finished) -> NpmResult {
     }
 }
 
-fn check(display: &str, finished: &Finished, common: &Common) -> Result<Map> {
+fn check(
+    display: &str,
+    finished: &Finished,
+    common: &Common,
+) -> std::result::Result<Map, NpmError> {
     if !finished.success() && !common.allow_fail {
-        return error(format!(
-            "command failed with {}: `{display}`",
-            finished.describe()
-        ));
+        return Err(NpmError::Failed {
+            command: display.into(),
+            status: finished.describe(),
+        });
     }
     Ok(options::to_map(&npm_result(display, finished)))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::NpmError;
+
+    #[test]
+    fn an_unreadable_package_json_is_a_typed_error_naming_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            super::scripts_of(dir.path()),
+            Err(NpmError::ReadPackageJson { path, .. }) if path == dir.path().join("package.json")
+        ));
+        std::fs::write(dir.path().join("package.json"), "{\n  \"scripts\": [,]\n}").unwrap();
+        let err = super::scripts_of(dir.path()).unwrap_err();
+        assert!(matches!(err, NpmError::BadPackageJson { .. }), "{err:?}");
+        let place = format!("{}:2:", dir.path().join("package.json").display());
+        assert!(err.to_string().starts_with(&place), "{err}");
+    }
+
     #[test]
     fn coverage_rows_of_both_reporters() {
         assert_eq!(

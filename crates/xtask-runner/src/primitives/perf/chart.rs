@@ -9,8 +9,10 @@ use rhai::Map;
 
 use super::stats::format_ns;
 use super::store::{self, Entry};
+use super::PerfError;
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, options};
-use crate::primitives::{error, Result};
+use crate::primitives::Result;
 
 options! {
     /// Options of `perf::chart`.
@@ -117,9 +119,18 @@ pub fn chart_fn(options: Map) -> Result<String> {
     let history = store::read_history(&dir);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
-            .or_else(|e| error(format!("creating {}: {e}", parent.display())))?;
+            .map_err(|source| PerfError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })
+            .script()?;
     }
-    draw(&history, top, &path).or_else(|e| error(format!("chart {}: {e}", path.display())))?;
+    draw(&history, top, &path)
+        .map_err(|message| PerfError::Chart {
+            path: path.clone(),
+            message,
+        })
+        .script()?;
     Ok(path.display().to_string())
 }
 

@@ -14,6 +14,7 @@ use super::compare::{self, Comparison, Verdict};
 use super::criterion::{self, BenchKeys, BenchOptions};
 use super::timing::{self, TimeKeys, TimeOptions};
 use super::{figures_from, print, Figure, Figures};
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, options, Options as _, Strings};
 use crate::primitives::Result;
 
@@ -156,7 +157,7 @@ pub fn confirm_fn(cmp: Dynamic, baseline: Dynamic, options: Map) -> Result<Dynam
         Some(command) => {
             let argv = command.0;
             let opts = TimeOptions::from_map(&scope, WHAT, &options)?;
-            let samples = timing::time(&scope, &argv, &opts)?;
+            let samples = timing::time(&scope, &argv, &opts).script()?;
             let name = match first.rows.as_slice() {
                 [only] => only.name.clone(),
                 _ => crate::process::display_argv(&argv),
@@ -170,9 +171,12 @@ pub fn confirm_fn(cmp: Dynamic, baseline: Dynamic, options: Map) -> Result<Dynam
         }
         None => {
             let opts = BenchOptions::from_map(&scope, WHAT, &options)?;
-            let executables = criterion::build(&scope, &opts, &opts.dir)?;
-            let home = criterion::target_dir_of(&executables)?.join("criterion");
-            criterion::run(&scope, &opts, &opts.dir, &executables, &home)?
+            let executables = criterion::build(&scope, &opts, &opts.dir).script()?;
+            let home = criterion::target_dir_of(&executables)
+                .script()?
+                .join("criterion");
+            criterion::run(&scope, &opts, &opts.dir, &executables, &home)
+                .script()?
                 .into_iter()
                 .map(|b| (b.name, b.figure))
                 .collect()

@@ -11,9 +11,9 @@ use std::time::SystemTime;
 use rhai::Map;
 use serde_json::Value;
 
-use super::{exec, stats, Figure, Output};
+use super::{exec, stats, Figure, Output, PerfError};
 use crate::primitives::options::{self, options, Strings, Vars};
-use crate::primitives::{error, Result};
+use crate::primitives::Result;
 use crate::process::Spec;
 use crate::script::context::JobScope;
 
@@ -80,7 +80,11 @@ pub struct Bench {
 
 /// `cargo bench --no-run`: builds the benches (compiler output goes to the job's log) and
 /// returns their executables.
-pub fn build(scope: &JobScope, opts: &BenchOptions, dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn build(
+    scope: &JobScope,
+    opts: &BenchOptions,
+    dir: &Path,
+) -> std::result::Result<Vec<PathBuf>, PerfError> {
     let mut argv: Vec<String> = [
         "cargo",
         "bench",
@@ -121,10 +125,9 @@ pub fn build(scope: &JobScope, opts: &BenchOptions, dir: &Path) -> Result<Vec<Pa
     let (finished, _) = exec(scope, spec, Output::Log)?;
     let executables = executables(&String::from_utf8_lossy(&finished.stdout));
     if executables.is_empty() {
-        return error(format!(
-            "no bench targets to run in {} (is there a `[[bench]]` with `harness = false`?)",
-            dir.display()
-        ));
+        return Err(PerfError::NoBenches {
+            dir: dir.to_path_buf(),
+        });
     }
     Ok(executables)
 }
@@ -145,12 +148,12 @@ fn executables(messages: &str) -> Vec<PathBuf> {
 }
 
 /// The target directory the executables were built in (`<target>/<profile>/deps/<exe>`).
-pub fn target_dir_of(executables: &[PathBuf]) -> Result<PathBuf> {
+pub fn target_dir_of(executables: &[PathBuf]) -> std::result::Result<PathBuf, PerfError> {
     executables
         .first()
         .and_then(|exe| exe.ancestors().nth(3))
         .map(Path::to_path_buf)
-        .map_or_else(|| error("cannot tell cargo's target directory"), Ok)
+        .ok_or(PerfError::NoTargetDir)
 }
 
 /// Runs every executable as `cargo bench` would (`--bench` + criterion's arguments), results
@@ -162,7 +165,7 @@ pub fn run(
     dir: &Path,
     executables: &[PathBuf],
     home: &Path,
-) -> Result<Vec<Bench>> {
+) -> std::result::Result<Vec<Bench>, PerfError> {
     let mut all = Vec::new();
     for exe in executables {
         let started = SystemTime::now();
@@ -181,22 +184,20 @@ pub fn run(
             exec(scope, spec, Output::Log)?
         };
         let rss_mb = usage.map(|u| u.max_rss_kib as f64 / 1024.0);
-        let mut benches = read_dir(home, Some(started)).or_else(|e| {
-            error(format!(
-                "reading criterion results in {}: {e}",
-                home.display()
-            ))
-        })?;
+        let mut benches =
+            read_dir(home, Some(started)).map_err(|source| PerfError::CriterionResults {
+                dir: home.to_path_buf(),
+                source,
+            })?;
         for bench in &mut benches {
             bench.figure.rss_mb = rss_mb;
         }
         all.extend(benches);
     }
     if all.is_empty() {
-        return error(format!(
-            "the benches ran but wrote no results under {} (a filter that matched nothing?)",
-            home.display()
-        ));
+        return Err(PerfError::NoResults {
+            home: home.to_path_buf(),
+        });
     }
     Ok(all)
 }

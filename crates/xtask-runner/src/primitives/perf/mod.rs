@@ -19,6 +19,7 @@ mod chart;
 mod compare;
 mod confirm;
 mod criterion;
+mod error;
 mod refs;
 mod report;
 mod stats;
@@ -31,11 +32,13 @@ use std::sync::{Arc, Mutex};
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module};
 use serde::{Deserialize, Serialize};
 
-use super::{error, Result};
+use super::error::IntoScript as _;
+use super::Result;
 use crate::events::{Event, Level};
 use crate::process::{self, display_argv, Failure, Finished, Spec, Usage};
 use crate::script::context::{self, JobScope};
 use crate::script::Mode;
+pub use error::PerfError;
 
 /// One benchmark's figure: a point estimate with its confidence interval, in nanoseconds, and
 /// the peak resident memory of the process that measured it when known.
@@ -199,7 +202,11 @@ pub fn register(engine: &mut Engine) {
 fn criterion_results(dir: &str) -> Result<Dynamic> {
     let scope = context::current();
     let benches = criterion::read_dir(&scope.path(dir), None)
-        .or_else(|e| error(format!("reading criterion results in {dir}: {e}")))?;
+        .map_err(|source| PerfError::CriterionResults {
+            dir: dir.into(),
+            source,
+        })
+        .script()?;
     Ok(figures_to_dynamic(
         &benches.into_iter().map(|b| (b.name, b.figure)).collect(),
     ))
@@ -214,10 +221,10 @@ fn bench(options: Map) -> Result<Dynamic> {
         return Ok(Dynamic::from_map(Map::new()));
     }
     let opts = criterion::BenchOptions::from_map(&scope, "perf::bench", &options)?;
-    let executables = criterion::build(&scope, &opts, &opts.dir)?;
-    let target = criterion::target_dir_of(&executables)?;
+    let executables = criterion::build(&scope, &opts, &opts.dir).script()?;
+    let target = criterion::target_dir_of(&executables).script()?;
     let home = target.join("criterion");
-    let benches = criterion::run(&scope, &opts, &opts.dir, &executables, &home)?;
+    let benches = criterion::run(&scope, &opts, &opts.dir, &executables, &home).script()?;
     Ok(figures_to_dynamic(
         &benches.into_iter().map(|b| (b.name, b.figure)).collect(),
     ))
@@ -226,7 +233,7 @@ fn bench(options: Map) -> Result<Dynamic> {
 // ---- conversions between script values and Rust types (through JSON, which both speak) ----
 
 pub(crate) fn to_json(value: &Dynamic) -> Result<serde_json::Value> {
-    serde_json::to_value(value).or_else(|e| error(format!("not a plain value: {e}")))
+    serde_json::to_value(value).or_else(|e| super::error(format!("not a plain value: {e}")))
 }
 
 pub(crate) fn from_json(value: &serde_json::Value) -> Dynamic {
@@ -240,7 +247,7 @@ pub(crate) fn figures_from(what: &str, value: &Dynamic) -> Result<Figures> {
     }
     let json = to_json(value)?;
     let figures: Figures = serde_json::from_value(json).or_else(|e| {
-        error(format!(
+        super::error(format!(
             "{what} must be a map of figures like #{{ \"name\": #{{ ns: 1234.0, lower: 1200.0, upper: 1300.0 }} }}: {e}"
         ))
     })?;
@@ -272,7 +279,7 @@ pub(crate) fn exec(
     scope: &JobScope,
     mut spec: Spec,
     output: Output,
-) -> Result<(Finished, Option<Usage>)> {
+) -> std::result::Result<(Finished, Option<Usage>), PerfError> {
     super::implied::volatile(
         "perf:: measures this machine and compares with stored or moving baselines",
     );
@@ -298,21 +305,24 @@ pub(crate) fn exec(
     let (finished, usage) = match process::execute_measured(&spec, &scope.token(), sink) {
         Ok(done) => done,
         Err(Failure::Cancelled { reason }) => {
-            return error(format!("`{display}` was stopped: {reason}"))
+            return Err(PerfError::Stopped {
+                command: display,
+                reason,
+            })
         }
-        Err(failure) => return error(format!("`{display}`: {failure}")),
+        Err(failure) => {
+            return Err(PerfError::NotRun {
+                command: display,
+                failure,
+            })
+        }
     };
     if !finished.success() {
-        let tail = String::from_utf8_lossy(&kept.lock().unwrap()).into_owned();
-        let tail = if tail.trim().is_empty() {
-            String::new()
-        } else {
-            format!("\n{}", tail.trim_end())
-        };
-        return error(format!(
-            "command failed with {}: `{display}`{tail}",
-            finished.describe()
-        ));
+        return Err(PerfError::Failed {
+            command: display,
+            status: finished.describe(),
+            tail: String::from_utf8_lossy(&kept.lock().unwrap()).into_owned(),
+        });
     }
     Ok((finished, usage))
 }
@@ -322,9 +332,8 @@ pub(crate) fn exec(
 pub(crate) fn hold(
     scope: &JobScope,
     claim: crate::resources::Claim,
-) -> Result<crate::resources::ClaimGuard> {
-    crate::resources::claim(claim, &scope.token())
-        .or_else(|e| error(format!("stopped while waiting: {e}")))
+) -> std::result::Result<crate::resources::ClaimGuard, PerfError> {
+    crate::resources::claim(claim, &scope.token()).map_err(PerfError::Waiting)
 }
 
 pub(crate) fn message(scope: &JobScope, level: Level, text: impl Into<String>) {

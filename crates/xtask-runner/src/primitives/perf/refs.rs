@@ -14,7 +14,8 @@ use super::compare::{self, CompareKeys};
 use super::confirm;
 use super::criterion::{self, BenchKeys, BenchOptions};
 use super::timing::{self, TimeKeys, TimeOptions};
-use super::{exec, print, stats, store, Figure, Figures, Output};
+use super::{exec, print, stats, store, Figure, Figures, Output, PerfError};
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, options, result, Options as _, Strings};
 use crate::primitives::{error, Result};
 
@@ -75,7 +76,7 @@ impl Drop for Guard {
 }
 
 fn git(scope: &JobScope, dir: &Path, args: &[&str]) -> Result<String> {
-    let (done, _) = exec(scope, Spec::query("git", args, dir), Output::Quiet)?;
+    let (done, _) = exec(scope, Spec::query("git", args, dir), Output::Quiet).script()?;
     Ok(String::from_utf8_lossy(&done.stdout).trim().to_string())
 }
 
@@ -134,10 +135,11 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
             ],
         )
         .or_else(|_| {
-            error(format!(
-                "perf::compare_refs: `{r}` is not a commit in {}",
-                top.display()
-            ))
+            Err(PerfError::NotACommit {
+                rev: r.into(),
+                repo: top.clone(),
+            })
+            .script()
         })
     };
     let base_sha = resolve(base)?;
@@ -150,7 +152,8 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
     let tmp = tempfile::Builder::new()
         .prefix("xtask-perf-refs-")
         .tempdir()
-        .or_else(|e| error(format!("creating a temp dir: {e}")))?;
+        .map_err(PerfError::TempDir)
+        .script()?;
     let shared: Shared = Rc::new(RefCell::new(Some(Worktrees {
         repo: top.clone(),
         paths: Vec::new(),
@@ -227,7 +230,7 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
                 env: side_env(side, &bench_opts.env),
                 ..bench_opts.clone()
             };
-            side.executables = criterion::build(&scope, &opts, &side.dir)?;
+            side.executables = criterion::build(&scope, &opts, &side.dir).script()?;
         }
     }
     // One pass: `rounds` rounds of base, head, head, base, …: a linear drift weighs on both
@@ -252,7 +255,8 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
                             ..bench_opts.clone()
                         };
                         let benches =
-                            criterion::run(&scope, &opts, &side.dir, &side.executables, &home)?;
+                            criterion::run(&scope, &opts, &side.dir, &side.executables, &home)
+                                .script()?;
                         side.benches.push(benches);
                     }
                     Some(argv) => {
@@ -261,7 +265,7 @@ pub fn compare_refs_fn(base: &str, head: &str, options: Map) -> Result<Dynamic> 
                             warmup: if round == 0 { time_opts.warmup } else { 0 },
                             ..time_opts.clone()
                         };
-                        for sample in timing::time(&scope, argv, &opts)? {
+                        for sample in timing::time(&scope, argv, &opts).script()? {
                             side.walls.push(sample.ns(time_opts.measure));
                             side.rss_kib = side.rss_kib.max(sample.rss_kib);
                         }

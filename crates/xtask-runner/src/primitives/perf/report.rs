@@ -7,10 +7,11 @@ use rhai::{Dynamic, Map};
 
 use super::compare::{from_dynamic, Comparison, Row, Verdict};
 use super::stats::{format_ns, format_pct};
-use super::{message, print, store};
+use super::{message, print, store, PerfError};
 use crate::events::Level;
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, options};
-use crate::primitives::{error, Result};
+use crate::primitives::Result;
 
 options! {
     /// Options of `perf::report`.
@@ -159,7 +160,11 @@ pub fn report_fn(cmp: Dynamic, options: Map) -> Result<String> {
     let path = dir.join("report.md");
     std::fs::create_dir_all(&dir)
         .and_then(|_| std::fs::write(&path, &md))
-        .or_else(|e| error(format!("writing {}: {e}", path.display())))?;
+        .map_err(|source| PerfError::Write {
+            path: path.clone(),
+            source,
+        })
+        .script()?;
     if options.summary {
         if let Some(summary) = scope
             .env_var("GITHUB_STEP_SUMMARY")
@@ -170,7 +175,11 @@ pub fn report_fn(cmp: Dynamic, options: Map) -> Result<String> {
                 .append(true)
                 .open(&summary)
                 .and_then(|mut f| writeln!(f, "{md}"))
-                .or_else(|e| error(format!("appending to {summary}: {e}")))?;
+                .map_err(|source| PerfError::Append {
+                    path: summary.into(),
+                    source,
+                })
+                .script()?;
         }
     }
     Ok(md)
@@ -184,9 +193,15 @@ pub fn enforce_fn(cmp: Dynamic) -> Result<()> {
     for warning in &cmp.warnings {
         message(&scope, Level::Warn, format!("perf: {warning}"));
     }
+    verdict(&cmp).script()
+}
+
+/// The failing verdict of a comparison as an error, one failure per line.
+pub fn verdict(cmp: &Comparison) -> std::result::Result<(), PerfError> {
     if cmp.verdict == Verdict::Fail {
-        let lines: Vec<String> = cmp.failures.iter().map(|f| format!("  {f}")).collect();
-        return error(format!("performance check failed:\n{}", lines.join("\n")));
+        return Err(PerfError::CheckFailed {
+            failures: cmp.failures.iter().map(|f| f.to_string()).collect(),
+        });
     }
     Ok(())
 }

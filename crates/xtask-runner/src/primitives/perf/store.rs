@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use rhai::{Array, Dynamic};
 use serde::{Deserialize, Serialize};
 
-use super::{figures_from, figures_to_dynamic, from_json, Figures};
-use crate::primitives::{error, Result};
+use super::{figures_from, figures_to_dynamic, from_json, Figures, PerfError};
+use crate::primitives::error::IntoScript as _;
+use crate::primitives::Result;
 use crate::process::{self, Spec};
 use crate::script::context::{self, JobScope};
 
@@ -51,32 +52,35 @@ pub fn entry(scope: &JobScope, benchmarks: Figures, label: &str) -> Entry {
     }
 }
 
-fn baseline_path(dir: &Path, name: &str) -> Result<PathBuf> {
+type Stored<T> = std::result::Result<T, PerfError>;
+
+fn baseline_path(dir: &Path, name: &str) -> Stored<PathBuf> {
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
-        return error(format!(
-            "baseline name `{name}`: use a plain name like \"main\""
-        ));
+        return Err(PerfError::BadBaselineName { name: name.into() });
     }
     Ok(dir.join("baselines").join(format!("{name}.json")))
 }
 
-pub fn save_baseline(dir: &Path, name: &str, entry: &Entry) -> Result<PathBuf> {
+pub fn save_baseline(dir: &Path, name: &str, entry: &Entry) -> Stored<PathBuf> {
     let path = baseline_path(dir, name)?;
     let text = serde_json::to_string_pretty(entry).expect("figures serialize");
     std::fs::create_dir_all(path.parent().unwrap())
         .and_then(|_| std::fs::write(&path, text + "\n"))
-        .or_else(|e| error(format!("writing {}: {e}", path.display())))?;
+        .map_err(|source| PerfError::Write {
+            path: path.clone(),
+            source,
+        })?;
     Ok(path)
 }
 
-pub fn load_baseline(dir: &Path, name: &str) -> Result<Option<Entry>> {
+pub fn load_baseline(dir: &Path, name: &str) -> Stored<Option<Entry>> {
     let path = baseline_path(dir, name)?;
     match std::fs::read_to_string(&path) {
         Ok(text) => serde_json::from_str(&text)
             .map(Some)
-            .or_else(|e| error(format!("{}: not a baseline: {e}", path.display()))),
+            .map_err(|source| PerfError::NotABaseline { path, source }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => error(format!("reading {}: {e}", path.display())),
+        Err(source) => Err(PerfError::Read { path, source }),
     }
 }
 
@@ -84,7 +88,7 @@ pub fn history_path(dir: &Path) -> PathBuf {
     dir.join("history.jsonl")
 }
 
-pub fn append_history(dir: &Path, entry: &Entry) -> Result<PathBuf> {
+pub fn append_history(dir: &Path, entry: &Entry) -> Stored<PathBuf> {
     let path = history_path(dir);
     let line = serde_json::to_string(entry).expect("figures serialize");
     std::fs::create_dir_all(dir)
@@ -95,7 +99,10 @@ pub fn append_history(dir: &Path, entry: &Entry) -> Result<PathBuf> {
                 .open(&path)
         })
         .and_then(|mut f| writeln!(f, "{line}"))
-        .or_else(|e| error(format!("appending to {}: {e}", path.display())))?;
+        .map_err(|source| PerfError::Append {
+            path: path.clone(),
+            source,
+        })?;
     Ok(path)
 }
 
@@ -115,7 +122,8 @@ pub fn save_baseline_fn(name: &str, figures: Dynamic) -> Result<String> {
     let scope = context::current();
     let figures = figures_from("perf::save_baseline's figures", &figures)?;
     let entry = entry(&scope, figures, name);
-    Ok(save_baseline(&dir(&scope), name, &entry)?
+    Ok(save_baseline(&dir(&scope), name, &entry)
+        .script()?
         .display()
         .to_string())
 }
@@ -123,7 +131,8 @@ pub fn save_baseline_fn(name: &str, figures: Dynamic) -> Result<String> {
 /// The baseline's figures, or `()` when there is none yet.
 pub fn load_baseline_fn(name: &str) -> Result<Dynamic> {
     let scope = context::current();
-    Ok(load_baseline(&dir(&scope), name)?
+    Ok(load_baseline(&dir(&scope), name)
+        .script()?
         .map(|e| figures_to_dynamic(&e.benchmarks))
         .unwrap_or(Dynamic::UNIT))
 }
@@ -132,7 +141,10 @@ pub fn record_fn(figures: Dynamic, label: &str) -> Result<String> {
     let scope = context::current();
     let figures = figures_from("perf::record's figures", &figures)?;
     let entry = entry(&scope, figures, label);
-    Ok(append_history(&dir(&scope), &entry)?.display().to_string())
+    Ok(append_history(&dir(&scope), &entry)
+        .script()?
+        .display()
+        .to_string())
 }
 
 pub fn history_fn() -> Result<Array> {
@@ -225,7 +237,15 @@ mod tests {
         save_baseline(dir.path(), "main", &entry).unwrap();
         let loaded = load_baseline(dir.path(), "main").unwrap().unwrap();
         assert_eq!(loaded.benchmarks, figures);
-        assert!(save_baseline(dir.path(), "../x", &entry).is_err());
+        assert!(matches!(
+            save_baseline(dir.path(), "../x", &entry),
+            Err(PerfError::BadBaselineName { name }) if name == "../x"
+        ));
+        std::fs::write(dir.path().join("baselines/broken.json"), "{").unwrap();
+        assert!(matches!(
+            load_baseline(dir.path(), "broken"),
+            Err(PerfError::NotABaseline { path, .. }) if path.ends_with("baselines/broken.json")
+        ));
         append_history(dir.path(), &entry).unwrap();
         append_history(dir.path(), &entry).unwrap();
         assert_eq!(read_history(dir.path()).len(), 2);

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use rhai::{Array, Map};
 
-use super::{exec, stats, Figure, Output};
+use super::{exec, stats, Figure, Output, PerfError};
+use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{
     self, options, result, Duration as OptDuration, Options as _, Vars,
 };
@@ -120,7 +121,11 @@ impl TimeOptions {
 
 /// Runs `argv` `warmup` times unmeasured, then `runs` times measured. Output is kept back
 /// (shown only when a run fails).
-pub fn time(scope: &JobScope, argv: &[String], opts: &TimeOptions) -> Result<Vec<Sample>> {
+pub fn time(
+    scope: &JobScope,
+    argv: &[String],
+    opts: &TimeOptions,
+) -> std::result::Result<Vec<Sample>, PerfError> {
     let spec = Spec {
         argv: argv.to_vec(),
         env: opts.env.clone(),
@@ -249,7 +254,7 @@ pub fn time_fn(argv: Array, options: Map) -> Result<Map> {
     let opts = TimeOptions::from_map(&scope, "perf::time", &options)?;
     let timing = Timing {
         name,
-        samples: time(&scope, &argv, &opts)?,
+        samples: time(&scope, &argv, &opts).script()?,
         measure: opts.measure,
     };
     let f = timing.figure();

@@ -402,12 +402,9 @@ fn migrate_fn(target: Dynamic, options: Map) -> Result<Map> {
     if let Some(command) = options.command {
         let run_options = super::process::RunOptions {
             env: super::options::Vars(vec![("DATABASE_URL".into(), Some(url))]),
-            dir: None,
-            timeout: None,
-            allow_fail: false,
-            stdin: None,
+            ..super::process::RunOptions::default()
         };
-        let result = super::process::run_with(command.0, run_options, false)?;
+        let result = super::process::run_with(command.0, run_options, false).script()?;
         let took = result.exit.duration;
         if let (Some(budget), Some(took)) = (budget, took) {
             if took > budget.as_secs_f64() {

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use semver::{BuildMetadata, Prerelease, Version};
 use toml_edit::{DocumentMut, Item, Value};
 
-use super::super::{error, git, Result};
+use super::super::git;
+use super::error::{ReleaseError, Result};
 use super::workspace::Workspace;
 
 pub struct Options {
@@ -32,10 +33,9 @@ pub struct Bumped {
 
 /// The next version for `how`: `major`, `minor`, `patch`, or an explicit version.
 pub fn next_version(current: &str, how: &str) -> Result<Version> {
-    let current = Version::parse(current).or_else(|e| {
-        error(format!(
-            "the current version {current:?} is not semver: {e}"
-        ))
+    let current = Version::parse(current).map_err(|source| ReleaseError::CurrentNotSemver {
+        current: current.to_string(),
+        source,
     })?;
     let mut next = current.clone();
     next.pre = Prerelease::EMPTY;
@@ -54,24 +54,23 @@ pub fn next_version(current: &str, how: &str) -> Result<Version> {
         "patch" if !current.pre.is_empty() => {}
         "patch" => next.patch += 1,
         explicit => {
-            next = Version::parse(explicit.trim_start_matches('v')).or_else(|e| {
-                error(format!(
-                    "bump takes \"major\", \"minor\", \"patch\" or a version like \"1.2.3\", not {explicit:?} ({e})"
-                ))
+            next = Version::parse(explicit.trim_start_matches('v')).map_err(|source| {
+                ReleaseError::BadBump {
+                    how: explicit.to_string(),
+                    source,
+                }
             })?;
         }
     }
     if next <= current {
-        return error(format!(
-            "bump to {next} would not move forward from the current version {current}"
-        ));
+        return Err(ReleaseError::NotForward { current, next });
     }
     Ok(next)
 }
 
 pub fn bump(dir: &Path, how: &str, options: &Options) -> Result<Bumped> {
     if options.tag && !options.commit {
-        return error("bump: `tag: true` needs `commit: true` (the tag must point at the bump)");
+        return Err(ReleaseError::TagWithoutCommit);
     }
     let ws = Workspace::load(dir)?;
     let (current, _) = ws.version(&options.independent)?;
@@ -161,11 +160,14 @@ fn edit_manifest(
     is_released: bool,
     released: &[String],
 ) -> Result<bool> {
-    let text = std::fs::read_to_string(path)
-        .or_else(|e| error(format!("cannot read {}: {e}", path.display())))?;
-    let mut doc: DocumentMut = text
-        .parse()
-        .or_else(|e| error(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|source| ReleaseError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut doc: DocumentMut = text.parse().map_err(|source| ReleaseError::Toml {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })?;
     let mut changed = false;
 
     if let Some(v) = doc
@@ -232,8 +234,10 @@ fn edit_manifest(
     }
 
     if changed {
-        std::fs::write(path, doc.to_string())
-            .or_else(|e| error(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(path, doc.to_string()).map_err(|source| ReleaseError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
     Ok(changed)
 }
@@ -264,6 +268,7 @@ fn set_version(item: &mut Item, new: impl FnOnce(&str) -> String) -> bool {
 #[cfg(test)]
 mod tests {
     use super::next_version;
+    use crate::primitives::release::ReleaseError;
 
     #[test]
     fn semver_arithmetic() {
@@ -276,5 +281,27 @@ mod tests {
         assert!(next("0.3.1", "0.3.1").is_err());
         assert!(next("0.3.1", "0.2.9").is_err());
         assert!(next("0.3.1", "huge").is_err());
+    }
+
+    #[test]
+    fn refusals_are_typed_and_carry_the_versions() {
+        match next_version("0.3.1", "0.2.9") {
+            Err(ReleaseError::NotForward { current, next }) => {
+                assert_eq!(
+                    (current.to_string(), next.to_string()),
+                    ("0.3.1".into(), "0.2.9".into())
+                )
+            }
+            other => panic!("expected NotForward, got {other:?}"),
+        }
+        let err = next_version("0.3.1", "huge").unwrap_err();
+        assert!(matches!(&err, ReleaseError::BadBump { how, .. } if how == "huge"));
+        assert!(err.to_string().starts_with(
+            "bump takes \"major\", \"minor\", \"patch\" or a version like \"1.2.3\", not \"huge\" ("
+        ));
+        assert!(matches!(
+            next_version("one", "patch"),
+            Err(ReleaseError::CurrentNotSemver { current, .. }) if current == "one"
+        ));
     }
 }

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use super::super::{error, git, git::Commit, Result};
+use super::super::{git, git::Commit};
+use super::error::{ReleaseError, Result};
 use super::workspace::Workspace;
 
 /// A rendered section and where its commits came from.
@@ -131,16 +132,21 @@ pub fn insert(path: &Path, version: &str, section: &str) -> Result<()> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Changelog\n".to_string(),
-        Err(e) => return error(format!("cannot read {}: {e}", path.display())),
+        Err(source) => {
+            return Err(ReleaseError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
     if super::check::changelog_versions(&text)
         .iter()
         .any(|v| v == version)
     {
-        return error(format!(
-            "{} already has a section for {version}",
-            path.display()
-        ));
+        return Err(ReleaseError::SectionExists {
+            path: path.to_path_buf(),
+            version: version.to_string(),
+        });
     }
     let mut offset = 0;
     let mut at = None;
@@ -164,7 +170,10 @@ pub fn insert(path: &Path, version: &str, section: &str) -> Result<()> {
             format!("{text}{sep}{section}")
         }
     };
-    std::fs::write(path, new).or_else(|e| error(format!("cannot write {}: {e}", path.display())))
+    std::fs::write(path, new).map_err(|source| ReleaseError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Today's date (UTC) as YYYY-MM-DD, or the day of `SOURCE_DATE_EPOCH` when it is set.

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use super::super::{error, git, Result};
+use super::super::git;
+use super::error::{ReleaseError, Result};
 use super::workspace::Workspace;
 
 pub struct Options {
@@ -116,10 +117,7 @@ pub fn check(dir: &Path, options: &Options) -> Result<Checked> {
     }
 
     if !problems.is_empty() {
-        return error(format!(
-            "release check failed for {version}:\n  - {}",
-            problems.join("\n  - ")
-        ));
+        return Err(ReleaseError::CheckFailed { version, problems });
     }
     Ok(Checked {
         version,
@@ -129,11 +127,14 @@ pub fn check(dir: &Path, options: &Options) -> Result<Checked> {
 
 /// `(name, version)` of every package in a Cargo.lock.
 pub fn locked_versions(path: &Path) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path)
-        .or_else(|e| error(format!("cannot read {}: {e}", path.display())))?;
-    let doc: toml_edit::DocumentMut = text
-        .parse()
-        .or_else(|e| error(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|source| ReleaseError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let doc: toml_edit::DocumentMut = text.parse().map_err(|source| ReleaseError::Toml {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })?;
     let Some(packages) = doc.get("package").and_then(|p| p.as_array_of_tables()) else {
         return Ok(Vec::new());
     };

@@ -6,13 +6,17 @@
 mod bump;
 mod changelog;
 mod check;
+mod error;
 mod package;
 mod workspace;
+
+pub use error::ReleaseError;
 
 use std::path::PathBuf;
 
 use rhai::{Engine, Map, Module};
 
+use super::error::IntoScript as _;
 use super::options::{self, option_type, options, result, script_type, Strings};
 use super::options::{Fields as _, Options as _};
 use super::reference::{plain, Function};
@@ -202,8 +206,8 @@ pub(crate) const FUNCTIONS: &[Function] = &[
 pub fn register(engine: &mut Engine) {
     let mut module = Module::new();
     module.set_native_fn("version", || {
-        let ws = workspace::Workspace::load(&dir())?;
-        Ok(ws.version(&[])?.0)
+        let ws = workspace::Workspace::load(&dir()).script()?;
+        Ok(ws.version(&[]).script()?.0)
     });
     module.set_native_fn("check", || check(Map::new()));
     module.set_native_fn("check", check);
@@ -247,7 +251,8 @@ fn check(options: Map) -> Result<Map> {
             lock: options.lock,
             independent: options.independent.0,
         },
-    )?;
+    )
+    .script()?;
     say(format!(
         "release {} is consistent: {}",
         checked.version,
@@ -278,7 +283,8 @@ fn bump(how: &str, options: Map) -> Result<Map> {
             date: changelog::today(context::current().env_var("SOURCE_DATE_EPOCH")),
             independent: options.independent.0,
         },
-    )?;
+    )
+    .script()?;
     say(format!(
         "version {} -> {} in {}{}",
         bumped.from,
@@ -306,10 +312,10 @@ fn changelog_with(from: &str, to: &str, options: Map) -> Result<String> {
 /// reachable from `to`" (all history when there is none).
 fn changelog(from: &str, to: &str, options: Map) -> Result<String> {
     let options: ChangelogOptions = options::parse(&options)?;
-    let ws = workspace::Workspace::load(&dir())?;
+    let ws = workspace::Workspace::load(&dir()).script()?;
     let version = match options.version {
         Some(v) => v,
-        None => ws.version(&[])?.0,
+        None => ws.version(&[]).script()?.0,
     };
     let date = match options.date {
         Some(d) => d,
@@ -317,10 +323,11 @@ fn changelog(from: &str, to: &str, options: Map) -> Result<String> {
     };
     let from = (!from.is_empty()).then_some(from);
     let to = if to.is_empty() { "HEAD" } else { to };
-    let notes = changelog::from_history(&ws, from, to, &options.tag_prefix, &version, &date)?;
+    let notes =
+        changelog::from_history(&ws, from, to, &options.tag_prefix, &version, &date).script()?;
     if options.write {
         let file = options.path;
-        changelog::insert(&ws.root.join(&file), &version, &notes.section)?;
+        changelog::insert(&ws.root.join(&file), &version, &notes.section).script()?;
         say(format!(
             "{file}: added the {version} section ({})",
             notes.describe()
@@ -345,7 +352,8 @@ fn package(options: Map) -> Result<Map> {
             include: options.include.0,
             independent: options.independent.0,
         },
-    )?;
+    )
+    .script()?;
     say(format!(
         "{} archive(s) and {} crate(s) for {} {} in {}",
         packaged.archives.len(),

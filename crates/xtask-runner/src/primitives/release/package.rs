@@ -10,7 +10,10 @@ use flate2::{Compression, GzBuilder};
 use rhai::Map;
 use sha2::{Digest, Sha256};
 
-use super::super::{error, git, Result};
+use super::super::git;
+use super::super::options::Vars;
+use super::super::process::{run_with, RunOptions};
+use super::error::{ReleaseError, Result};
 use super::workspace::Workspace;
 
 pub struct Options {
@@ -59,18 +62,17 @@ impl Packaged {
 
 /// Runs a command with its output streamed into the job's log (the same path as `run`).
 fn run(argv: &[String], dir: &Path, env: &[(&str, Option<&str>)]) -> Result<()> {
-    let options = super::super::process::RunOptions {
+    let options = RunOptions {
         dir: Some(dir.display().to_string()),
-        env: super::super::options::Vars(
+        env: Vars(
             env.iter()
-                .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+                .map(|(k, v)| (k.to_string(), v.map(String::from)))
                 .collect(),
         ),
-        timeout: None,
-        allow_fail: false,
-        stdin: None,
+        ..RunOptions::default()
     };
-    super::super::process::run_with(argv.to_vec(), options, false).map(|_| ())
+    run_with(argv.to_vec(), options, false)?;
+    Ok(())
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -81,7 +83,7 @@ pub fn host_triple(dir: &Path) -> Result<String> {
     let info = git::capture_ok(&strings(&["rustc", "-vV"]), dir)?;
     match info.lines().find_map(|l| l.strip_prefix("host: ")) {
         Some(host) => Ok(host.trim().to_string()),
-        None => error("`rustc -vV` did not say the host triple"),
+        None => Err(ReleaseError::NoHostTriple),
     }
 }
 
@@ -103,20 +105,11 @@ pub fn package(dir: &Path, options: &Options) -> Result<Packaged> {
     };
     for bin in &bins {
         if !ws.members.iter().any(|c| c.bins.contains(bin)) {
-            let known: Vec<&str> = ws
-                .members
-                .iter()
-                .flat_map(|c| c.bins.iter().map(String::as_str))
-                .collect();
-            return error(format!(
-                "no binary target named `{bin}` in the workspace at {} (binaries: {})",
-                ws.root.display(),
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ));
+            return Err(ReleaseError::NoSuchBin {
+                bin: bin.clone(),
+                root: ws.root.clone(),
+                known: ws.members.iter().flat_map(|c| c.bins.clone()).collect(),
+            });
         }
     }
     let target = match &options.target {
@@ -127,8 +120,10 @@ pub fn package(dir: &Path, options: &Options) -> Result<Packaged> {
         .out
         .clone()
         .unwrap_or_else(|| ws.target_dir.join("dist"));
-    std::fs::create_dir_all(&out)
-        .or_else(|e| error(format!("cannot create {}: {e}", out.display())))?;
+    std::fs::create_dir_all(&out).map_err(|source| ReleaseError::CreateDir {
+        path: out.clone(),
+        source,
+    })?;
 
     let mut archives = Vec::new();
     if !bins.is_empty() {
@@ -165,11 +160,9 @@ pub fn package(dir: &Path, options: &Options) -> Result<Packaged> {
             // guard removes the copy however this ends.
             let staged = Staged(out.join(format!(".{name}.bin")));
             let staged = &staged.0;
-            std::fs::copy(built_dir.join(bin), staged).or_else(|e| {
-                error(format!(
-                    "cannot copy {}: {e}",
-                    built_dir.join(bin).display()
-                ))
+            std::fs::copy(built_dir.join(bin), staged).map_err(|source| ReleaseError::Copy {
+                path: built_dir.join(bin),
+                source,
             })?;
             if strip_program {
                 run(
@@ -186,14 +179,18 @@ pub fn package(dir: &Path, options: &Options) -> Result<Packaged> {
             for extra in &options.include {
                 let path = ws.root.join(extra);
                 if !path.is_file() {
-                    return error(format!("include: no file {}", path.display()));
+                    return Err(ReleaseError::NoInclude { path });
                 }
                 let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
                 files.push((path, file_name, 0o644));
             }
             let archive = out.join(format!("{name}.tar.gz"));
-            write_archive(&archive, &name, &files, mtime)
-                .or_else(|e| error(format!("cannot write {}: {e}", archive.display())))?;
+            write_archive(&archive, &name, &files, mtime).map_err(|source| {
+                ReleaseError::Write {
+                    path: archive.clone(),
+                    source,
+                }
+            })?;
             say(format!("packed {}", archive.display()));
             archives.push(archive);
         }
@@ -214,7 +211,7 @@ pub fn package(dir: &Path, options: &Options) -> Result<Packaged> {
     let mut produced = Vec::new();
     for lib in &libs {
         let Some(krate) = ws.members.iter().find(|c| &c.name == lib) else {
-            return error(format!("no crate named `{lib}` in the workspace"));
+            return Err(ReleaseError::NoSuchCrate { name: lib.clone() });
         };
         if !krate.publishable {
             // `cargo package` still packs it (only `publish` refuses): asked for by name.
@@ -253,28 +250,28 @@ pub fn package(dir: &Path, options: &Options) -> Result<Packaged> {
     for file in produced {
         let made = ws.target_dir.join("package").join(&file);
         let copy = out.join(&file);
-        std::fs::copy(&made, &copy)
-            .or_else(|e| error(format!("cannot copy {}: {e}", made.display())))?;
+        std::fs::copy(&made, &copy).map_err(|source| ReleaseError::Copy { path: made, source })?;
         crates.push(copy);
     }
     if bins.is_empty() && libs.is_empty() {
-        return error(format!(
-            "nothing to package in {}: no binaries and no publishable libraries",
-            ws.root.display()
-        ));
+        return Err(ReleaseError::NothingToPackage { root: ws.root });
     }
 
     let checksums = out.join("checksums.txt");
     let mut lines = String::new();
     for file in archives.iter().chain(&crates) {
-        let digest =
-            sha256_file(file).or_else(|e| error(format!("cannot read {}: {e}", file.display())))?;
+        let digest = sha256_file(file).map_err(|source| ReleaseError::Read {
+            path: file.clone(),
+            source,
+        })?;
         let name = file.file_name().unwrap().to_string_lossy();
         // Two spaces: the format `sha256sum` writes and `sha256sum -c` reads.
         lines.push_str(&format!("{digest}  {name}\n"));
     }
-    std::fs::write(&checksums, lines)
-        .or_else(|e| error(format!("cannot write {}: {e}", checksums.display())))?;
+    std::fs::write(&checksums, lines).map_err(|source| ReleaseError::Write {
+        path: checksums.clone(),
+        source,
+    })?;
     Ok(Packaged {
         dir: out,
         archives,

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::super::{error, git::capture_ok, Result};
+use super::super::git::capture_ok;
+use super::error::{ReleaseError, Result, Stated};
 
 #[derive(Debug, Clone)]
 pub struct Crate {
@@ -34,8 +35,8 @@ impl Workspace {
             .map(String::from)
             .to_vec();
         let json = capture_ok(&argv, dir)?;
-        let meta: serde_json::Value = serde_json::from_str(&json)
-            .or_else(|e| error(format!("cannot read `cargo metadata` output: {e}")))?;
+        let meta: serde_json::Value =
+            serde_json::from_str(&json).map_err(ReleaseError::Metadata)?;
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
         let members = meta["packages"]
             .as_array()
@@ -107,11 +108,14 @@ impl Workspace {
     /// root package's, else the version the released crates share.
     pub fn version(&self, independent: &[String]) -> Result<(String, String)> {
         let manifest = self.root_manifest();
-        let text = std::fs::read_to_string(&manifest)
-            .or_else(|e| error(format!("cannot read {}: {e}", manifest.display())))?;
-        let doc: toml_edit::DocumentMut = text
-            .parse()
-            .or_else(|e| error(format!("{}: {e}", manifest.display())))?;
+        let text = std::fs::read_to_string(&manifest).map_err(|source| ReleaseError::Read {
+            path: manifest.clone(),
+            source,
+        })?;
+        let doc: toml_edit::DocumentMut = text.parse().map_err(|source| ReleaseError::Toml {
+            path: manifest.clone(),
+            source: Box::new(source),
+        })?;
         let from_table = |table: &str| {
             doc.get(table)
                 .and_then(|t| {
@@ -129,21 +133,20 @@ impl Workspace {
         }
         let released = self.released(independent);
         let Some(first) = released.first() else {
-            return error(format!(
-                "{}: the workspace has no crates to release",
-                manifest.display()
-            ));
+            return Err(ReleaseError::NoCrates { manifest });
         };
         if let Some(other) = released.iter().find(|c| c.version != first.version) {
-            return error(format!(
-                "the crates disagree on the version: {} has {} in {}, {} has {} in {}",
-                first.name,
-                first.version,
-                self.rel(&first.manifest),
-                other.name,
-                other.version,
-                self.rel(&other.manifest)
-            ));
+            let stated = |c: &Crate| {
+                Box::new(Stated {
+                    name: c.name.clone(),
+                    version: c.version.clone(),
+                    file: self.rel(&c.manifest),
+                })
+            };
+            return Err(ReleaseError::VersionsDisagree {
+                first: stated(first),
+                other: stated(other),
+            });
         }
         Ok((first.version.clone(), self.rel(&first.manifest)))
     }
