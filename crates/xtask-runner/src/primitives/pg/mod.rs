@@ -16,6 +16,7 @@ pub mod layout;
 pub mod matrix;
 pub mod migrate;
 pub mod migrator;
+pub mod narrow;
 pub mod options;
 pub mod plan;
 pub mod snapshot;
