@@ -857,6 +857,45 @@ fn schema_comparison_is_strict_unless_told_what_to_ignore() {
         .contains("verdict true");
 }
 
+#[test]
+fn a_refinery_layout_is_applied_in_refinerys_order_without_downs() {
+    if !support::pg_servers(&[16]) {
+        return;
+    }
+    // By the string, V10 would come before V9 and find no `names`.
+    let p = Project::new()
+        .file(
+            "db/V1__items.sql",
+            "CREATE TABLE items (id int PRIMARY KEY);\n",
+        )
+        .file(
+            "db/U2__items_id.sql",
+            "CREATE INDEX items_id_idx ON items (id);\n",
+        )
+        .file("db/V9__names.sql", "CREATE TABLE names (name text);\n")
+        .file(
+            "db/V10__name_list.sql",
+            "CREATE VIEW name_list AS SELECT name FROM names;\n",
+        )
+        .file("db/README.md", "not a migration\n")
+        .task(
+            "t",
+            r#"job("r", || {
+                let r = pg::test_migrations(#{ versions: [16], dir: "db" });
+                print(`ok ${r.versions["16"].migrations} ${r.passed}`);
+            });"#,
+        );
+    p.run(&["t", "-v"])
+        .code(Exit::Ok)
+        .contains("ok 4 true")
+        .contains("db/README.md: ignored (not a migration: refinery reads")
+        .contains("db: refinery migrations have no down: they are only applied")
+        .contains("db: 4 refinery migrations, in the order refinery applies them:")
+        .contains("   2. U2__items_id")
+        .contains("   3. V9__names")
+        .contains("   4. V10__name_list");
+}
+
 /// The step-wise check reads a step's schema narrowed to what PostgreSQL reports the step
 /// touched (and what depends on it); a difference that only an untouched, dependent object's
 /// line shows must still fail: a foreign key lost when its referenced table is dropped and
