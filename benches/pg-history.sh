@@ -6,6 +6,8 @@
 #   bash benches/pg-history.sh [runs] [migrations]     (default 3 runs, 300 migrations)
 #   XTASK_BENCH_PROFILE=release bash benches/pg-history.sh   (the release binary; default: the
 #                                                             dev build `cargo xtask` runs)
+#   XTASK_PG_NARROW=off bash benches/pg-history.sh   (every step-wise read a full snapshot, as
+#                                                     before the narrowed reads: for comparison)
 #
 # Prints the median wall time of the run and the per-version phase medians. Goal: <= 12 s wall
 # for 300 migrations on 4 versions. Reported, never asserted.

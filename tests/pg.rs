@@ -857,6 +857,116 @@ fn schema_comparison_is_strict_unless_told_what_to_ignore() {
         .contains("verdict true");
 }
 
+#[test]
+fn a_refinery_layout_is_applied_in_refinerys_order_without_downs() {
+    if !support::pg_servers(&[16]) {
+        return;
+    }
+    // By the string, V10 would come before V9 and find no `names`.
+    let p = Project::new()
+        .file(
+            "db/V1__items.sql",
+            "CREATE TABLE items (id int PRIMARY KEY);\n",
+        )
+        .file(
+            "db/U2__items_id.sql",
+            "CREATE INDEX items_id_idx ON items (id);\n",
+        )
+        .file("db/V9__names.sql", "CREATE TABLE names (name text);\n")
+        .file(
+            "db/V10__name_list.sql",
+            "CREATE VIEW name_list AS SELECT name FROM names;\n",
+        )
+        .file("db/README.md", "not a migration\n")
+        .task(
+            "t",
+            r#"job("r", || {
+                let r = pg::test_migrations(#{ versions: [16], dir: "db" });
+                print(`ok ${r.versions["16"].migrations} ${r.passed}`);
+            });"#,
+        );
+    p.run(&["t", "-v"])
+        .code(Exit::Ok)
+        .contains("ok 4 true")
+        .contains("db/README.md: ignored (not a migration: refinery reads")
+        .contains("db: refinery migrations have no down: they are only applied")
+        .contains("db: 4 refinery migrations, in the order refinery applies them:")
+        .contains("   2. U2__items_id")
+        .contains("   3. V9__names")
+        .contains("   4. V10__name_list");
+}
+
+/// The step-wise check reads a step's schema narrowed to what PostgreSQL reports the step
+/// touched (and what depends on it); a difference that only an untouched, dependent object's
+/// line shows must still fail: a foreign key lost when its referenced table is dropped and
+/// recreated, and a column default that prints a function renamed under it.
+#[test]
+fn a_down_whose_difference_only_a_dependent_object_shows_fails() {
+    if !support::pg_servers(&[13, 16]) {
+        return;
+    }
+    let task = r#"job("c", || {
+        let r = pg::test_migrations(#{ versions: [13, 16], dir: "m", allow_fail: true });
+        for e in r.errors { print(`ERR ${e}`); }
+        print(`verdict ${r.passed}`);
+    });"#;
+    let base =
+        || {
+            Project::new()
+            .file("m/1_parent.up.sql", "CREATE TABLE parent (id int PRIMARY KEY);\n")
+            .file("m/1_parent.down.sql", "DROP TABLE parent;\n")
+            .file(
+                "m/2_child.up.sql",
+                "CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id));\n",
+            )
+            .file("m/2_child.down.sql", "DROP TABLE child;\n")
+            .task("c", task)
+        };
+    // The down recreates `parent` as it was, but the foreign key on `child` went with it.
+    let run = base()
+        .file(
+            "m/3_name.up.sql",
+            "ALTER TABLE parent ADD COLUMN name text;\n",
+        )
+        .file(
+            "m/3_name.down.sql",
+            "DROP TABLE parent CASCADE;\nCREATE TABLE parent (id int PRIMARY KEY);\n",
+        )
+        .run(&["c"]);
+    run.contains("migration 3 of 3: m/3_name.down.sql: does not exactly undo m/3_name.up.sql")
+        .contains("dropped too much:")
+        .contains("constraint public.child child_parent_id_fkey: FOREIGN KEY (parent_id) REFERENCES parent(id)")
+        .contains("verdict false");
+    // Two functions with the same line swap names: only the default that calls one of them
+    // prints differently, and the down renames one back and forth instead of swapping back.
+    let run = base()
+        .file(
+            "m/3_pick.up.sql",
+            "CREATE FUNCTION pick() RETURNS int LANGUAGE sql AS $$SELECT 1$$;\n\
+             CREATE FUNCTION choose() RETURNS int LANGUAGE sql AS $$SELECT 1$$;\n\
+             ALTER TABLE child ADD COLUMN rank int DEFAULT pick();\n",
+        )
+        .file(
+            "m/3_pick.down.sql",
+            "ALTER TABLE child DROP COLUMN rank;\nDROP FUNCTION choose();\nDROP FUNCTION pick();\n",
+        )
+        .file(
+            "m/4_swap.up.sql",
+            "ALTER FUNCTION pick() RENAME TO swapping;\n\
+             ALTER FUNCTION choose() RENAME TO pick;\n\
+             ALTER FUNCTION swapping() RENAME TO choose;\n",
+        )
+        .file(
+            "m/4_swap.down.sql",
+            "ALTER FUNCTION choose() RENAME TO chosen;\nALTER FUNCTION chosen() RENAME TO choose;\n",
+        )
+        .run(&["c"]);
+    run.contains("migration 4 of 4: m/4_swap.down.sql: does not exactly undo m/4_swap.up.sql")
+        .contains("left behind:")
+        .contains("column public.child.rank integer default choose() position 3")
+        .contains("verdict false");
+}
+
 /// The fixture migration crate (sea-orm-migration's command line over plain SQL, see its
 /// Cargo.toml), built once into the workspace's target directory; later builds are no-ops.
 fn migration_binary() -> std::path::PathBuf {

@@ -14,6 +14,11 @@
 //!   first line `-- no-transaction` opts out of the transaction. Files that are not
 //!   `<something>_<something>.sql` are ignored with a note; a `.sql` file whose prefix is not
 //!   an integer is an error, as in sqlx.
+//! - **refinery** (only files, at least one named as refinery names them):
+//!   `V{version}__{name}.sql` (versioned) and `U{version}__{name}.sql` (unversioned), one
+//!   version space ordered by its integer, each migration in its own transaction (refinery's
+//!   default). refinery has no down migrations, so they are only applied. Other files are
+//!   ignored with a note, as refinery passes over what its pattern does not match.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +30,7 @@ use super::migrate::{Migration, Script};
 pub enum Tool {
     Diesel,
     Sqlx,
+    Refinery,
 }
 
 impl Tool {
@@ -32,6 +38,7 @@ impl Tool {
         match self {
             Tool::Diesel => "diesel",
             Tool::Sqlx => "sqlx",
+            Tool::Refinery => "refinery",
         }
     }
 }
@@ -71,6 +78,9 @@ pub fn load(dir: &Path, display: &str) -> Result<Loaded, LayoutError> {
     files.sort();
     let shown = |name: &str| format!("{}/{name}", display.trim_end_matches('/'));
     if dirs.is_empty() {
+        if files.iter().any(|f| refinery_name(f).is_some()) {
+            return refinery(dir, display, &files, &shown);
+        }
         return sqlx(dir, &files, &shown);
     }
     let notes = files
@@ -272,6 +282,82 @@ fn sqlx(
     })
 }
 
+/// refinery's file name, `V{version}__{name}.sql` or `U{version}__{name}.sql` (the name of
+/// word characters): the prefix, the version and the name.
+fn refinery_name(file: &str) -> Option<(char, u64, &str)> {
+    let stem = file.strip_suffix(".sql")?;
+    let prefix = stem.chars().next().filter(|c| matches!(c, 'V' | 'U'))?;
+    let (version, name) = stem[1..].split_once("__")?;
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) || name.is_empty() {
+        return None;
+    }
+    if !name.chars().all(word) {
+        return None;
+    }
+    Some((prefix, version.parse().ok()?, name))
+}
+
+fn refinery(
+    dir: &Path,
+    display: &str,
+    files: &[String],
+    shown: &dyn Fn(&str) -> String,
+) -> Result<Loaded, String> {
+    let mut notes = Vec::new();
+    let mut found: BTreeMap<u64, (String, String)> = BTreeMap::new();
+    for file in files {
+        let Some((prefix, version, name)) = refinery_name(file) else {
+            notes.push(format!(
+                "{}: ignored (not a migration: refinery reads V{{version}}__{{name}}.sql and U{{version}}__{{name}}.sql)",
+                shown(file)
+            ));
+            continue;
+        };
+        if let Some((other, _)) = found.get(&version) {
+            return Err(format!(
+                "{}: version {version} is also used by `{other}` (refinery refuses repeated versions)",
+                shown(file)
+            ));
+        }
+        found.insert(
+            version,
+            (file.clone(), format!("{prefix}{version}__{name}")),
+        );
+    }
+    let mut migrations = Vec::new();
+    for (version, (file, id)) in found {
+        let display = shown(&file);
+        let sql =
+            std::fs::read_to_string(dir.join(&file)).map_err(|e| format!("{display}: {e}"))?;
+        let name = id
+            .split_once("__")
+            .map(|(_, n)| n.to_string())
+            .unwrap_or_default();
+        migrations.push(Migration {
+            id,
+            version: version.to_string(),
+            name,
+            up: Script {
+                display,
+                sql,
+                transaction: true,
+                refuse_empty: false,
+            },
+            down: None,
+        });
+    }
+    notes.push(format!(
+        "{display}: refinery migrations have no down: they are only applied (fresh apply, \
+         re-apply and cross-version checks; no rollback or step-wise check)"
+    ));
+    Ok(Loaded {
+        tool: Tool::Refinery,
+        migrations,
+        notes,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,5 +476,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn refinery_versioned_and_unversioned_in_one_numeric_order() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "V10__later.sql", "SELECT 3;");
+        write(t.path(), "U2__unversioned.sql", "SELECT 2;");
+        write(t.path(), "V1__first.sql", "SELECT 1;");
+        write(t.path(), "notes.txt", "hi");
+        let l = load(t.path(), "m").unwrap();
+        assert_eq!(l.tool, Tool::Refinery);
+        assert_eq!(ids(&l), ["V1__first", "U2__unversioned", "V10__later"]);
+        assert!(l
+            .migrations
+            .iter()
+            .all(|m| m.down.is_none() && m.up.transaction));
+        assert!(
+            l.notes[0].starts_with("m/notes.txt: ignored"),
+            "{:?}",
+            l.notes
+        );
+        assert!(l.notes[1].contains("have no down"), "{:?}", l.notes);
+        write(t.path(), "U10__again.sql", "SELECT 4;");
+        assert!(load(t.path(), "m").unwrap_err().contains("also used by"));
     }
 }

@@ -1,5 +1,5 @@
 //! The built-in migration runner for the layouts `layout` reads (sqlx files, diesel
-//! directories).
+//! directories, refinery files).
 //!
 //! Each migration runs in its own transaction, together with its row in `_xtask_migrations`,
 //! unless it opts out (a first line `-- no-transaction`, as in sqlx, or diesel's

@@ -1,6 +1,6 @@
 //! `pg::`: PostgreSQL for tasks. Throwaway clusters per major version (native binaries found
-//! on this machine, or a docker image), existing servers, a migration runner for sqlx- and
-//! diesel-style layouts, schema snapshots, and the migration test matrix.
+//! on this machine, or a docker image), existing servers, a migration runner for sqlx-,
+//! diesel- and refinery-style layouts, schema snapshots, and the migration test matrix.
 //!
 //! One module per concern: `discover` (installations), `cluster` (native throwaway servers),
 //! `docker` (the docker backend), `client` (connections, errors with positions), `migrate`
@@ -17,6 +17,7 @@ pub mod layout;
 pub mod matrix;
 pub mod migrate;
 pub mod migrator;
+pub mod narrow;
 pub mod options;
 pub mod plan;
 pub mod snapshot;

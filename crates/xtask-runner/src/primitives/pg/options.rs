@@ -109,7 +109,7 @@ options! {
 options! {
     /// Options of `pg::migrate`.
     pub struct MigrateOptions for "pg::migrate" {
-        /// The migrations directory, relative to the job's (sqlx or diesel layout).
+        /// The migrations directory, relative to the job's (sqlx, diesel or refinery layout).
         dir: String = "migrations".into() => "\"migrations\"",
         /// Delegates to the project's own tool with `DATABASE_URL` set, instead of applying
         /// the files.

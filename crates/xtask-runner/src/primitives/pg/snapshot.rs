@@ -118,10 +118,27 @@ fn digest_text(lines: &str) -> String {
     )
 }
 
-fn query_text(compare: &Compare) -> String {
+/// One part of the snapshot query: the rows of one kind of object. `line` is its text;
+/// `key` is the object the line describes and `group` the relation a constraint, index or
+/// trigger belongs to (the object itself for the others), so that a narrowed snapshot can ask
+/// for the lines of a few relations and objects only (`keyed_text`);
+/// `name` is the object's bare name, for telling which lines may print it.
+struct Branch {
+    line: String,
+    key: &'static str,
+    group: &'static str,
+    name: &'static str,
+    /// Another object whose loss changes the line without being the line's own (a column's
+    /// default), or 0.
+    member: &'static str,
+    /// `FROM … WHERE …`.
+    rest: String,
+}
+
+fn branches(compare: &Compare) -> Vec<Branch> {
     // A column's position among the live ones (dropped columns leave gaps in attnum).
     // (The rows of the query are exactly the live columns of each relation, so their rank by
-    // attnum is that position.)
+    // attnum is that position; a narrowed query keeps whole relations, so the rank holds.)
     let position = if compare.ignore_column_order {
         ""
     } else {
@@ -136,24 +153,46 @@ fn query_text(compare: &Compare) -> String {
         "c.oid >= {FIRST_USER_OID} AND {SYSTEM} AND c.relname <> '{TABLE}' AND {}",
         not_extension("pg_class", "c.oid")
     );
-    let queries: Vec<String> = vec![
-        format!(
-            "SELECT 'schema ' || n.nspname FROM pg_namespace n WHERE {SYSTEM} AND {}",
-            not_extension("pg_namespace", "n.oid")
-        ),
-        "SELECT 'extension ' || extname FROM pg_extension".into(),
-        format!(
-            "SELECT CASE c.relkind WHEN 'r' THEN 'table ' WHEN 'p' THEN 'partitioned table ' \
+    vec![
+        Branch {
+            line: "'schema ' || n.nspname".into(),
+            key: "n.oid",
+            group: "n.oid",
+            name: "n.nspname",
+            member: "0::oid",
+            rest: format!(
+                "FROM pg_namespace n WHERE {SYSTEM} AND {}",
+                not_extension("pg_namespace", "n.oid")
+            ),
+        },
+        Branch {
+            line: "'extension ' || e.extname".into(),
+            key: "e.oid",
+            group: "e.oid",
+            name: "e.extname",
+            member: "0::oid",
+            rest: "FROM pg_extension e WHERE true".into(),
+        },
+        Branch {
+            line: "CASE c.relkind WHEN 'r' THEN 'table ' WHEN 'p' THEN 'partitioned table ' \
                WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' \
                WHEN 'f' THEN 'foreign table ' WHEN 'c' THEN 'composite type ' END \
                || quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
                || CASE c.relpersistence WHEN 'u' THEN ' unlogged' ELSE '' END \
-               || CASE WHEN c.relkind IN ('v', 'm') THEN ': ' || pg_get_viewdef(c.oid) ELSE '' END \
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'c') AND {rel_ok}"
-        ),
-        format!(
-            "SELECT 'column ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || '.' \
+               || CASE WHEN c.relkind IN ('v', 'm') THEN ': ' || pg_get_viewdef(c.oid) ELSE '' END"
+                .into(),
+            key: "c.oid",
+            group: "c.oid",
+            name: "c.relname",
+            member: "0::oid",
+            rest: format!(
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'c') AND {rel_ok}"
+            ),
+        },
+        Branch {
+            line: format!(
+                "'column ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || '.' \
                || quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod) \
                || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END \
                || CASE a.attidentity WHEN 'a' THEN ' generated always as identity' \
@@ -162,29 +201,50 @@ fn query_text(compare: &Compare) -> String {
                || COALESCE(CASE WHEN a.attgenerated = 's' THEN '' ELSE ' default ' END \
                     || pg_get_expr(d.adbin, d.adrelid), '') \
                || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation \
-                    THEN ' collate ' || a.attcollation::regcollation::text ELSE '' END {position} \
-             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+                    THEN ' collate ' || a.attcollation::regcollation::text ELSE '' END {position}"
+            ),
+            key: "c.oid",
+            group: "c.oid",
+            name: "c.relname",
+            member: "COALESCE(d.oid, 0::oid)",
+            rest: format!(
+                "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              WHERE a.attnum > 0 AND NOT a.attisdropped \
                AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'c') AND {rel_ok}"
-        ),
-        format!(
-            "SELECT 'constraint ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
-               || ' ' || quote_ident(con.conname) || ': ' || pg_get_constraintdef(con.oid) \
-             FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
+            ),
+        },
+        Branch {
+            line: "'constraint ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
+               || ' ' || quote_ident(con.conname) || ': ' || pg_get_constraintdef(con.oid)"
+                .into(),
+            key: "con.oid",
+            group: "c.oid",
+            name: "con.conname",
+            member: "0::oid",
+            rest: format!(
+                "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {rel_ok}"
-        ),
-        format!(
-            "SELECT 'index ' || quote_ident(n.nspname) || '.' || quote_ident(i.relname) || ': ' \
-               || pg_get_indexdef(i.oid) \
-             FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+            ),
+        },
+        Branch {
+            line: "'index ' || quote_ident(n.nspname) || '.' || quote_ident(i.relname) || ': ' \
+               || pg_get_indexdef(i.oid)"
+                .into(),
+            key: "i.oid",
+            group: "c.oid",
+            name: "i.relname",
+            member: "0::oid",
+            rest: format!(
+                "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
              JOIN pg_class c ON c.oid = x.indrelid \
              JOIN pg_namespace n ON n.oid = i.relnamespace WHERE {rel_ok}"
-        ),
-        format!(
-            "SELECT 'sequence ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
+            ),
+        },
+        Branch {
+            line: "'sequence ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
                || ' as ' || format_type(s.seqtypid, NULL) || ' start ' || s.seqstart \
                || ' increment ' || s.seqincrement || ' min ' || s.seqmin || ' max ' || s.seqmax \
                || ' cache ' || s.seqcache || CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END \
@@ -194,33 +254,55 @@ fn query_text(compare: &Compare) -> String {
                     JOIN pg_attribute oa ON oa.attrelid = d.refobjid AND oa.attnum = d.refobjsubid \
                     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid \
                       AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') \
-                    LIMIT 1), '') \
-             FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid \
+                    LIMIT 1), '')"
+                .into(),
+            key: "c.oid",
+            group: "c.oid",
+            name: "c.relname",
+            member: "0::oid",
+            rest: format!(
+                "FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {rel_ok}"
-        ),
-        format!(
-            "SELECT CASE p.prokind WHEN 'p' THEN 'procedure ' WHEN 'a' THEN 'aggregate ' \
+            ),
+        },
+        Branch {
+            line: format!(
+                "CASE p.prokind WHEN 'p' THEN 'procedure ' WHEN 'a' THEN 'aggregate ' \
                WHEN 'w' THEN 'window function ' ELSE 'function ' END \
                || quote_ident(n.nspname) || '.' || quote_ident(p.proname) \
                || '(' || pg_get_function_identity_arguments(p.oid) || ')' \
                || COALESCE(' returns ' || pg_get_function_result(p.oid), '') \
                || ' language ' || l.lanname || ' ' || p.provolatile::text \
                || CASE WHEN p.prosecdef THEN ' security definer' ELSE '' END \
-               || ' body ' || {body} \
-             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+               || ' body ' || {body}"
+            ),
+            key: "p.oid",
+            group: "p.oid",
+            name: "p.proname",
+            member: "0::oid",
+            rest: format!(
+                "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
              JOIN pg_language l ON l.oid = p.prolang \
              WHERE p.oid >= {FIRST_USER_OID} AND {SYSTEM} AND {}",
-            not_extension("pg_proc", "p.oid")
-        ),
-        format!(
-            "SELECT 'trigger ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' ' \
-               || quote_ident(t.tgname) || ': ' || pg_get_triggerdef(t.oid) \
-             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+                not_extension("pg_proc", "p.oid")
+            ),
+        },
+        Branch {
+            line: "'trigger ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' ' \
+               || quote_ident(t.tgname) || ': ' || pg_get_triggerdef(t.oid)"
+                .into(),
+            key: "t.oid",
+            group: "c.oid",
+            name: "t.tgname",
+            member: "0::oid",
+            rest: format!(
+                "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE NOT t.tgisinternal AND {rel_ok}"
-        ),
-        format!(
-            "SELECT CASE t.typtype WHEN 'e' THEN 'enum ' WHEN 'd' THEN 'domain ' \
+            ),
+        },
+        Branch {
+            line: "CASE t.typtype WHEN 'e' THEN 'enum ' WHEN 'd' THEN 'domain ' \
                WHEN 'r' THEN 'range ' WHEN 'm' THEN 'multirange ' ELSE 'type ' END \
                || quote_ident(n.nspname) || '.' || quote_ident(t.typname) \
                || CASE t.typtype \
@@ -231,19 +313,74 @@ fn query_text(compare: &Compare) -> String {
                        || COALESCE(' default ' || t.typdefault, '') \
                        || COALESCE((SELECT ' ' || string_agg(pg_get_constraintdef(dc.oid), ' ' \
                           ORDER BY dc.conname) FROM pg_constraint dc WHERE dc.contypid = t.oid), '') \
-                    ELSE '' END \
-             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
+                    ELSE '' END"
+                .into(),
+            key: "t.oid",
+            group: "t.oid",
+            name: "t.typname",
+            member: "0::oid",
+            rest: format!(
+                "FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
              WHERE t.oid >= {FIRST_USER_OID} AND t.typtype IN ('e', 'd', 'r', 'm', 'b', 'p') \
                AND t.typelem = 0 AND {SYSTEM} AND {}",
-            not_extension("pg_type", "t.oid")
-        ),
-    ];
+                not_extension("pg_type", "t.oid")
+            ),
+        },
+    ]
+}
+
+fn query_text(compare: &Compare) -> String {
     // One round trip: the step-wise test takes three snapshots per migration.
-    queries
+    branches(compare)
         .iter()
-        .map(|q| format!("({q})"))
+        .map(|b| format!("(SELECT {} {})", b.line, b.rest))
         .collect::<Vec<_>>()
         .join(" UNION ALL ")
+}
+
+/// The snapshot query with each line's key, group, name and member (`Keyed`'s fields, in that
+/// order after the line), for every object, or with `groups` (an SQL expression giving an oid
+/// array) only for the lines whose group is in it.
+pub fn keyed_text(compare: &Compare, groups: Option<&str>) -> String {
+    branches(compare)
+        .iter()
+        .map(|b| {
+            let only = groups
+                .map(|g| format!(" AND {} = ANY({g})", b.group))
+                .unwrap_or_default();
+            format!(
+                "(SELECT {}, {}, {}, {}::text, {} {}{only})",
+                b.line, b.key, b.group, b.name, b.member, b.rest
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+/// One snapshot line with the object it describes (see `Branch`).
+#[derive(Clone, Debug)]
+pub struct Keyed {
+    pub line: String,
+    pub key: u32,
+    pub group: u32,
+    pub name: String,
+    pub member: u32,
+}
+
+/// The rows of a `keyed_text` query, its columns from `at` on (lines that are null drop out,
+/// as in `take`).
+pub fn keyed_rows<'a>(rows: impl IntoIterator<Item = &'a postgres::Row>, at: usize) -> Vec<Keyed> {
+    rows.into_iter()
+        .filter_map(|r| {
+            Some(Keyed {
+                line: r.get::<_, Option<String>>(at)?,
+                key: r.get(at + 1),
+                group: r.get(at + 2),
+                name: r.get::<_, Option<String>>(at + 3).unwrap_or_default(),
+                member: r.get(at + 4),
+            })
+        })
+        .collect()
 }
 
 /// What `b` has that `a` lacks (`added`) and what `a` has that `b` lacks (`removed`).
