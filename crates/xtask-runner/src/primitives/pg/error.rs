@@ -245,6 +245,14 @@ pub enum LayoutError {
         version: i64,
         by: String,
     },
+    #[error(
+        "{file}: version {version} is also used by `{by}` (refinery refuses repeated versions)"
+    )]
+    RefineryVersionTaken {
+        file: String,
+        version: u64,
+        by: String,
+    },
     #[error("{file}: version {version} is there twice")]
     Twice { file: String, version: i64 },
     #[error("{file}: a down migration without its up")]

@@ -303,7 +303,7 @@ fn refinery(
     display: &str,
     files: &[String],
     shown: &dyn Fn(&str) -> String,
-) -> Result<Loaded, String> {
+) -> Result<Loaded, LayoutError> {
     let mut notes = Vec::new();
     let mut found: BTreeMap<u64, (String, String)> = BTreeMap::new();
     for file in files {
@@ -315,10 +315,11 @@ fn refinery(
             continue;
         };
         if let Some((other, _)) = found.get(&version) {
-            return Err(format!(
-                "{}: version {version} is also used by `{other}` (refinery refuses repeated versions)",
-                shown(file)
-            ));
+            return Err(LayoutError::RefineryVersionTaken {
+                file: shown(file),
+                version,
+                by: other.clone(),
+            });
         }
         found.insert(
             version,
@@ -328,8 +329,10 @@ fn refinery(
     let mut migrations = Vec::new();
     for (version, (file, id)) in found {
         let display = shown(&file);
-        let sql =
-            std::fs::read_to_string(dir.join(&file)).map_err(|e| format!("{display}: {e}"))?;
+        let sql = std::fs::read_to_string(dir.join(&file)).map_err(|source| LayoutError::Read {
+            path: display.clone(),
+            source,
+        })?;
         let name = id
             .split_once("__")
             .map(|(_, n)| n.to_string())
@@ -499,6 +502,11 @@ mod tests {
         );
         assert!(l.notes[1].contains("have no down"), "{:?}", l.notes);
         write(t.path(), "U10__again.sql", "SELECT 4;");
-        assert!(load(t.path(), "m").unwrap_err().contains("also used by"));
+        match load(t.path(), "m").unwrap_err() {
+            LayoutError::RefineryVersionTaken { version, by, .. } => {
+                assert_eq!((version, by.as_str()), (10, "U10__again.sql"));
+            }
+            other => panic!("not a repeated refinery version: {other}"),
+        }
     }
 }
