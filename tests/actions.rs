@@ -1,7 +1,7 @@
 //! The same command inside GitHub Actions: groups, annotations, step summary, outputs, secrets,
 //! reports, matrix fan-out, and the generated Makefile.compat and docs.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use support::Project;

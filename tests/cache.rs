@@ -2,7 +2,7 @@
 //! one thing and checks that exactly the jobs depending on it run again, with `--explain`
 //! naming the change.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use support::Project;

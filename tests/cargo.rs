@@ -1,7 +1,7 @@
 //! `cargo::` primitives and the `ci` task built on them, run against tiny crates made in temp
 //! dirs, each with one planted defect: the run fails, in the right job, naming file:line.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;

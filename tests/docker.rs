@@ -4,7 +4,7 @@
 //! every test checks that none of its containers, images or dangling layers is left.
 //! Without an engine these tests skip locally and fail in CI (`support::required("DOCKER")`).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,7 +6,7 @@
 //! Every generated `xtask/` crate depends on this checkout's library by path (`init --path`) and
 //! builds into one shared target directory, so the library compiles once per feature set.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

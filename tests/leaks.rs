@@ -3,7 +3,7 @@
 //! own values, secrets masked on every way out, planning without secrets, and bounded memory
 //! for jobs that print a lot.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! memory ceilings measured by rusage, and `perf::compare_refs` between two commits of a real
 //! git repository.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Mutex;

@@ -1,7 +1,7 @@
 //! `pg::` against real PostgreSQL servers (13, 14, 15, 16 from XTASK_PG_PATH): the example
 //! service's migrations on every version, planted defects, and Ctrl-C in the middle of the matrix.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! real services under load; `npm::`, `confirm` (also under a pseudo-terminal), `scan::secrets`
 //! (detect-secrets from PyPI) and matrix pairing in `needs`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! `release::` and `git::` end to end: the real binary in throwaway git repositories holding
 //! tiny dependency-free crates, real cargo builds, real `strip`, `tar` and `sha256sum`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

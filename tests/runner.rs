@@ -1,6 +1,6 @@
 //! The runner core, end to end: the real binary against throwaway script trees.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::{gone_within, wait_for_file, Project};

@@ -2,7 +2,7 @@
 //! that a waiting job holds no slot for, the critical path first. Everything is proved with
 //! marker files and the order of lines in a shared log, never with timing.
 
-mod support;
+use crate::support;
 
 use support::Project;
 use xtask_core::exit::Exit;

@@ -1,7 +1,7 @@
 //! Services and smoke-test primitives against real processes on loopback: the example service
 //! binary, `python3 -m http.server`, and shell one-liners.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! `--check` catches a stale file and keeps hand-written sections; `--rehearse` plays the
 //! workflow locally, a process and a fresh copy per job, results handed over between them.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
