@@ -59,10 +59,10 @@ fn perf_test_saves_a_baseline_and_fails_a_planted_slowdown() {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("perf-example-target");
     let perf_dir = p.join("perf");
     let run = |args: &[&str]| {
-        let mut cmd = p.command(args);
-        cmd.env("CARGO_TARGET_DIR", &target)
-            .env("XTASK_PERF_DIR", &perf_dir);
-        support::Run::from(cmd.output().expect("run xtask"))
+        p.xtask(args)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("XTASK_PERF_DIR", &perf_dir)
+            .run()
     };
 
     run(&["perf-test", "--measurement-time", "2"])
@@ -146,9 +146,7 @@ fn two_commit_repo(second: &str) -> Project {
         .task("refs", REFS)
         .file(".gitignore", "target/\n")
         .file("work.sh", "sleep 0.05\n");
-    git(p.path(), &["init", "-q", "-b", "main"]);
-    git(p.path(), &["add", "."]);
-    git(p.path(), &["commit", "-q", "-m", "fast"]);
+    p.init_repo("fast");
     std::fs::write(p.join("work.sh"), second).unwrap();
     git(p.path(), &["commit", "-q", "-am", "slow"]);
     p

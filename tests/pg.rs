@@ -342,9 +342,7 @@ fn the_docker_backend_never_pulls_a_missing_image() {
             .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-    if !docker {
-        assert!(!support::required("DOCKER"), "docker required");
-        eprintln!("skipped: no docker engine");
+    if !support::require("DOCKER", docker, "no docker engine") {
         return;
     }
     let p = Project::new().task(
@@ -493,13 +491,11 @@ fn initdb_runs_once_per_server_build_then_comes_from_the_cache() {
     let run = |cache: &str| {
         let out = p
             // --force: each run must start a cluster (an up-to-date job would not).
-            .command(&["c", "--force"])
+            .xtask(&["c", "--force"])
             .env("XTASK_PG_CACHE", cache)
-            .output()
-            .unwrap();
-        let all = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{all}");
-        all
+            .run();
+        assert!(out.code == 0, "{}", out.stdout);
+        out.stdout
     };
     let cache_dir = cache.path().join("pg");
     let first = run(cache_dir.to_str().unwrap());
@@ -639,10 +635,8 @@ fn pull_request() -> Project {
             "CREATE TABLE orders (id int PRIMARY KEY, account int REFERENCES accounts);\n",
         )
         .file("m/3_orders.down.sql", "DROP TABLE orders;\n");
-    support::git(p.path(), &["init", "-q"]);
-    support::git(p.path(), &["add", "-A"]);
-    support::git(p.path(), &["commit", "-qm", "base"]);
-    support::git(p.path(), &["branch", "base"]);
+    p.init_repo("base");
+    p.git(&["branch", "base"]);
     let p = p
         .file(
             "m/4_orders_total.up.sql",
@@ -660,8 +654,7 @@ fn pull_request() -> Project {
             "m/5_orders_note.down.sql",
             "SELECT 1; -- forgot the column\n",
         );
-    support::git(p.path(), &["add", "-A"]);
-    support::git(p.path(), &["commit", "-qm", "two new migrations"]);
+    p.commit_all("two new migrations");
     p.task(
         "pr",
         r#"let o = #{ versions: [13, 14, 15, 16], dir: "m", since: "base", allow_fail: true };
@@ -926,12 +919,7 @@ fn a_migration_crate_is_tested_through_its_binary() {
         ));
     }
     // A down that does not undo its up is named, with its file.
-    let planted = p
-        .command(&["sea"])
-        .env("FIXTURE_PLANT", "bad_down")
-        .output()
-        .unwrap();
-    let run = support::Run::from(planted);
+    let run = p.xtask(&["sea"]).env("FIXTURE_PLANT", "bad_down").run();
     run.code(Exit::Ok).contains("verdict false");
     for v in VERSIONS {
         run.contains(&format!(
@@ -941,12 +929,9 @@ fn a_migration_crate_is_tested_through_its_binary() {
     }
     run.contains("index public.posts_slug");
     // A down that fails: the server's message, as the binary printed it.
-    let failing = p
-        .command(&["sea"])
+    p.xtask(&["sea"])
         .env("FIXTURE_PLANT", "failing_down")
-        .output()
-        .unwrap();
-    support::Run::from(failing)
+        .run()
         .contains("ERR PostgreSQL 16.")
         .contains(": migration 3 of 3: m20240103_000003_add_posts_slug (migration/src/m20240103_000003_add_posts_slug.rs): `")
         .contains("down -n 1` failed with exit status 1\n  Execution Error: error returned from database: index \"posts_slug_typo\" does not exist");

@@ -1,0 +1,43 @@
+//! Waiting on the files and processes a test run leaves behind.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Waits until `path` exists (polling), or panics after `limit`.
+#[track_caller]
+pub fn wait_for_file(path: &Path, limit: Duration) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < limit,
+            "{} did not appear within {limit:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a process is still running (a killed process not yet reaped by init is not).
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Whether a process is gone within `limit` (a signal takes a moment to land).
+pub fn gone_within(pid: i32, limit: Duration) -> bool {
+    let start = Instant::now();
+    while pid_alive(pid) {
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
