@@ -26,16 +26,10 @@ fn example() -> PathBuf {
 
 /// `docker …` with the client the product would pick by default; its stdout.
 fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    support::stdout_of(
+        Command::new("docker").args(args),
+        &format!("docker {args:?}"),
+    )
 }
 
 fn has_buildx() -> bool {

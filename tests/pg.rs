@@ -861,16 +861,12 @@ fn migration_binary() -> std::path::PathBuf {
                 .map(std::path::PathBuf::from)
                 .unwrap_or_else(|| root.join("target"));
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let out = std::process::Command::new(cargo)
-                .args(["build", "--quiet", "--locked", "--manifest-path"])
-                .arg(root.join("tests/fixtures/sea-migration/Cargo.toml"))
-                .env("CARGO_TARGET_DIR", &target)
-                .output()
-                .expect("run cargo");
-            assert!(
-                out.status.success(),
-                "building the fixture migration crate failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
+            support::stdout_of(
+                std::process::Command::new(cargo)
+                    .args(["build", "--quiet", "--locked", "--manifest-path"])
+                    .arg(root.join("tests/fixtures/sea-migration/Cargo.toml"))
+                    .env("CARGO_TARGET_DIR", &target),
+                "building the fixture migration crate",
             );
             target.join("debug/migration")
         })

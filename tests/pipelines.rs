@@ -60,15 +60,11 @@ fn node_service() -> Project {
 
 /// Installs the example's packages (from npm's cache when .ci/setup warmed it).
 fn npm_ci(p: &Project) {
-    let out = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--prefer-offline"])
-        .current_dir(p.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "npm ci failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    support::stdout_of(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefer-offline"])
+            .current_dir(p.path()),
+        "npm ci",
     );
 }
 

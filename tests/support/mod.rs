@@ -10,7 +10,7 @@ mod repo;
 mod skip;
 mod xtask;
 
-pub use process::{gone_within, pid_alive, wait_for_file};
+pub use process::{gone_within, pid_alive, stdout_of, wait_for_file};
 pub use repo::{commit_all, git, git_with, init_repo};
 pub use skip::{docker_engine, installed, pg_servers, require, required, skip};
 pub use xtask::{xtask_in, Invocation};

@@ -1,6 +1,7 @@
 //! Waiting on the files and processes a test run leaves behind.
 
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Waits until `path` exists (polling), or panics after `limit`.
@@ -40,4 +41,19 @@ pub fn gone_within(pid: i32, limit: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     true
+}
+
+/// Runs a helper program to completion (not xtask: git, docker, cargo, npm), failing the test
+/// with its stderr when it fails; returns its stdout.
+#[track_caller]
+pub fn stdout_of(command: &mut Command, what: &str) -> String {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run it: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
