@@ -73,9 +73,7 @@ fn main() {
         .task("gate", GATE)
         .file(".gitignore", "target/\n")
         .file("work.sh", &work(5_000));
-    git(p.path(), &["init", "-q", "-b", "main"]);
-    git(p.path(), &["add", "."]);
-    git(p.path(), &["commit", "-q", "-m", "base"]);
+    p.init_repo("base");
     std::fs::write(p.join("README"), "no code change\n").unwrap();
     git(p.path(), &["add", "README"]);
     git(p.path(), &["commit", "-q", "-m", "unchanged"]);

@@ -1,7 +1,7 @@
 //! The same command inside GitHub Actions: groups, annotations, step summary, outputs, secrets,
 //! reports, matrix fan-out, and the generated Makefile.compat and docs.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use support::Project;
@@ -11,16 +11,35 @@ use xtask_core::exit::Exit;
 fn in_actions(p: &Project, args: &[&str], env: &[(&str, &str)]) -> (support::Run, String, String) {
     let summary = p.join("step-summary.md");
     let output = p.join("github-output.txt");
-    let mut cmd = p.command(args);
-    cmd.env("GITHUB_ACTIONS", "true")
+    let run = p
+        .xtask(args)
+        .actions()
         .env("GITHUB_STEP_SUMMARY", &summary)
-        .env("GITHUB_OUTPUT", &output);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let run = support::Run::from(cmd.output().unwrap());
+        .env("GITHUB_OUTPUT", &output)
+        .envs(env.iter().copied())
+        .run();
     let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
     (run, read(&summary), read(&output))
+}
+
+/// Whether xmllint can be started (the JUnit schema checks need it).
+fn xmllint_runs() -> bool {
+    std::process::Command::new("xmllint")
+        .arg("--version")
+        .output()
+        .is_ok()
+}
+
+/// xmllint's verdict on `junit` against the JUnit schema in tests/fixtures.
+fn check_junit_schema(junit: &Path) -> std::process::Output {
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/junit.xsd");
+    std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(junit)
+        .output()
+        .unwrap()
 }
 
 /// Checks that groups open and close in pairs, and returns each output line with the group
@@ -185,11 +204,9 @@ fn secrets_are_masked_in_every_output() {
     }
     // Locally too, and for values named on the command line.
     let local = p
-        .command(&["ci", "--secret-env", "DEPLOY_TOKEN"])
+        .xtask(&["ci", "--secret-env", "DEPLOY_TOKEN"])
         .env("DEPLOY_TOKEN", secret)
-        .output()
-        .unwrap();
-    let local = support::Run::from(local);
+        .run();
     local
         .code(Exit::Failed)
         .contains("child says ***")
@@ -198,16 +215,11 @@ fn secrets_are_masked_in_every_output() {
 
 #[test]
 fn junit_report_validates_against_the_schema() {
-    if std::process::Command::new("xmllint")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            !support::required("XMLLINT"),
-            "xmllint is required here (apt-get install libxml2-utils)"
-        );
-        eprintln!("skipped: xmllint not installed (apt-get install libxml2-utils)");
+    if !support::require(
+        "XMLLINT",
+        xmllint_runs(),
+        "xmllint not installed (apt-get install libxml2-utils)",
+    ) {
         return;
     }
     let p = Project::new().task(
@@ -227,14 +239,7 @@ fn junit_report_validates_against_the_schema() {
         &format!("junit={}", junit.display()),
     ])
     .code(Exit::Failed);
-    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/junit.xsd");
-    let check = std::process::Command::new("xmllint")
-        .arg("--noout")
-        .arg("--schema")
-        .arg(&xsd)
-        .arg(&junit)
-        .output()
-        .unwrap();
+    let check = check_junit_schema(&junit);
     assert!(
         check.status.success(),
         "{}\n{}",
@@ -329,14 +334,7 @@ fn repo_root() -> &'static Path {
 
 #[test]
 fn makefile_compat_and_primitive_docs_are_current() {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(args)
-            .current_dir(repo_root())
-            .output()
-            .unwrap();
-        support::Run::from(out)
-    };
+    let run = |args: &[&str]| support::xtask_in(repo_root(), args).run();
     run(&["makefile", "--check"]).code(Exit::Ok);
     run(&["definitions", "--markdown", "docs/primitives.md", "--check"]).code(Exit::Ok);
     run(&["completions", "bash"])
@@ -481,19 +479,8 @@ fn compiler_findings_become_annotations_and_tests_become_junit_testcases() {
         "{xml}"
     );
     assert!(xml.contains(r#"tests="4" failures="3""#), "{xml}");
-    if std::process::Command::new("xmllint")
-        .arg("--version")
-        .output()
-        .is_ok()
-    {
-        let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/junit.xsd");
-        let check = std::process::Command::new("xmllint")
-            .arg("--noout")
-            .arg("--schema")
-            .arg(&xsd)
-            .arg(&junit)
-            .output()
-            .unwrap();
+    if xmllint_runs() {
+        let check = check_junit_schema(&junit);
         assert!(
             check.status.success(),
             "{}\n{xml}",
@@ -578,15 +565,12 @@ fn crate_with_many_findings() -> Project {
             "ci",
             r#"job("clippy", || cargo::clippy(#{ deny: ["clippy::needless_return"] }));"#,
         );
-    support::git(p.path(), &["init", "-q"]);
-    support::git(p.path(), &["add", "-A"]);
-    support::git(p.path(), &["commit", "-qm", "base"]);
-    support::git(p.path(), &["checkout", "-qb", "feature"]);
+    p.init_repo("base");
+    p.git(&["checkout", "-qb", "feature"]);
     let p = p
         .file("src/new.rs", &new)
         .file("src/lib.rs", "pub mod new;\npub mod old;\n");
-    support::git(p.path(), &["add", "-A"]);
-    support::git(p.path(), &["commit", "-qm", "feature"]);
+    p.commit_all("feature");
     p
 }
 

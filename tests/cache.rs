@@ -2,7 +2,7 @@
 //! one thing and checks that exactly the jobs depending on it run again, with `--explain`
 //! naming the change.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use support::Project;
@@ -82,13 +82,11 @@ fn unchanged_jobs_are_up_to_date_and_a_changed_file_reruns_exactly_its_dependent
 fn an_environment_variable_a_job_read_is_an_input() {
     let p = files_project();
     p.run(&["ci"]).code(Exit::Ok);
-    let out = p
-        .command(&["ci", "--explain"])
+    let text = p
+        .xtask(&["ci", "--explain"])
         .env("XTASK_TEST_FLAG", "on")
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        .run()
+        .all();
     assert!(
         text.contains("environment variable XTASK_TEST_FLAG changed"),
         "{text}"
@@ -290,15 +288,13 @@ fn cargo_run(
         stub.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut cmd = p.command(args);
-    cmd.env("PATH", path)
+    p.xtask(args)
+        .env("PATH", path)
         .env("XTASK_STUB_RUSTC", stub.path().join("version"))
         .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS");
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    support::Run::from(cmd.output().unwrap())
+        .env_remove("RUSTFLAGS")
+        .envs(extra.iter().copied())
+        .run()
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `cargo::` primitives and the `ci` task built on them, run against tiny crates made in temp
 //! dirs, each with one planted defect: the run fails, in the right job, naming file:line.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
@@ -242,7 +242,7 @@ fn result_maps_carry_diagnostics_and_test_counts() {
 #[test]
 fn nextest_results_are_parsed_when_asked_for() {
     if which::which("cargo-nextest").is_err() {
-        eprintln!("skipping: cargo-nextest is not installed");
+        support::skip("cargo-nextest is not installed");
         return;
     }
     let lib = CLEAN_LIB.replace(
@@ -336,11 +336,7 @@ fn fake_tools(p: &Project, tools: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 fn run_with(p: &Project, args: &[&str], env: &[(String, String)]) -> Run {
-    let mut cmd = p.command(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Run::from(cmd.output().unwrap())
+    p.xtask(args).envs(env.iter().map(|(k, v)| (k, v))).run()
 }
 
 #[test]

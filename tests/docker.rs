@@ -2,9 +2,9 @@
 //! host network, smoke-testing it, the size gate, cleanup on every path (including Ctrl-C), and
 //! tags from a real git repository. Images and containers get names unique to the test, and
 //! every test checks that none of its containers, images or dangling layers is left.
-//! Without an engine these tests skip locally and fail in CI (`support::required("DOCKER")`).
+//! Without an engine these tests skip locally and fail in CI (`support::docker_engine`).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,16 +26,10 @@ fn example() -> PathBuf {
 
 /// `docker …` with the client the product would pick by default; its stdout.
 fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    support::stdout_of(
+        Command::new("docker").args(args),
+        &format!("docker {args:?}"),
+    )
 }
 
 fn has_buildx() -> bool {
@@ -156,11 +150,7 @@ fn lines(text: &str) -> Vec<String> {
 }
 
 fn run(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = p.command(args);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    Run::from(command.output().expect("run xtask"))
+    p.xtask(args).envs(env.iter().copied()).run()
 }
 
 #[test]
@@ -387,7 +377,7 @@ fn several_platforms_without_buildx_is_a_clear_error() {
         return;
     }
     if has_buildx() {
-        eprintln!("skipping: buildx is installed, so a multi-platform build would run");
+        support::skip("buildx is installed, so a multi-platform build would run");
         return;
     }
     let u = Unique::new();
@@ -500,7 +490,7 @@ fn the_classic_builder_when_the_client_has_no_buildkit() {
         major.is_some_and(|m| m >= 23) && !buildx
     });
     let Some(classic) = classic else {
-        eprintln!("skipping: no docker client without BuildKit here");
+        support::skip("no docker client without BuildKit here");
         return;
     };
     let u = Unique::new();
@@ -558,13 +548,11 @@ fn tags_from_a_temp_git_repo() {
         "#,
     );
     let dir = p.path();
-    git(dir, &["init", "-q", "-b", "main"]);
+    support::init_repo(dir, "first");
     git(
         dir,
         &["remote", "add", "origin", "git@github.com:owner/app.git"],
     );
-    git(dir, &["add", "."]);
-    git(dir, &["commit", "-q", "-m", "first"]);
     let sha = git(dir, &["rev-parse", "HEAD"]);
     let short = &sha[..7];
     let tags = |env: &[(&str, &str)]| {
@@ -689,16 +677,9 @@ fn the_example_docker_test_task_passes() {
         ]))
     };
     let dangling_before = dangling();
-    let out = Run::from(
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["docker-test"])
-            .current_dir(example())
-            .env("NO_COLOR", "1")
-            .env("DOCKER_IMAGE", &image)
-            .env_remove("GITHUB_ACTIONS")
-            .output()
-            .expect("run xtask"),
-    );
+    let out = support::xtask_in(&example(), &["docker-test"])
+        .env("DOCKER_IMAGE", &image)
+        .run();
     let sizes = example().join("target/xtask/docker/sizes");
     for variant in ["release", "debug"] {
         let record = sizes.join(format!("{}-example-service-{variant}.json", u.id));

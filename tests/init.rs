@@ -6,7 +6,7 @@
 //! Every generated `xtask/` crate depends on this checkout's library by path (`init --path`) and
 //! builds into one shared target directory, so the library compiles once per feature set.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -63,18 +63,18 @@ impl Repo {
     }
 
     fn init(&self) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["init", "--path"])
+        support::xtask_in(self.path(), &["init", "--path"])
             .arg(checkout())
-            .current_dir(self.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        Run::from(out)
+            .run()
     }
 
     /// `cargo xtask ARGS` as a user types it, through the alias `init` wrote.
     fn cargo_xtask(&self, args: &[&str]) -> Run {
+        self.cargo_xtask_with(args, &[])
+    }
+
+    /// `cargo xtask ARGS` with `env` added.
+    fn cargo_xtask_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = Command::new(env!("CARGO"))
             .arg("xtask")
             .args(args)
@@ -83,6 +83,7 @@ impl Repo {
             .env("NO_COLOR", "1")
             .env_remove("GITHUB_ACTIONS")
             .env_remove("RUSTFLAGS")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .unwrap();
@@ -181,7 +182,7 @@ fn a_single_crate_adopts_the_runner() {
                 .unwrap();
             Run::from(lint).code(Exit::Ok);
         }
-        Err(_) => eprintln!("skipped the workflow lint: actionlint is not installed"),
+        Err(_) => support::skip("the workflow lint: actionlint is not installed"),
     }
     let manifest = repo.read("xtask/Cargo.toml");
     assert!(
@@ -369,14 +370,12 @@ fn a_changed_file_is_kept_unless_forced() {
         .code(Exit::Ok)
         .contains("kept (exists; --force overwrites)  tasks/ci.rhai");
     assert!(repo.read("tasks/ci.rhai").contains("my own ci"));
-    let forced = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["-C"])
+    // From elsewhere (the test's own directory), pointed at the repository with -C.
+    support::xtask_in(&std::env::current_dir().unwrap(), &["-C"])
         .arg(repo.path())
         .args(["init", "--force", "--path"])
         .arg(checkout())
-        .output()
-        .unwrap();
-    Run::from(forced)
+        .run()
         .code(Exit::Ok)
         .contains("overwrote  tasks/ci.rhai");
     assert!(repo.read("tasks/ci.rhai").contains("cargo::clippy"));
@@ -385,12 +384,8 @@ fn a_changed_file_is_kept_unless_forced() {
 #[test]
 fn init_outside_a_cargo_project_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("init")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    Run::from(out)
+    support::xtask_in(dir.path(), &["init"])
+        .run()
         .code(Exit::Failed)
         .contains("Cargo.toml")
         .contains("run `xtask init` in the root of a cargo project");
@@ -426,16 +421,7 @@ fn main() -> std::process::ExitCode {
         "tasks/custom.rhai",
         "//! Calls the repository's own primitives.\nlet token = secret(\"CUSTOM_TOKEN\");\njob(\"use\", || {\n    print(shout(\"quiet words\"));\n    print(`echoed: ${echo_via_rust(token)}`);\n    positive(-3);\n});\n",
     );
-    let out = Command::new(env!("CARGO"))
-        .args(["xtask", "custom"])
-        .current_dir(repo.path())
-        .env("CARGO_TARGET_DIR", shared_target())
-        .env("CUSTOM_TOKEN", "hunter2-secret-value")
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_ACTIONS")
-        .output()
-        .unwrap();
-    let run = Run::from(out);
+    let run = repo.cargo_xtask_with(&["custom"], &[("CUSTOM_TOKEN", "hunter2-secret-value")]);
     run.code(Exit::Failed)
         .contains("QUIET WORDS")
         .contains("echoed: ***")

@@ -3,7 +3,7 @@
 //! own values, secrets masked on every way out, planning without secrets, and bounded memory
 //! for jobs that print a lot.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::path::Path;
@@ -224,12 +224,9 @@ fn runaway_allocations_are_located_errors_that_unwind_the_run() {
     );
     assert_removed(&p, "sibling-tempdir.path");
     // The limit is configurable, like the operations limit.
-    let small = p
-        .command(&["top"])
+    p.xtask(&["top"])
         .env("XTASK_MAX_STRING_SIZE", "1000")
-        .output()
-        .unwrap();
-    Run::from(small)
+        .run()
         .code(Exit::Usage)
         .contains("Length of string is over");
 }
@@ -312,13 +309,11 @@ fn secrets_are_masked_in_names_arguments_escapes_and_long_lines_everywhere() {
     args.push(SECRET);
 
     // Terminal.
-    let local = Run::from(
-        p.command(&args)
-            .env("DEPLOY_TOKEN", SECRET)
-            .env("SHORT_TOKEN", "ab")
-            .output()
-            .unwrap(),
-    );
+    let local = p
+        .xtask(&args)
+        .env("DEPLOY_TOKEN", SECRET)
+        .env("SHORT_TOKEN", "ab")
+        .run();
     local
         .code(Exit::Failed)
         .contains("deploy-*** failed")
@@ -354,26 +349,19 @@ fn secrets_are_masked_in_names_arguments_escapes_and_long_lines_everywhere() {
         &["ci", "--dry-run"],
         &["ci", "--matrix-json"],
     ] {
-        let out = Run::from(
-            p.command(plan)
-                .env("DEPLOY_TOKEN", SECRET)
-                .output()
-                .unwrap(),
-        );
+        let out = p.xtask(plan).env("DEPLOY_TOKEN", SECRET).run();
         out.code(Exit::Ok).contains("deploy-***");
         assert_masked(&format!("{plan:?}"), &out.all());
     }
 
     // Actions.
-    let run = Run::from(
-        p.command(&args)
-            .env("GITHUB_ACTIONS", "true")
-            .env("GITHUB_STEP_SUMMARY", &summary)
-            .env("DEPLOY_TOKEN", SECRET)
-            .env("SHORT_TOKEN", "ab")
-            .output()
-            .unwrap(),
-    );
+    let run = p
+        .xtask(&args)
+        .actions()
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("DEPLOY_TOKEN", SECRET)
+        .env("SHORT_TOKEN", "ab")
+        .run();
     run.code(Exit::Failed);
     // The short one is too short to mask here, but Actions is still told about it.
     assert!(run.stdout.contains("::add-mask::ab\n"), "{}", run.stdout);
@@ -555,9 +543,13 @@ fn in_actions_not_run_lines_stay_outside_other_jobs_groups() {
     );
     // `bad` fails while `live` streams in its open group; `after-bad` is blocked then. `live`
     // is released only once `bad`'s block is out, so the blocked line is due while it streams.
-    let mut cmd = p.command(&["ci", "-j", "2", "--keep-going"]);
-    cmd.env("GITHUB_ACTIONS", "true");
-    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = p
+        .xtask(&["ci", "-j", "2", "--keep-going"])
+        .actions()
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut text = String::new();
     loop {

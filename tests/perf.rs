@@ -2,7 +2,7 @@
 //! memory ceilings measured by rusage, and `perf::compare_refs` between two commits of a real
 //! git repository.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -59,10 +59,10 @@ fn perf_test_saves_a_baseline_and_fails_a_planted_slowdown() {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("perf-example-target");
     let perf_dir = p.join("perf");
     let run = |args: &[&str]| {
-        let mut cmd = p.command(args);
-        cmd.env("CARGO_TARGET_DIR", &target)
-            .env("XTASK_PERF_DIR", &perf_dir);
-        support::Run::from(cmd.output().expect("run xtask"))
+        p.xtask(args)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("XTASK_PERF_DIR", &perf_dir)
+            .run()
     };
 
     run(&["perf-test", "--measurement-time", "2"])
@@ -146,9 +146,7 @@ fn two_commit_repo(second: &str) -> Project {
         .task("refs", REFS)
         .file(".gitignore", "target/\n")
         .file("work.sh", "sleep 0.05\n");
-    git(p.path(), &["init", "-q", "-b", "main"]);
-    git(p.path(), &["add", "."]);
-    git(p.path(), &["commit", "-q", "-m", "fast"]);
+    p.init_repo("fast");
     std::fs::write(p.join("work.sh"), second).unwrap();
     git(p.path(), &["commit", "-q", "-am", "slow"]);
     p
@@ -156,6 +154,19 @@ fn two_commit_repo(second: &str) -> Project {
 
 fn worktrees(p: &Project) -> usize {
     git(p.path(), &["worktree", "list"]).lines().count()
+}
+
+/// The worktree count while xtask may be adding one: `None` when git read a worktree that was
+/// half written (its `commondir` not there yet), which a poll only retries.
+fn worktrees_while_adding(p: &Project) -> Option<usize> {
+    let out = std::process::Command::new("git")
+        .args(["worktree", "list"])
+        .current_dir(p.path())
+        .output()
+        .expect("run git");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).lines().count())
 }
 
 #[test]
@@ -197,7 +208,7 @@ fn compare_refs_removes_its_worktree_on_ctrl_c() {
     let p = two_commit_repo("sleep 30\n");
     let child = p.spawn(&["refs", "--", "HEAD", "HEAD~1"]);
     let start = Instant::now();
-    while worktrees(&p) < 3 {
+    while worktrees_while_adding(&p).unwrap_or(0) < 3 {
         assert!(
             start.elapsed() < Duration::from_secs(20),
             "the worktrees never appeared"

@@ -1,7 +1,7 @@
 //! `pg::` against real PostgreSQL servers (13, 14, 15, 16 from XTASK_PG_PATH): the example
 //! service's migrations on every version, planted defects, and Ctrl-C in the middle of the matrix.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -342,9 +342,7 @@ fn the_docker_backend_never_pulls_a_missing_image() {
             .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-    if !docker {
-        assert!(!support::required("DOCKER"), "docker required");
-        eprintln!("skipped: no docker engine");
+    if !support::require("DOCKER", docker, "no docker engine") {
         return;
     }
     let p = Project::new().task(
@@ -493,13 +491,11 @@ fn initdb_runs_once_per_server_build_then_comes_from_the_cache() {
     let run = |cache: &str| {
         let out = p
             // --force: each run must start a cluster (an up-to-date job would not).
-            .command(&["c", "--force"])
+            .xtask(&["c", "--force"])
             .env("XTASK_PG_CACHE", cache)
-            .output()
-            .unwrap();
-        let all = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{all}");
-        all
+            .run();
+        assert!(out.code == 0, "{}", out.stdout);
+        out.stdout
     };
     let cache_dir = cache.path().join("pg");
     let first = run(cache_dir.to_str().unwrap());
@@ -639,10 +635,8 @@ fn pull_request() -> Project {
             "CREATE TABLE orders (id int PRIMARY KEY, account int REFERENCES accounts);\n",
         )
         .file("m/3_orders.down.sql", "DROP TABLE orders;\n");
-    support::git(p.path(), &["init", "-q"]);
-    support::git(p.path(), &["add", "-A"]);
-    support::git(p.path(), &["commit", "-qm", "base"]);
-    support::git(p.path(), &["branch", "base"]);
+    p.init_repo("base");
+    p.git(&["branch", "base"]);
     let p = p
         .file(
             "m/4_orders_total.up.sql",
@@ -660,8 +654,7 @@ fn pull_request() -> Project {
             "m/5_orders_note.down.sql",
             "SELECT 1; -- forgot the column\n",
         );
-    support::git(p.path(), &["add", "-A"]);
-    support::git(p.path(), &["commit", "-qm", "two new migrations"]);
+    p.commit_all("two new migrations");
     p.task(
         "pr",
         r#"let o = #{ versions: [13, 14, 15, 16], dir: "m", since: "base", allow_fail: true };
@@ -978,16 +971,12 @@ fn migration_binary() -> std::path::PathBuf {
                 .map(std::path::PathBuf::from)
                 .unwrap_or_else(|| root.join("target"));
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let out = std::process::Command::new(cargo)
-                .args(["build", "--quiet", "--locked", "--manifest-path"])
-                .arg(root.join("tests/fixtures/sea-migration/Cargo.toml"))
-                .env("CARGO_TARGET_DIR", &target)
-                .output()
-                .expect("run cargo");
-            assert!(
-                out.status.success(),
-                "building the fixture migration crate failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
+            support::stdout_of(
+                std::process::Command::new(cargo)
+                    .args(["build", "--quiet", "--locked", "--manifest-path"])
+                    .arg(root.join("tests/fixtures/sea-migration/Cargo.toml"))
+                    .env("CARGO_TARGET_DIR", &target),
+                "building the fixture migration crate",
             );
             target.join("debug/migration")
         })
@@ -1036,12 +1025,7 @@ fn a_migration_crate_is_tested_through_its_binary() {
         ));
     }
     // A down that does not undo its up is named, with its file.
-    let planted = p
-        .command(&["sea"])
-        .env("FIXTURE_PLANT", "bad_down")
-        .output()
-        .unwrap();
-    let run = support::Run::from(planted);
+    let run = p.xtask(&["sea"]).env("FIXTURE_PLANT", "bad_down").run();
     run.code(Exit::Ok).contains("verdict false");
     for v in VERSIONS {
         run.contains(&format!(
@@ -1051,12 +1035,9 @@ fn a_migration_crate_is_tested_through_its_binary() {
     }
     run.contains("index public.posts_slug");
     // A down that fails: the server's message, as the binary printed it.
-    let failing = p
-        .command(&["sea"])
+    p.xtask(&["sea"])
         .env("FIXTURE_PLANT", "failing_down")
-        .output()
-        .unwrap();
-    support::Run::from(failing)
+        .run()
         .contains("ERR PostgreSQL 16.")
         .contains(": migration 3 of 3: m20240103_000003_add_posts_slug (migration/src/m20240103_000003_add_posts_slug.rs): `")
         .contains("down -n 1` failed with exit status 1\n  Execution Error: error returned from database: index \"posts_slug_typo\" does not exist");

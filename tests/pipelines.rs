@@ -3,7 +3,7 @@
 //! real services under load; `npm::`, `confirm` (also under a pseudo-terminal), `scan::secrets`
 //! (detect-secrets from PyPI) and matrix pairing in `needs`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,36 +15,21 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn have(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Node and npm are needed by every example test: CI must have them.
 fn node_or_skip() -> bool {
-    let found = have("node") && have("npm");
-    if !found {
-        assert!(
-            !support::required("NODE"),
-            "node and npm required (bash .ci/setup)"
-        );
-        eprintln!("skipped: node or npm is not installed");
-    }
-    found
+    support::require(
+        "NODE",
+        support::installed("node") && support::installed("npm"),
+        "node or npm is not installed (bash .ci/setup)",
+    )
 }
 
 fn pg_or_skip() -> bool {
-    let found = std::env::var("XTASK_PG_PATH").is_ok_and(|p| !p.is_empty());
-    if !found {
-        assert!(
-            !support::required("PG"),
-            "PostgreSQL required: set XTASK_PG_PATH (bash .ci/setup)"
-        );
-        eprintln!("skipped: XTASK_PG_PATH is not set");
-    }
-    found
+    support::require(
+        "PG",
+        std::env::var("XTASK_PG_PATH").is_ok_and(|p| !p.is_empty()),
+        "XTASK_PG_PATH is not set (bash .ci/setup)",
+    )
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -69,35 +54,26 @@ fn copy_tree(from: &Path, to: &Path) {
 fn node_service() -> Project {
     let p = Project::new();
     copy_tree(&repo().join("examples/node-service"), p.path());
-    git(p.path(), &["init", "-q", "-b", "main"]);
-    git(p.path(), &["add", "-A"]);
-    git(p.path(), &["commit", "-q", "-m", "node-service"]);
+    p.init_repo("node-service");
     p
 }
 
 /// Installs the example's packages (from npm's cache when .ci/setup warmed it).
 fn npm_ci(p: &Project) {
-    let out = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--prefer-offline"])
-        .current_dir(p.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "npm ci failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    support::stdout_of(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefer-offline"])
+            .current_dir(p.path()),
+        "npm ci",
     );
 }
 
 fn xtask(p: &Project, args: &[&str]) -> Run {
-    Run::from(
-        p.command(args)
-            .env("XTASK_DEPLOY_DIR", p.join("env"))
-            .env_remove("XTASK_CONFIRM")
-            .env_remove("GITHUB_EVENT_NAME")
-            .output()
-            .unwrap(),
-    )
+    p.xtask(args)
+        .env("XTASK_DEPLOY_DIR", p.join("env"))
+        .env_remove("XTASK_CONFIRM")
+        .env_remove("GITHUB_EVENT_NAME")
+        .run()
 }
 
 #[test]
@@ -150,14 +126,11 @@ fn a_planted_failing_test_fails_npm_test_naming_the_test_and_its_line() {
         "{report}"
     );
     // In Actions the failure is an annotation on the test's line.
-    Run::from(
-        p.command(&["ci", "--job", "unit-test", "--no-needs"])
-            .env("GITHUB_ACTIONS", "true")
-            .output()
-            .unwrap(),
-    )
-    .code(Exit::Failed)
-    .contains("::error file=test/planted.test.js,line=4");
+    p.xtask(&["ci", "--job", "unit-test", "--no-needs"])
+        .actions()
+        .run()
+        .code(Exit::Failed)
+        .contains("::error file=test/planted.test.js,line=4");
 }
 
 #[test]
@@ -219,13 +192,9 @@ fn deploy_needs_the_phrase_given_or_typed_and_rollback_goes_back() {
         .contains("declared at tasks/deploy.rhai:");
     assert!(!p.join("env/current").exists());
     // A wrong phrase is not enough.
-    Run::from(
-        p.command(&["deploy", "--job", "deploy", "--no-needs"])
+    p.xtask(&["deploy", "--job", "deploy", "--no-needs"])
             .env("XTASK_DEPLOY_DIR", p.join("env"))
-            .env("XTASK_CONFIRM", "deploy to production")
-            .output()
-            .unwrap(),
-    )
+            .env("XTASK_CONFIRM", "deploy to production").run()
     .code(Exit::Failed)
     .contains("the confirmation given by $XTASK_CONFIRM does not match: expected exactly `DEPLOY TO PRODUCTION`");
     assert!(!p.join("env/current").exists());
@@ -326,15 +295,12 @@ fn dry_run_shows_the_confirmation_and_asks_nothing() {
     // An Actions workflow_dispatch input counts as given.
     let event = p.join("event.json");
     std::fs::write(&event, r#"{"inputs":{"confirm":"DEPLOY TO PRODUCTION"}}"#).unwrap();
-    Run::from(
-        p.command(&["deploy"])
-            .env("GITHUB_EVENT_NAME", "workflow_dispatch")
-            .env("GITHUB_EVENT_PATH", &event)
-            .output()
-            .unwrap(),
-    )
-    .code(Exit::Ok)
-    .contains("confirmed by the workflow_dispatch input `confirm`");
+    p.xtask(&["deploy"])
+        .env("GITHUB_EVENT_NAME", "workflow_dispatch")
+        .env("GITHUB_EVENT_PATH", &event)
+        .run()
+        .code(Exit::Ok)
+        .contains("confirmed by the workflow_dispatch input `confirm`");
     assert!(p.join("deployed").exists());
 }
 
@@ -397,14 +363,11 @@ fn confirm_inside_a_job_body() {
         .contains("needs the confirmation `ROLL BACK` and there is no terminal to ask")
         .contains("tasks/t.rhai:1:");
     assert!(!p.join("done").exists());
-    Run::from(
-        p.command(&["t"])
-            .env("XTASK_CONFIRM", "ROLL BACK")
-            .output()
-            .unwrap(),
-    )
-    .code(Exit::Ok)
-    .contains("confirmed by $XTASK_CONFIRM");
+    p.xtask(&["t"])
+        .env("XTASK_CONFIRM", "ROLL BACK")
+        .run()
+        .code(Exit::Ok)
+        .contains("confirmed by $XTASK_CONFIRM");
     assert!(p.join("done").exists());
 }
 
@@ -417,25 +380,19 @@ fn scan_secrets_annotates_a_planted_key_and_skips_without_a_scanner() {
             "job(\"secrets\", || { let r = scan::secrets(); if !r.ran { skip(r.reason) } });\n",
         );
     // Without any scanner on PATH: skipped, saying why.
-    Run::from(
-        p.command(&["scan"])
-            .env("PATH", "/nonexistent")
-            .output()
-            .unwrap(),
-    )
-    .code(Exit::Ok)
-    .contains("no secret scanner installed");
-    if !have("detect-secrets") {
-        assert!(
-            !support::required("NODE"),
-            "detect-secrets required (bash .ci/setup installs it from PyPI)"
-        );
-        eprintln!("skipped: detect-secrets is not installed");
+    p.xtask(&["scan"])
+        .env("PATH", "/nonexistent")
+        .run()
+        .code(Exit::Ok)
+        .contains("no secret scanner installed");
+    if !support::require(
+        "NODE",
+        support::installed("detect-secrets"),
+        "detect-secrets is not installed (bash .ci/setup installs it from PyPI)",
+    ) {
         return;
     }
-    git(p.path(), &["init", "-q", "-b", "main"]);
-    git(p.path(), &["add", "-A"]);
-    git(p.path(), &["commit", "-q", "-m", "clean"]);
+    p.init_repo("clean");
     p.run(&["scan"])
         .code(Exit::Ok)
         .contains("detect-secrets: no secrets found");
@@ -445,12 +402,7 @@ fn scan_secrets_annotates_a_planted_key_and_skips_without_a_scanner() {
     )
     .unwrap();
     git(p.path(), &["add", "-A"]);
-    let out = Run::from(
-        p.command(&["scan"])
-            .env("GITHUB_ACTIONS", "true")
-            .output()
-            .unwrap(),
-    );
+    let out = p.xtask(&["scan"]).actions().run();
     out.code(Exit::Failed)
         .contains("detect-secrets found 1 possible secret: src/config.js:2 (AWS Access Key)")
         .contains("::error file=src/config.js,line=2")

@@ -1,7 +1,7 @@
 //! `release::` and `git::` end to end: the real binary in throwaway git repositories holding
 //! tiny dependency-free crates, real cargo builds, real `strip`, `tar` and `sha256sum`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;
@@ -30,13 +30,10 @@ fn commit_all(dir: &Path, message: &str) {
 
 /// xtask with the fixed git identity (bump commits and tags).
 fn xtask(p: &Project, args: &[&str]) -> Run {
-    Run::from(
-        p.command(args)
-            .envs(IDENTITY.iter().copied())
-            .env("SOURCE_DATE_EPOCH", "1714996800")
-            .output()
-            .expect("run xtask"),
-    )
+    p.xtask(args)
+        .envs(IDENTITY.iter().copied())
+        .env("SOURCE_DATE_EPOCH", "1714996800")
+        .run()
 }
 
 const MANIFEST: &str = r#"# Demo crate: these comments must survive a bump.

@@ -1,6 +1,6 @@
 //! The runner core, end to end: the real binary against throwaway script trees.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::{gone_within, wait_for_file, Project};
@@ -549,11 +549,9 @@ fn runaway_scripts_are_stopped() {
             "fn deep(n) { deep(n + 1) }\njob(\"deep\", || deep(0));\n",
         );
     let run = p
-        .command(&["loop"])
+        .xtask(&["loop"])
         .env("XTASK_MAX_OPERATIONS", "100000")
-        .output()
-        .unwrap();
-    let run = support::Run::from(run);
+        .run();
     run.code(Exit::Failed)
         .contains("too many operations")
         .contains("tasks/loop.rhai:1:");

@@ -2,7 +2,7 @@
 //! that a waiting job holds no slot for, the critical path first. Everything is proved with
 //! marker files and the order of lines in a shared log, never with timing.
 
-mod support;
+use crate::support;
 
 use support::Project;
 use xtask_core::exit::Exit;
@@ -146,9 +146,10 @@ fn a_job_waiting_for_the_cargo_build_directory_holds_no_slot() {
         job("release", #{ timeout: "60s" }, || sh("while [ ! -f building.mark ]; do sleep 0.02; done; touch go.mark"));
         "#,
     );
-    let mut cmd = p.command(&["ci", "-j", "2"]);
-    cmd.env("CARGO_TARGET_DIR", p.join("target"));
-    let run = support::Run::from(cmd.output().expect("run xtask"));
+    let run = p
+        .xtask(&["ci", "-j", "2"])
+        .env("CARGO_TARGET_DIR", p.join("target"))
+        .run();
     run.code(Exit::Ok).contains("ci: 3 passed");
 }
 

@@ -1,7 +1,7 @@
 //! Services and smoke-test primitives against real processes on loopback: the example service
 //! binary, `python3 -m http.server`, and shell one-liners.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,12 +35,7 @@ fn service_bin() -> &'static Path {
 
 /// Runs xtask with the example binary in `$SERVICE_BIN`.
 fn run(p: &Project, args: &[&str]) -> Run {
-    Run::from(
-        p.command(args)
-            .env("SERVICE_BIN", service_bin())
-            .output()
-            .expect("run xtask"),
-    )
+    p.xtask(args).env("SERVICE_BIN", service_bin()).run()
 }
 
 fn read_pid(p: &Project, file: &str) -> i32 {
@@ -343,12 +338,9 @@ fn sigint_stops_the_service() {
         "#,
     );
     let child = p
-        .command(&["smoke"])
+        .xtask(&["smoke"])
         .env("SERVICE_BIN", service_bin())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn();
     wait_for_file(&p.join("started.marker"), Duration::from_secs(30));
     let pid = read_pid(&p, "svc.pid");
     assert!(support::pid_alive(pid));
@@ -432,21 +424,11 @@ fn secrets_in_the_service_env_are_masked_in_its_log() {
             "#,
         );
     let secret = "hunter2-very-secret";
-    let out = Run::from(
-        p.command(&["crash"])
-            .env("API_TOKEN", secret)
-            .output()
-            .unwrap(),
-    );
+    let out = p.xtask(&["crash"]).env("API_TOKEN", secret).run();
     out.code(Exit::Failed)
         .contains("using token ***")
         .lacks(secret);
-    let out = Run::from(
-        p.command(&["log"])
-            .env("API_TOKEN", secret)
-            .output()
-            .unwrap(),
-    );
+    let out = p.xtask(&["log"]).env("API_TOKEN", secret).run();
     out.code(Exit::Ok).lacks(secret);
     let written = std::fs::read_to_string(p.join("log.txt")).unwrap();
     assert_eq!(written.trim(), "token=***\nok");
@@ -593,16 +575,10 @@ fn listing_starts_no_service() {
 #[test]
 fn the_example_smoke_task_passes() {
     service_bin();
-    let out = Run::from(
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .arg("smoke")
-            .current_dir(repo().join("examples/service"))
-            .env("NO_COLOR", "1")
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("DATABASE_URL")
-            .output()
-            .unwrap(),
-    );
+    let out = support::xtask_in(&repo().join("examples/service"), &["smoke"])
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("DATABASE_URL")
+        .run();
     out.code(Exit::Ok)
         .contains("example-service 0.3.1 passed its smoke test")
         .contains("smoke: 2 passed");

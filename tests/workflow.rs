@@ -2,7 +2,7 @@
 //! `--check` catches a stale file and keeps hand-written sections; `--rehearse` plays the
 //! workflow locally, a process and a fresh copy per job, results handed over between them.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,17 +17,11 @@ fn repo_root() -> PathBuf {
         .unwrap()
 }
 
+/// xtask in `dir`, writing no results where an outer run (`cargo xtask ci`) keeps its own.
 fn xtask_in(dir: &Path, args: &[&str]) -> Run {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_ACTIONS")
+    support::xtask_in(dir, args)
         .env_remove("XTASK_RESULTS")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    Run::from(out)
+        .run()
 }
 
 /// The Actions jobs of a generated workflow: declared name → needed declared names, read from
@@ -104,12 +98,11 @@ fn declared_graph(dir: &Path, task: &str) -> BTreeMap<String, BTreeSet<String>> 
 
 /// actionlint over one file; a visible skip where it is not installed, a failure under CI.
 fn actionlint(path: &Path) -> Option<Run> {
-    if which_actionlint().is_none() {
-        assert!(
-            !support::required("ACTIONLINT"),
-            "actionlint is required here (.ci/setup installs it)"
-        );
-        eprintln!("skipped: actionlint not installed (.ci/setup installs it)");
+    if !support::require(
+        "ACTIONLINT",
+        which_actionlint().is_some(),
+        "actionlint not installed (.ci/setup installs it)",
+    ) {
         return None;
     }
     let out = std::process::Command::new("actionlint")
@@ -233,12 +226,11 @@ fn rehearsal_runs_each_job_in_its_own_process_and_copy_handing_results_over() {
         });
         "#,
     );
-    let run = p
-        .command(&["ci", "--rehearse"])
+    p.xtask(&["ci", "--rehearse"])
         .env("MARKS", marks.path())
-        .output()
-        .unwrap();
-    Run::from(run).code(Exit::Ok).contains("2 passed");
+        .run()
+        .code(Exit::Ok)
+        .contains("2 passed");
     let read = |name: &str| std::fs::read_to_string(marks.path().join(name)).unwrap();
     assert_eq!(read("use.got"), r#"out/pack ["a", "b"] 3"#);
     // Two processes, two checkouts, neither the project itself.
@@ -351,17 +343,10 @@ fn rehearsal_of_the_example_service_ci_matches_a_plain_run() {
         all.extend_from_slice(args);
         let spec = format!("json={}", report.path().display());
         all.extend(["--report", &spec]);
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(&all)
-            .current_dir(&example)
-            .env("NO_COLOR", "1")
+        let run = support::xtask_in(&example, &all)
             .env("CARGO_TARGET_DIR", &target)
-            .env_remove("GITHUB_ACTIONS")
             .env_remove("XTASK_RESULTS")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        let run = Run::from(out);
+            .run();
         let text = std::fs::read_to_string(report.path()).unwrap_or_default();
         let report: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
             panic!("no report ({e})\n{}\n{}", run.stdout, run.stderr);
@@ -402,12 +387,9 @@ fn an_interrupted_rehearsal_leaves_no_process_and_no_copy_behind() {
         "#,
     );
     let child = p
-        .command(&["ci", "--rehearse"])
+        .xtask(&["ci", "--rehearse"])
         .env("MARKS", marks.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn();
     let xtask_pid = marks.path().join("xtask.pid");
     support::wait_for_file(&xtask_pid, std::time::Duration::from_secs(60));
     std::thread::sleep(std::time::Duration::from_millis(100));
