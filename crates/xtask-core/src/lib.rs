@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod cancel;
 pub mod critical_path;
+pub mod dir_lock;
 pub mod duration;
 pub mod durations;
 pub mod events;

@@ -41,6 +41,8 @@ pub struct Claim {
     pub cpu: Option<f64>,
     /// Nothing else active meanwhile.
     pub exclusive: bool,
+    /// A directory other xtask processes must not use meanwhile ([`crate::dir_lock`]).
+    pub dir_lock: Option<std::path::PathBuf>,
 }
 
 impl Claim {
@@ -50,6 +52,7 @@ impl Claim {
             lock: Some(format!("cargo build directory {build_dir}")),
             cpu: Some(f64::INFINITY),
             exclusive: false,
+            dir_lock: Some(build_dir.into()),
         }
     }
 
@@ -328,25 +331,38 @@ pub fn enter(pool: Arc<Pool>, job: usize) {
 }
 
 /// Holds a claim until dropped.
-pub struct ClaimGuard(Option<(Arc<Pool>, usize)>);
+pub struct ClaimGuard {
+    pool: Option<(Arc<Pool>, usize)>,
+    _dir: Option<crate::dir_lock::DirLock>,
+}
 
 impl Drop for ClaimGuard {
     fn drop(&mut self) {
-        if let Some((pool, id)) = self.0.take() {
+        if let Some((pool, id)) = self.pool.take() {
             pool.release(id);
         }
     }
 }
 
 /// Waits for `claim` on behalf of the calling thread's job, giving its slot back while it
-/// waits. Outside a scheduled job (the script's top level, other threads) it is granted at
-/// once: there is nothing to share with.
+/// waits. Outside a scheduled job (the script's top level, other threads) the pool grants it at
+/// once: there is nothing to share with. A directory lock is then taken in either case, since
+/// other processes are there to share with either way.
 pub fn claim(claim: Claim, token: &CancelToken) -> Result<ClaimGuard, String> {
-    let Some((pool, id)) = CURRENT.with(|c| c.borrow().clone()) else {
-        return Ok(ClaimGuard(None));
+    let dir = claim.dir_lock.clone();
+    let pool = match CURRENT.with(|c| c.borrow().clone()) {
+        Some((pool, id)) => {
+            pool.acquire(id, claim, token)?;
+            Some((pool, id))
+        }
+        None => None,
     };
-    pool.acquire(id, claim, token)?;
-    Ok(ClaimGuard(Some((pool, id))))
+    // Built before the directory lock, so that a cancelled wait still gives the pool back.
+    let mut guard = ClaimGuard { pool, _dir: None };
+    if let Some(dir) = dir {
+        guard._dir = crate::dir_lock::lock(&dir, token)?;
+    }
+    Ok(guard)
 }
 
 #[cfg(test)]
