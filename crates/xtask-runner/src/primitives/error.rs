@@ -5,10 +5,44 @@
 //! without Rhai. A registered function converts at its boundary with [`IntoScript::script`]
 //! (global functions: Rhai attaches the call position) or [`IntoScript::script_at`] (qualified
 //! calls such as `pg::query`, where Rhai does not, so the call site is attached here).
+//!
+//! [`CommandFailed`] is the failure every family that runs commands shares: the command did not
+//! run to its end, or ended failing. Area enums wrap it (`#[error(transparent)] Command(#[from] …)`).
 
 use rhai::{Dynamic, EvalAltResult, NativeCallContext, Position};
 
 use super::Result;
+use crate::process::Failure;
+
+/// A command that did not run to its end, or ended failing; the message names the command (as
+/// displayed argv).
+#[derive(Debug, thiserror::Error)]
+pub enum CommandFailed {
+    /// Its job was cancelled (fail-fast, Ctrl-C, a deadline) while it ran.
+    #[error("`{command}` was stopped: {reason}")]
+    Stopped { command: String, reason: String },
+    /// Not found, a bad directory, timed out; quick calls (git, scanners) that do not tell a
+    /// cancellation apart put it here too.
+    #[error("`{command}`: {failure}")]
+    NotRun {
+        command: String,
+        #[source]
+        failure: Failure,
+    },
+    /// It ran and ended failing; its output is in the job's log.
+    #[error("command failed with {status}: `{command}`")]
+    Exited { command: String, status: String },
+}
+
+impl CommandFailed {
+    /// Sorts `failure`: a cancelled command was stopped, any other did not run.
+    pub fn new(command: String, failure: Failure) -> Self {
+        match failure {
+            Failure::Cancelled { reason } => CommandFailed::Stopped { command, reason },
+            failure => CommandFailed::NotRun { command, failure },
+        }
+    }
+}
 
 /// The script error for any typed error: its message, at the given position.
 pub fn to_script(err: &dyn std::error::Error, position: Position) -> Box<EvalAltResult> {
@@ -44,6 +78,24 @@ mod tests {
     enum Sample {
         #[error("cluster {version} did not start: {reason}")]
         NotStarted { version: u32, reason: String },
+    }
+
+    #[test]
+    fn a_cancelled_command_was_stopped_and_any_other_failure_did_not_run() {
+        let cancelled = Failure::Cancelled {
+            reason: "interrupted".into(),
+        };
+        assert_eq!(
+            CommandFailed::new("cargo test".into(), cancelled).to_string(),
+            "`cargo test` was stopped: interrupted"
+        );
+        let missing = Failure::NotFound {
+            program: "npm".into(),
+        };
+        assert_eq!(
+            CommandFailed::new("npm ci".into(), missing).to_string(),
+            "`npm ci`: program not found: `npm` (is it installed and on PATH?)"
+        );
     }
 
     #[test]

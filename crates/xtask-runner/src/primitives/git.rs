@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module};
 
-use super::error::IntoScript as _;
+use super::error::{CommandFailed, IntoScript as _};
 use super::options::{self, result};
 use super::reference::{plain, Function};
 use super::Result;
-use crate::process::{display_argv, Failure, Spec};
+use crate::process::{display_argv, Spec};
 use crate::script::context;
 
 pub(crate) const FUNCTIONS: &[Function] = &[
@@ -92,12 +92,8 @@ fn lines(text: &str) -> Array {
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     /// It did not run to its end: not found, bad directory, cancelled, timed out.
-    #[error("`{argv}`: {failure}")]
-    NotRun {
-        argv: String,
-        #[source]
-        failure: Failure,
-    },
+    #[error(transparent)]
+    NotRun(#[from] CommandFailed),
     /// It ran and failed; `stderr` says why.
     #[error("`{argv}` failed with {status} in {}: {}", dir.display(), stderr.trim())]
     Failed {
@@ -131,8 +127,8 @@ pub fn capture(argv: &[String], dir: &Path) -> Answer<Captured> {
     };
     let answer = spec
         .output(&scope.token())
-        .map_err(|failure| CommandError::NotRun {
-            argv: display_argv(argv),
+        .map_err(|failure| CommandFailed::NotRun {
+            command: display_argv(argv),
             failure,
         })?;
     Ok(Captured {
@@ -342,7 +338,7 @@ pub fn parse_commit(sha: &str, subject: &str, body: &str) -> Commit {
 
 #[cfg(test)]
 mod tests {
-    use super::{capture_ok, git, parse_commit, CommandError};
+    use super::{capture_ok, git, parse_commit, CommandError, CommandFailed};
     use crate::script::context;
 
     #[test]
@@ -372,10 +368,10 @@ mod tests {
         let missing = ["no-such-program-xyz".to_string()];
         assert!(matches!(
             capture_ok(&missing, dir.path()),
-            Err(CommandError::NotRun {
+            Err(CommandError::NotRun(CommandFailed::NotRun {
                 failure: crate::process::Failure::NotFound { .. },
                 ..
-            })
+            }))
         ));
     }
 

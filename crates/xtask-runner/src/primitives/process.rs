@@ -3,11 +3,11 @@
 
 use rhai::{Array, Dynamic, Engine, Map};
 
-use super::error::IntoScript as _;
+use super::error::{CommandFailed, IntoScript as _};
 use super::options::{self, options, result, Duration, Vars};
 use super::{error, Result};
 use crate::events::Event;
-use crate::process::{self, display_argv, Failure, Spec};
+use crate::process::{self, display_argv, Spec};
 use crate::script::{context, Mode};
 
 options! {
@@ -134,14 +134,8 @@ pub enum RunError {
     /// The build directory could not be claimed; the resource pool's own words.
     #[error("{0}")]
     Claim(String),
-    #[error("`{argv}` was stopped: {reason}")]
-    Stopped { argv: String, reason: String },
-    #[error("`{argv}`: {failure}")]
-    NotRun {
-        argv: String,
-        #[source]
-        failure: Failure,
-    },
+    #[error(transparent)]
+    Command(#[from] CommandFailed),
     #[error("command failed with {status}: `{argv}`")]
     Failed {
         argv: String,
@@ -237,18 +231,7 @@ pub(crate) fn run_with(
     });
     let finished = match outcome {
         Ok(finished) => finished,
-        Err(Failure::Cancelled { reason }) => {
-            return Err(RunError::Stopped {
-                argv: display,
-                reason,
-            })
-        }
-        Err(failure) => {
-            return Err(RunError::NotRun {
-                argv: display,
-                failure,
-            })
-        }
+        Err(failure) => return Err(CommandFailed::new(display, failure).into()),
     };
     if !finished.success() && !allow_fail {
         return Err(RunError::Failed {

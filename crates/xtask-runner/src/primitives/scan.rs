@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use rhai::{FuncRegistration, Map, Module, NativeCallContext};
 
-use super::error::IntoScript as _;
+use super::error::{CommandFailed, IntoScript as _};
 use super::options::{self, options, result, Fields as _, Options as _};
 use super::reference::Function;
 use super::{at_call_site, error, Result};
@@ -85,12 +85,8 @@ pub struct Finding {
 /// What can go wrong in `scan::secrets`, findings included.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
-    #[error("`{command}`: {failure}")]
-    NotRun {
-        command: String,
-        #[source]
-        failure: Failure,
-    },
+    #[error(transparent)]
+    Command(#[from] CommandFailed),
     #[error("cannot create a temporary file: {0}")]
     TempFile(#[source] std::io::Error),
     #[error("{tool} failed with exit status {code}")]
@@ -223,10 +219,11 @@ fn capture(argv: Vec<String>, dir: &Path) -> Scanned<(i32, String)> {
             finished.code.unwrap_or(-1),
             String::from_utf8_lossy(&finished.stdout).into_owned(),
         )),
-        Err(failure) => Err(ScanError::NotRun {
+        Err(failure) => Err(CommandFailed::NotRun {
             command: display,
             failure,
-        }),
+        }
+        .into()),
     }
 }
 

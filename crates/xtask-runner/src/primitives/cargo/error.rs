@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::primitives::error::CommandFailed;
 use crate::process::Failure;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,16 +25,10 @@ pub enum CargoError {
     /// The build directory could not be claimed; the resource pool's own words.
     #[error("{0}")]
     Claim(String),
-    #[error("`{command}` was stopped: {reason}")]
-    Stopped { command: String, reason: String },
+    #[error(transparent)]
+    Command(#[from] CommandFailed),
     #[error("`{command}` timed out after {} (still fetching? this machine may be offline: pass `offline: true`)", crate::duration::format(*after))]
     FetchTimedOut { command: String, after: Duration },
-    #[error("`{command}`: {failure}")]
-    NotRun {
-        command: String,
-        #[source]
-        failure: Failure,
-    },
     /// Tests failed; `summary` counts them and names the first few with their place.
     #[error("`{command}`: {summary}")]
     TestsFailed { command: String, summary: String },

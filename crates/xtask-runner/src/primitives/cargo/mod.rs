@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
-use super::error::IntoScript as _;
+use super::error::{CommandFailed, IntoScript as _};
 use super::options::{self, options, result, Duration as OptDuration, Strings, Vars};
 use super::Result;
 use crate::events::{Event, Level, Severity};
@@ -603,24 +603,13 @@ fn execute(inv: Invocation, common: &Common) -> std::result::Result<Outcome, Car
         });
     let finished = match result {
         Ok(finished) => finished,
-        Err(Failure::Cancelled { reason }) => {
-            return Err(CargoError::Stopped {
-                command: display,
-                reason,
-            })
-        }
         Err(Failure::TimedOut { after }) if inv.fetches => {
             return Err(CargoError::FetchTimedOut {
                 command: display,
                 after,
             })
         }
-        Err(failure) => {
-            return Err(CargoError::NotRun {
-                command: display,
-                failure,
-            })
-        }
+        Err(failure) => return Err(CommandFailed::new(display, failure).into()),
     };
     parser.close();
     // Test binaries name files as rustc saw them (`xtask/../tests/x.rs`): show them like the
@@ -967,11 +956,7 @@ fn cargo_metadata(options: Map) -> Result<Map> {
     let finished = match process::execute(&spec, &scope.token(), sink) {
         Ok(finished) => finished,
         Err(failure) => {
-            return Err(CargoError::NotRun {
-                command: display,
-                failure,
-            })
-            .script()
+            return Err(CargoError::from(CommandFailed::new(display, failure))).script()
         }
     };
     if !finished.success() {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::error::DockerError;
 use crate::cancel::CancelToken;
+use crate::primitives::error::CommandFailed;
 use crate::process::{self, Failure, Spec};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -341,14 +342,7 @@ pub fn output_with(
                 .into_owned(),
         }),
         Err(Failure::NotFound { program }) => Err(DockerError::ClientNotFound { program }),
-        Err(Failure::Cancelled { reason }) => Err(DockerError::Stopped {
-            command: display,
-            reason,
-        }),
-        Err(failure) => Err(DockerError::NotRun {
-            command: display,
-            failure,
-        }),
+        Err(failure) => Err(CommandFailed::new(display, failure).into()),
     }
 }
 

@@ -2,7 +2,7 @@
 //! did not run or failed, an image over its size limit. Variants carry the image, platform,
 //! command or size they are about.
 
-use crate::process::Failure;
+use crate::primitives::error::CommandFailed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
@@ -13,17 +13,8 @@ pub enum DockerError {
         "docker client not found: `{program}` (install docker, or point XTASK_DOCKER at a client)"
     )]
     ClientNotFound { program: String },
-    #[error("`{command}` was stopped: {reason}")]
-    Stopped { command: String, reason: String },
-    #[error("`{command}`: {failure}")]
-    NotRun {
-        command: String,
-        #[source]
-        failure: Failure,
-    },
-    /// A streamed command (build, push) failed; its output is in the job's log.
-    #[error("command failed with {status}: `{command}`")]
-    Failed { command: String, status: String },
+    #[error(transparent)]
+    Command(#[from] CommandFailed),
     /// A quick command failed; `output` is the first lines it printed.
     #[error("`{command}` failed: {output}")]
     QuickFailed { command: String, output: String },

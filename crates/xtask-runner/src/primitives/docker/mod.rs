@@ -23,7 +23,7 @@ mod tags;
 
 use rhai::{Engine, FuncRegistration, Map, Module, NativeCallContext};
 
-use super::error::IntoScript as _;
+use super::error::{CommandFailed, IntoScript as _};
 use super::{at_call_site, Result};
 use crate::events::Level;
 use crate::process::{self, display_argv, Failure, Spec};
@@ -276,19 +276,13 @@ fn stream(
     };
     match process::execute(&spec, &scope.token(), sink) {
         Ok(done) if done.success() => Ok(()),
-        Ok(done) => Err(DockerError::Failed {
+        Ok(done) => Err(CommandFailed::Exited {
             command: display,
             status: done.describe(),
-        }),
-        Err(Failure::Cancelled { reason }) => Err(DockerError::Stopped {
-            command: display,
-            reason,
-        }),
+        }
+        .into()),
         Err(Failure::NotFound { program }) => Err(DockerError::ClientNotFound { program }),
-        Err(failure) => Err(DockerError::NotRun {
-            command: display,
-            failure,
-        }),
+        Err(failure) => Err(CommandFailed::new(display, failure).into()),
     }
 }
 

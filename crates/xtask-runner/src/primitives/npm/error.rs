@@ -4,7 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::process::Failure;
+use crate::primitives::error::CommandFailed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NpmError {
@@ -36,21 +36,13 @@ pub enum NpmError {
     },
     #[error("cannot create a temporary file: {0}")]
     TempFile(#[source] io::Error),
-    #[error("`{command}` was stopped: {reason}")]
-    Stopped { command: String, reason: String },
+    #[error(transparent)]
+    Command(#[from] CommandFailed),
     #[error("`{command}`: `{program}` is not installed (npm:: needs Node.js and npm on PATH)")]
     NotInstalled { command: String, program: String },
-    #[error("`{command}`: {failure}")]
-    NotRun {
-        command: String,
-        #[source]
-        failure: Failure,
-    },
     /// Tests failed; `summary` counts them and names the first few with their place.
     #[error("`{command}`: {summary}")]
     TestsFailed { command: String, summary: String },
-    #[error("command failed with {status}: `{command}`")]
-    Failed { command: String, status: String },
     #[error("line coverage {got:.2}% is below the minimum {min:.2}%")]
     CoverageBelow { got: f64, min: f64 },
     #[error("min_coverage: the test run printed no coverage table")]

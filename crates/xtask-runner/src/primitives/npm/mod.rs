@@ -15,7 +15,7 @@ use rhai::{Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::at_call_site;
 use super::cargo::test_results::TestReport;
-use super::error::IntoScript as _;
+use super::error::{CommandFailed, IntoScript as _};
 use super::options::{self, options, result, Duration as OptDuration, Number, Strings, Vars};
 use super::options::{Fields as _, Options as _};
 use super::reference::Function;
@@ -401,10 +401,10 @@ fn test(options: Map) -> Result<Map> {
             })
             .script();
         }
-        return Err(NpmError::Failed {
+        return Err(NpmError::from(CommandFailed::Exited {
             command: display,
             status: finished.describe(),
-        })
+        }))
         .script();
     }
     if let Some(Number(min)) = options.min_coverage {
@@ -495,18 +495,11 @@ fn execute(
     });
     match outcome {
         Ok(finished) => Ok((display, finished)),
-        Err(Failure::Cancelled { reason }) => Err(NpmError::Stopped {
-            command: display,
-            reason,
-        }),
         Err(Failure::NotFound { program }) => Err(NpmError::NotInstalled {
             command: display,
             program,
         }),
-        Err(failure) => Err(NpmError::NotRun {
-            command: display,
-            failure,
-        }),
+        Err(failure) => Err(CommandFailed::new(display, failure).into()),
     }
 }
 
@@ -524,10 +517,11 @@ fn check(
     common: &Common,
 ) -> std::result::Result<Map, NpmError> {
     if !finished.success() && !common.allow_fail {
-        return Err(NpmError::Failed {
+        return Err(CommandFailed::Exited {
             command: display.into(),
             status: finished.describe(),
-        });
+        }
+        .into());
     }
     Ok(options::to_map(&npm_result(display, finished)))
 }

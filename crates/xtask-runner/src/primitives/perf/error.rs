@@ -5,18 +5,12 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::process::Failure;
+use crate::primitives::error::CommandFailed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PerfError {
-    #[error("`{command}` was stopped: {reason}")]
-    Stopped { command: String, reason: String },
-    #[error("`{command}`: {failure}")]
-    NotRun {
-        command: String,
-        #[source]
-        failure: Failure,
-    },
+    #[error(transparent)]
+    Command(#[from] CommandFailed),
     /// `tail`: the end of a quiet run's output, on its own lines (empty for a streamed run).
     #[error("command failed with {status}: `{command}`{}", on_new_line(tail))]
     Failed {

@@ -32,10 +32,10 @@ use std::sync::{Arc, Mutex};
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module};
 use serde::{Deserialize, Serialize};
 
-use super::error::IntoScript as _;
+use super::error::{CommandFailed, IntoScript as _};
 use super::Result;
 use crate::events::{Event, Level};
-use crate::process::{self, display_argv, Failure, Finished, Spec, Usage};
+use crate::process::{self, display_argv, Finished, Spec, Usage};
 use crate::script::context::{self, JobScope};
 use crate::script::Mode;
 pub use error::PerfError;
@@ -304,18 +304,7 @@ pub(crate) fn exec(
     };
     let (finished, usage) = match process::execute_measured(&spec, &scope.token(), sink) {
         Ok(done) => done,
-        Err(Failure::Cancelled { reason }) => {
-            return Err(PerfError::Stopped {
-                command: display,
-                reason,
-            })
-        }
-        Err(failure) => {
-            return Err(PerfError::NotRun {
-                command: display,
-                failure,
-            })
-        }
+        Err(failure) => return Err(CommandFailed::new(display, failure).into()),
     };
     if !finished.success() {
         return Err(PerfError::Failed {
