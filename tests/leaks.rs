@@ -583,3 +583,30 @@ fn in_actions_not_run_lines_stay_outside_other_jobs_groups() {
     }
     run.contains("after-bad not run");
 }
+
+/// The harness's own promise: a background run its test drops without waiting (a failed
+/// assertion on the way) is stopped, and stopped the way a user would — its job's command
+/// goes with it.
+#[test]
+fn a_background_run_its_test_drops_is_stopped_with_its_commands() {
+    let p = Project::new().task(
+        "ci",
+        r#"
+        job("slow", || {
+            run(["sh", "-c", "echo $$ > job.pid; exec sleep 600"]);
+        });
+        "#,
+    );
+    let child = p.spawn(&["ci"]);
+    let runner = child.id() as i32;
+    let job = read_pid(&p, "job.pid");
+    drop(child);
+    assert!(
+        gone_within(runner, Duration::from_secs(10)),
+        "xtask {runner} outlived its dropped handle"
+    );
+    assert!(
+        gone_within(job, Duration::from_secs(10)),
+        "the job's command {job} outlived the run"
+    );
+}

@@ -13,10 +13,10 @@ mod xtask;
 pub use process::{gone_within, pid_alive, stdout_of, wait_for_file};
 pub use repo::{commit_all, git, git_with, init_repo};
 pub use skip::{docker_engine, installed, pg_servers, require, required, skip};
-pub use xtask::{xtask_in, Invocation};
+pub use xtask::{xtask_in, Invocation, Spawned};
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use xtask_core::exit::Exit;
 
 pub struct Project {
@@ -80,7 +80,7 @@ impl Project {
     }
 
     /// Starts xtask in the background, output piped.
-    pub fn spawn(&self, args: &[&str]) -> Child {
+    pub fn spawn(&self, args: &[&str]) -> Spawned {
         self.xtask(args).spawn()
     }
 

@@ -4,8 +4,10 @@
 
 use std::ffi::OsStr;
 use std::io::Write;
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use super::Run;
 
@@ -98,11 +100,60 @@ impl Invocation {
     }
 
     /// Starts xtask in the background, stdout and stderr piped.
-    pub fn spawn(self) -> Child {
-        self.command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn xtask")
+    pub fn spawn(self) -> Spawned {
+        Spawned(Some(
+            self.command()
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn xtask"),
+        ))
+    }
+}
+
+/// A background xtask that cannot outlive its test: a test that panics before it waits (a
+/// failed assertion, a poll that gave up) stops it on drop — SIGTERM, so it cleans up what it
+/// started, then SIGKILL if it is still there after 30 s — instead of leaving it running into
+/// the test's removed temp dir. A `Child` otherwise (`id`, `wait`, `try_wait`, pipes).
+pub struct Spawned(Option<Child>);
+
+impl Spawned {
+    pub fn wait_with_output(mut self) -> std::io::Result<Output> {
+        self.0.take().expect("not waited yet").wait_with_output()
+    }
+}
+
+impl Deref for Spawned {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("not waited yet")
+    }
+}
+
+impl DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("not waited yet")
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let Some(child) = self.0.as_mut() else {
+            return;
+        };
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        // SAFETY: a signal to the pid of a child not yet reaped, so not reused.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let asked = Instant::now();
+        while matches!(child.try_wait(), Ok(None)) {
+            if asked.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
