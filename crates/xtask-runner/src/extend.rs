@@ -3,7 +3,7 @@
 //! (run a command through the process layer, log to its job, mask a secret, clean up when the
 //! job ends).
 //!
-//! A function registered here is an ordinary Rhai function: an `Err` from [`error`] gets the
+//! A function registered here is an ordinary Rhai function: an `Err` from [`error()`] gets the
 //! script position of the call (`tasks/ci.rhai:4:5`), commands it starts with [`run`] are
 //! cancelled with their job (fail-fast, timeout, Ctrl-C) and their output is masked like any
 //! other.

@@ -681,7 +681,7 @@ fn json_rpc(url: &str, method: &str, params: Dynamic) -> Result<Dynamic> {
     json_rpc_call(url, method, params, &scope.token()).script()
 }
 
-/// [`json_rpc`] without the script: `params` already JSON.
+/// `json_rpc` without the script: `params` already JSON.
 pub fn json_rpc_call(
     url: &str,
     method: &str,

@@ -209,7 +209,7 @@ pub enum ServiceError {
         command: String,
         reason: String,
     },
-    /// Not ready in time, exited or stopped; `waited_for` as [`Ready::describe`] says it, `log`
+    /// Not ready in time, exited or stopped; `waited_for` as `Ready::describe` says it, `log`
     /// the tail of its output (or empty).
     #[error("{}{log}", not_ready(name, command, waited_for, wait))]
     NotReady {
