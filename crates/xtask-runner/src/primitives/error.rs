@@ -9,7 +9,7 @@
 //! [`CommandFailed`] is the failure every family that runs commands shares: the command did not
 //! run to its end, or ended failing. Area enums wrap it (`#[error(transparent)] Command(#[from] …)`).
 
-use rhai::{Dynamic, EvalAltResult, NativeCallContext, Position};
+use rhai::NativeCallContext;
 
 use super::Result;
 use crate::process::Failure;
@@ -44,14 +44,6 @@ impl CommandFailed {
     }
 }
 
-/// The script error for any typed error: its message, at the given position.
-pub fn to_script(err: &dyn std::error::Error, position: Position) -> Box<EvalAltResult> {
-    Box::new(EvalAltResult::ErrorRuntime(
-        Dynamic::from(err.to_string()),
-        position,
-    ))
-}
-
 /// Converts an area's `Result<T, E>` into a script result.
 pub trait IntoScript<T> {
     /// For global functions: Rhai fills in the call position.
@@ -62,11 +54,14 @@ pub trait IntoScript<T> {
 
 impl<T, E: std::error::Error> IntoScript<T> for std::result::Result<T, E> {
     fn script(self) -> Result<T> {
-        self.map_err(|e| to_script(&e, Position::NONE))
+        // The same runtime error a plain `primitives::error(msg)` makes: the typed error's
+        // message, positioned by Rhai or by `script_at`.
+        self.or_else(|e| super::error(e.to_string()))
     }
 
     fn script_at(self, ctx: &NativeCallContext) -> Result<T> {
-        self.map_err(|e| to_script(&e, ctx.call_position()))
+        // The one way a call site is attached, for typed and script errors alike.
+        super::at_call_site(ctx, self.script())
     }
 }
 
@@ -106,7 +101,7 @@ mod tests {
         });
         let err = failed.script().unwrap_err();
         match *err {
-            EvalAltResult::ErrorRuntime(message, _) => assert_eq!(
+            rhai::EvalAltResult::ErrorRuntime(message, _) => assert_eq!(
                 message.into_string().unwrap(),
                 "cluster 16 did not start: port in use"
             ),
