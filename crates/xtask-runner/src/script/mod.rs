@@ -406,7 +406,7 @@ fn matrix_value(value: &MatrixValue) -> Dynamic {
 /// An engine being built on another thread (see [`prepare_engine`]).
 static PREPARED: Mutex<Option<std::thread::JoinHandle<Engine>>> = Mutex::new(None);
 
-/// Starts building the engine on another thread, so that registering the standard library and
+/// Starts building the engine on other threads, so that registering Rhai's standard library and
 /// every primitive family (most of a short run's start-up) overlaps with parsing the command
 /// line, finding the project and setting up reporters. The next [`Host::new`] takes it; without
 /// this call, or if the thread cannot start, the host builds its engine itself. Extensions
@@ -416,7 +416,16 @@ pub fn prepare_engine() {
     if slot.is_none() {
         *slot = std::thread::Builder::new()
             .name("engine".into())
-            .spawn(new_engine)
+            .spawn(|| {
+                // The standard library is the larger half: it builds on a thread of its own
+                // while this one registers the primitives.
+                let standard = std::thread::Builder::new()
+                    .name("engine-std".into())
+                    .spawn(standard_library)
+                    .ok();
+                let engine = engine_without_standard_library();
+                with_standard_library(engine, standard.and_then(|s| s.join().ok()))
+            })
             .ok();
     }
 }
@@ -432,7 +441,33 @@ fn build_engine(root: &std::path::Path) -> Engine {
 
 /// The engine every task runs in, but for where it finds `lib/` modules.
 fn new_engine() -> Engine {
-    let mut engine = Engine::new();
+    with_standard_library(engine_without_standard_library(), None)
+}
+
+/// Rhai's standard library (strings, arrays, maps, maths, time): what `Engine::new` adds to a
+/// raw engine.
+fn standard_library() -> rhai::Shared<rhai::Module> {
+    use rhai::packages::Package;
+    rhai::packages::StandardPackage::new().as_shared_module()
+}
+
+/// Adds the standard library, built here unless given. It goes in front of the primitives'
+/// namespace exactly where `Engine::new` puts it, so functions resolve as they would there.
+fn with_standard_library(
+    mut engine: Engine,
+    standard: Option<rhai::Shared<rhai::Module>>,
+) -> Engine {
+    engine.register_global_module(standard.unwrap_or_else(standard_library));
+    engine
+}
+
+/// The engine as `Engine::new` configures it (but for the standard library), with the limits,
+/// hooks and every primitive family.
+fn engine_without_standard_library() -> Engine {
+    let mut engine = Engine::new_raw();
+    // What `Engine::new` sets besides the standard library (its module resolver is replaced
+    // by `lib/`'s, its print and debug by the hooks below).
+    engine.set_max_strings_interned(256);
     // Set explicitly: debug builds otherwise allow only 8 nested calls.
     engine.set_max_call_levels(64);
     engine.set_max_expr_depths(128, 64);
