@@ -24,3 +24,4 @@ pub mod scheduler;
 pub mod signals;
 pub mod suggest;
 pub mod utc;
+mod workers;

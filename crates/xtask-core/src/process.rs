@@ -235,10 +235,18 @@ fn run(
     {
         let sink = Arc::clone(&sink);
         let drained_tx = drained_tx.clone();
-        thread::spawn(move || {
+        // A helper kept for the next command: a thread of its own per command costs more
+        // than a short command's output.
+        let pump = move || {
             pump_lines(out_reader, &*sink);
             let _ = drained_tx.send(());
-        });
+        };
+        if let Err(e) = crate::workers::spawn(pump) {
+            // Nothing would read its output: stop the command rather than leave it running.
+            cancel::signal_group(pgid, libc::SIGKILL);
+            let _ = child.wait();
+            return Err(Failure::Io(e));
+        }
     }
     let captured = stdout_reader.map(|mut reader| {
         thread::spawn(move || {
@@ -327,7 +335,17 @@ fn command(spec: &Spec) -> Result<Command, Failure> {
         }
         Err(e) => return Err(Failure::Io(e)),
     };
-    let mut command = Command::new(executable);
+    // Started by its path when PATH names it: otherwise the spawn tries `execve` in every
+    // directory before it (each failed try costs the kernel a new address space and a copy of
+    // the arguments and environment), on every command.
+    let mut command = match find_on_path(spec) {
+        Some(found) => {
+            let mut command = Command::new(found);
+            command.arg0(program);
+            command
+        }
+        None => Command::new(executable),
+    };
     command
         .args(args)
         // Own process group: Ctrl-C in the terminal reaches only us, and we can signal the
@@ -421,6 +439,36 @@ fn executable(program: &str, changes_dir: bool) -> io::Result<OsString> {
         return path.canonicalize().map(Into::into);
     }
     Ok(program.into())
+}
+
+/// Where a command's program is on the PATH it runs with (`spec`'s own, else the inherited
+/// one): the first directory holding an executable file of that name, as `execvp` would find
+/// it. `None` for a path (`./x`, `/bin/x`), a relative PATH entry (the child resolves it from
+/// its own directory), or a program PATH does not have: the spawn then searches as it always
+/// did, and reports what it did not find.
+pub fn find_on_path(spec: &Spec) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let program = spec.argv.first()?;
+    if program.is_empty() || program.contains('/') {
+        return None;
+    }
+    let path = match spec.env.iter().rev().find(|(k, _)| k == "PATH") {
+        Some((_, value)) => OsString::from(value.clone()?),
+        None => std::env::var_os("PATH")?,
+    };
+    for dir in std::env::split_paths(&path) {
+        if dir.is_relative() {
+            return None;
+        }
+        let candidate = dir.join(program);
+        match std::fs::metadata(&candidate) {
+            Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => {
+                return Some(candidate)
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Gives the output pipe room for a megabyte, so a program printing a lot is not stopped at
@@ -561,6 +609,65 @@ fn read_into_spare(reader: &os_pipe::PipeReader, buf: &mut Vec<u8>) -> io::Resul
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    fn program_in(dir: &Path, name: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    fn with_path(program: &str, path: &str) -> Spec {
+        Spec {
+            argv: vec![program.into()],
+            env: vec![("PATH".into(), Some(path.into()))],
+            ..Spec::default()
+        }
+    }
+
+    #[test]
+    fn a_program_is_found_where_execvp_would_find_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (first, second) = (tmp.path().join("a"), tmp.path().join("b"));
+        std::fs::create_dir_all(&first).unwrap();
+        std::fs::create_dir_all(&second).unwrap();
+        // Not executable in the first directory: execvp goes on to the next.
+        program_in(&first, "tool", 0o644);
+        let runnable = program_in(&second, "tool", 0o755);
+        std::fs::create_dir(first.join("sub")).unwrap();
+        let path = format!("{}:{}", first.display(), second.display());
+        assert_eq!(
+            find_on_path(&with_path("tool", &path)),
+            Some(runnable.clone())
+        );
+        // A directory of that name is not a program either.
+        assert_eq!(find_on_path(&with_path("sub", &path)), None);
+        assert_eq!(find_on_path(&with_path("missing", &path)), None);
+        // Paths and relative PATH entries are left to the spawn, as before.
+        assert_eq!(find_on_path(&with_path("./tool", &path)), None);
+        let relative = format!("rel:{}", second.display());
+        assert_eq!(find_on_path(&with_path("tool", &relative)), None);
+        let empty_entry = format!(":{}", second.display());
+        assert_eq!(find_on_path(&with_path("tool", &empty_entry)), None);
+    }
+
+    #[test]
+    fn a_program_found_on_path_runs_with_the_name_it_was_given() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A shell under another name: `-c 'echo $0'` prints the argv[0] it was started with.
+        std::os::unix::fs::symlink("/bin/sh", tmp.path().join("tool")).unwrap();
+        let spec = Spec {
+            argv: vec!["tool".into(), "-c".into(), "echo $0".into()],
+            ..with_path("tool", &tmp.path().display().to_string())
+        };
+        assert!(find_on_path(&spec).is_some());
+        let answer = spec.output(&CancelToken::new()).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&answer.finished.stdout).trim(),
+            "tool"
+        );
+    }
 
     fn collect() -> (Sink, Arc<Mutex<Vec<u8>>>) {
         let out = Arc::new(Mutex::new(Vec::new()));

@@ -13,6 +13,7 @@ use crate::events::{Event, EventBus, JobSummary, Outcome};
 use crate::graph::{Plan, PlannedJob};
 use crate::resources::{self, Pool};
 use crate::signals;
+use crate::workers::Workers;
 
 /// Runs one job's body. Implemented by the script host; tests can supply their own.
 pub trait JobRunner: Send + Sync + 'static {
@@ -100,6 +101,7 @@ pub fn run(
             let _ = wake.send(Message::Wake);
         })
     }));
+    let workers = Workers::new(WORKER_STACK, done_tx.clone());
     // Ready jobs are tried in this order: the critical path first, then plan order.
     let mut order: Vec<usize> = (0..n).collect();
     if options.priority.len() == n {
@@ -150,13 +152,13 @@ pub fn run(
                         .iter()
                         .map(|&n| (plan.jobs[n].name.clone(), fingerprints[n].clone()))
                         .collect();
-                    spawn_worker(
+                    start_job(
+                        &workers,
                         plan.jobs[id].clone(),
                         Arc::clone(&pool),
                         token,
                         Arc::clone(&runner),
                         bus.clone(),
-                        done_tx.clone(),
                         (options.cache.clone(), needs),
                     );
                 }
@@ -279,45 +281,34 @@ type CacheInput = (
     Vec<(String, Option<String>)>,
 );
 
-fn spawn_worker(
+/// Runs the job on a worker thread; a job no thread could be started for fails.
+fn start_job(
+    workers: &Workers<Message>,
     job: PlannedJob,
     pool: Arc<Pool>,
     token: CancelToken,
     runner: Arc<dyn JobRunner>,
     bus: EventBus,
-    done: mpsc::Sender<Message>,
     (cache, needs): CacheInput,
 ) {
     let id = job.id;
-    let name = format!("job-{id}");
-    let spawned = thread::Builder::new()
-        .name(name)
-        .stack_size(WORKER_STACK)
-        .spawn({
-            let done = done.clone();
-            let token = token.clone();
-            move || {
-                resources::enter(pool, job.id);
-                let run = || run_with_retries(&job, &token, &*runner, &bus);
-                let (outcome, attempts, fingerprint) = match &cache {
-                    Some(cache) => cache.run_job(&job, &needs, &*runner, &bus, run),
-                    None => {
-                        let (outcome, attempts) = run();
-                        (outcome, attempts, None)
-                    }
-                };
-                let _ = done.send(Message::Done(job.id, outcome, attempts, fingerprint));
+    let work = Box::new(move || {
+        resources::enter(pool, job.id);
+        let run = || run_with_retries(&job, &token, &*runner, &bus);
+        let (outcome, attempts, fingerprint) = match &cache {
+            Some(cache) => cache.run_job(&job, &needs, &*runner, &bus, run),
+            None => {
+                let (outcome, attempts) = run();
+                (outcome, attempts, None)
             }
-        });
-    if let Err(e) = spawned {
-        let _ = done.send(Message::Done(
-            id,
-            Outcome::Failed {
-                error: format!("could not start a worker thread: {e}"),
-            },
-            0,
-            None,
-        ));
+        };
+        Message::Done(job.id, outcome, attempts, fingerprint)
+    });
+    if let Err(e) = workers.run("job", work) {
+        let outcome = Outcome::Failed {
+            error: format!("could not start a worker thread: {e}"),
+        };
+        workers.report(Message::Done(id, outcome, 0, None));
     }
 }
 

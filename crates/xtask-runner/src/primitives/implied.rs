@@ -92,6 +92,9 @@ fn program(spec: &Spec) {
     let dir = spec.dir.clone().unwrap_or_default();
     let found = if name.contains('/') {
         Some(dir.join(name))
+    } else if let Some(found) = crate::process::find_on_path(spec) {
+        // Exactly the file the command starts (see `find_on_path`).
+        Some(found)
     } else {
         let path = spec
             .env
