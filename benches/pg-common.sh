@@ -2,18 +2,25 @@
 # Sets `root`, `profile`, `xtask` (the binary, built) and `work` (a temporary directory removed on
 # exit, with `tasks/`), and defines the helpers below. Needs XTASK_PG_PATH (provisioned with
 # .ci/provision-postgres.sh when unset). XTASK_BENCH_PROFILE=release measures the release binary;
-# the default is the dev build `cargo xtask` runs.
+# the default is the dev build `cargo xtask` runs; XTASK_BENCH_BIN=path runs that binary instead
+# (nothing is built).
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [[ -z ${XTASK_PG_PATH:-} ]]; then
   eval "export $(bash "$root/.ci/provision-postgres.sh" | tail -n1)"
 fi
 profile=${XTASK_BENCH_PROFILE:-debug}
-case $profile in
-  debug) cargo build --quiet --manifest-path "$root/Cargo.toml" -p xtask-cli ;;
-  release) cargo build --quiet --release --manifest-path "$root/Cargo.toml" -p xtask-cli ;;
-  *) echo "XTASK_BENCH_PROFILE must be debug or release" >&2; exit 2 ;;
-esac
-xtask="${CARGO_TARGET_DIR:-$root/target}/$profile/xtask"
+if [[ -n ${XTASK_BENCH_BIN:-} ]]; then
+  # A binary built elsewhere (an older commit's, copied aside): for A/B comparisons.
+  xtask=$(realpath "$XTASK_BENCH_BIN")
+  profile="$xtask"
+else
+  case $profile in
+    debug) cargo build --quiet --manifest-path "$root/Cargo.toml" -p xtask-cli ;;
+    release) cargo build --quiet --release --manifest-path "$root/Cargo.toml" -p xtask-cli ;;
+    *) echo "XTASK_BENCH_PROFILE must be debug or release" >&2; exit 2 ;;
+  esac
+  xtask="${CARGO_TARGET_DIR:-$root/target}/$profile/xtask"
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -6,6 +6,7 @@
 #   bash benches/pg-history.sh [runs] [migrations]     (default 3 runs, 300 migrations)
 #   XTASK_BENCH_PROFILE=release bash benches/pg-history.sh   (the release binary; default: the
 #                                                             dev build `cargo xtask` runs)
+#   XTASK_BENCH_BIN=/tmp/xtask.old bash benches/pg-history.sh   (that binary: A/B runs)
 #   XTASK_PG_NARROW=off bash benches/pg-history.sh   (every step-wise read a full snapshot, as
 #                                                     before the narrowed reads: for comparison)
 #
