@@ -14,11 +14,23 @@ use std::thread;
 /// A job's work: what it returns is sent to the scheduler once the worker is free again.
 pub type Work<M> = Box<dyn FnOnce() -> M + Send>;
 
-/// The workers of one scheduler run. Dropping it lets the idle ones end.
+/// The workers of one scheduler run. Dropping it ends the idle ones, and the busy ones when
+/// their job is done.
 pub struct Workers<M: Send + 'static> {
-    idle: Arc<Mutex<Vec<Sender<Work<M>>>>>,
+    /// Held here only (workers keep a weak reference): the mailboxes in it are the only way
+    /// to reach an idle worker, so dropping the list is what lets them end.
+    idle: Arc<Mutex<Vec<Mailbox<M>>>>,
     done: Sender<M>,
     stack_size: usize,
+}
+
+/// How a job reaches a worker. Each worker has one, which travels with the job it is handed
+/// and goes back on the idle list when the job is done.
+struct Mailbox<M>(Sender<Assignment<M>>);
+
+struct Assignment<M> {
+    work: Work<M>,
+    mailbox: Mailbox<M>,
 }
 
 impl<M: Send + 'static> Workers<M> {
@@ -42,32 +54,37 @@ impl<M: Send + 'static> Workers<M> {
         let mut work = work;
         loop {
             let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let Some(worker) = idle else { break };
-            match worker.send(work) {
+            let Some(Mailbox(worker)) = idle else { break };
+            let mailbox = Mailbox(worker.clone());
+            match worker.send(Assignment { work, mailbox }) {
                 Ok(()) => return Ok(()),
-                // That worker has ended (the scheduler it sent to is gone): try the next.
-                Err(SendError(back)) => work = back,
+                // That worker has ended (a job of its panicked): try the next.
+                Err(SendError(back)) => work = back.work,
             }
         }
-        let (tx, rx) = mpsc::channel::<Work<M>>();
-        let idle = Arc::clone(&self.idle);
+        let (tx, rx) = mpsc::channel::<Assignment<M>>();
+        let idle = Arc::downgrade(&self.idle);
         let done = self.done.clone();
+        let first = Assignment {
+            work,
+            mailbox: Mailbox(tx),
+        };
         thread::Builder::new()
             .name(name.to_string())
             .stack_size(self.stack_size)
             .spawn(move || {
-                let mut next = Some(work);
-                while let Some(work) = next.take() {
+                let mut next = Some(first);
+                while let Some(Assignment { work, mailbox }) = next.take() {
                     let result = work();
                     // Idle before the scheduler hears of the result: the job it starts next
                     // (a dependent, often) then finds this worker instead of starting a thread.
-                    idle.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(tx.clone());
+                    // When the run is over (no list) the mailbox is dropped and `recv` ends.
+                    if let Some(idle) = idle.upgrade() {
+                        idle.lock().unwrap_or_else(|e| e.into_inner()).push(mailbox);
+                    }
                     if done.send(result).is_err() {
                         return;
                     }
-                    // Ends when the scheduler run is over and dropped its `Workers`.
                     next = rx.recv().ok();
                 }
             })?;
@@ -189,6 +206,19 @@ mod tests {
             }
         }
         assert_eq!(ids.len(), 1, "one helper ran all five tasks");
+    }
+
+    #[test]
+    fn dropping_the_workers_ends_their_threads() {
+        let (tx, rx) = mpsc::channel::<u32>();
+        let workers = Workers::new(64 * 1024, tx);
+        workers.run("w", Box::new(|| 1)).unwrap();
+        assert_eq!(rx.recv().unwrap(), 1);
+        drop(workers);
+        // The worker holds a sender of `rx`: the channel disconnects once its thread ended
+        // (were it still waiting for work, this would time out instead).
+        let after = rx.recv_timeout(std::time::Duration::from_secs(60));
+        assert_eq!(after, Err(mpsc::RecvTimeoutError::Disconnected));
     }
 
     #[test]
