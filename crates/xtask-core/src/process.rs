@@ -444,12 +444,13 @@ fn executable(program: &str, changes_dir: bool) -> io::Result<OsString> {
 /// Where a command's program is on the PATH it runs with (`spec`'s own, else the inherited
 /// one): the first directory holding an executable file of that name, as `execvp` would find
 /// it. `None` for a path (`./x`, `/bin/x`), a relative PATH entry (the child resolves it from
-/// its own directory), or a program PATH does not have: the spawn then searches as it always
-/// did, and reports what it did not find.
+/// its own directory), a command run as another user (what it may execute is not what we
+/// may), or a program PATH does not have: the spawn then searches as it always did, and
+/// reports what it did not find.
 pub fn find_on_path(spec: &Spec) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let program = spec.argv.first()?;
-    if program.is_empty() || program.contains('/') {
+    if program.is_empty() || program.contains('/') || spec.user.is_some() {
         return None;
     }
     let path = match spec.env.iter().rev().find(|(k, _)| k == "PATH") {
@@ -650,6 +651,12 @@ mod tests {
         assert_eq!(find_on_path(&with_path("tool", &relative)), None);
         let empty_entry = format!(":{}", second.display());
         assert_eq!(find_on_path(&with_path("tool", &empty_entry)), None);
+        // Another user's search is the child's own: it may not execute what we may.
+        let as_other = Spec {
+            user: Some((65534, 65534)),
+            ..with_path("tool", &path)
+        };
+        assert_eq!(find_on_path(&as_other), None);
     }
 
     #[test]
