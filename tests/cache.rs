@@ -365,6 +365,61 @@ impl Drop for Image {
 }
 
 #[test]
+fn the_cargo_jobs_of_a_run_share_one_metadata_and_one_version_query() {
+    // A `cargo` first on PATH that logs how it was called, then runs the real one.
+    let real_cargo = support::stdout_of(
+        std::process::Command::new("sh").args(["-c", "command -v cargo"]),
+        "finding cargo",
+    );
+    let stub = tempfile::tempdir().unwrap();
+    let log = stub.path().join("calls");
+    std::fs::write(
+        stub.path().join("cargo"),
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real_cargo.trim()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        stub.path().join("cargo"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    // `cargo::doc` sets RUSTDOCFLAGS for its command: that must not make a second version query.
+    let p = Project::new()
+        .task(
+            "ci",
+            "job(\"build\", || cargo::build());\njob(\"clippy\", || cargo::clippy());\njob(\"doc\", || cargo::doc());\n",
+        )
+        .file(
+            "Cargo.toml",
+            "[package]\nname = \"fixture\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+        )
+        .file("src/lib.rs", "//! A fixture.\n");
+    let path = format!(
+        "{}:{}",
+        stub.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    p.xtask(&["ci"])
+        .env("PATH", path)
+        .env_remove("CARGO_TARGET_DIR")
+        .run()
+        .code(Exit::Ok)
+        .contains("ci: 3 passed");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let count = |prefix: &str| calls.lines().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!(count("metadata "), 1, "one `cargo metadata`:\n{calls}");
+    assert_eq!(count("-V"), 1, "one `cargo -V`:\n{calls}");
+    assert_eq!(count("build "), 1, "{calls}");
+    assert_eq!(count("clippy "), 1, "{calls}");
+    assert_eq!(count("doc "), 1, "{calls}");
+}
+
+#[test]
 fn a_docker_build_depends_on_its_context_after_dockerignore_and_its_dockerfile() {
     if !support::docker_engine() {
         return;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::check;
@@ -35,8 +35,9 @@ pub struct Session {
     stat: StatCache,
     /// Never an input: the cache itself and the target directory.
     skip: Vec<PathBuf>,
-    /// Query command → digest of its output, once per run.
-    commands: Mutex<HashMap<String, Option<String>>>,
+    /// Query command → digest of its output, once per run. Jobs that start together (four
+    /// cargo jobs all recording `rustc -vV`) wait for one run of the command, not one each.
+    commands: Mutex<HashMap<String, Arc<OnceLock<Option<String>>>>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -98,10 +99,11 @@ impl Session {
         dir: Option<&str>,
         digest: &str,
     ) {
+        let known = OnceLock::from(Some(digest.to_string()));
         self.commands
             .lock()
             .unwrap()
-            .insert(Self::command_key(argv, env, dir), Some(digest.to_string()));
+            .insert(Self::command_key(argv, env, dir), Arc::new(known));
     }
 
     /// The digest of what a query command prints now (`None` when it cannot run or fails).
@@ -112,9 +114,22 @@ impl Session {
         dir: Option<&str>,
     ) -> Option<String> {
         let key = Self::command_key(argv, env, dir);
-        if let Some(known) = self.commands.lock().unwrap().get(&key) {
-            return known.clone();
-        }
+        let cell = self
+            .commands
+            .lock()
+            .unwrap()
+            .entry(key)
+            .or_default()
+            .clone();
+        cell.get_or_init(|| self.run_query(argv, env, dir)).clone()
+    }
+
+    fn run_query(
+        &self,
+        argv: &[String],
+        env: &[(String, Option<String>)],
+        dir: Option<&str>,
+    ) -> Option<String> {
         let spec = crate::process::Spec {
             argv: argv.to_vec(),
             env: env.to_vec(),
@@ -127,12 +142,10 @@ impl Session {
         crate::signals::watch(&token);
         let result = crate::process::execute(&spec, &token, Arc::new(|_| {}));
         crate::signals::unwatch(&token);
-        let digest = match result {
+        match result {
             Ok(done) => Some(output_digest(&done.stdout, done.success())),
             Err(_) => None,
-        };
-        self.commands.lock().unwrap().insert(key, digest.clone());
-        digest
+        }
     }
 
     fn forced(&self, job: &PlannedJob) -> bool {

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::cache::files::FileSet;
 use crate::cache::recording;
@@ -205,15 +205,32 @@ pub fn cargo(sub: &str, spec: &Spec, toolchain: Option<&str>) {
         };
         recording::env(&name, value.as_deref());
     }
+    // The versions depend on which toolchain is picked, not on the command's flags: with only
+    // those variables, every cargo job of a run shares one `rustc -vV` and one `cargo -V`.
+    let picks_toolchain: Vec<(String, Option<String>)> = spec
+        .env
+        .iter()
+        .filter(|(k, _)| TOOLCHAIN_ENV.contains(&k.as_str()))
+        .cloned()
+        .collect();
     let mut rustc = vec!["rustc".to_string()];
     rustc.extend(toolchain.map(|t| format!("+{t}")));
     rustc.push("-vV".into());
-    recording::command(&rustc, &spec.env, Some(&dir));
+    recording::command(&rustc, &picks_toolchain, Some(&dir));
     let mut cargo = vec!["cargo".to_string()];
     cargo.extend(toolchain.map(|t| format!("+{t}")));
     cargo.push("-V".into());
-    recording::command(&cargo, &spec.env, Some(&dir));
+    recording::command(&cargo, &picks_toolchain, Some(&dir));
 }
+
+/// Variables that choose which `rustc` and `cargo` run (rustup's proxies read the first three).
+const TOOLCHAIN_ENV: &[&str] = &[
+    "RUSTUP_TOOLCHAIN",
+    "RUSTUP_HOME",
+    "CARGO_HOME",
+    "PATH",
+    "RUSTC",
+];
 
 struct Workspace {
     root: PathBuf,
@@ -224,20 +241,20 @@ struct Workspace {
     files: Vec<PathBuf>,
 }
 
-/// `cargo metadata --no-deps` for a directory, once per run.
-fn workspace(dir: &Path) -> Option<std::sync::Arc<Workspace>> {
-    static KNOWN: Mutex<Option<HashMap<PathBuf, Option<std::sync::Arc<Workspace>>>>> =
-        Mutex::new(None);
-    if let Some(known) = KNOWN.lock().unwrap().get_or_insert_default().get(dir) {
-        return known.clone();
-    }
-    let found = read_workspace(dir).map(std::sync::Arc::new);
-    KNOWN
+/// `cargo metadata --no-deps` for a directory, once per run: cargo jobs that start together
+/// wait for one `cargo metadata` rather than running one each.
+fn workspace(dir: &Path) -> Option<Arc<Workspace>> {
+    type Known = HashMap<PathBuf, Arc<OnceLock<Option<Arc<Workspace>>>>>;
+    static KNOWN: Mutex<Option<Known>> = Mutex::new(None);
+    let cell = KNOWN
         .lock()
         .unwrap()
         .get_or_insert_default()
-        .insert(dir.to_path_buf(), found.clone());
-    found
+        .entry(dir.to_path_buf())
+        .or_default()
+        .clone();
+    cell.get_or_init(|| read_workspace(dir).map(Arc::new))
+        .clone()
 }
 
 /// `cargo metadata` as the runner reads a workspace: its own packages, offline.
