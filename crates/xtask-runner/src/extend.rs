@@ -38,6 +38,9 @@ impl Xtask {
     /// Adds functions or modules to every engine the runner builds (the task's, and the one
     /// `xtask definitions` documents), after the built-in families, so a name registered here
     /// overloads or shadows a built-in one.
+    ///
+    /// Scripts have one integer type, `i64` (Rhai's `only_i64`): take and return `i64` (and
+    /// `f64`), since a script has no way to pass a `u32` and no operators for one it is given.
     pub fn register(mut self, extension: impl Fn(&mut Engine) + Send + Sync + 'static) -> Xtask {
         self.extensions.push(Arc::new(extension));
         self
