@@ -28,6 +28,7 @@ pub struct Recorded {
 struct Recorder {
     session: Arc<Session>,
     recorded: Recorded,
+    pending: Vec<PendingCommand>,
 }
 
 thread_local! {
@@ -40,13 +41,21 @@ pub fn begin(session: Arc<Session>) {
         *c.borrow_mut() = Some(Recorder {
             session,
             recorded: Recorded::default(),
+            pending: Vec::new(),
         })
     });
 }
 
-/// Stops recording and returns what was recorded.
+/// Stops recording and returns what was recorded, once the queries it started have answered.
 pub fn end() -> Option<Recorded> {
-    CURRENT.with(|c| c.borrow_mut().take().map(|r| r.recorded))
+    let recorder = CURRENT.with(|c| c.borrow_mut().take())?;
+    let Recorder {
+        session,
+        mut recorded,
+        pending,
+    } = recorder;
+    settle(&session, &mut recorded, pending);
+    Some(recorded)
 }
 
 pub fn is_recording() -> bool {
@@ -148,27 +157,50 @@ pub fn command_output(
     });
 }
 
-/// A query command's output, run now (once per run for the same command).
+/// A query command's output (`rustc -vV`), once per run for the same command. It starts now on
+/// a helper thread, beside the job's own command, and the job's record waits for it at
+/// [`end`]: the version checks of a cargo job are off its critical path.
 pub fn command(argv: &[String], env: &[(String, Option<String>)], dir: Option<&Path>) {
-    with(|session, r| {
-        let dir = dir.map(|d| files::relative(session.root(), d));
-        let Some(digest) = session.command_digest(argv, env, dir.as_deref()) else {
-            r.volatile.push(format!(
-                "`{}` could not be run to fingerprint it",
-                argv.join(" ")
-            ));
-            return;
-        };
-        push(
-            r,
-            Fact::Command {
+    CURRENT.with(|c| {
+        if let Some(r) = c.borrow_mut().as_mut() {
+            let dir = dir.map(|d| files::relative(r.session.root(), d));
+            Session::prefetch_command(&r.session, argv, env, dir.as_deref());
+            r.pending.push(PendingCommand {
                 argv: argv.to_vec(),
                 env: env.to_vec(),
                 dir,
-                digest,
-            },
-        );
+            });
+        }
     });
+}
+
+/// A query started by [`command`] whose digest the record still needs.
+struct PendingCommand {
+    argv: Vec<String>,
+    env: Vec<(String, Option<String>)>,
+    dir: Option<String>,
+}
+
+fn settle(session: &Session, recorded: &mut Recorded, pending: Vec<PendingCommand>) {
+    for PendingCommand { argv, env, dir } in pending {
+        match session.command_digest(&argv, &env, dir.as_deref()) {
+            Some(digest) => push(
+                recorded,
+                Fact::Command {
+                    argv,
+                    env,
+                    dir,
+                    digest,
+                },
+            ),
+            None => {
+                let why = format!("`{}` could not be run to fingerprint it", argv.join(" "));
+                if !recorded.volatile.contains(&why) {
+                    recorded.volatile.push(why);
+                }
+            }
+        }
+    }
 }
 
 /// Effects outside the tree: see [`Recorded::volatile`].

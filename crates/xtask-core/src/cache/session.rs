@@ -124,6 +124,32 @@ impl Session {
         cell.get_or_init(|| self.run_query(argv, env, dir)).clone()
     }
 
+    /// Starts a query command on a helper thread unless this run already has (or is getting)
+    /// its answer; [`Session::command_digest`] then waits for it. Without a thread, the
+    /// answer is left to `command_digest`, which runs the query itself.
+    pub fn prefetch_command(
+        session: &Arc<Session>,
+        argv: &[String],
+        env: &[(String, Option<String>)],
+        dir: Option<&str>,
+    ) {
+        let cell = session
+            .commands
+            .lock()
+            .unwrap()
+            .entry(Self::command_key(argv, env, dir))
+            .or_default()
+            .clone();
+        if cell.get().is_some() {
+            return;
+        }
+        let session = Arc::clone(session);
+        let (argv, env, dir) = (argv.to_vec(), env.to_vec(), dir.map(str::to_string));
+        let _ = crate::workers::spawn(move || {
+            cell.get_or_init(|| session.run_query(&argv, &env, dir.as_deref()));
+        });
+    }
+
     fn run_query(
         &self,
         argv: &[String],
