@@ -4,6 +4,8 @@
 //!
 //! Digests are taken when the primitive is called, before its command runs: a file edited
 //! while the job runs then differs on the next check, so the job runs again (never the reverse).
+//! A query command (`rustc -vV`) starts then too, but may answer while the job's command runs;
+//! either answer is safe, since one that changed is a difference the next check sees.
 
 use std::cell::RefCell;
 use std::path::Path;
