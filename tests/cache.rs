@@ -269,11 +269,8 @@ job("notes", #{ inputs: ["notes.md"] }, || run(["cat", "notes.md"]));
         .file("notes.md", "notes\n");
     // Outside the package: a file in it would be a change of its own.
     let stub_dir = tempfile::tempdir().unwrap();
-    std::fs::write(stub_dir.path().join("rustc"), stub).unwrap();
+    support::write_program(&stub_dir.path().join("rustc"), &stub);
     std::fs::write(stub_dir.path().join("version"), "stub: 1\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::Permissions::from_mode(0o755);
-    std::fs::set_permissions(stub_dir.path().join("rustc"), mode).unwrap();
     (p, stub_dir)
 }
 
@@ -283,13 +280,8 @@ fn cargo_run(
     extra: &[(&str, &str)],
 ) -> support::Run {
     let (p, stub) = p;
-    let path = format!(
-        "{}:{}",
-        stub.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     p.xtask(args)
-        .env("PATH", path)
+        .env("PATH", support::path_with_first(stub.path()))
         .env("XTASK_STUB_RUSTC", stub.path().join("version"))
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")
@@ -373,21 +365,14 @@ fn the_cargo_jobs_of_a_run_share_one_metadata_and_one_version_query() {
     );
     let stub = tempfile::tempdir().unwrap();
     let log = stub.path().join("calls");
-    std::fs::write(
-        stub.path().join("cargo"),
-        format!(
+    support::write_program(
+        &stub.path().join("cargo"),
+        &format!(
             "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
             log.display(),
             real_cargo.trim()
         ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        stub.path().join("cargo"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    );
     // `cargo::doc` sets RUSTDOCFLAGS for its command: that must not make a second version query.
     let p = Project::new()
         .task(
@@ -399,13 +384,8 @@ fn the_cargo_jobs_of_a_run_share_one_metadata_and_one_version_query() {
             "[package]\nname = \"fixture\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
         )
         .file("src/lib.rs", "//! A fixture.\n");
-    let path = format!(
-        "{}:{}",
-        stub.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     p.xtask(&["ci"])
-        .env("PATH", path)
+        .env("PATH", support::path_with_first(stub.path()))
         .env_remove("CARGO_TARGET_DIR")
         .run()
         .code(Exit::Ok)

@@ -3,7 +3,6 @@
 
 use crate::support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use support::{Project, Run};
@@ -316,9 +315,7 @@ fn fake_tools(p: &Project, tools: &[(&str, &str)]) -> Vec<(String, String)> {
     let bin = p.join("fake-bin");
     std::fs::create_dir_all(&bin).unwrap();
     for (name, script) in tools {
-        let path = bin.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        support::write_program(&bin.join(name), &format!("#!/bin/sh\n{script}\n"));
     }
     let cargo = which::which("cargo").unwrap();
     let cargo_dir = cargo.parent().unwrap().display().to_string();

@@ -811,18 +811,9 @@ fn scanners_run_when_installed_and_are_skipped_with_a_reason_when_not() {
             "#,
         );
     for tool in ["hadolint", "trivy"] {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            p.join(&format!("bin/{tool}")),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
+        support::make_executable(&p.join(&format!("bin/{tool}")));
     }
-    let path = format!(
-        "{}:{}",
-        p.join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = support::path_with_first(&p.join("bin"));
     run(&p, &["scan", "--job", "lint"], &[("PATH", &path)])
         .code(Exit::Failed)
         .contains("DL3006")

@@ -439,11 +439,7 @@ fn linked_as_cargo_xtask_it_runs_as_a_cargo_subcommand() {
         .unwrap();
     let project =
         support::Project::new().task("hello", "job(\"hi\", || print(\"hello from a task\"));");
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = support::path_with_first(bin.path());
     let out = Command::new(bin.path().join("cargo-xtask"))
         .args(["xtask", "hello"])
         .current_dir(project.path())

@@ -1,6 +1,6 @@
 //! The integration-test harness: a throwaway project tree (tasks/, lib/, any files), runs of
 //! the real xtask binary in it ([`Invocation`]: environment, input), git repository helpers,
-//! and visible skips for missing components.
+//! stand-in programs put first on PATH, and visible skips for missing components.
 
 // Each binary that includes the harness (the tests, benches/perf_gate.rs) uses a part of it.
 #![allow(dead_code, unused_imports)]
@@ -8,11 +8,13 @@
 mod process;
 mod repo;
 mod skip;
+mod stand_in;
 mod xtask;
 
 pub use process::{gone_within, pid_alive, stdout_of, wait_for_file};
 pub use repo::{commit_all, git, git_with, init_repo};
 pub use skip::{docker_engine, installed, pg_servers, require, required, skip};
+pub use stand_in::{make_executable, path_with_first, write_program};
 pub use xtask::{xtask_in, Invocation, Spawned};
 
 use std::path::{Path, PathBuf};
