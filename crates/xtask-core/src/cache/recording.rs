@@ -195,12 +195,10 @@ fn settle(session: &Session, recorded: &mut Recorded, pending: Vec<PendingComman
                     digest,
                 },
             ),
-            None => {
-                let why = format!("`{}` could not be run to fingerprint it", argv.join(" "));
-                if !recorded.volatile.contains(&why) {
-                    recorded.volatile.push(why);
-                }
-            }
+            None => push_reason(
+                &mut recorded.volatile,
+                format!("`{}` could not be run to fingerprint it", argv.join(" ")),
+            ),
         }
     }
 }
@@ -208,19 +206,18 @@ fn settle(session: &Session, recorded: &mut Recorded, pending: Vec<PendingComman
 /// Effects outside the tree: see [`Recorded::volatile`].
 pub fn volatile(why: impl Into<String>) {
     let why = why.into();
-    with(|_, r| {
-        if !r.volatile.contains(&why) {
-            r.volatile.push(why)
-        }
-    });
+    with(|_, r| push_reason(&mut r.volatile, why));
 }
 
 /// A command whose file inputs are not known: see [`Recorded::opaque`].
 pub fn opaque(why: impl Into<String>) {
     let why = why.into();
-    with(|_, r| {
-        if !r.opaque.contains(&why) {
-            r.opaque.push(why)
-        }
-    });
+    with(|_, r| push_reason(&mut r.opaque, why));
+}
+
+/// Adds a reason to [`Recorded::volatile`] or [`Recorded::opaque`], once.
+fn push_reason(reasons: &mut Vec<String>, why: String) {
+    if !reasons.contains(&why) {
+        reasons.push(why);
+    }
 }

@@ -1,6 +1,7 @@
 //! One run's view of the cache, and what the scheduler does around each job: skip it when its
 //! record still matches, else run it while recording, and store the record of a success.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -37,8 +38,11 @@ pub struct Session {
     skip: Vec<PathBuf>,
     /// Query command → digest of its output, once per run. Jobs that start together (four
     /// cargo jobs all recording `rustc -vV`) wait for one run of the command, not one each.
-    commands: Mutex<HashMap<String, Arc<OnceLock<Option<String>>>>>,
+    commands: Mutex<HashMap<String, QueryCell>>,
 }
+
+/// A query's digest once some job has run it (`None` inside: it could not run).
+type QueryCell = Arc<OnceLock<Option<String>>>;
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -103,7 +107,7 @@ impl Session {
         self.commands
             .lock()
             .unwrap()
-            .insert(Self::command_key(argv, env, dir), Arc::new(known));
+            .insert(Self::command_key(argv, env, dir), QueryCell::new(known));
     }
 
     /// The digest of what a query command prints now (`None` when it cannot run or fails).
@@ -113,15 +117,22 @@ impl Session {
         env: &[(String, Option<String>)],
         dir: Option<&str>,
     ) -> Option<String> {
-        let key = Self::command_key(argv, env, dir);
-        let cell = self
-            .commands
-            .lock()
-            .unwrap()
-            .entry(key)
-            .or_default()
-            .clone();
+        let (cell, _) = self.query_cell(argv, env, dir);
         cell.get_or_init(|| self.run_query(argv, env, dir)).clone()
+    }
+
+    /// The once-cell holding a query's answer for this run, and whether this call made it.
+    fn query_cell(
+        &self,
+        argv: &[String],
+        env: &[(String, Option<String>)],
+        dir: Option<&str>,
+    ) -> (QueryCell, bool) {
+        let mut commands = self.commands.lock().unwrap();
+        match commands.entry(Self::command_key(argv, env, dir)) {
+            Entry::Occupied(known) => (Arc::clone(known.get()), false),
+            Entry::Vacant(new) => (Arc::clone(new.insert(QueryCell::default())), true),
+        }
     }
 
     /// Starts a query command on a helper thread unless this run already has (or is getting)
@@ -133,14 +144,8 @@ impl Session {
         env: &[(String, Option<String>)],
         dir: Option<&str>,
     ) {
-        let cell = session
-            .commands
-            .lock()
-            .unwrap()
-            .entry(Self::command_key(argv, env, dir))
-            .or_default()
-            .clone();
-        if cell.get().is_some() {
+        let (cell, new) = session.query_cell(argv, env, dir);
+        if !new {
             return;
         }
         let session = Arc::clone(session);
