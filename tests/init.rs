@@ -110,8 +110,23 @@ impl Repo {
 
 const LIB_RS: &str = "//! A small library.\n\n/// Adds two numbers.\n///\n/// ```\n/// assert_eq!(demo::add(2, 2), 4);\n/// ```\npub fn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn adds() {\n        assert_eq!(super::add(1, 2), 3);\n    }\n}\n";
 
+/// A package manifest of a version no other repository of a running test has. The tests share
+/// one target directory, and cargo names a package's build output by its name, version and
+/// place in its workspace, not by its path: two repositories' `demo 0.1.0` would read each
+/// other's build records, and a planted defect could pass a clippy that checked the other copy.
 fn manifest(name: &str, extra: &str) -> String {
-    format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{extra}\n")
+    manifest_at(name, &unique_version(), extra)
+}
+
+fn manifest_at(name: &str, version: &str, extra: &str) -> String {
+    format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n{extra}\n")
+}
+
+/// `0.<pid>.<n>`: nextest runs each test in a process of its own, and `n` counts within one.
+fn unique_version() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("0.{}.{n}", std::process::id())
 }
 
 /// The whole cycle every shape goes through: init, list, ci passes, a planted clippy error
@@ -160,10 +175,14 @@ fn adopt(repo: &Repo, expect_tasks: &[&str], defect_file: &str) {
 
 #[test]
 fn a_single_crate_adopts_the_runner() {
+    let version = unique_version();
     let repo = Repo::new(&[
-        ("Cargo.toml", &manifest("demo", "")),
+        ("Cargo.toml", &manifest_at("demo", &version, "")),
         ("src/lib.rs", LIB_RS),
-        ("CHANGELOG.md", "# Changelog\n\n## 0.1.0\n\n- First.\n"),
+        (
+            "CHANGELOG.md",
+            &format!("# Changelog\n\n## {version}\n\n- First.\n"),
+        ),
     ]);
     adopt(&repo, &["ci", "quick-test", "release-check"], "src/lib.rs");
     let ci = repo.read("tasks/ci.rhai");
