@@ -194,6 +194,8 @@ fn builds_runs_and_smoke_tests_the_example_image() {
                 let stats = c.stats();
                 assert_eq(stats.memory_limit_mib, 512.0);
                 assert_eq(stats.memory_mib > 0.0 && stats.memory_mib < 512.0, true, "memory in use");
+                assert_eq(stats.pids >= 1, true, "processes");
+                assert_eq(stats.cpu_percent >= 0.0, true, "CPU use");
                 let labels = docker::inspect("{id}:debug").Config.Labels;
                 assert_eq(labels["org.opencontainers.image.title"], "example-service");
                 assert_eq(labels["org.opencontainers.image.created"].len(), 20);
@@ -209,9 +211,28 @@ fn builds_runs_and_smoke_tests_the_example_image() {
             id = u.id
         ),
     );
-    run(&p, &["image"], &[])
+    // The default client, first on PATH as a logging stand-in for the real one: `stats()` reads
+    // the engine's socket instead of waiting for `docker stats`.
+    let real = support::stdout_of(
+        Command::new("sh").args(["-c", "command -v docker"]),
+        "docker",
+    );
+    std::fs::create_dir_all(p.join("bin")).unwrap();
+    support::write_program(
+        &p.join("bin/docker"),
+        &format!(
+            "#!/bin/sh\necho \"$1\" >> '{log}'\nexec '{real}' \"$@\"\n",
+            log = p.join("docker.calls").display(),
+            real = real.trim()
+        ),
+    );
+    let path = support::path_with_first(&p.join("bin"));
+    run(&p, &["image"], &[("PATH", &path)])
         .code(Exit::Ok)
         .contains("ready after");
+    let calls = std::fs::read_to_string(p.join("docker.calls")).unwrap();
+    assert!(calls.lines().any(|c| c == "run"), "{calls}");
+    assert!(!calls.lines().any(|c| c == "stats"), "{calls}");
     let build = std::fs::read_to_string(p.join("build.txt")).unwrap();
     assert!(build.contains(" true sha256:"), "{build}");
     if !has_buildx() {

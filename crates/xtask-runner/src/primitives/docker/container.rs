@@ -10,7 +10,7 @@ use std::time::Duration;
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::error::DockerError;
-use super::{client, engine, quick};
+use super::{api, client, engine, quick};
 use crate::cancel::CancelToken;
 use crate::events::Level;
 use crate::primitives::error::IntoScript as _;
@@ -148,9 +148,27 @@ impl Container {
         format!("container `{}` ({})", self.name, self.image)
     }
 
-    /// `docker stats --no-stream`: memory in MiB, its limit, CPU percent, processes.
+    /// Memory in MiB, its limit, CPU percent, processes: from the engine's API on its local
+    /// socket when the default client would use that (about 1 s instead of the client's 1.5 s),
+    /// else `docker stats --no-stream`.
     fn stats(&self) -> Result<Map> {
         let caps = engine().script()?;
+        let scope = context::current();
+        let in_mib = |bytes: f64| bytes / (1024.0 * 1024.0);
+        // The client a user configured (`XTASK_DOCKER`: podman, a wrapper) answers itself.
+        let (_, explicit) = client::configured(|k| scope.env_var(k));
+        if !explicit {
+            if let Some(stats) = api::local_socket(|k| scope.env_var(k))
+                .and_then(|socket| api::stats(&socket, &self.name))
+            {
+                return Ok(options::to_map(&StatsResult {
+                    memory_mib: Some(in_mib(stats.memory_bytes)),
+                    memory_limit_mib: Some(in_mib(stats.memory_limit_bytes)),
+                    cpu_percent: Some(stats.cpu_percent),
+                    pids: stats.pids,
+                }));
+            }
+        }
         let out = quick(
             &caps,
             &["stats", "--no-stream", "--format", "{{json .}}", &self.name],

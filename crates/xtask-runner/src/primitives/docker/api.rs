@@ -1,0 +1,230 @@
+//! The engine's HTTP API on its local socket, for what the client answers slowly: `docker stats
+//! --no-stream` waits for two of the engine's once-a-second samples, about 1.5 s per call. Two
+//! one-shot reads of the same endpoint give the same figures in about 1 s: the engine answers the
+//! first at once (memory, processes) and the second at its next sample (CPU use is the
+//! difference).
+//!
+//! Used only where the `docker` client would talk to that same socket: the default client (no
+//! `XTASK_DOCKER`), no `DOCKER_HOST` other than `unix://…`, and the default context. Anywhere
+//! else, or when the socket does not answer as expected, the caller uses the client.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Where the engine listens by default.
+const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+/// The least time between the two reads CPU use is measured over (an engine that answers both
+/// at once would otherwise measure nothing).
+const CPU_WINDOW: Duration = Duration::from_millis(250);
+const IO_LIMIT: Duration = Duration::from_secs(10);
+
+/// The socket the default client would use, given the job's environment; `None` when it would
+/// use something else (another host, another context) or there is no socket.
+pub fn local_socket(env_var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let set = |k: &str| env_var(k).filter(|v| !v.trim().is_empty());
+    if set("DOCKER_CONTEXT").is_some_and(|c| c != "default") {
+        return None;
+    }
+    let socket = match set("DOCKER_HOST") {
+        Some(host) => PathBuf::from(host.strip_prefix("unix://")?),
+        None => {
+            if current_context(&env_var).is_some_and(|c| c != "default") {
+                return None;
+            }
+            PathBuf::from(DEFAULT_SOCKET)
+        }
+    };
+    socket.exists().then_some(socket)
+}
+
+/// The client configuration's `currentContext`, if any.
+fn current_context(env_var: &impl Fn(&str) -> Option<String>) -> Option<String> {
+    let dir = env_var("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| env_var("HOME").map(|h| PathBuf::from(h).join(".docker")))?;
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    let config: Value = serde_json::from_str(&text).ok()?;
+    config
+        .get("currentContext")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// Figures as `docker stats` computes them.
+#[derive(Debug, PartialEq)]
+pub struct Stats {
+    pub memory_bytes: f64,
+    pub memory_limit_bytes: f64,
+    pub cpu_percent: f64,
+    pub pids: Option<i64>,
+}
+
+/// The container's stats: one one-shot read, another one at least [`CPU_WINDOW`] later, CPU
+/// use from the difference. `None` where the socket did not answer as the API does.
+pub fn stats(socket: &std::path::Path, container: &str) -> Option<Stats> {
+    let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if container.is_empty() || !container.chars().all(safe) {
+        return None;
+    }
+    let path = format!("/containers/{container}/stats?stream=false&one-shot=true");
+    let first = get(socket, &path)?;
+    // An engine older than one-shot (API 1.41) samples twice itself and says so in precpu.
+    if cpu_totals(first.get("precpu_stats")?).is_some_and(|(_, system)| system > 0.0) {
+        return figures(&first, first.get("precpu_stats")?);
+    }
+    std::thread::sleep(CPU_WINDOW);
+    let second = get(socket, &path)?;
+    figures(&second, first.get("cpu_stats")?)
+}
+
+/// `GET path` on the socket: the body of a 200 answer, as JSON.
+fn get(socket: &std::path::Path, path: &str) -> Option<Value> {
+    let mut stream = UnixStream::connect(socket).ok()?;
+    stream.set_read_timeout(Some(IO_LIMIT)).ok()?;
+    stream.set_write_timeout(Some(IO_LIMIT)).ok()?;
+    // HTTP/1.0: the engine answers with the whole body and closes, no chunked encoding.
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).ok()?;
+    let answer = String::from_utf8(answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    let status = head.lines().next()?.split_whitespace().nth(1)?;
+    if status != "200" {
+        return None;
+    }
+    serde_json::from_str(body).ok()
+}
+
+/// `(container CPU, system CPU)` in nanoseconds from a `cpu_stats`-shaped object.
+fn cpu_totals(cpu: &Value) -> Option<(f64, f64)> {
+    let total = cpu.pointer("/cpu_usage/total_usage")?.as_f64()?;
+    let system = cpu.get("system_cpu_usage").and_then(Value::as_f64)?;
+    Some((total, system))
+}
+
+/// The figures of `now`, CPU use since `before` (a `cpu_stats`-shaped object), as the docker
+/// client computes them: memory without the inactive file cache, CPU as a share of the system's
+/// time times the online CPUs.
+fn figures(now: &Value, before: &Value) -> Option<Stats> {
+    let memory = now.get("memory_stats")?;
+    let usage = memory.get("usage")?.as_f64()?;
+    let limit = memory.get("limit")?.as_f64()?;
+    let counter = |k: &str| {
+        memory
+            .pointer(&format!("/stats/{k}"))
+            .and_then(Value::as_f64)
+    };
+    // cgroup v1 reports total_inactive_file, v2 inactive_file.
+    let inactive = counter("total_inactive_file")
+        .or_else(|| counter("inactive_file"))
+        .filter(|v| *v < usage)
+        .unwrap_or(0.0);
+    let cpu = now.get("cpu_stats")?;
+    let (total, system) = cpu_totals(cpu)?;
+    let (total_before, system_before) = cpu_totals(before).unwrap_or((0.0, 0.0));
+    let online = match cpu.get("online_cpus").and_then(Value::as_f64) {
+        Some(n) if n > 0.0 => n,
+        _ => cpu
+            .pointer("/cpu_usage/percpu_usage")
+            .and_then(Value::as_array)
+            .map_or(0.0, |a| a.len() as f64),
+    };
+    let (cpu_delta, system_delta) = (total - total_before, system - system_before);
+    let cpu_percent = if cpu_delta > 0.0 && system_delta > 0.0 {
+        cpu_delta / system_delta * online * 100.0
+    } else {
+        0.0
+    };
+    Some(Stats {
+        memory_bytes: usage - inactive,
+        memory_limit_bytes: limit,
+        cpu_percent,
+        pids: now.pointer("/pids_stats/current").and_then(Value::as_i64),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn figures_are_computed_as_the_docker_client_does() {
+        let before =
+            json!({ "cpu_usage": { "total_usage": 1_000_000 }, "system_cpu_usage": 10_000_000 });
+        let now = json!({
+            "memory_stats": { "usage": 8_388_608, "limit": 536_870_912,
+                              "stats": { "inactive_file": 1_048_576 } },
+            "cpu_stats": { "cpu_usage": { "total_usage": 1_500_000 },
+                           "system_cpu_usage": 12_000_000, "online_cpus": 2 },
+            "pids_stats": { "current": 3 },
+        });
+        assert_eq!(
+            figures(&now, &before),
+            Some(Stats {
+                memory_bytes: 7_340_032.0,
+                memory_limit_bytes: 536_870_912.0,
+                cpu_percent: 50.0,
+                pids: Some(3),
+            })
+        );
+        // cgroup v1's counter, per-CPU list instead of online_cpus, no CPU used.
+        let v1 = json!({
+            "memory_stats": { "usage": 4096, "limit": 8192, "stats": { "total_inactive_file": 5000 } },
+            "cpu_stats": { "cpu_usage": { "total_usage": 1_000_000, "percpu_usage": [1, 2, 3, 4] },
+                           "system_cpu_usage": 12_000_000 },
+        });
+        let stats = figures(&v1, &before).unwrap();
+        assert_eq!(
+            (stats.memory_bytes, stats.cpu_percent, stats.pids),
+            (4096.0, 0.0, None)
+        );
+    }
+
+    #[test]
+    fn only_the_socket_the_default_client_would_use() {
+        let dir = std::env::temp_dir().join(format!("xtask-api-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("cfg")).unwrap();
+        let socket = dir.join("engine.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let host = format!("unix://{}", socket.display());
+        let cfg = dir.join("cfg").display().to_string();
+        let env = |pairs: Vec<(&'static str, String)>| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            local_socket(env(vec![("DOCKER_HOST", host.clone())])),
+            Some(socket.clone())
+        );
+        assert_eq!(
+            local_socket(env(vec![("DOCKER_HOST", "tcp://127.0.0.1:2375".into())])),
+            None
+        );
+        assert_eq!(
+            local_socket(env(vec![
+                ("DOCKER_HOST", host.clone()),
+                ("DOCKER_CONTEXT", "remote".into())
+            ])),
+            None
+        );
+        std::fs::write(
+            dir.join("cfg/config.json"),
+            r#"{"currentContext":"remote"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            local_socket(env(vec![("DOCKER_CONFIG", cfg.clone())])),
+            None
+        );
+        let missing = dir.join("none.sock").display().to_string();
+        assert_eq!(
+            local_socket(env(vec![("DOCKER_HOST", format!("unix://{missing}"))])),
+            None
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
