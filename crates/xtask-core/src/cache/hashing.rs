@@ -18,10 +18,13 @@ use sha2::{Digest, Sha256};
 /// How long a file must have been left alone before its cached digest is trusted.
 const SETTLE: Duration = Duration::from_secs(2);
 
+/// Lower-case hex; every job's identity is a few dozen digests, so no formatter per byte.
 pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        out.push_str(&format!("{b:02x}"));
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
     }
     out
 }
@@ -195,6 +198,15 @@ mod tests {
 
     fn settle() {
         std::thread::sleep(SETTLE + Duration::from_millis(100));
+    }
+
+    #[test]
+    fn digests_are_lower_case_hex() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(
+            digest_text("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

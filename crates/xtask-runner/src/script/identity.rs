@@ -89,7 +89,7 @@ fn declaration_text(host: &Host, job: &PlannedJob) -> String {
     let Some((file, line, col)) = split_site(&def.defined_at) else {
         return fallback();
     };
-    let Ok(text) = std::fs::read_to_string(host.root.join(file)) else {
+    let Some(text) = source(host, file) else {
         return fallback();
     };
     let Some(start) = offset(&text, line, col) else {
@@ -99,6 +99,15 @@ fn declaration_text(host: &Host, job: &PlannedJob) -> String {
         Some(len) => text[start..start + len].to_string(),
         None => fallback(),
     }
+}
+
+/// The text of `file` (relative to the root) as this run first read it.
+fn source(host: &Host, file: &str) -> Option<std::sync::Arc<str>> {
+    let mut sources = host.sources.lock().unwrap_or_else(|e| e.into_inner());
+    sources
+        .entry(file.to_string())
+        .or_insert_with(|| std::fs::read_to_string(host.root.join(file)).ok().map(Into::into))
+        .clone()
 }
 
 fn closure_tree(host: &Host, body: &Body) -> String {

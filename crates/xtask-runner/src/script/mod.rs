@@ -59,6 +59,9 @@ pub struct Host {
     /// The task script's named functions, from the AST [`Host::load`] compiled, for the
     /// up-to-date check's identity of a job (see `identity.rs`).
     pub script_functions: OnceLock<Vec<(String, String)>>,
+    /// Script files' text by path relative to the root, read once per run for the jobs'
+    /// identities (a 200-job task otherwise read its file 200 times).
+    pub sources: Mutex<HashMap<String, Option<Arc<str>>>>,
     /// Cancels commands run by top-level code.
     pub top_token: CancelToken,
     /// `-v`: primitives may say more (the pg migration order).
@@ -107,6 +110,7 @@ impl Host {
             results: Mutex::new(HashMap::new()),
             engine: OnceLock::new(),
             script_functions: OnceLock::new(),
+            sources: Mutex::default(),
             top_token: CancelToken::new(),
             verbose: Default::default(),
         });
@@ -132,6 +136,11 @@ impl Host {
         let _ = self
             .script_functions
             .set(identity::functions_of(&ast, &text));
+        // The jobs' identities are of the text that ran, even if the file changes meanwhile.
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.script.clone(), Some(text.as_str().into()));
 
         let guard = context::enter(JobScope {
             host: Arc::clone(self),
