@@ -106,7 +106,11 @@ fn source(host: &Host, file: &str) -> Option<std::sync::Arc<str>> {
     let mut sources = host.sources.lock().unwrap_or_else(|e| e.into_inner());
     sources
         .entry(file.to_string())
-        .or_insert_with(|| std::fs::read_to_string(host.root.join(file)).ok().map(Into::into))
+        .or_insert_with(|| {
+            std::fs::read_to_string(host.root.join(file))
+                .ok()
+                .map(Into::into)
+        })
         .clone()
 }
 

@@ -135,7 +135,8 @@ fn figures(now: &Value, before: &Value) -> Option<Stats> {
     };
     let (cpu_delta, system_delta) = (total - total_before, system - system_before);
     let cpu_percent = if cpu_delta > 0.0 && system_delta > 0.0 {
-        cpu_delta / system_delta * online * 100.0
+        // To two decimals, as the client prints it.
+        (cpu_delta / system_delta * online * 10_000.0).round() / 100.0
     } else {
         0.0
     };
