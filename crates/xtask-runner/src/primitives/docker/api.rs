@@ -157,6 +157,13 @@ mod tests {
     fn figures_are_computed_as_the_docker_client_does() {
         let before =
             json!({ "cpu_usage": { "total_usage": 1_000_000 }, "system_cpu_usage": 10_000_000 });
+        // Rounded to two decimals as the client prints it: a third of a CPU is 33.33 %.
+        let third = json!({
+            "memory_stats": { "usage": 1, "limit": 2 },
+            "cpu_stats": { "cpu_usage": { "total_usage": 2_000_000 },
+                           "system_cpu_usage": 13_000_000, "online_cpus": 1 },
+        });
+        assert_eq!(figures(&third, &before).unwrap().cpu_percent, 33.33);
         let now = json!({
             "memory_stats": { "usage": 8_388_608, "limit": 536_870_912,
                               "stats": { "inactive_file": 1_048_576 } },
