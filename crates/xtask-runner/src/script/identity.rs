@@ -243,7 +243,7 @@ fn script_functions(host: &Host) -> &'static [(String, String)] {
         if let Some(functions) = host.script_functions.get() {
             return functions.clone();
         }
-        let Ok(text) = std::fs::read_to_string(host.root.join(&host.script)) else {
+        let Some(text) = source(host, &host.script) else {
             return Vec::new();
         };
         named_functions(host.engine(), &text)

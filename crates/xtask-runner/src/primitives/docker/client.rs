@@ -53,6 +53,8 @@ impl Builder {
 pub struct Caps {
     /// The client every other command uses.
     pub program: String,
+    /// Whether `XTASK_DOCKER` chose it (podman, a wrapper): then it alone talks to the engine.
+    pub explicit: bool,
     pub client_version: Option<String>,
     pub engine_version: Option<String>,
     /// Why the engine does not answer (or the client is missing).
@@ -98,6 +100,7 @@ pub fn probe(program: &str, explicit: bool, token: &CancelToken) -> Caps {
 fn probe_uncached(program: &str, explicit: bool, token: &CancelToken) -> Caps {
     let mut caps = Caps {
         program: program.to_string(),
+        explicit,
         client_version: None,
         engine_version: None,
         engine_error: None,

@@ -155,9 +155,7 @@ impl Container {
         let caps = engine().script()?;
         let scope = context::current();
         let in_mib = |bytes: f64| bytes / (1024.0 * 1024.0);
-        // The client a user configured (`XTASK_DOCKER`: podman, a wrapper) answers itself.
-        let (_, explicit) = client::configured(|k| scope.env_var(k));
-        if !explicit {
+        if !caps.explicit {
             if let Some(stats) = api::local_socket(|k| scope.env_var(k))
                 .and_then(|socket| api::stats(&socket, &self.name))
             {
