@@ -174,3 +174,72 @@ fn the_longest_chain_starts_first() {
     let remembered = std::fs::read_to_string(p.join("target/xtask-cache/durations.json")).unwrap();
     assert!(remembered.contains("\"long-3\""), "{remembered}");
 }
+
+#[test]
+fn an_idle_build_directory_is_used_even_when_every_slot_is_taken() {
+    // `wait` heads the longer chain, so at -j 1 it takes the only slot, and it ends only once
+    // `build` has run. `build` claimed cargo's build directory in the first run (at -j 2); in
+    // the second, that remembered claim lets it start beside `wait`, the directory being idle.
+    // Without it the second run waits out `wait`'s timeout.
+    let p = Project::new()
+        .file(
+            "Cargo.toml",
+            "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        )
+        .file("src/lib.rs", "pub fn f() {}\n")
+        .task(
+            "ci",
+            r#"
+            job("wait", #{ timeout: "60s" }, || sh("echo start wait >> events.log; while [ ! -f built.mark ]; do sleep 0.02; done; rm built.mark"));
+            job("after-1", #{ needs: ["wait"] }, || sh("sleep 0.3"));
+            job("after-2", #{ needs: ["after-1"] }, || sh("sleep 0.3"));
+            job("build", #{ timeout: "60s" }, || { cargo::build(); sh("echo built >> events.log; touch built.mark"); });
+            "#,
+        );
+    let run = |args: &[&str]| {
+        p.xtask(args)
+            .env("CARGO_TARGET_DIR", p.join("target"))
+            .run()
+    };
+    run(&["ci", "-j", "2"])
+        .code(Exit::Ok)
+        .contains("ci: 4 passed");
+    std::fs::remove_file(p.join("events.log")).unwrap();
+    run(&["ci", "-j", "1", "--force"])
+        .code(Exit::Ok)
+        .contains("ci: 4 passed");
+    let log = std::fs::read_to_string(p.join("events.log")).unwrap();
+    // The slot really was taken: `wait` was running when `build` finished.
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        ["start wait", "built"],
+        "{log}"
+    );
+}
+
+#[test]
+fn a_job_held_back_for_a_higher_ranked_one_is_not_held_past_its_own_time() {
+    // By the remembered history `a` (ranked higher) and `l` both use the lock, and `a` is due
+    // as soon as `b` ends (0.1 s, remembered). So `l` waits for `a` at first, but `b` runs
+    // over, as it only ends once `l` has run: `l` must start after its own remembered time
+    // (0.5 s) at the latest, or the run waits out `b`'s timeout.
+    let p = Project::new().task(
+        "ci",
+        r#"
+        job("a", #{ needs: ["b"] }, || ());
+        job("b", #{ timeout: "60s" }, || sh("while [ ! -f l.mark ]; do sleep 0.02; done"));
+        job("l", #{ timeout: "60s" }, || sh("touch l.mark"));
+        "#,
+    );
+    let history = r#"{ "ci": {
+        "a": { "seconds": 5.0, "locks": ["cargo build directory x"] },
+        "b": { "seconds": 0.1 },
+        "l": { "seconds": 0.5, "locks": ["cargo build directory x"] } } }"#;
+    std::fs::create_dir_all(p.join("target/xtask-cache")).unwrap();
+    std::fs::write(p.join("target/xtask-cache/durations.json"), history).unwrap();
+    p.xtask(&["ci"])
+        .env("CARGO_TARGET_DIR", p.join("target"))
+        .run()
+        .code(Exit::Ok)
+        .contains("ci: 3 passed");
+}

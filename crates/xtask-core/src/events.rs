@@ -95,6 +95,9 @@ pub struct JobSummary {
     pub outcome: Outcome,
     pub duration: Duration,
     pub attempts: u32,
+    /// The locks it claimed while it ran (cargo's build directory), remembered for the next
+    /// run's scheduling.
+    pub locks: Vec<String>,
 }
 
 #[derive(Clone, Debug)]

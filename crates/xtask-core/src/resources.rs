@@ -15,7 +15,14 @@
 //!
 //! The scheduler admits jobs with [`Pool::try_start`]; job threads make claims during a job
 //! through [`claim`], which finds the pool and job of the calling thread. Waiters are served
-//! before new starts: an exclusive claim first, then parked jobs whose lock is free.
+//! before new starts: an exclusive claim first, then parked jobs whose lock is free, the one
+//! heading the longest remaining chain first ([`Hints::rank`]).
+//!
+//! A lock nobody holds or is about to use is idle capacity the slots know nothing of: the
+//! highest-ranked job expected to claim that lock (it did in an earlier run, [`Hints::locks`]),
+//! when ready, may start with every slot taken ([`Pool::try_start_ahead`]). The lock admits one holder, so
+//! this adds at most one running job per lock; without it, four migration tests can fill
+//! `-j 4` while cargo's build directory sits unused.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -65,6 +72,25 @@ impl Claim {
     }
 }
 
+/// What earlier runs say about each job (indexed by job id). Empty vectors: no history.
+#[derive(Clone, Debug, Default)]
+pub struct Hints {
+    /// The critical-path rank: among waiters that could go, the highest goes first.
+    pub rank: Vec<f64>,
+    /// The locks each job claimed while it last ran (cargo's build directory, mostly).
+    pub locks: Vec<Vec<String>>,
+}
+
+impl Hints {
+    fn rank_of(&self, id: usize) -> f64 {
+        self.rank.get(id).copied().unwrap_or(0.0)
+    }
+
+    fn locks_of(&self, id: usize) -> &[String] {
+        self.locks.get(id).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
 #[derive(Debug)]
 struct Held {
     /// The job's own weight, and the weight it holds now (raised by a claim).
@@ -86,6 +112,9 @@ struct State {
     locks: HashMap<String, usize>,
     /// Parked jobs and what they wait for, in arrival order.
     waiting: Vec<(usize, Claim)>,
+    /// The locks each job has claimed in this run (kept after it ends, for the next run's
+    /// [`Hints::locks`]).
+    claimed: HashMap<usize, Vec<String>>,
 }
 
 impl State {
@@ -153,9 +182,27 @@ impl State {
         })
     }
 
+    /// Whether `lock` is idle: nobody holds it, waits for it, or (by `hints`) is expected to
+    /// claim it.
+    fn lock_idle(&self, lock: &str, hints: &Hints) -> bool {
+        !self.locks.contains_key(lock)
+            && !self
+                .waiting
+                .iter()
+                .any(|(_, c)| c.lock.as_deref() == Some(lock))
+            && !self
+                .jobs
+                .keys()
+                .any(|&j| hints.locks_of(j).iter().any(|l| l == lock))
+    }
+
     fn take(&mut self, id: usize, claim: &Claim) {
         if let Some(lock) = &claim.lock {
             self.locks.insert(lock.clone(), id);
+            let claimed = self.claimed.entry(id).or_default();
+            if !claimed.contains(lock) {
+                claimed.push(lock.clone());
+            }
         }
         let held = self.jobs.get_mut(&id).expect("a started job");
         held.active = true;
@@ -193,6 +240,7 @@ pub struct Pool {
     changed: Condvar,
     /// Tells the scheduler that a slot or CPU came free outside a job's end (a job parked).
     wake: Box<dyn Fn() + Send + Sync>,
+    hints: Hints,
 }
 
 impl Pool {
@@ -205,7 +253,24 @@ impl Pool {
             }),
             changed: Condvar::new(),
             wake,
+            hints: Hints::default(),
         }
+    }
+
+    /// What earlier runs said about the jobs (see [`Hints`]).
+    pub fn with_hints(mut self, hints: Hints) -> Pool {
+        self.hints = hints;
+        self
+    }
+
+    /// Whether job `id` is parked, waiting for a claim.
+    pub fn is_parked(&self, id: usize) -> bool {
+        self.lock().waiting.iter().any(|(w, _)| *w == id)
+    }
+
+    /// The locks job `id` claimed in this run, in the order it first took them.
+    pub fn claimed(&self, id: usize) -> Vec<String> {
+        self.lock().claimed.get(&id).cloned().unwrap_or_default()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -214,6 +279,19 @@ impl Pool {
 
     /// Starts job `id` if its needs can be met now, taking a slot, its CPU and its locks.
     pub fn try_start(&self, id: usize, needs: &Needs) -> bool {
+        self.start(id, needs, false)
+    }
+
+    /// [`Pool::try_start`] for a job that heads the queue for the locks it is expected to
+    /// claim (no job still to start that expects them outranks it): with every slot taken, it
+    /// may still start when one of those locks is idle. Only the head gets that, so a lock's
+    /// spare capacity goes to the critical path, not to whichever cargo job is ready (which
+    /// would then hold the build directory when the critical path needs it).
+    pub fn try_start_ahead(&self, id: usize, needs: &Needs) -> bool {
+        self.start(id, needs, true)
+    }
+
+    fn start(&self, id: usize, needs: &Needs, ahead: bool) -> bool {
         let mut s = self.lock();
         if s.exclusive_holder().is_some() || s.waiter_has_priority() {
             return false;
@@ -224,7 +302,17 @@ impl Pool {
         if s.jobs.values().any(|h| h.declared_exclusive) {
             return false;
         }
-        if s.active() >= s.slots || needs.locks.iter().any(|l| s.locks.contains_key(l)) {
+        if needs.locks.iter().any(|l| s.locks.contains_key(l)) {
+            return false;
+        }
+        if s.active() >= s.slots
+            && !(ahead
+                && self
+                    .hints
+                    .locks_of(id)
+                    .iter()
+                    .any(|l| s.lock_idle(l, &self.hints)))
+        {
             return false;
         }
         let cpu = needs.cpu.max(0.0);
@@ -268,6 +356,11 @@ impl Pool {
         }
         if (claim.exclusive || !s.waiter_has_priority()) && s.grantable(id, &claim) {
             s.take(id, &claim);
+            drop(s);
+            // The scheduler may be holding a job back until this lock is taken.
+            if claim.lock.is_some() {
+                (self.wake)();
+            }
             return Ok(());
         }
         s.jobs.get_mut(&id).expect("checked").active = false;
@@ -285,21 +378,29 @@ impl Pool {
                 }
                 return Err(token.reason().unwrap_or_else(|| "cancelled".into()));
             }
-            // First come, first served among waiters that could go now, exclusive first.
+            // The first exclusive claim; else, among waiters that could go now, the one heading
+            // the longest remaining chain (first come, first served among equals).
             let first_exclusive = s.waiting.iter().find(|(_, c)| c.exclusive).map(|w| w.0);
             let my_turn = match first_exclusive {
                 Some(first) => first == id,
                 None => s
                     .waiting
                     .iter()
-                    .find(|(w, c)| s.grantable(*w, c))
-                    .is_some_and(|(w, _)| *w == id),
+                    .filter(|(w, c)| s.grantable(*w, c))
+                    .fold(None, |best: Option<usize>, (w, _)| match best {
+                        Some(b) if self.hints.rank_of(b) >= self.hints.rank_of(*w) => Some(b),
+                        _ => Some(*w),
+                    })
+                    .is_some_and(|w| w == id),
             };
             if my_turn && s.grantable(id, &claim) {
                 s.waiting.retain(|(w, _)| *w != id);
                 s.take(id, &claim);
                 drop(s);
                 self.changed.notify_all();
+                if claim.lock.is_some() {
+                    (self.wake)();
+                }
                 return Ok(());
             }
             // Cancellation is not a condvar event: look again now and then.
@@ -460,6 +561,71 @@ mod tests {
         waiter.join().unwrap();
         let s = p.lock();
         assert_eq!(s.locks.get("cargo build directory t"), Some(&1));
+    }
+
+    #[test]
+    fn parked_waiters_are_served_by_rank_not_arrival() {
+        let hints = Hints {
+            rank: vec![0.0, 1.0, 5.0],
+            locks: Vec::new(),
+        };
+        let p = Arc::new(pool(4, 2.0).with_hints(hints));
+        for id in 0..3 {
+            assert!(p.try_start(id, &light()));
+        }
+        p.acquire(0, Claim::cargo("t"), &CancelToken::new())
+            .unwrap();
+        let park = |id: usize| {
+            let p = Arc::clone(&p);
+            std::thread::spawn(move || {
+                p.acquire(id, Claim::cargo("t"), &CancelToken::new())
+                    .unwrap();
+            })
+        };
+        // Job 1 parks first, job 2 (heading a longer chain) after it.
+        let first = park(1);
+        while !p.is_parked(1) {
+            std::thread::yield_now();
+        }
+        let second = park(2);
+        while !p.is_parked(2) {
+            std::thread::yield_now();
+        }
+        p.release(0);
+        second.join().unwrap();
+        assert_eq!(p.lock().locks.get("cargo build directory t"), Some(&2));
+        assert!(p.is_parked(1), "the lower rank still waits");
+        p.release(2);
+        first.join().unwrap();
+        assert_eq!(p.claimed(1), vec!["cargo build directory t".to_string()]);
+    }
+
+    #[test]
+    fn the_head_of_an_idle_lock_starts_with_every_slot_taken() {
+        let cargo = vec!["cargo build directory t".to_string()];
+        let hints = Hints {
+            rank: Vec::new(),
+            locks: vec![vec![], cargo.clone(), cargo.clone(), vec![]],
+        };
+        let p = pool(1, 2.0).with_hints(hints);
+        assert!(p.try_start(0, &light()));
+        assert!(!p.try_start(1, &light()), "the plain start respects -j");
+        assert!(
+            !p.try_start_ahead(3, &light()),
+            "no lock expected: no exception"
+        );
+        assert!(
+            p.try_start_ahead(1, &light()),
+            "the build directory is idle"
+        );
+        assert!(
+            !p.try_start_ahead(2, &light()),
+            "job 1 is expected to claim it: one extra job per lock at most"
+        );
+        p.finish(1);
+        p.acquire(0, Claim::cargo("t"), &CancelToken::new())
+            .unwrap();
+        assert!(!p.try_start_ahead(2, &light()), "held: not idle");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::cancel::CancelToken;
 use crate::events::{Event, EventBus, JobSummary, Outcome};
 use crate::graph::{Plan, PlannedJob};
-use crate::resources::{self, Pool};
+use crate::resources::{self, Hints, Pool};
 use crate::signals;
 use crate::workers::Workers;
 
@@ -46,6 +46,11 @@ pub struct Options {
     pub cpus: f64,
     /// Per job id, higher starts first among ready jobs (the critical path); empty: plan order.
     pub priority: Vec<f64>,
+    /// Per job id, the locks it claimed when it last ran (see `resources::Hints`); empty: none
+    /// known.
+    pub expected_locks: Vec<Vec<String>>,
+    /// Per job id, its own remembered seconds; `None`: never seen (or an empty vector).
+    pub seconds: Vec<Option<f64>>,
     /// The up-to-date check; `None` runs every job.
     pub cache: Option<Arc<crate::cache::Session>>,
 }
@@ -95,12 +100,18 @@ pub fn run(
         .collect();
     let mut summaries: Vec<Option<JobSummary>> = vec![None; n];
     let (done_tx, done_rx) = mpsc::channel::<Message>();
-    let pool = Arc::new(Pool::new(options.jobs, options.cpus, {
-        let wake = done_tx.clone();
-        Box::new(move || {
-            let _ = wake.send(Message::Wake);
+    let pool = Arc::new(
+        Pool::new(options.jobs, options.cpus, {
+            let wake = done_tx.clone();
+            Box::new(move || {
+                let _ = wake.send(Message::Wake);
+            })
         })
-    }));
+        .with_hints(Hints {
+            rank: options.priority.clone(),
+            locks: options.expected_locks.clone(),
+        }),
+    );
     let workers = Workers::new(WORKER_STACK, done_tx.clone());
     // Ready jobs are tried in this order: the critical path first, then plan order.
     let mut order: Vec<usize> = (0..n).collect();
@@ -111,6 +122,8 @@ pub fn run(
     // Started and not finished (parked ones included).
     let mut running = 0usize;
     let mut stop_reason: Option<String> = None;
+    // When a job held back (`held_back`) is to be looked at again, if one is.
+    let mut recheck: Option<Instant> = None;
     // A failed `fail_fast: false` matrix job stops the run but not its own matrix: these
     // declared names keep starting and running (Actions' `strategy.fail-fast: false`).
     let mut unstoppable: Vec<String> = Vec::new();
@@ -121,6 +134,7 @@ pub fn run(
         }
         if stop_reason.is_none() || !unstoppable.is_empty() {
             let stopped = stop_reason.is_some();
+            recheck = None;
             for &id in &order {
                 if !matches!(states[id], State::Waiting { unmet: 0 }) {
                     continue;
@@ -128,8 +142,16 @@ pub fn run(
                 if stopped && !unstoppable.contains(&plan.jobs[id].base) {
                     continue;
                 }
+                if let Some(until) = held_back(id, plan, &options, &states, &pool) {
+                    recheck = Some(recheck.map_or(until, |r: Instant| r.min(until)));
+                    continue;
+                }
                 let needs = &plan.jobs[id].def.needs_resources;
-                if !pool.try_start(id, needs) {
+                let started = match heads_its_locks(id, &options, &states) {
+                    true => pool.try_start_ahead(id, needs),
+                    false => pool.try_start(id, needs),
+                };
+                if !started {
                     if needs.exclusive {
                         break; // let running jobs drain rather than starve it
                     }
@@ -167,13 +189,20 @@ pub fn run(
         if running == 0 {
             break;
         }
-        let (id, outcome, attempts, fingerprint) =
-            match done_rx.recv().expect("the pool holds a sender") {
-                Message::Done(id, outcome, attempts, fingerprint) => {
-                    (id, outcome, attempts, fingerprint)
-                }
-                Message::Wake => continue,
-            };
+        // A held-back job is looked at again when what it waits behind is due to end.
+        let message = match recheck {
+            None => done_rx
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(at) => done_rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+        };
+        let (id, outcome, attempts, fingerprint) = match message {
+            Ok(Message::Done(id, outcome, attempts, fingerprint)) => {
+                (id, outcome, attempts, fingerprint)
+            }
+            Ok(Message::Wake) | Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => unreachable!("the pool holds a sender"),
+        };
         pool.finish(id);
         fingerprints[id] = fingerprint;
         running -= 1;
@@ -188,6 +217,7 @@ pub fn run(
             outcome,
             duration: started.elapsed(),
             attempts,
+            locks: pool.claimed(id),
         };
         bus.emit(Event::JobFinished(summary.clone()));
 
@@ -233,6 +263,7 @@ pub fn run(
                 },
                 duration: Duration::ZERO,
                 attempts: 0,
+                locks: Vec::new(),
             };
             bus.emit(Event::JobFinished(summary.clone()));
             summaries[job.id] = Some(summary);
@@ -242,6 +273,94 @@ pub fn run(
         .into_iter()
         .map(|s| s.expect("every job summarised"))
         .collect()
+}
+
+/// Whether job `id` is expected to claim a lock (from an earlier run) and no job still to
+/// start that is expected to claim one of the same outranks it: only then may it take a lock's
+/// idle capacity beyond the slots (`Pool::try_start_ahead`). A lower-ranked job would hold the
+/// lock when the higher-ranked one comes to need it.
+fn heads_its_locks(id: usize, options: &Options, states: &[State]) -> bool {
+    let Some(mine) = options.expected_locks.get(id).filter(|l| !l.is_empty()) else {
+        return false;
+    };
+    let rank = |j: usize| options.priority.get(j).copied().unwrap_or(0.0);
+    !states.iter().enumerate().any(|(j, state)| {
+        j != id
+            && matches!(state, State::Waiting { .. })
+            && rank(j) > rank(id)
+            && options.expected_locks[j].iter().any(|l| mine.contains(l))
+    })
+}
+
+/// Whether job `id`, expected to claim a lock, should wait for a higher-ranked job that is
+/// expected to claim the same lock and is about to: one that has started but not claimed it
+/// yet, or one whose needs are all running or done and, by the remembered durations, due to
+/// end within `id`'s own remembered time. Started now, `id` would hold the lock when the
+/// critical path arrives. The wait is bounded: a job is held back only while the other is due
+/// within, and not overdue by more than, `id`'s own time. Returns when to look again; `None`:
+/// start as usual.
+fn held_back(
+    id: usize,
+    plan: &Plan,
+    options: &Options,
+    states: &[State],
+    pool: &Pool,
+) -> Option<Instant> {
+    let mine = options.expected_locks.get(id).filter(|l| !l.is_empty())?;
+    let own = Duration::from_secs_f64(options.seconds.get(id).copied().flatten()?);
+    let rank = |j: usize| options.priority.get(j).copied().unwrap_or(0.0);
+    let now = Instant::now();
+    let mut look_again: Option<Instant> = None;
+    for (j, state) in states.iter().enumerate() {
+        if j == id || rank(j) <= rank(id) {
+            continue;
+        }
+        let shared: Vec<&String> = options.expected_locks[j]
+            .iter()
+            .filter(|l| mine.contains(l))
+            .collect();
+        if shared.is_empty() {
+            continue;
+        }
+        let due = match state {
+            State::Done => None,
+            // Ready but not started: it comes first in the start order anyway.
+            State::Waiting { unmet: 0 } => None,
+            State::Waiting { .. } => due_after_needs(j, plan, options, states),
+            // Parked on the lock, it is served before `id` would be (by rank).
+            State::Running { started, .. } if !pool.is_parked(j) => {
+                let claimed = pool.claimed(j);
+                (!shared.iter().all(|l| claimed.contains(l))).then_some(*started)
+            }
+            State::Running { .. } => None,
+        };
+        let Some(due) = due else { continue };
+        let ahead = due.saturating_duration_since(now);
+        let overdue = now.saturating_duration_since(due);
+        if ahead < own && overdue < own {
+            let at = if due > now { due } else { due + own };
+            look_again = Some(look_again.map_or(at, |a| a.min(at)));
+        }
+    }
+    look_again
+}
+
+/// When job `j`'s last running need is expected to end (in the past when it is late); `None`
+/// when one has not started or its duration is unknown.
+fn due_after_needs(j: usize, plan: &Plan, options: &Options, states: &[State]) -> Option<Instant> {
+    plan.jobs[j]
+        .needs
+        .iter()
+        .try_fold(None, |latest: Option<Instant>, &n| match &states[n] {
+            State::Done => Some(latest),
+            State::Running { started, .. } => {
+                let seconds = options.seconds.get(n).copied().flatten()?;
+                let end = *started + Duration::from_secs_f64(seconds);
+                Some(Some(latest.map_or(end, |l| l.max(end))))
+            }
+            State::Waiting { .. } => None,
+        })
+        .flatten()
 }
 
 /// Marks everything downstream of a job that did not pass as blocked by it.
@@ -266,6 +385,7 @@ fn block_dependents(
                     },
                     duration: Duration::ZERO,
                     attempts: 0,
+                    locks: Vec::new(),
                 };
                 bus.emit(Event::JobFinished(summary.clone()));
                 summaries[dep] = Some(summary);

@@ -495,6 +495,20 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         keep_going,
         cpus: cpus as f64,
         priority: critical_path::priorities(&plan, &durations.seconds()),
+        seconds: {
+            let seconds = durations.seconds();
+            plan.jobs
+                .iter()
+                .map(|j| seconds.get(&j.name).copied())
+                .collect()
+        },
+        expected_locks: {
+            let locks = durations.locks();
+            plan.jobs
+                .iter()
+                .map(|j| locks.get(&j.name).cloned().unwrap_or_default())
+                .collect()
+        },
         // A rehearsal's jobs are child runs, each with its own up-to-date check.
         cache: (!cli.rehearse).then(|| Arc::clone(&cache)),
     };
