@@ -20,9 +20,9 @@
 //!
 //! A lock nobody holds or is about to use is idle capacity the slots know nothing of: the
 //! highest-ranked job expected to claim that lock (it did in an earlier run, [`Hints::locks`]),
-//! when ready, may start with every slot taken ([`Pool::try_start_ahead`]). The lock admits one holder, so
-//! this adds at most one running job per lock; without it, four migration tests can fill
-//! `-j 4` while cargo's build directory sits unused.
+//! when ready, may start with every slot taken ([`Pool::try_start_ahead`]). The lock admits one
+//! holder, so this adds at most one running job per lock; without it, four migration tests can
+//! fill `-j 4` while cargo's build directory sits unused.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
