@@ -82,11 +82,11 @@ pub struct Hints {
 }
 
 impl Hints {
-    fn rank_of(&self, id: usize) -> f64 {
+    pub fn rank_of(&self, id: usize) -> f64 {
         self.rank.get(id).copied().unwrap_or(0.0)
     }
 
-    fn locks_of(&self, id: usize) -> &[String] {
+    pub fn locks_of(&self, id: usize) -> &[String] {
         self.locks.get(id).map(Vec::as_slice).unwrap_or_default()
     }
 }
@@ -261,6 +261,11 @@ impl Pool {
     pub fn with_hints(mut self, hints: Hints) -> Pool {
         self.hints = hints;
         self
+    }
+
+    /// What the pool was told of earlier runs.
+    pub fn hints(&self) -> &Hints {
+        &self.hints
     }
 
     /// Whether job `id` is parked, waiting for a claim.

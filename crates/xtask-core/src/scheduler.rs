@@ -147,7 +147,7 @@ pub fn run(
                     continue;
                 }
                 let needs = &plan.jobs[id].def.needs_resources;
-                let started = match heads_its_locks(id, &options, &states) {
+                let started = match heads_its_locks(id, pool.hints(), &states) {
                     true => pool.try_start_ahead(id, needs),
                     false => pool.try_start(id, needs),
                 };
@@ -275,21 +275,34 @@ pub fn run(
         .collect()
 }
 
+/// The jobs that outrank `id` and are expected to claim one of the locks `id` is expected to
+/// claim (by the remembered history), with those shared locks.
+fn rivals<'a>(
+    id: usize,
+    hints: &'a Hints,
+    states: &'a [State],
+) -> impl Iterator<Item = (usize, &'a State, Vec<&'a String>)> + 'a {
+    let mine = hints.locks_of(id);
+    states.iter().enumerate().filter_map(move |(j, state)| {
+        if j == id || hints.rank_of(j) <= hints.rank_of(id) {
+            return None;
+        }
+        let shared: Vec<&String> = hints
+            .locks_of(j)
+            .iter()
+            .filter(|l| mine.contains(l))
+            .collect();
+        (!shared.is_empty()).then_some((j, state, shared))
+    })
+}
+
 /// Whether job `id` is expected to claim a lock (from an earlier run) and no job still to
 /// start that is expected to claim one of the same outranks it: only then may it take a lock's
 /// idle capacity beyond the slots (`Pool::try_start_ahead`). A lower-ranked job would hold the
 /// lock when the higher-ranked one comes to need it.
-fn heads_its_locks(id: usize, options: &Options, states: &[State]) -> bool {
-    let Some(mine) = options.expected_locks.get(id).filter(|l| !l.is_empty()) else {
-        return false;
-    };
-    let rank = |j: usize| options.priority.get(j).copied().unwrap_or(0.0);
-    !states.iter().enumerate().any(|(j, state)| {
-        j != id
-            && matches!(state, State::Waiting { .. })
-            && rank(j) > rank(id)
-            && options.expected_locks[j].iter().any(|l| mine.contains(l))
-    })
+fn heads_its_locks(id: usize, hints: &Hints, states: &[State]) -> bool {
+    !hints.locks_of(id).is_empty()
+        && !rivals(id, hints, states).any(|(_, state, _)| matches!(state, State::Waiting { .. }))
 }
 
 /// Whether job `id`, expected to claim a lock, should wait for a higher-ranked job that is
@@ -306,22 +319,14 @@ fn held_back(
     states: &[State],
     pool: &Pool,
 ) -> Option<Instant> {
-    let mine = options.expected_locks.get(id).filter(|l| !l.is_empty())?;
+    let hints = pool.hints();
+    if hints.locks_of(id).is_empty() {
+        return None;
+    }
     let own = Duration::from_secs_f64(options.seconds.get(id).copied().flatten()?);
-    let rank = |j: usize| options.priority.get(j).copied().unwrap_or(0.0);
     let now = Instant::now();
     let mut look_again: Option<Instant> = None;
-    for (j, state) in states.iter().enumerate() {
-        if j == id || rank(j) <= rank(id) {
-            continue;
-        }
-        let shared: Vec<&String> = options.expected_locks[j]
-            .iter()
-            .filter(|l| mine.contains(l))
-            .collect();
-        if shared.is_empty() {
-            continue;
-        }
+    for (j, state, shared) in rivals(id, hints, states) {
         let due = match state {
             State::Done => None,
             // Ready but not started: it comes first in the start order anyway.

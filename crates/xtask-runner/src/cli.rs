@@ -490,18 +490,17 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
             explain: cli.explain,
         },
     );
+    let seconds = durations.seconds();
     let options = scheduler::Options {
         jobs: parallel,
         keep_going,
         cpus: cpus as f64,
-        priority: critical_path::priorities(&plan, &durations.seconds()),
-        seconds: {
-            let seconds = durations.seconds();
-            plan.jobs
-                .iter()
-                .map(|j| seconds.get(&j.name).copied())
-                .collect()
-        },
+        priority: critical_path::priorities(&plan, &seconds),
+        seconds: plan
+            .jobs
+            .iter()
+            .map(|j| seconds.get(&j.name).copied())
+            .collect(),
         expected_locks: {
             let locks = durations.locks();
             plan.jobs
