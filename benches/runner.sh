@@ -149,7 +149,8 @@ for name in ["noop", "chain", "sleeps", "output"]:
     print(f"## {name}\n\n| command | median | min | max | vs first |\n|---|---|---|---|---|")
     for r in data:
         med = statistics.median(r["times"])
-        print(f"| {r['command']} | {med*1000:.1f} ms | {min(r['times'])*1000:.1f} ms | {max(r['times'])*1000:.1f} ms | {med/base:.2f}x |")
+        name = r["command"].replace("|", "\\|")  # a pipe in a command name would split the cell
+        print(f"| {name} | {med*1000:.1f} ms | {min(r['times'])*1000:.1f} ms | {max(r['times'])*1000:.1f} ms | {med/base:.2f}x |")
     print()
 print("## peak RSS of a no-op\n\n| tool | median |\n|---|---|")
 for line in open(os.path.join(d, "rss.txt")):

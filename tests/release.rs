@@ -249,6 +249,30 @@ fn bumps_keep_every_other_byte_of_the_manifest() {
         .contains("not \"sideways\"");
 }
 
+/// The commit and tag are made once: nothing runs `git add`, `git commit` or `git tag` again
+/// beside the job (a second `git add` racing the commit for the index lock failed bumps).
+#[test]
+fn bump_runs_each_git_change_once() {
+    let p = demo();
+    // Outside the repository, so the trace is no untracked file of it.
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("git-trace.txt");
+    p.xtask(&["bump", "minor", "--tag"])
+        .envs(IDENTITY.iter().copied())
+        .env("GIT_TRACE", &trace)
+        .run()
+        .code(Exit::Ok)
+        .contains("committed and tagged v1.3.0");
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    for command in ["git add", "git commit", "git tag -a"] {
+        let runs = trace
+            .lines()
+            .filter(|l| l.contains(&format!("built-in: {command} ")))
+            .count();
+        assert_eq!(runs, 1, "`{command}` ran {runs} times:\n{trace}");
+    }
+}
+
 #[test]
 fn bump_commits_and_tags() {
     let p = demo();

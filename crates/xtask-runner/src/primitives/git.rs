@@ -154,7 +154,8 @@ pub fn capture_ok(argv: &[String], dir: &Path) -> Answer<String> {
     Ok(out.stdout.trim_end_matches(['\n', '\r']).to_string())
 }
 
-/// `git <args>` in `dir`.
+/// `git <args>` in `dir`: a question, whose answer the up-to-date check records (see [`change`]
+/// for commands that change the repository).
 pub fn git(dir: &Path, args: &[&str]) -> Answer<String> {
     let argv = argv(args);
     let out = capture_ok(&argv, dir)?;
@@ -164,6 +165,14 @@ pub fn git(dir: &Path, args: &[&str]) -> Answer<String> {
         crate::cache::recording::command(&argv, &env, Some(dir));
     }
     Ok(out)
+}
+
+/// `git <args>` that changes the repository (`add`, `commit`, `tag -a`): run once. Unlike
+/// [`git`] it is not recorded as a query, since recording starts the same command again beside
+/// the job (to fingerprint its answer): a second `git add` racing the job's `git commit` for
+/// the index lock, a second commit or tag.
+pub fn change(dir: &Path, args: &[&str]) -> Answer<String> {
+    capture_ok(&argv(args), dir)
 }
 
 fn argv(args: &[&str]) -> Vec<String> {

@@ -127,7 +127,7 @@ pub fn bump(dir: &Path, how: &str, options: &Options) -> Result<Bumped> {
     if options.commit {
         let mut add = vec!["add", "--"];
         add.extend(files.iter().map(String::as_str));
-        git::git(&ws.root, &add)?;
+        git::change(&ws.root, &add)?;
         let message = options
             .message
             .clone()
@@ -135,10 +135,10 @@ pub fn bump(dir: &Path, how: &str, options: &Options) -> Result<Bumped> {
         // Only these files: whatever else happens to be staged stays out of the release commit.
         let mut commit = vec!["commit", "--quiet", "-m", &message, "--"];
         commit.extend(files.iter().map(String::as_str));
-        git::git(&ws.root, &commit)?;
+        git::change(&ws.root, &commit)?;
         if options.tag {
             let name = format!("{}{next}", options.tag_prefix);
-            git::git(&ws.root, &["tag", "-a", &name, "-m", &message])?;
+            git::change(&ws.root, &["tag", "-a", &name, "-m", &message])?;
             tag = Some(name);
         }
     }
