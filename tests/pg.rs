@@ -163,6 +163,21 @@ fn minor(all: &str, v: u32) -> String {
         .collect()
 }
 
+/// Where a cluster goes without `XTASK_PG_DIR`: `/dev/shm` when it is a tmpfs with 1 GiB free,
+/// else the temporary directory.
+fn default_cluster_parent() -> std::path::PathBuf {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    // SAFETY: statfs writes only into `fs`; the path is a C string literal.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    let statfs = unsafe { libc::statfs(c"/dev/shm".as_ptr(), &mut fs) };
+    let free = (fs.f_bavail as u64).saturating_mul(fs.f_bsize as u64);
+    if statfs == 0 && fs.f_type as i64 == TMPFS_MAGIC && free >= 1 << 30 {
+        "/dev/shm".into()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 #[test]
 fn status_and_migrate_on_a_cluster() {
     if !support::pg_servers(&VERSIONS) {
@@ -187,6 +202,11 @@ fn status_and_migrate_on_a_cluster() {
         .contains("after: 19 applied, 2 pending");
     let line = run.stdout.lines().find(|l| l.starts_with("dir ")).unwrap();
     let parts: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        Path::new(parts[1]).parent(),
+        Some(default_cluster_parent().as_path()),
+        "{line}"
+    );
     assert!(!Path::new(parts[1]).exists(), "cluster dir left: {line}");
     assert!(!pid_alive(parts[3].parse().unwrap()), "server left: {line}");
 }
@@ -220,7 +240,7 @@ fn sigint_mid_matrix_leaves_no_server_and_no_cluster() {
         return;
     }
     use std::os::unix::fs::PermissionsExt;
-    // Clusters go under TMPDIR; the server's user must be able to reach it.
+    // Clusters go under XTASK_PG_DIR; the server's user must be able to reach it.
     let tmp = tempfile::Builder::new()
         .prefix("xtask-pg-sigint-")
         .tempdir()
@@ -229,7 +249,7 @@ fn sigint_mid_matrix_leaves_no_server_and_no_cluster() {
     let p = project();
     let mut child = p
         .command(&["migrate"])
-        .env("TMPDIR", tmp.path())
+        .env("XTASK_PG_DIR", tmp.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -375,7 +395,7 @@ fn sigint_while_a_job_holds_a_cluster_stops_and_removes_it() {
     );
     let mut child = p
         .command(&["hold"])
-        .env("TMPDIR", tmp.path())
+        .env("XTASK_PG_DIR", tmp.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -1,5 +1,6 @@
-//! Throwaway clusters: `initdb` into a temp dir, `postgres` on a free loopback port with a
-//! private socket dir, stopped and removed when their owner drops them.
+//! Throwaway clusters: `initdb` into a fresh directory (on memory when there is room, see
+//! [`clusters_parent`]), `postgres` on a free loopback port with a private socket dir, stopped
+//! and removed when their owner drops them.
 //!
 //! initdb's result is cached per server build (see `template`), so usually a cluster starts
 //! from a copy.
@@ -115,7 +116,7 @@ pub fn start(install: &Install, options: &Options, ctx: &Ctx) -> Result<Native, 
     };
     let dir = tempfile::Builder::new()
         .prefix(&format!("xtask-pg{}-", install.major))
-        .tempdir()
+        .tempdir_in(clusters_parent(ctx))
         .map_err(|e| failed(ClusterProblem::TempDir(e)))?;
     let data = dir.path().join("data");
     let sock = dir.path().join("sock");
@@ -180,6 +181,42 @@ pub fn start(install: &Install, options: &Options, ctx: &Ctx) -> Result<Native, 
         }
     }
     Err(failed(ClusterProblem::NoPort { log: last_error }))
+}
+
+/// Where throwaway clusters live: `XTASK_PG_DIR`, else `/dev/shm` when it is a memory file system
+/// with [`MEMORY_ROOM`] free, else the temporary directory. A throwaway cluster's files are never
+/// needed after its job, and a migration's DDL creates, writes and unlinks relation files: on
+/// memory (measured on ext4 against tmpfs, 300 migrations) applying them took half the time and
+/// the copy from the initdb cache a fifth.
+pub fn clusters_parent(ctx: &Ctx) -> PathBuf {
+    if let Some(dir) = ctx.env_var("XTASK_PG_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let shm = Path::new("/dev/shm");
+    if memory_with_room(shm) {
+        return shm.to_path_buf();
+    }
+    std::env::temp_dir()
+}
+
+/// The free space below which `/dev/shm` is not used: a container's default is 64 MiB, less than
+/// one cluster with its write-ahead log.
+const MEMORY_ROOM: u64 = 1 << 30;
+
+/// Whether `dir` is a writable tmpfs with at least [`MEMORY_ROOM`] free.
+fn memory_with_room(dir: &Path) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let Ok(path) = CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a valid C string; statfs writes only into `fs`, which it owns.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(path.as_ptr(), &mut fs) } != 0 || fs.f_type as i64 != TMPFS_MAGIC {
+        return false;
+    }
+    let free = (fs.f_bavail as u64).saturating_mul(fs.f_bsize as u64);
+    // SAFETY: access only reads the path.
+    free >= MEMORY_ROOM && unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } == 0
 }
 
 fn initdb(
