@@ -212,6 +212,47 @@ fn status_and_migrate_on_a_cluster() {
 }
 
 #[test]
+fn clusters_go_where_xtask_pg_dir_says_relative_to_the_job() {
+    if !support::pg_servers(&VERSIONS) {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::new().task(
+        "c",
+        r#"job("c", || { let db = pg::cluster(16); print(`dir ${db.dir}`); });"#,
+    );
+    // Run from elsewhere (`-C`): the relative directory is the job's, not the caller's.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run_c = || {
+        support::xtask_in(elsewhere.path(), &["-C", p.path().to_str().unwrap(), "c"])
+            .env("XTASK_PG_DIR", "clusters")
+    };
+    // Missing: the error names the directory and the variable.
+    run_c().run().code(Exit::Failed).contains(&format!(
+        "cannot create a cluster directory in {} (XTASK_PG_DIR chooses where)",
+        p.join("clusters").display()
+    ));
+    // The server's user must reach it.
+    std::fs::create_dir(p.join("clusters")).unwrap();
+    std::fs::set_permissions(p.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(p.join("clusters"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = run_c().run();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("dir "))
+        .unwrap_or("");
+    assert_eq!(
+        Path::new(line.trim_start_matches("dir ")).parent(),
+        Some(p.join("clusters").as_path()),
+        "{}",
+        run.stdout
+    );
+    run.code(Exit::Ok);
+    assert_eq!(std::fs::read_dir(p.join("clusters")).unwrap().count(), 0);
+}
+
+#[test]
 fn a_missing_version_is_named_with_where_it_looked() {
     let p = Project::new().task("m", r#"job("m", || pg::cluster(9));"#);
     p.run(&["m"])

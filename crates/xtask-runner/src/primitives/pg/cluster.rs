@@ -1,5 +1,5 @@
 //! Throwaway clusters: `initdb` into a fresh directory (on memory when there is room, see
-//! [`clusters_parent`]), `postgres` on a free loopback port with a private socket dir, stopped
+//! `clusters_parent`), `postgres` on a free loopback port with a private socket dir, stopped
 //! and removed when their owner drops them.
 //!
 //! initdb's result is cached per server build (see `template`), so usually a cluster starts
@@ -114,10 +114,11 @@ pub fn start(install: &Install, options: &Options, ctx: &Ctx) -> Result<Native, 
         let dir = dir.to_path_buf();
         move |source| failed(ClusterProblem::Prepare { dir, source })
     };
+    let parent = clusters_parent(ctx);
     let dir = tempfile::Builder::new()
         .prefix(&format!("xtask-pg{}-", install.major))
-        .tempdir_in(clusters_parent(ctx))
-        .map_err(|e| failed(ClusterProblem::TempDir(e)))?;
+        .tempdir_in(&parent)
+        .map_err(|source| failed(ClusterProblem::TempDir { parent, source }))?;
     let data = dir.path().join("data");
     let sock = dir.path().join("sock");
     for d in [dir.path(), &data, &sock] {
@@ -183,14 +184,14 @@ pub fn start(install: &Install, options: &Options, ctx: &Ctx) -> Result<Native, 
     Err(failed(ClusterProblem::NoPort { log: last_error }))
 }
 
-/// Where throwaway clusters live: `XTASK_PG_DIR`, else `/dev/shm` when it is a memory file system
+/// Where throwaway clusters live: `XTASK_PG_DIR` (relative to the job's directory), else `/dev/shm` when it is a memory file system
 /// with [`MEMORY_ROOM`] free, else the temporary directory. A throwaway cluster's files are never
 /// needed after its job, and a migration's DDL creates, writes and unlinks relation files: on
 /// memory (measured on ext4 against tmpfs, 300 migrations) applying them took half the time and
 /// the copy from the initdb cache a fifth.
-pub fn clusters_parent(ctx: &Ctx) -> PathBuf {
+fn clusters_parent(ctx: &Ctx) -> PathBuf {
     if let Some(dir) = ctx.env_var("XTASK_PG_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
+        return ctx.dir.join(dir);
     }
     let shm = Path::new("/dev/shm");
     if memory_with_room(shm) {

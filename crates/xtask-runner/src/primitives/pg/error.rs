@@ -155,8 +155,12 @@ fn list_or_none(majors: &[u32]) -> String {
 /// Why a native throwaway cluster did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterProblem {
-    #[error("cannot create a temp dir: {0}")]
-    TempDir(#[source] std::io::Error),
+    #[error("cannot create a cluster directory in {} (XTASK_PG_DIR chooses where): {source}", parent.display())]
+    TempDir {
+        parent: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot prepare {}: {source}", dir.display())]
     Prepare {
         dir: PathBuf,

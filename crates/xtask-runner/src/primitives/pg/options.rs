@@ -332,7 +332,7 @@ pub(crate) const FUNCTIONS: &[Function] = &[
     Function {
         name: "pg::cluster",
         params: &["version: int", "options: map"],
-        summary: "A throwaway server of that major on a free loopback port (`url`, `port`, `version`, `server_version`, `backend`, `dir`, `pid`, `stop()`), stopped and deleted when the job ends. Its files go to `XTASK_PG_DIR`, else to `/dev/shm` when that is a memory file system with 1 GiB free, else to the temporary directory.",
+        summary: "A throwaway server of that major on a free loopback port (`url`, `port`, `version`, `server_version`, `backend`, `dir`, `pid`, `stop()`), stopped and deleted when the job ends. Its files go to `XTASK_PG_DIR` (a relative one from the job's directory), else to `/dev/shm` when that is a memory file system with 1 GiB free, else to the temporary directory.",
         options: &[ClusterOptions::FIELDS, ServerSetup::FIELDS],
         result: &[],
     },
