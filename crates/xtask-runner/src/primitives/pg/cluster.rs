@@ -184,11 +184,11 @@ pub fn start(install: &Install, options: &Options, ctx: &Ctx) -> Result<Native, 
     Err(failed(ClusterProblem::NoPort { log: last_error }))
 }
 
-/// Where throwaway clusters live: `XTASK_PG_DIR` (relative to the job's directory), else `/dev/shm` when it is a memory file system
-/// with [`MEMORY_ROOM`] free, else the temporary directory. A throwaway cluster's files are never
-/// needed after its job, and a migration's DDL creates, writes and unlinks relation files: on
-/// memory (measured on ext4 against tmpfs, 300 migrations) applying them took half the time and
-/// the copy from the initdb cache a fifth.
+/// Where throwaway clusters live: `XTASK_PG_DIR` (relative to the job's directory), else
+/// `/dev/shm` when it is a memory file system with [`MEMORY_ROOM`] free, else the temporary
+/// directory. A throwaway cluster's files are never needed after its job, and a migration's DDL
+/// creates, writes and unlinks relation files: on memory (measured on ext4 against tmpfs, 300
+/// migrations) applying them took half the time and the copy from the initdb cache a fifth.
 fn clusters_parent(ctx: &Ctx) -> PathBuf {
     if let Some(dir) = ctx.env_var("XTASK_PG_DIR").filter(|d| !d.is_empty()) {
         return ctx.dir.join(dir);
