@@ -1021,6 +1021,58 @@ fn a_down_whose_difference_only_a_dependent_object_shows_fails() {
         .contains("verdict false");
 }
 
+/// A migration whose up depends on data its down leaves (a row it inserts): the re-up creates
+/// a table the first up did not. The step-wise check reads nothing after a re-up, so the
+/// difference first shows at the next migration's down; the verdict must still name the
+/// migration whose re-up differs, and not the next one.
+#[test]
+fn a_re_up_that_differs_is_named_even_when_a_later_step_shows_it() {
+    if !support::pg_servers(&[13, 16]) {
+        return;
+    }
+    let base = || {
+        Project::new()
+            .file("m/1_flags.up.sql", "CREATE TABLE flags (n int);\n")
+        .file("m/1_flags.down.sql", "DROP TABLE flags;\n")
+        .file(
+            "m/2_count.up.sql",
+            "INSERT INTO flags VALUES (1);\n\
+             DO $$ BEGIN\n\
+               IF (SELECT count(*) FROM flags) > 1 THEN CREATE TABLE extra (id int); END IF;\n\
+             END $$;\n",
+        )
+            .file("m/2_count.down.sql", "SELECT 1;\n")
+            .task(
+                "c",
+                r#"job("c", || {
+                    let r = pg::test_migrations(#{ versions: [13, 16], dir: "m", allow_fail: true });
+                    for e in r.errors { print(`ERR ${e}`); }
+                    print(`verdict ${r.passed}`);
+                });"#,
+            )
+    };
+    let run = base()
+        .file(
+            "m/3_note.up.sql",
+            "ALTER TABLE flags ADD COLUMN note text;\n",
+        )
+        .file("m/3_note.down.sql", "ALTER TABLE flags DROP COLUMN note;\n")
+        .run(&["c"]);
+    run.contains(
+        "migration 2 of 3: m/2_count.up.sql: applying it again after its down gives a different schema",
+    )
+    .contains("table public.extra")
+    .lacks("migration 3 of 3")
+    .contains("verdict false");
+    // The last migration: only the end's comparison shows it.
+    let run = base().run(&["c"]);
+    run.contains(
+        "migration 2 of 2: m/2_count.up.sql: applying it again after its down gives a different schema",
+    )
+    .lacks("re-applying every migration")
+    .contains("verdict false");
+}
+
 /// The fixture migration crate (sea-orm-migration's command line over plain SQL, see its
 /// Cargo.toml), built once into the workspace's target directory; later builds are no-ops.
 fn migration_binary() -> std::path::PathBuf {
