@@ -196,6 +196,8 @@ fn builds_runs_and_smoke_tests_the_example_image() {
                 assert_eq(stats.memory_mib > 0.0 && stats.memory_mib < 512.0, true, "memory in use");
                 assert_eq(stats.pids >= 1, true, "processes");
                 assert_eq(stats.cpu_percent >= 0.0, true, "CPU use");
+                // The engine is local and its containers' processes are ours to see.
+                assert_eq(stats.source, "cgroup", "figures from the container's cgroup");
                 let labels = docker::inspect("{id}:debug").Config.Labels;
                 assert_eq(labels["org.opencontainers.image.title"], "example-service");
                 assert_eq(labels["org.opencontainers.image.created"].len(), 20);

@@ -7,6 +7,9 @@
 //! Used only where the `docker` client would talk to that same socket: the default client (no
 //! `XTASK_DOCKER`), no `DOCKER_HOST` other than `unix://…`, and the default context. Anywhere
 //! else, or when the socket does not answer as expected, the caller uses the client.
+//!
+//! Faster still where the container's main process is one this process can see: its cgroup's
+//! counters read directly ([`super::cgroup`]), CPU over [`CPU_WINDOW`], no sample to wait for.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -63,13 +66,47 @@ pub struct Stats {
     pub pids: Option<i64>,
 }
 
-/// The container's stats: one one-shot read, another one at least [`CPU_WINDOW`] later, CPU
-/// use from the difference. `None` where the socket did not answer as the API does.
-pub fn stats(socket: &std::path::Path, container: &str) -> Option<Stats> {
+/// Where a container's figures were read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Source {
+    /// Its cgroup's counters, read directly.
+    Cgroup,
+    /// The engine's API.
+    Engine,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Cgroup => "cgroup",
+            Source::Engine => "engine",
+        }
+    }
+}
+
+/// The container's stats: from its cgroup where this process can read it (see
+/// [`super::cgroup`]), else one one-shot read of the API, another one at least [`CPU_WINDOW`]
+/// later, CPU use from the difference. `None` where the socket did not answer as the API does.
+pub fn stats(socket: &std::path::Path, container: &str) -> Option<(Stats, Source)> {
     let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
     if container.is_empty() || !container.chars().all(safe) {
         return None;
     }
+    let state = get(socket, &format!("/containers/{container}/json"))?;
+    if let (Some(id), Some(pid)) = (
+        state.get("Id").and_then(Value::as_str),
+        state.pointer("/State/Pid").and_then(Value::as_i64),
+    ) {
+        let found = super::cgroup::Counters::find(std::path::Path::new("/"), pid, id);
+        if let Some(stats) = found.and_then(|c| c.stats(CPU_WINDOW)) {
+            return Some((stats, Source::Cgroup));
+        }
+    }
+    engine_stats(socket, container).map(|s| (s, Source::Engine))
+}
+
+/// The stats as the engine's API gives them.
+fn engine_stats(socket: &std::path::Path, container: &str) -> Option<Stats> {
     let path = format!("/containers/{container}/stats?stream=false&one-shot=true");
     let first = get(socket, &path)?;
     // An engine older than one-shot (API 1.41) samples twice itself and says so in precpu.
@@ -106,46 +143,75 @@ fn cpu_totals(cpu: &Value) -> Option<(f64, f64)> {
     Some((total, system))
 }
 
-/// The figures of `now`, CPU use since `before` (a `cpu_stats`-shaped object), as the docker
-/// client computes them: memory without the inactive file cache, CPU as a share of the system's
-/// time times the online CPUs.
+/// A container's counters at one moment, as the engine's stats carry them (bytes, nanoseconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub memory: f64,
+    /// The inactive file cache, which the client leaves out of the memory in use.
+    pub inactive_file: f64,
+    pub memory_limit: f64,
+    /// CPU time the container used, and the whole system's time, since boot.
+    pub cpu: f64,
+    pub system: f64,
+    pub online_cpus: f64,
+    pub pids: Option<i64>,
+}
+
+impl Sample {
+    /// The figures at this sample, CPU use since `before` (its `(cpu, system)`), as the docker
+    /// client computes them: memory without the inactive file cache, CPU as a share of the
+    /// system's time times the online CPUs.
+    pub fn since(&self, before: (f64, f64)) -> Stats {
+        let inactive = match self.inactive_file < self.memory {
+            true => self.inactive_file,
+            false => 0.0,
+        };
+        let (cpu_delta, system_delta) = (self.cpu - before.0, self.system - before.1);
+        let cpu_percent = if cpu_delta > 0.0 && system_delta > 0.0 {
+            // To two decimals, as the client prints it.
+            (cpu_delta / system_delta * self.online_cpus * 10_000.0).round() / 100.0
+        } else {
+            0.0
+        };
+        Stats {
+            memory_bytes: self.memory - inactive,
+            memory_limit_bytes: self.memory_limit,
+            cpu_percent,
+            pids: self.pids,
+        }
+    }
+}
+
+/// [`Sample::since`] of the API's `now`, `before` being a `cpu_stats`-shaped object.
 fn figures(now: &Value, before: &Value) -> Option<Stats> {
     let memory = now.get("memory_stats")?;
     let usage = memory.get("usage")?.as_f64()?;
-    let limit = memory.get("limit")?.as_f64()?;
     let counter = |k: &str| {
         memory
             .pointer(&format!("/stats/{k}"))
             .and_then(Value::as_f64)
     };
-    // cgroup v1 reports total_inactive_file, v2 inactive_file.
-    let inactive = counter("total_inactive_file")
-        .or_else(|| counter("inactive_file"))
-        .filter(|v| *v < usage)
-        .unwrap_or(0.0);
     let cpu = now.get("cpu_stats")?;
     let (total, system) = cpu_totals(cpu)?;
-    let (total_before, system_before) = cpu_totals(before).unwrap_or((0.0, 0.0));
-    let online = match cpu.get("online_cpus").and_then(Value::as_f64) {
-        Some(n) if n > 0.0 => n,
-        _ => cpu
-            .pointer("/cpu_usage/percpu_usage")
-            .and_then(Value::as_array)
-            .map_or(0.0, |a| a.len() as f64),
-    };
-    let (cpu_delta, system_delta) = (total - total_before, system - system_before);
-    let cpu_percent = if cpu_delta > 0.0 && system_delta > 0.0 {
-        // To two decimals, as the client prints it.
-        (cpu_delta / system_delta * online * 10_000.0).round() / 100.0
-    } else {
-        0.0
-    };
-    Some(Stats {
-        memory_bytes: usage - inactive,
-        memory_limit_bytes: limit,
-        cpu_percent,
+    let sample = Sample {
+        memory: usage,
+        // cgroup v1 reports total_inactive_file, v2 inactive_file.
+        inactive_file: counter("total_inactive_file")
+            .or_else(|| counter("inactive_file"))
+            .unwrap_or(0.0),
+        memory_limit: memory.get("limit")?.as_f64()?,
+        cpu: total,
+        system,
+        online_cpus: match cpu.get("online_cpus").and_then(Value::as_f64) {
+            Some(n) if n > 0.0 => n,
+            _ => cpu
+                .pointer("/cpu_usage/percpu_usage")
+                .and_then(Value::as_array)
+                .map_or(0.0, |a| a.len() as f64),
+        },
         pids: now.pointer("/pids_stats/current").and_then(Value::as_i64),
-    })
+    };
+    Some(sample.since(cpu_totals(before).unwrap_or((0.0, 0.0))))
 }
 
 #[cfg(test)]

@@ -132,6 +132,10 @@ result! {
         cpu_percent: Option<f64> as "float",
         /// Processes in the container.
         pids: Option<i64> as "int",
+        /// Where the figures were read: `"cgroup"` (the container's cgroup counters, CPU use
+        /// over a quarter second), `"engine"` (the engine's API, CPU use between its
+        /// once-a-second samples) or `"client"` (`docker stats --no-stream`).
+        source: String as "string",
     }
 }
 
@@ -148,15 +152,16 @@ impl Container {
         format!("container `{}` ({})", self.name, self.image)
     }
 
-    /// Memory in MiB, its limit, CPU percent, processes: from the engine's API on its local
-    /// socket when the default client would use that (about 1 s instead of the client's 1.5 s),
-    /// else `docker stats --no-stream`.
+    /// Memory in MiB, its limit, CPU percent, processes: where the default client would use the
+    /// engine's local socket, from the container's cgroup when this process can see its main
+    /// process (a quarter second), else from the engine's API (about 1 s instead of the
+    /// client's 1.5 s); elsewhere `docker stats --no-stream`.
     fn stats(&self) -> Result<Map> {
         let caps = engine().script()?;
         let scope = context::current();
         let in_mib = |bytes: f64| bytes / (1024.0 * 1024.0);
         if !caps.explicit {
-            if let Some(stats) = api::local_socket(|k| scope.env_var(k))
+            if let Some((stats, source)) = api::local_socket(|k| scope.env_var(k))
                 .and_then(|socket| api::stats(&socket, &self.name))
             {
                 return Ok(options::to_map(&StatsResult {
@@ -164,6 +169,7 @@ impl Container {
                     memory_limit_mib: Some(in_mib(stats.memory_limit_bytes)),
                     cpu_percent: Some(stats.cpu_percent),
                     pids: stats.pids,
+                    source: source.name().to_string(),
                 }));
             }
         }
@@ -193,6 +199,7 @@ impl Container {
             memory_limit_mib: mib(limit),
             cpu_percent: field("CPUPerc").trim_end_matches('%').parse().ok(),
             pids: field("PIDs").parse().ok(),
+            source: "client".to_string(),
         }))
     }
 }

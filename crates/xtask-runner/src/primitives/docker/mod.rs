@@ -15,6 +15,7 @@
 
 mod api;
 mod build;
+mod cgroup;
 mod client;
 mod container;
 mod error;
@@ -120,7 +121,7 @@ pub(crate) const HANDLE: &[Function] = &[
         ..plain(
             "Container.stats",
             &["container: &mut Container"],
-            "Memory, its limit, CPU and processes as `docker stats --no-stream` gives them; read from the engine's API when the default client would use its local socket (about 1 s instead of the client's 1.5 s).",
+            "Memory, its limit, CPU and processes as `docker stats --no-stream` gives them; where the default client would use the engine's local socket, read from the container's cgroup when this process can see the container's main process (CPU over a quarter second), else from the engine's API (about 1 s instead of the client's 1.5 s); `source` says which.",
         )
     },
     plain(
