@@ -92,7 +92,8 @@ pub fn stats(socket: &std::path::Path, container: &str) -> Option<(Stats, Source
     if container.is_empty() || !container.chars().all(safe) {
         return None;
     }
-    let state = get(socket, &format!("/containers/{container}/json"))?;
+    // An inspect that fails only rules out the cgroup: the stats endpoint may still answer.
+    let state = get(socket, &format!("/containers/{container}/json")).unwrap_or_default();
     if let (Some(id), Some(pid)) = (
         state.get("Id").and_then(Value::as_str),
         state.pointer("/State/Pid").and_then(Value::as_i64),

@@ -103,9 +103,9 @@ impl Counters {
             Some(f) => Cpu::Nanos(f),
             None => Cpu::Stat(file(v2(), "cpu.stat")?),
         };
-        let memory = match file(v1("memory"), "memory.usage_in_bytes") {
-            Some(_) => Memory::V1(v1("memory")?),
-            None => Memory::V2(file(v2(), "memory.current")?.parent()?.to_path_buf()),
+        let memory = match v1("memory").filter(|d| d.join("memory.usage_in_bytes").is_file()) {
+            Some(dir) => Memory::V1(dir),
+            None => Memory::V2(v2().filter(|d| d.join("memory.current").is_file())?),
         };
         let pids = file(v1("pids"), "pids.current").or_else(|| file(v2(), "pids.current"));
         Some(Counters {
@@ -118,18 +118,22 @@ impl Counters {
 
     /// The figures now, CPU use over `window`.
     pub fn stats(&self, window: Duration) -> Option<Stats> {
-        let before = self.sample()?;
+        let before = self.cpu_and_system()?;
         std::thread::sleep(window);
-        let now = self.sample()?;
-        Some(now.since((before.cpu, before.system)))
+        Some(self.sample()?.since(before))
     }
 
-    fn sample(&self) -> Option<Sample> {
+    /// The container's CPU time and the system's, in nanoseconds: all the first read needs.
+    fn cpu_and_system(&self) -> Option<(f64, f64)> {
         let cpu = match &self.cpu {
             Cpu::Nanos(f) => number(&read(f)?)?,
             Cpu::Stat(f) => field(&read(f)?, "usage_usec")? * 1000.0,
         };
-        let system = system_nanos(&read(&self.root.join("proc/stat"))?)?;
+        Some((cpu, system_nanos(&read(&self.root.join("proc/stat"))?)?))
+    }
+
+    fn sample(&self) -> Option<Sample> {
+        let (cpu, system) = self.cpu_and_system()?;
         let (usage, inactive, limit) = match &self.memory {
             Memory::V1(d) => (
                 number(&read(&d.join("memory.usage_in_bytes"))?)?,
