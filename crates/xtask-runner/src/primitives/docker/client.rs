@@ -107,44 +107,59 @@ fn probe_uncached(program: &str, explicit: bool, token: &CancelToken) -> Caps {
         builder: None,
         emulation: emulation(Path::new("/proc/sys/fs/binfmt_misc")),
     };
-    match output(&[program, "--version"], &[], token) {
-        Ok(out) if out.ok => caps.client_version = client_version(&out.stdout),
-        Ok(out) => {
-            caps.engine_error = Some(format!("`{program} --version` failed: {}", out.error()));
-            return caps;
+    // Each question is a client started anew (10-40 ms): the independent ones are asked at once.
+    std::thread::scope(|s| {
+        let server = s.spawn(|| {
+            output(
+                &[program, "version", "--format", "{{.Server.Version}}"],
+                &[],
+                token,
+            )
+        });
+        let buildx = s.spawn(|| buildx(program, token));
+        match output(&[program, "--version"], &[], token) {
+            Ok(out) if out.ok => caps.client_version = client_version(&out.stdout),
+            Ok(out) => {
+                caps.engine_error = Some(format!("`{program} --version` failed: {}", out.error()));
+                return;
+            }
+            Err(e) => {
+                caps.engine_error = Some(e.to_string());
+                return;
+            }
         }
-        Err(e) => {
-            caps.engine_error = Some(e.to_string());
-            return caps;
+        match server.join() {
+            Ok(Ok(out)) if out.ok && !out.stdout.trim().is_empty() => {
+                caps.engine_version = Some(out.stdout.trim().to_string())
+            }
+            Ok(Ok(out)) => {
+                caps.engine_error = Some(format!("the engine does not answer: {}", out.error()))
+            }
+            Ok(Err(e)) => caps.engine_error = Some(e.to_string()),
+            Err(_) => caps.engine_error = Some("the engine probe panicked".into()),
         }
-    }
-    match output(
-        &[program, "version", "--format", "{{.Server.Version}}"],
-        &[],
-        token,
-    ) {
-        Ok(out) if out.ok && !out.stdout.trim().is_empty() => {
-            caps.engine_version = Some(out.stdout.trim().to_string())
-        }
-        Ok(out) => caps.engine_error = Some(format!("the engine does not answer: {}", out.error())),
-        Err(e) => caps.engine_error = Some(e.to_string()),
-    }
-    caps.builder = Some(choose_builder(
-        program,
-        caps.client_version.as_deref(),
-        explicit,
-        token,
-    ));
+        let buildx = buildx.join().ok().flatten();
+        caps.builder = Some(choose_builder(
+            program,
+            buildx,
+            caps.client_version.as_deref(),
+            explicit,
+            token,
+        ));
+    });
     caps
 }
 
+/// The builder: `buildx_found` (what [`buildx`] found for `program`), else the client's own
+/// BuildKit, else another client on PATH with either, else the classic builder.
 fn choose_builder(
     program: &str,
+    buildx_found: Option<Builder>,
     version: Option<&str>,
     explicit: bool,
     token: &CancelToken,
 ) -> Builder {
-    if let Some(builder) = buildx(program, token) {
+    if let Some(builder) = buildx_found {
         return builder;
     }
     if version.is_some_and(has_builtin_buildkit) {
@@ -158,10 +173,15 @@ fn choose_builder(
             .and_then(|p| p.canonicalize().ok());
         for other in other_clients(first.as_deref()) {
             let other = other.to_string_lossy().into_owned();
-            if let Some(builder) = buildx(&other, token) {
+            let (found, version) = std::thread::scope(|s| {
+                let found = s.spawn(|| buildx(&other, token));
+                let version = output(&[&other, "--version"], &[], token);
+                (found.join().ok().flatten(), version)
+            });
+            if let Some(builder) = found {
                 return builder;
             }
-            if let Ok(out) = output(&[&other, "--version"], &[], token) {
+            if let Ok(out) = version {
                 if out.ok && client_version(&out.stdout).is_some_and(|v| has_builtin_buildkit(&v)) {
                     return Builder::BuildKit { program: other };
                 }

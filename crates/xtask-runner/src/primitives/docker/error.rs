@@ -45,6 +45,8 @@ pub enum DockerError {
     InspectNoObject { what: String },
     #[error("docker image inspect: not a size: {output}")]
     NotASize { output: String },
+    #[error("no image `{name}` in the engine (build it first, or check the tag)")]
+    NoSuchImage { name: String },
     /// The file `docker build --iidfile` writes the image id to could not be made.
     #[error("docker::build: {0}")]
     IdFile(#[source] std::io::Error),

@@ -289,6 +289,41 @@ fn stream(
     }
 }
 
+/// What the engine has under `name`: `None` when it has no such image. From the engine's API
+/// where the default client would use its local socket (no client to start), else from
+/// `docker image inspect`.
+fn image(caps: &client::Caps, name: &str) -> std::result::Result<Option<api::Image>, DockerError> {
+    let scope = context::current();
+    if !caps.explicit {
+        if let Some(found) =
+            api::local_socket(|k| scope.env_var(k)).and_then(|socket| api::image(&socket, name))
+        {
+            return Ok(found);
+        }
+    }
+    let format = "{{.Id}} {{len .RepoTags}} {{.Size}}";
+    let out = match quick(caps, &["image", "inspect", "--format", format, "--", name]) {
+        Ok(out) => out,
+        Err(DockerError::QuickFailed { output, .. })
+            if output.to_ascii_lowercase().contains("no such image") =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let fields: Vec<&str> = out.split_whitespace().collect();
+    match fields[..] {
+        [id, tags, size] => Ok(Some(api::Image {
+            id: id.to_string(),
+            tags: tags.parse().unwrap_or(0),
+            size: size.parse().map_err(|_| DockerError::NotASize {
+                output: out.clone(),
+            })?,
+        })),
+        _ => Err(DockerError::NotASize { output: out }),
+    }
+}
+
 /// A quick docker command's stdout, or an error with its stderr.
 fn quick(caps: &client::Caps, args: &[&str]) -> std::result::Result<String, DockerError> {
     let scope = context::current();
@@ -456,15 +491,16 @@ fn build_image(options: Map) -> Result<Map> {
         scope.host.bus.message(scope.job, Level::Info, note.clone());
     }
     // Images these tags named before: once the build moves the tags away they are dangling.
-    let replaced: Vec<String> = if plan.loads {
-        spec.tags
-            .iter()
-            .filter_map(|t| quick(&caps, &["image", "inspect", "--format", "{{.Id}}", t]).ok())
-            .map(|id| id.trim().to_string())
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let mut replaced: Vec<String> = Vec::new();
+    if plan.loads {
+        for tag in &spec.tags {
+            if let Ok(Some(image)) = image(&caps, tag) {
+                if !replaced.contains(&image.id) {
+                    replaced.push(image.id);
+                }
+            }
+        }
+    }
     if let Some((_, old)) = &plan.rotate_cache {
         let _ = std::fs::create_dir_all(old);
     }
@@ -485,11 +521,7 @@ fn build_image(options: Map) -> Result<Map> {
         if Some(&old) == id.as_ref() {
             continue;
         }
-        let dangling = quick(
-            &caps,
-            &["image", "inspect", "--format", "{{len .RepoTags}}", &old],
-        )
-        .is_ok_and(|n| n.trim() == "0");
+        let dangling = image(&caps, &old).is_ok_and(|i| i.is_some_and(|i| i.tags == 0));
         if dangling && quick(&caps, &["image", "rm", &old]).is_ok() {
             scope.host.bus.message(
                 scope.job,

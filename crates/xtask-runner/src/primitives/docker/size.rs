@@ -6,7 +6,7 @@
 use rhai::{Dynamic, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::error::{DockerError, SizeError};
-use super::{engine, quick, tags};
+use super::{engine, tags};
 use crate::events::Level;
 use crate::primitives::error::IntoScript as _;
 use crate::primitives::options::{self, option_type, options, result, script_type, Number};
@@ -62,15 +62,12 @@ pub fn register(module: &mut Module) {
 }
 
 /// The image's size in bytes.
-fn image_size(image: &str) -> std::result::Result<i64, DockerError> {
+fn image_size(name: &str) -> std::result::Result<i64, DockerError> {
     let caps = engine()?;
-    let out = quick(
-        &caps,
-        &["image", "inspect", "--format", "{{.Size}}", "--", image],
-    )?;
-    out.trim().parse().map_err(|_| DockerError::NotASize {
-        output: out.clone(),
-    })
+    match super::image(&caps, name)? {
+        Some(found) => Ok(found.size),
+        None => Err(DockerError::NoSuchImage { name: name.into() }),
+    }
 }
 
 #[derive(Debug, PartialEq)]
