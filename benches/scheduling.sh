@@ -4,7 +4,12 @@
 #     generated crate, against the same cargo commands run in sequence by hand, `make` (its
 #     Makefile runs them in sequence too) and `just`;
 #  2. `examples/service`'s `cargo xtask ci` at the default -j against its -j 1 (needs
-#     PostgreSQL via XTASK_PG_PATH and docker; skipped with a note otherwise, or with `quick`).
+#     PostgreSQL via XTASK_PG_PATH and docker; skipped with a note otherwise, or with `quick`);
+#  3. who gets cargo's build directory first: a stand-in `cargo` that only sleeps, so the
+#     figure is the order alone. `leaf` holds the directory 2.5 s with nothing after it;
+#     `feeder` holds it 0.1 s, works 0.9 s more and heads `next` (1 s). By rank `leaf` goes
+#     first (4.5 s); by the work after the lock, `feeder` does (2.6 s). make -j4 runs the same
+#     recipes with `flock` on one lock file; just has no such lock and is left out.
 #
 #   bash benches/scheduling.sh [runs] [quick]
 # Medians and ratios: benches/results/scheduling.md.
@@ -67,12 +72,32 @@ else
         --command-name "xtask ci -j 1" "$xtask -q -j 1 ci --force" >&2
 fi
 
+# --- 3. who gets the build directory first -----------------------------------------------------
+mkdir -p "$work/lock/tasks" "$work/lock/bin"
+cd "$work/lock"
+printf '#!/bin/sh\n[ "$1" = hold ] && exec sleep "$2"\nexit 1\n' > bin/cargo
+chmod +x bin/cargo
+cat > tasks/ci.rhai <<'RHAI'
+job("leaf", || run(["cargo", "hold", "2.5"]));
+job("feeder", || { run(["cargo", "hold", "0.1"]); run(["sleep", "0.9"]); });
+job("next", #{ needs: ["feeder"] }, || run(["sleep", "1"]));
+RHAI
+printf 'ci: leaf next\nleaf:\n\t@flock target.lock sleep 2.5\nfeeder:\n\t@flock target.lock sleep 0.1; sleep 0.9\nnext: feeder\n\t@sleep 1\n.PHONY: ci leaf feeder next\n' > Makefile
+# Two runs to learn the history (what each job holds, and for how long), then measured.
+PATH="$work/lock/bin:$PATH" "$xtask" -q ci --force >/dev/null
+PATH="$work/lock/bin:$PATH" "$xtask" -q ci --force >/dev/null
+PATH="$work/lock/bin:$PATH" hyperfine --style basic --warmup 0 --runs "$runs" \
+    --export-json "$work/results/lock.json" \
+    --command-name "xtask ci" "$xtask -q ci --force" \
+    --command-name "make -j4 ci (flock)" "make -s -j4 ci" >&2
+
 python3 - "$work/results" "$service_note" > "$root/benches/results/scheduling.md" <<'PY'
 import json, os, statistics, sys, platform, datetime
 d, note = sys.argv[1], sys.argv[2]
 load = open("/proc/loadavg").read().split()[0]
 print(f"# Scheduling benchmarks\n\n{datetime.date.today()}, {os.cpu_count()} cores, load {load}, {platform.platform()}\n")
-for name, title in [("cargo", "cargo-only ci, warm"), ("service", "examples/service ci, warm")]:
+for name, title in [("cargo", "cargo-only ci, warm"), ("service", "examples/service ci, warm"),
+                    ("lock", "who gets the build directory first (stand-in cargo, sleeps only)")]:
     path = os.path.join(d, name + ".json")
     if not os.path.exists(path):
         print(f"## {title}\n\n{note}\n")

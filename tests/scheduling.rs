@@ -243,3 +243,62 @@ fn a_job_held_back_for_a_higher_ranked_one_is_not_held_past_its_own_time() {
         .code(Exit::Ok)
         .contains("ci: 3 passed");
 }
+
+#[test]
+fn the_build_directory_goes_first_to_the_job_with_the_most_work_after_it() {
+    // By the remembered history `leaf` ranks higher (600 s of its own, nothing after it) and
+    // holds the build directory to its end, while `feeder` lets it go at once and heads `next`
+    // (300 s). Served by rank, `leaf` (first in the start order) would take the directory and
+    // `next` would wait out all of `leaf`. The stand-in `cargo` logs which job holds the
+    // directory, so the log's order is the order it was granted in.
+    let p = Project::new()
+        .file("bin/cargo", "#!/bin/sh\necho \"$1\" >> lock.log\n")
+        .task(
+            "ci",
+            r#"
+            job("leaf", || run(["cargo", "leaf"]));
+            job("feeder", || { run(["cargo", "feeder"]); sh("true"); });
+            job("next", #{ needs: ["feeder"] }, || ());
+            "#,
+        );
+    support::make_executable(&p.join("bin/cargo"));
+    let lock = format!("cargo build directory {}", p.join("target").display());
+    let history = format!(
+        r#"{{ "ci": {{
+        "leaf": {{ "seconds": 600.0, "locks": ["{lock}"], "after_lock": 0.0 }},
+        "feeder": {{ "seconds": 1.0, "locks": ["{lock}"], "after_lock": 0.9 }},
+        "next": {{ "seconds": 300.0 }} }} }}"#
+    );
+    std::fs::create_dir_all(p.join("target/xtask-cache")).unwrap();
+    std::fs::write(p.join("target/xtask-cache/durations.json"), history).unwrap();
+    p.xtask(&["ci", "--report", "json=run.json"])
+        .env("CARGO_TARGET_DIR", p.join("target"))
+        .env("PATH", support::path_with_first(&p.join("bin")))
+        .run()
+        .code(Exit::Ok)
+        .contains("ci: 3 passed");
+    let log = std::fs::read_to_string(p.join("lock.log")).unwrap();
+    assert_eq!(log.lines().collect::<Vec<_>>(), ["feeder", "leaf"], "{log}");
+    // This run is remembered the same way: the time after the lock, per job that took one.
+    let remembered: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("target/xtask-cache/durations.json")).unwrap(),
+    )
+    .unwrap();
+    for job in ["leaf", "feeder"] {
+        assert!(
+            remembered["ci"][job]["after_lock"].is_f64(),
+            "{job}: {remembered}"
+        );
+    }
+    assert!(remembered["ci"]["next"].get("after_lock").is_none());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("run.json")).unwrap()).unwrap();
+    assert!(
+        report["jobs"][0]["waited_secs"].is_f64(),
+        "{}",
+        report["jobs"][0]
+    );
+    // The timeline: `next` cannot start before `feeder`, its need, has.
+    let started = |job: usize| report["jobs"][job]["started_secs"].as_f64().unwrap();
+    assert!(started(2) >= started(1), "{}", report["jobs"]);
+}

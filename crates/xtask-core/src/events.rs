@@ -98,6 +98,12 @@ pub struct JobSummary {
     /// The locks it claimed while it ran (cargo's build directory), remembered for the next
     /// run's scheduling.
     pub locks: Vec<String>,
+    /// Of `duration`, the time it spent parked, waiting for a claim (the build directory, the
+    /// machine): the schedule's doing, not the job's work.
+    pub waited: Duration,
+    /// From when it last let a claimed lock go to its end: the part of its work that runs
+    /// beside the lock's next holder.
+    pub after_lock: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]

@@ -16,7 +16,10 @@
 //! The scheduler admits jobs with [`Pool::try_start`]; job threads make claims during a job
 //! through [`claim`], which finds the pool and job of the calling thread. Waiters are served
 //! before new starts: an exclusive claim first, then parked jobs whose lock is free, the one
-//! heading the longest remaining chain first ([`Hints::rank`]).
+//! heading the longest remaining chain first ([`Hints::rank`]). Among waiters for a lock, that
+//! chain is counted from when each would let the lock go ([`Hints::lock_rank`]): a job that
+//! holds the build directory for a moment before a long chain goes before one that holds it
+//! for as long, with nothing after it.
 //!
 //! A lock nobody holds or is about to use is idle capacity the slots know nothing of: the
 //! highest-ranked job expected to claim that lock (it did in an earlier run, [`Hints::locks`]),
@@ -27,7 +30,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cancel::CancelToken;
 
@@ -79,11 +82,33 @@ pub struct Hints {
     pub rank: Vec<f64>,
     /// The locks each job claimed while it last ran (cargo's build directory, mostly).
     pub locks: Vec<Vec<String>>,
+    /// Among jobs that want the same lock, the highest goes first: how long the run still goes
+    /// on once the job lets the lock go (its own work after it, then the longest chain of
+    /// dependents). Serving a single lock in that order is what keeps the run shortest
+    /// (Jackson's rule); by [`Hints::rank`] alone, a long job with nothing after it would go
+    /// before a short lock holder heading a long chain. Empty: [`Hints::rank`] stands.
+    pub lock_rank: Vec<f64>,
 }
 
 impl Hints {
     pub fn rank_of(&self, id: usize) -> f64 {
         self.rank.get(id).copied().unwrap_or(0.0)
+    }
+
+    /// [`Hints::lock_rank`] of job `id`, else its [`Hints::rank`].
+    pub fn lock_rank_of(&self, id: usize) -> f64 {
+        self.lock_rank
+            .get(id)
+            .copied()
+            .unwrap_or_else(|| self.rank_of(id))
+    }
+
+    /// The order among waiters for `claim`: [`Hints::lock_rank_of`] when it is for a lock.
+    fn rank_for(&self, id: usize, claim: &Claim) -> f64 {
+        match claim.lock {
+            Some(_) => self.lock_rank_of(id),
+            None => self.rank_of(id),
+        }
     }
 
     pub fn locks_of(&self, id: usize) -> &[String] {
@@ -115,6 +140,12 @@ struct State {
     /// The locks each job has claimed in this run (kept after it ends, for the next run's
     /// [`Hints::locks`]).
     claimed: HashMap<usize, Vec<String>>,
+    /// When each parked job parked.
+    parked_since: HashMap<usize, Instant>,
+    /// How long each job has been parked in all (kept after it ends, like `claimed`).
+    waited: HashMap<usize, Duration>,
+    /// When each job last gave a claimed lock back (kept after it ends).
+    lock_released: HashMap<usize, Instant>,
 }
 
 impl State {
@@ -230,6 +261,20 @@ impl State {
             {
                 self.locks.remove(&lock);
             }
+            self.lock_released.insert(id, Instant::now());
+        }
+    }
+
+    fn park(&mut self, id: usize, claim: &Claim) {
+        self.jobs.get_mut(&id).expect("a started job").active = false;
+        self.waiting.push((id, claim.clone()));
+        self.parked_since.insert(id, Instant::now());
+    }
+
+    fn unpark(&mut self, id: usize) {
+        self.waiting.retain(|(w, _)| *w != id);
+        if let Some(since) = self.parked_since.remove(&id) {
+            *self.waited.entry(id).or_default() += since.elapsed();
         }
     }
 }
@@ -276,6 +321,16 @@ impl Pool {
     /// The locks job `id` claimed in this run, in the order it first took them.
     pub fn claimed(&self, id: usize) -> Vec<String> {
         self.lock().claimed.get(&id).cloned().unwrap_or_default()
+    }
+
+    /// How long job `id` has spent parked, waiting for claims, in this run.
+    pub fn waited(&self, id: usize) -> Duration {
+        self.lock().waited.get(&id).copied().unwrap_or_default()
+    }
+
+    /// When job `id` last gave back a lock it claimed; `None`: it claimed none.
+    pub fn lock_released(&self, id: usize) -> Option<Instant> {
+        self.lock().lock_released.get(&id).copied()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -368,15 +423,14 @@ impl Pool {
             }
             return Ok(());
         }
-        s.jobs.get_mut(&id).expect("checked").active = false;
-        s.waiting.push((id, claim.clone()));
+        s.park(id, &claim);
         drop(s);
         self.changed.notify_all();
         (self.wake)();
         let mut s = self.lock();
         loop {
             if token.is_cancelled() {
-                s.waiting.retain(|(w, _)| *w != id);
+                s.unpark(id);
                 // Rejoin without waiting: the job is about to unwind and end.
                 if let Some(held) = s.jobs.get_mut(&id) {
                     held.active = true;
@@ -392,14 +446,15 @@ impl Pool {
                     .waiting
                     .iter()
                     .filter(|(w, c)| s.grantable(*w, c))
-                    .fold(None, |best: Option<usize>, (w, _)| match best {
-                        Some(b) if self.hints.rank_of(b) >= self.hints.rank_of(*w) => Some(b),
-                        _ => Some(*w),
+                    .map(|(w, c)| (*w, self.hints.rank_for(*w, c)))
+                    .fold(None, |best: Option<(usize, f64)>, (w, rank)| match best {
+                        Some(b) if b.1 >= rank => Some(b),
+                        _ => Some((w, rank)),
                     })
-                    .is_some_and(|w| w == id),
+                    .is_some_and(|(w, _)| w == id),
             };
             if my_turn && s.grantable(id, &claim) {
-                s.waiting.retain(|(w, _)| *w != id);
+                s.unpark(id);
                 s.take(id, &claim);
                 drop(s);
                 self.changed.notify_all();
@@ -568,12 +623,14 @@ mod tests {
         assert_eq!(s.locks.get("cargo build directory t"), Some(&1));
     }
 
-    #[test]
-    fn parked_waiters_are_served_by_rank_not_arrival() {
-        let hints = Hints {
-            rank: vec![0.0, 1.0, 5.0],
-            locks: Vec::new(),
-        };
+    /// Job 0 holds the build directory; job 1 parks on it, then job 2: their threads.
+    fn one_holder_two_parked(
+        hints: Hints,
+    ) -> (
+        Arc<Pool>,
+        std::thread::JoinHandle<()>,
+        std::thread::JoinHandle<()>,
+    ) {
         let p = Arc::new(pool(4, 2.0).with_hints(hints));
         for id in 0..3 {
             assert!(p.try_start(id, &light()));
@@ -581,21 +638,30 @@ mod tests {
         p.acquire(0, Claim::cargo("t"), &CancelToken::new())
             .unwrap();
         let park = |id: usize| {
-            let p = Arc::clone(&p);
-            std::thread::spawn(move || {
-                p.acquire(id, Claim::cargo("t"), &CancelToken::new())
+            let shared = Arc::clone(&p);
+            let waiter = std::thread::spawn(move || {
+                shared
+                    .acquire(id, Claim::cargo("t"), &CancelToken::new())
                     .unwrap();
-            })
+            });
+            while !p.is_parked(id) {
+                std::thread::yield_now();
+            }
+            waiter
+        };
+        let first = park(1);
+        let second = park(2);
+        (p, first, second)
+    }
+
+    #[test]
+    fn parked_waiters_are_served_by_rank_not_arrival() {
+        let hints = Hints {
+            rank: vec![0.0, 1.0, 5.0],
+            ..Hints::default()
         };
         // Job 1 parks first, job 2 (heading a longer chain) after it.
-        let first = park(1);
-        while !p.is_parked(1) {
-            std::thread::yield_now();
-        }
-        let second = park(2);
-        while !p.is_parked(2) {
-            std::thread::yield_now();
-        }
+        let (p, first, second) = one_holder_two_parked(hints);
         p.release(0);
         second.join().unwrap();
         assert_eq!(p.lock().locks.get("cargo build directory t"), Some(&2));
@@ -606,11 +672,43 @@ mod tests {
     }
 
     #[test]
+    fn lock_waiters_go_by_what_follows_the_lock_and_their_wait_is_counted() {
+        // Job 1 heads the longer chain (rank 8 against 6) but holds the lock to its end with
+        // nothing after it; job 2 lets it go at once and heads 5.9 s of work after it.
+        let hints = Hints {
+            rank: vec![0.0, 8.0, 6.0],
+            lock_rank: vec![0.0, 0.0, 5.9],
+            ..Hints::default()
+        };
+        // One after the other, so job 1's wait spans job 2's whatever the threads' timing.
+        let (p, long, feeder) = one_holder_two_parked(hints);
+        assert_eq!(p.waited(2), Duration::ZERO, "counted when the wait ends");
+        assert_eq!(p.lock_released(0), None);
+        p.release(0);
+        assert!(p.lock_released(0).is_some());
+        feeder.join().unwrap();
+        assert_eq!(p.lock().locks.get("cargo build directory t"), Some(&2));
+        assert!(p.is_parked(1), "the long leaf job waits");
+        assert!(p.waited(2) > Duration::ZERO);
+        p.release(2);
+        long.join().unwrap();
+        assert!(p.waited(1) >= p.waited(2), "it waited for both holders");
+        // A claim without a lock (CPU, a measurement) keeps ranking by the chain.
+        let cpu = Claim {
+            cpu: Some(1.0),
+            ..Claim::default()
+        };
+        assert_eq!(p.hints().rank_for(1, &cpu), 8.0);
+        assert_eq!(p.hints().rank_for(1, &Claim::cargo("t")), 0.0);
+        assert_eq!(Hints::default().lock_rank_of(3), 0.0);
+    }
+
+    #[test]
     fn the_head_of_an_idle_lock_starts_with_every_slot_taken() {
         let cargo = vec!["cargo build directory t".to_string()];
         let hints = Hints {
-            rank: Vec::new(),
             locks: vec![vec![], cargo.clone(), cargo.clone(), vec![]],
+            ..Hints::default()
         };
         let p = pool(1, 2.0).with_hints(hints);
         assert!(p.try_start(0, &light()));

@@ -46,6 +46,9 @@ pub struct Options {
     pub cpus: f64,
     /// Per job id, higher starts first among ready jobs (the critical path); empty: plan order.
     pub priority: Vec<f64>,
+    /// Per job id, the order among jobs that want the same lock (`resources::Hints::lock_rank`);
+    /// empty: `priority`.
+    pub lock_priority: Vec<f64>,
     /// Per job id, the locks it claimed when it last ran (see `resources::Hints`); empty: none
     /// known.
     pub expected_locks: Vec<Vec<String>>,
@@ -110,6 +113,7 @@ pub fn run(
         .with_hints(Hints {
             rank: options.priority.clone(),
             locks: options.expected_locks.clone(),
+            lock_rank: options.lock_priority.clone(),
         }),
     );
     let workers = Workers::new(WORKER_STACK, done_tx.clone());
@@ -117,6 +121,11 @@ pub fn run(
     let mut order: Vec<usize> = (0..n).collect();
     if options.priority.len() == n {
         order.sort_by(|&a, &b| options.priority[b].total_cmp(&options.priority[a]));
+    }
+    // Where each job comes in that order.
+    let mut place = vec![0; n];
+    for (at, &id) in order.iter().enumerate() {
+        place[id] = at;
     }
     let mut fingerprints: Vec<Option<String>> = vec![None; n];
     // Started and not finished (parked ones included).
@@ -142,7 +151,7 @@ pub fn run(
                 if stopped && !unstoppable.contains(&plan.jobs[id].base) {
                     continue;
                 }
-                if let Some(until) = held_back(id, plan, &options, &states, &pool) {
+                if let Some(until) = held_back(id, plan, &options, &states, &pool, &place) {
                     recheck = Some(recheck.map_or(until, |r: Instant| r.min(until)));
                     continue;
                 }
@@ -211,13 +220,18 @@ pub fn run(
             unreachable!("a finished job was running");
         };
         signals::unwatch(&token);
+        let ended = Instant::now();
         let summary = JobSummary {
             id,
             name: plan.jobs[id].name.clone(),
             outcome,
-            duration: started.elapsed(),
+            duration: ended - started,
             attempts,
             locks: pool.claimed(id),
+            waited: pool.waited(id),
+            after_lock: pool
+                .lock_released(id)
+                .map(|at| ended.saturating_duration_since(at)),
         };
         bus.emit(Event::JobFinished(summary.clone()));
 
@@ -264,6 +278,8 @@ pub fn run(
                 duration: Duration::ZERO,
                 attempts: 0,
                 locks: Vec::new(),
+                waited: Duration::ZERO,
+                after_lock: None,
             };
             bus.emit(Event::JobFinished(summary.clone()));
             summaries[job.id] = Some(summary);
@@ -275,8 +291,9 @@ pub fn run(
         .collect()
 }
 
-/// The jobs that outrank `id` and are expected to claim one of the locks `id` is expected to
-/// claim (by the remembered history), with those shared locks.
+/// The jobs that would be served a lock before `id` (`Hints::lock_rank`) and are expected to
+/// claim one of the locks `id` is expected to claim (by the remembered history), with those
+/// shared locks.
 fn rivals<'a>(
     id: usize,
     hints: &'a Hints,
@@ -284,7 +301,7 @@ fn rivals<'a>(
 ) -> impl Iterator<Item = (usize, &'a State, Vec<&'a String>)> + 'a {
     let mine = hints.locks_of(id);
     states.iter().enumerate().filter_map(move |(j, state)| {
-        if j == id || hints.rank_of(j) <= hints.rank_of(id) {
+        if j == id || hints.lock_rank_of(j) <= hints.lock_rank_of(id) {
             return None;
         }
         let shared: Vec<&String> = hints
@@ -297,19 +314,19 @@ fn rivals<'a>(
 }
 
 /// Whether job `id` is expected to claim a lock (from an earlier run) and no job still to
-/// start that is expected to claim one of the same outranks it: only then may it take a lock's
-/// idle capacity beyond the slots (`Pool::try_start_ahead`). A lower-ranked job would hold the
-/// lock when the higher-ranked one comes to need it.
+/// start that is expected to claim one of the same would be served it first: only then may it
+/// take a lock's idle capacity beyond the slots (`Pool::try_start_ahead`). Another job would
+/// hold the lock when the one it should serve first comes to need it.
 fn heads_its_locks(id: usize, hints: &Hints, states: &[State]) -> bool {
     !hints.locks_of(id).is_empty()
         && !rivals(id, hints, states).any(|(_, state, _)| matches!(state, State::Waiting { .. }))
 }
 
-/// Whether job `id`, expected to claim a lock, should wait for a higher-ranked job that is
-/// expected to claim the same lock and is about to: one that has started but not claimed it
-/// yet, or one whose needs are all running or done and, by the remembered durations, due to
-/// end within `id`'s own remembered time. Started now, `id` would hold the lock when the
-/// critical path arrives. The wait is bounded: a job is held back only while the other is due
+/// Whether job `id`, expected to claim a lock, should wait for a job the lock would serve
+/// first (`Hints::lock_rank`) that is expected to claim it and is about to: one that has
+/// started but not claimed it yet, one ready and about to start, or one whose needs are all
+/// running or done and, by the remembered durations, due to end within `id`'s own remembered
+/// time. Started now, `id` would hold the lock when the critical path arrives. The wait is bounded: a job is held back only while the other is due
 /// within, and not overdue by more than, `id`'s own time. Returns when to look again; `None`:
 /// start as usual.
 fn held_back(
@@ -318,6 +335,7 @@ fn held_back(
     options: &Options,
     states: &[State],
     pool: &Pool,
+    place: &[usize],
 ) -> Option<Instant> {
     let hints = pool.hints();
     if hints.locks_of(id).is_empty() {
@@ -329,8 +347,9 @@ fn held_back(
     for (j, state, shared) in rivals(id, hints, states) {
         let due = match state {
             State::Done => None,
-            // Ready but not started: it comes first in the start order anyway.
-            State::Waiting { unmet: 0 } => None,
+            // Ready but not started. Earlier in the start order, it was just tried and could
+            // not start; later, it is tried after `id` in this very pass: due now.
+            State::Waiting { unmet: 0 } => (place[j] > place[id]).then_some(now),
             State::Waiting { .. } => due_after_needs(j, plan, options, states),
             // Parked on the lock, it is served before `id` would be (by rank).
             State::Running { started, .. } if !pool.is_parked(j) => {
@@ -391,6 +410,8 @@ fn block_dependents(
                     duration: Duration::ZERO,
                     attempts: 0,
                     locks: Vec::new(),
+                    waited: Duration::ZERO,
+                    after_lock: None,
                 };
                 bus.emit(Event::JobFinished(summary.clone()));
                 summaries[dep] = Some(summary);

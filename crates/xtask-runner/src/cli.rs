@@ -496,6 +496,7 @@ pub fn run(cli: Cli, script_args: Vec<String>) -> i32 {
         keep_going,
         cpus: cpus as f64,
         priority: critical_path::priorities(&plan, &seconds),
+        lock_priority: critical_path::lock_priorities(&plan, &seconds, &durations.after_lock()),
         seconds: plan
             .jobs
             .iter()

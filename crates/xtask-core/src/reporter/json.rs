@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use serde_json::{json, Value};
 
@@ -13,6 +13,9 @@ use crate::events::{Event, JobId, Outcome, Reporter, Severity};
 pub struct JsonReport {
     path: PathBuf,
     started: SystemTime,
+    /// When the run and each job started, as this reporter heard of it: the timeline.
+    run_started: Instant,
+    job_started: HashMap<JobId, Instant>,
     tails: HashMap<JobId, Tail>,
     diagnostics: Vec<Value>,
     outputs: BTreeMap<String, String>,
@@ -24,6 +27,8 @@ impl JsonReport {
         JsonReport {
             path,
             started: SystemTime::now(),
+            run_started: Instant::now(),
+            job_started: HashMap::new(),
             tails: HashMap::new(),
             diagnostics: Vec::new(),
             outputs: BTreeMap::new(),
@@ -35,6 +40,10 @@ impl JsonReport {
 impl Reporter for JsonReport {
     fn on_event(&mut self, event: &Event) {
         match event {
+            Event::RunStarted { .. } => self.run_started = Instant::now(),
+            Event::JobStarted { id, .. } => {
+                self.job_started.insert(*id, Instant::now());
+            }
             Event::Output { job: Some(id), bytes } => self.tails.entry(*id).or_default().push(bytes),
             Event::Diagnostic { job, level, file, line, column, message } => self.diagnostics.push(json!({
                 "job": job,
@@ -61,7 +70,11 @@ impl Reporter for JsonReport {
                             "id": j.id,
                             "name": j.name,
                             "status": j.outcome.label(),
+                            // Seconds into the run; null for a job that never started.
+                            "started_secs": self.job_started.get(&j.id).map(|t| t.saturating_duration_since(self.run_started).as_secs_f64()),
                             "duration_secs": j.duration.as_secs_f64(),
+                            // Of that, parked waiting for the build directory or the machine.
+                            "waited_secs": j.waited.as_secs_f64(),
                             "attempts": j.attempts,
                             "error": error,
                             "reason": reason,
