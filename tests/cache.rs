@@ -345,6 +345,143 @@ fn cargo_jobs_depend_on_sources_the_lock_file_the_toolchain_and_rustflags() {
         .contains("2 up to date");
 }
 
+#[test]
+fn a_package_added_under_a_member_glob_reruns_the_lint() {
+    // `members = ["crates/*"]`: a new package joins the workspace with no manifest above it
+    // changing, and clippy's record covers only the packages' own directories.
+    let p = Project::new()
+        .task("ci", "job(\"clippy\", || cargo::clippy());\n")
+        .file(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"crates/*\"]\nresolver = \"2\"\n",
+        )
+        .file(
+            "crates/a/Cargo.toml",
+            "[package]\nname = \"a\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        )
+        .file("crates/a/src/lib.rs", "//! A.\n");
+    let run = |args: &[&str]| p.xtask(args).env_remove("CARGO_TARGET_DIR").run();
+    run(&["ci"]).code(Exit::Ok);
+    // The first run wrote Cargo.lock, which clippy reads.
+    run(&["ci"]).code(Exit::Ok);
+    run(&["ci"]).code(Exit::Ok).contains("1 up to date");
+    std::fs::create_dir_all(p.join("crates/b/src")).unwrap();
+    std::fs::write(
+        p.join("crates/b/Cargo.toml"),
+        "[package]\nname = \"b\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("crates/b/src/lib.rs"),
+        "//! B.\npub fn b() -> u32 {\n    \"not a number\"\n}\n",
+    )
+    .unwrap();
+    run(&["ci", "--explain"])
+        .code(Exit::Failed)
+        .contains("crates/b/Cargo.toml was added")
+        .contains("mismatched types");
+}
+
+#[test]
+fn a_cargo_job_starts_without_waiting_for_cargo_metadata_once_a_run_has_read_the_workspace() {
+    // A `cargo` first on PATH: with a marker path set, its `metadata` waits (up to 10 s) for
+    // `build` to have started, and says so in a log. A job that waited for `cargo metadata`
+    // before its build could never let it see the marker.
+    let real_cargo = support::stdout_of(
+        std::process::Command::new("sh").args(["-c", "command -v cargo"]),
+        "finding cargo",
+    );
+    let stub = tempfile::tempdir().unwrap();
+    let log = stub.path().join("log");
+    support::write_program(
+        &stub.path().join("cargo"),
+        &format!(
+            r#"#!/bin/sh
+marker="$XTASK_TEST_MARKER"
+if [ -n "$marker" ] && [ "$1" = metadata ]; then
+    i=0
+    while [ ! -e "$marker" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+    [ -e "$marker" ] && echo "metadata after build started" >> '{log}'
+fi
+if [ -n "$marker" ] && [ "$1" = build ]; then touch "$marker"; fi
+exec '{real}' "$@"
+"#,
+            log = log.display(),
+            real = real_cargo.trim()
+        ),
+    );
+    let p = Project::new()
+        .task("ci", "job(\"build\", || cargo::build());\n")
+        .file(
+            "Cargo.toml",
+            "[package]\nname = \"fixture\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+        )
+        .file("src/lib.rs", "//! A fixture.\n");
+    let run = |marker: Option<&std::path::Path>| {
+        let cmd = p
+            .xtask(&["ci", "--force"])
+            .env("PATH", support::path_with_first(stub.path()))
+            .env_remove("CARGO_TARGET_DIR");
+        match marker {
+            Some(marker) => cmd.env("XTASK_TEST_MARKER", marker).run(),
+            None => cmd.run(),
+        }
+    };
+    run(None).code(Exit::Ok).contains("ci: 1 passed");
+    run(Some(&stub.path().join("build-started")))
+        .code(Exit::Ok)
+        .contains("ci: 1 passed");
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(log.contains("metadata after build started"), "{log:?}");
+    // The record was confirmed by that run's own answer and kept.
+    p.xtask(&["ci"])
+        .env("PATH", support::path_with_first(stub.path()))
+        .env_remove("CARGO_TARGET_DIR")
+        .run()
+        .code(Exit::Ok)
+        .contains("1 up to date");
+}
+
+#[test]
+fn a_target_moved_out_of_its_package_is_caught_by_the_runs_own_cargo_metadata() {
+    // The build records its inputs from the workspace an earlier run read; here the library
+    // moves to `shared/`, outside the package, so that record would miss it. This run's own
+    // `cargo metadata` says so, and the record is not kept.
+    let p = Project::new()
+        .task("ci", "job(\"build\", || cargo::build());\n")
+        .file(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"crates/a\"]\nresolver = \"2\"\n",
+        )
+        .file(
+            "crates/a/Cargo.toml",
+            "[package]\nname = \"a\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        )
+        .file("crates/a/src/lib.rs", "//! A.\n")
+        .file("shared/lib.rs", "//! Shared.\n");
+    let run = |args: &[&str]| p.xtask(args).env_remove("CARGO_TARGET_DIR").run();
+    run(&["ci"]).code(Exit::Ok);
+    run(&["ci"]).code(Exit::Ok);
+    run(&["ci"]).code(Exit::Ok).contains("1 up to date");
+    std::fs::write(
+        p.join("crates/a/Cargo.toml"),
+        "[package]\nname = \"a\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\npath = \"../../shared/lib.rs\"\n",
+    )
+    .unwrap();
+    run(&["ci", "--explain"])
+        .code(Exit::Ok)
+        .contains("crates/a/Cargo.toml changed")
+        .contains("not cached: the workspace's packages changed");
+    run(&["ci", "--explain"])
+        .code(Exit::Ok)
+        .contains("no successful run is recorded");
+    run(&["ci"]).code(Exit::Ok).contains("1 up to date");
+    std::fs::write(p.join("shared/lib.rs"), "//! Shared, edited.\n").unwrap();
+    run(&["ci", "--explain"])
+        .code(Exit::Ok)
+        .contains("shared/lib.rs changed");
+}
+
 /// Removes the test's image however the test ends.
 struct Image(String);
 

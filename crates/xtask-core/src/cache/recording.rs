@@ -25,12 +25,19 @@ pub struct Recorded {
     /// Commands whose inputs only the script knows (`run`, `sh`): the job always runs unless
     /// it declares `inputs` (or sets `cache: true`).
     pub opaque: Vec<String>,
+    /// Facts recorded from a prediction that [`confirm`] found wrong: the record is not kept,
+    /// whatever the job's `cache:` says.
+    pub untrusted: Vec<String>,
 }
+
+/// A check [`end`] runs: `Some(why)` when the record cannot be trusted.
+type Confirmation = Box<dyn FnOnce() -> Option<String>>;
 
 struct Recorder {
     session: Arc<Session>,
     recorded: Recorded,
     pending: Vec<PendingCommand>,
+    confirmations: Vec<Confirmation>,
 }
 
 thread_local! {
@@ -44,6 +51,7 @@ pub fn begin(session: Arc<Session>) {
             session,
             recorded: Recorded::default(),
             pending: Vec::new(),
+            confirmations: Vec::new(),
         })
     });
 }
@@ -55,9 +63,31 @@ pub fn end() -> Option<Recorded> {
         session,
         mut recorded,
         pending,
+        confirmations,
     } = recorder;
     settle(&session, &mut recorded, pending);
+    for confirm in confirmations {
+        if let Some(why) = confirm() {
+            push_reason(&mut recorded.untrusted, why);
+        }
+    }
     Some(recorded)
+}
+
+/// The directory the records are kept in, while recording.
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|r| r.session.dir().to_path_buf()))
+}
+
+/// Facts just recorded came from a prediction (what an earlier run learned) so that the job's
+/// command need not wait for what confirms it: `check` runs at [`end`], when the job is done,
+/// and its `Some(why)` keeps the record from being stored.
+pub fn confirm(check: impl FnOnce() -> Option<String> + 'static) {
+    CURRENT.with(|c| {
+        if let Some(r) = c.borrow_mut().as_mut() {
+            r.confirmations.push(Box::new(check));
+        }
+    });
 }
 
 pub fn is_recording() -> bool {
@@ -115,6 +145,22 @@ pub fn tree(dir: &Path, ignore: Vec<String>) {
         let set = FileSet::Tree {
             dir: files::relative(session.root(), dir),
             ignore,
+        };
+        let entries = set.entries(&session.files());
+        push(r, Fact::Files { set, entries });
+    });
+}
+
+/// Glob patterns relative to `dir` (absolute, or relative to the project root): the files they
+/// match now, so one that appears later is a difference.
+pub fn glob(dir: &Path, patterns: Vec<String>) {
+    if !is_recording() {
+        return;
+    }
+    with(|session, r| {
+        let set = FileSet::Glob {
+            dir: files::relative(session.root(), dir),
+            patterns,
         };
         let entries = set.entries(&session.files());
         push(r, Fact::Files { set, entries });

@@ -79,6 +79,11 @@ impl Session {
         &self.root
     }
 
+    /// Where the records are kept (`<target>/xtask-cache`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn files(&self) -> files::Context<'_> {
         files::Context {
             root: &self.root,
@@ -324,6 +329,9 @@ impl Session {
 
     /// Why a successful run may not be skipped next time, if it may not.
     fn not_cacheable(&self, job: &PlannedJob, recorded: &Recorded) -> Option<String> {
+        if let Some(why) = recorded.untrusted.first() {
+            return Some(why.clone());
+        }
         if job.def.cache == Some(true) {
             return None;
         }

@@ -174,7 +174,7 @@ pub fn cargo(sub: &str, spec: &Spec, toolchain: Option<&str>) {
     // Tests and benchmarks (and arbitrary cargo commands) may read any file in the workspace;
     // builds and lints read the packages' sources.
     let sources_only = matches!(sub, "fmt" | "clippy" | "build" | "check" | "doc");
-    match workspace(&dir) {
+    match predicted_workspace(&dir) {
         Some(ws) => {
             if sources_only {
                 for d in &ws.source_dirs {
@@ -182,6 +182,9 @@ pub fn cargo(sub: &str, spec: &Spec, toolchain: Option<&str>) {
                 }
                 for f in &ws.files {
                     recording::file(f);
+                }
+                if !ws.member_globs.is_empty() {
+                    recording::glob(&ws.root, ws.member_globs.clone());
                 }
             } else {
                 recording::tree(&ws.root, Vec::new());
@@ -232,6 +235,7 @@ const TOOLCHAIN_ENV: &[&str] = &[
     "RUSTC",
 ];
 
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Workspace {
     root: PathBuf,
     /// Each package's directory and the directories of its targets' sources (tests/ may sit
@@ -239,6 +243,91 @@ struct Workspace {
     source_dirs: Vec<PathBuf>,
     /// Cargo.lock, the root manifest, cargo configuration and toolchain files.
     files: Vec<PathBuf>,
+    /// `<pattern>/Cargo.toml` for each glob in the root's `workspace.members`: a package added
+    /// under one joins the workspace without any manifest above it changing.
+    member_globs: Vec<String>,
+}
+
+/// The workspace a cargo command in `dir` works on, without waiting for `cargo metadata`
+/// (36 ms here, before the first cargo command of every run could start) when an earlier run
+/// read it: that answer is used at once, this run's `cargo metadata` runs beside the job's
+/// command, and the record is confirmed against it when the job ends. A workspace that changed
+/// since (a package added or moved, a target's path outside its package) leaves the record
+/// unstored, and the new answer is kept for the next run. Without an earlier answer, the job
+/// waits for this run's.
+fn predicted_workspace(dir: &Path) -> Option<Arc<Workspace>> {
+    let key = std::path::absolute(dir).ok()?;
+    let Some(cache) = recording::cache_dir() else {
+        return workspace(dir);
+    };
+    let Some(predicted) = earlier_workspaces(&cache).get(&key).cloned() else {
+        let read = workspace(dir);
+        remember_workspace(&cache, &key, read.as_deref());
+        return read;
+    };
+    // Started now, on its own thread: the record waits for it at the job's end.
+    let reading = dir.to_path_buf();
+    std::thread::spawn(move || workspace(&reading));
+    let expected = Arc::clone(&predicted);
+    let dir = dir.to_path_buf();
+    recording::confirm(move || {
+        let read = workspace(&dir);
+        if read.as_deref() == Some(&*expected) {
+            return None;
+        }
+        remember_workspace(&cache, &key, read.as_deref());
+        Some(
+            "the workspace's packages changed since an earlier run (`cargo metadata`): recorded again on the next run"
+                .into(),
+        )
+    });
+    Some(predicted)
+}
+
+/// Where [`predicted_workspace`] keeps what `cargo metadata` answered, by directory.
+const WORKSPACES_FILE: &str = "workspaces.json";
+
+type Workspaces = HashMap<PathBuf, Arc<Workspace>>;
+
+/// The cache's workspaces file as this run found it, read once.
+fn earlier_workspaces(cache: &Path) -> &'static Workspaces {
+    static EARLIER: OnceLock<Workspaces> = OnceLock::new();
+    EARLIER.get_or_init(|| {
+        read_workspaces(&cache.join(WORKSPACES_FILE))
+            .into_iter()
+            .map(|(dir, ws)| (dir, Arc::new(ws)))
+            .collect()
+    })
+}
+
+/// The workspaces file; missing or unreadable: none.
+fn read_workspaces(path: &Path) -> HashMap<PathBuf, Workspace> {
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// Keeps this run's answer for `key` when it differs from the file's (`None`: forgets it).
+fn remember_workspace(cache: &Path, key: &Path, read: Option<&Workspace>) {
+    static WRITING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = WRITING.lock().unwrap_or_else(|e| e.into_inner());
+    let path = cache.join(WORKSPACES_FILE);
+    let mut all = read_workspaces(&path);
+    if all.get(key) == read {
+        return;
+    }
+    match read {
+        Some(ws) => {
+            all.insert(key.to_path_buf(), ws.clone());
+        }
+        None => {
+            all.remove(key);
+        }
+    }
+    if let Ok(json) = serde_json::to_vec(&all) {
+        let _ = crate::cache::store::write_atomically(&path, &json);
+    }
 }
 
 /// `cargo metadata --no-deps` for a directory, once per run: cargo jobs that start together
@@ -281,7 +370,13 @@ fn read_workspace(dir: &Path) -> Option<Workspace> {
         dirs.extend(manifest.parent().map(Path::to_path_buf));
         for target in package["targets"].as_array().into_iter().flatten() {
             if let Some(src) = target["src_path"].as_str() {
-                dirs.extend(Path::new(src).parent().map(Path::to_path_buf));
+                // Cargo joins a manifest's `path = "../x.rs"` as written: without the `..`
+                // resolved, the directory would look as if it were inside the package.
+                dirs.extend(
+                    without_dot_dots(Path::new(src))
+                        .parent()
+                        .map(Path::to_path_buf),
+                );
             }
         }
     }
@@ -309,11 +404,55 @@ fn read_workspace(dir: &Path) -> Option<Workspace> {
     .iter()
     .map(|f| root.join(f))
     .collect();
+    let member_globs = member_globs(&root.join("Cargo.toml"));
     Some(Workspace {
         root,
         source_dirs,
         files,
+        member_globs,
     })
+}
+
+/// `path` with each `..` taking away the component before it (as the kernel would, but for
+/// symbolic links, which a package's sources are not expected to climb out of).
+fn without_dot_dots(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    out.push(part);
+                }
+            }
+            std::path::Component::CurDir => {}
+            _ => out.push(part),
+        }
+    }
+    out
+}
+
+/// The glob patterns among `workspace.members` in the manifest at `path`, as patterns for
+/// the manifests they match.
+fn member_globs(path: &Path) -> Vec<String> {
+    let Some(doc) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.parse::<toml_edit::DocumentMut>().ok())
+    else {
+        return Vec::new();
+    };
+    let Some(members) = doc
+        .get("workspace")
+        .and_then(|w| w.get("members"))
+        .and_then(|m| m.as_array())
+    else {
+        return Vec::new();
+    };
+    members
+        .iter()
+        .filter_map(|m| m.as_str())
+        .filter(|m| m.contains(['*', '?', '[']))
+        .map(|m| format!("{}/Cargo.toml", m.trim_end_matches('/')))
+        .collect()
 }
 
 /// `docker::build`: the context after `.dockerignore`, the Dockerfile, the command line.
@@ -389,5 +528,40 @@ pub fn http(url: &str) {
         volatile(format!(
             "it sends a request to {host}, outside this machine"
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_climbing_out_of_its_package_is_resolved() {
+        assert_eq!(
+            without_dot_dots(Path::new("/w/crates/a/../../shared/lib.rs")),
+            PathBuf::from("/w/shared/lib.rs")
+        );
+        assert_eq!(
+            without_dot_dots(Path::new("/w/./crates/a/src/lib.rs")),
+            PathBuf::from("/w/crates/a/src/lib.rs")
+        );
+        assert_eq!(without_dot_dots(Path::new("../x")), PathBuf::from("../x"));
+    }
+
+    #[test]
+    fn member_globs_come_from_the_root_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("Cargo.toml");
+        std::fs::write(
+            &manifest,
+            "[workspace]\nmembers = [\"xtask\", \"crates/*\", \"tools/lint-?/\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            member_globs(&manifest),
+            ["crates/*/Cargo.toml", "tools/lint-?/Cargo.toml"]
+        );
+        std::fs::write(&manifest, "[package]\nname = \"a\"\n").unwrap();
+        assert!(member_globs(&manifest).is_empty());
     }
 }
