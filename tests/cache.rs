@@ -345,6 +345,28 @@ fn cargo_jobs_depend_on_sources_the_lock_file_the_toolchain_and_rustflags() {
         .contains("2 up to date");
 }
 
+/// A directory holding a `cargo` to put first on PATH: the shell lines `before` makes (given
+/// the path of a log file beside it), then the real cargo. Returns the directory and the log.
+fn cargo_in_front(
+    before: impl FnOnce(&std::path::Path) -> String,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let real_cargo = support::stdout_of(
+        std::process::Command::new("sh").args(["-c", "command -v cargo"]),
+        "finding cargo",
+    );
+    let stub = tempfile::tempdir().unwrap();
+    let log = stub.path().join("log");
+    support::write_program(
+        &stub.path().join("cargo"),
+        &format!(
+            "#!/bin/sh\n{}exec '{}' \"$@\"\n",
+            before(&log),
+            real_cargo.trim()
+        ),
+    );
+    (stub, log)
+}
+
 #[test]
 fn a_package_added_under_a_member_glob_reruns_the_lint() {
     // `members = ["crates/*"]`: a new package joins the workspace with no manifest above it
@@ -387,29 +409,19 @@ fn a_cargo_job_starts_without_waiting_for_cargo_metadata_once_a_run_has_read_the
     // A `cargo` first on PATH: with a marker path set, its `metadata` waits (up to 10 s) for
     // `build` to have started, and says so in a log. A job that waited for `cargo metadata`
     // before its build could never let it see the marker.
-    let real_cargo = support::stdout_of(
-        std::process::Command::new("sh").args(["-c", "command -v cargo"]),
-        "finding cargo",
-    );
-    let stub = tempfile::tempdir().unwrap();
-    let log = stub.path().join("log");
-    support::write_program(
-        &stub.path().join("cargo"),
-        &format!(
-            r#"#!/bin/sh
-marker="$XTASK_TEST_MARKER"
+    let (stub, log) = cargo_in_front(|log| {
+        format!(
+            r#"marker="$XTASK_TEST_MARKER"
 if [ -n "$marker" ] && [ "$1" = metadata ]; then
     i=0
     while [ ! -e "$marker" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
     [ -e "$marker" ] && echo "metadata after build started" >> '{log}'
 fi
 if [ -n "$marker" ] && [ "$1" = build ]; then touch "$marker"; fi
-exec '{real}' "$@"
 "#,
-            log = log.display(),
-            real = real_cargo.trim()
-        ),
-    );
+            log = log.display()
+        )
+    });
     let p = Project::new()
         .task("ci", "job(\"build\", || cargo::build());\n")
         .file(
@@ -496,20 +508,7 @@ impl Drop for Image {
 #[test]
 fn the_cargo_jobs_of_a_run_share_one_metadata_and_one_version_query() {
     // A `cargo` first on PATH that logs how it was called, then runs the real one.
-    let real_cargo = support::stdout_of(
-        std::process::Command::new("sh").args(["-c", "command -v cargo"]),
-        "finding cargo",
-    );
-    let stub = tempfile::tempdir().unwrap();
-    let log = stub.path().join("calls");
-    support::write_program(
-        &stub.path().join("cargo"),
-        &format!(
-            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
-            log.display(),
-            real_cargo.trim()
-        ),
-    );
+    let (stub, log) = cargo_in_front(|log| format!("echo \"$*\" >> '{}'\n", log.display()));
     // `cargo::doc` sets RUSTDOCFLAGS for its command: that must not make a second version query.
     let p = Project::new()
         .task(

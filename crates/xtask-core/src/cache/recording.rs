@@ -116,52 +116,38 @@ pub fn call(what: impl Into<String>) {
 
 /// A file set the job reads, digested now.
 pub fn files(set: FileSet) {
-    with(|session, r| {
-        let entries = set.entries(&session.files());
-        push(r, Fact::Files { set, entries });
-    });
+    file_set(|_| set);
 }
 
 /// One file (absolute, or relative to the project root).
 pub fn file(path: &Path) {
-    if !is_recording() {
-        return;
-    }
-    with(|session, r| {
-        let set = FileSet::Path {
-            path: files::relative(session.root(), path),
-        };
-        let entries = set.entries(&session.files());
-        push(r, Fact::Files { set, entries });
+    file_set(|root| FileSet::Path {
+        path: files::relative(root, path),
     });
 }
 
 /// A directory tree (`ignore`: `.dockerignore`-style rules relative to it).
 pub fn tree(dir: &Path, ignore: Vec<String>) {
-    if !is_recording() {
-        return;
-    }
-    with(|session, r| {
-        let set = FileSet::Tree {
-            dir: files::relative(session.root(), dir),
-            ignore,
-        };
-        let entries = set.entries(&session.files());
-        push(r, Fact::Files { set, entries });
+    file_set(|root| FileSet::Tree {
+        dir: files::relative(root, dir),
+        ignore,
     });
 }
 
 /// Glob patterns relative to `dir` (absolute, or relative to the project root): the files they
 /// match now, so one that appears later is a difference.
 pub fn glob(dir: &Path, patterns: Vec<String>) {
-    if !is_recording() {
-        return;
-    }
+    file_set(|root| FileSet::Glob {
+        dir: files::relative(root, dir),
+        patterns,
+    });
+}
+
+/// The set `make` names, given the project root, digested now. Nothing is made or read
+/// outside a job.
+fn file_set(make: impl FnOnce(&Path) -> FileSet) {
     with(|session, r| {
-        let set = FileSet::Glob {
-            dir: files::relative(session.root(), dir),
-            patterns,
-        };
+        let set = make(session.root());
         let entries = set.entries(&session.files());
         push(r, Fact::Files { set, entries });
     });

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Module, NativeCallContext};
 
 use super::error::DockerError;
-use super::{api, client, engine, quick};
+use super::{api, api_socket, client, engine, quick};
 use crate::cancel::CancelToken;
 use crate::events::Level;
 use crate::primitives::error::IntoScript as _;
@@ -158,20 +158,17 @@ impl Container {
     /// client's 1.5 s); elsewhere `docker stats --no-stream`.
     fn stats(&self) -> Result<Map> {
         let caps = engine().script()?;
-        let scope = context::current();
         let in_mib = |bytes: f64| bytes / (1024.0 * 1024.0);
-        if !caps.explicit {
-            if let Some((stats, source)) = api::local_socket(|k| scope.env_var(k))
-                .and_then(|socket| api::stats(&socket, &self.name))
-            {
-                return Ok(options::to_map(&StatsResult {
-                    memory_mib: Some(in_mib(stats.memory_bytes)),
-                    memory_limit_mib: Some(in_mib(stats.memory_limit_bytes)),
-                    cpu_percent: Some(stats.cpu_percent),
-                    pids: stats.pids,
-                    source: source.name().to_string(),
-                }));
-            }
+        if let Some((stats, source)) =
+            api_socket(caps.explicit).and_then(|socket| api::stats(&socket, &self.name))
+        {
+            return Ok(options::to_map(&StatsResult {
+                memory_mib: Some(in_mib(stats.memory_bytes)),
+                memory_limit_mib: Some(in_mib(stats.memory_limit_bytes)),
+                cpu_percent: Some(stats.cpu_percent),
+                pids: stats.pids,
+                source: source.name().to_string(),
+            }));
         }
         let out = quick(
             &caps,
@@ -331,10 +328,7 @@ fn run(image: &str, options: Map) -> Result<Container> {
         let env = scope.env_changes();
         // The engine's API where the default client would use its local socket: no client to
         // start (10-40 ms) at every job's end.
-        let explicit = client::configured(|k| scope.env_var(k)).1;
-        let socket = (!explicit)
-            .then(|| api::local_socket(|k| scope.env_var(k)))
-            .flatten();
+        let socket = api_socket(client::configured(|k| scope.env_var(k)).1);
         scope.on_exit(move || {
             if keep {
                 bus.message(

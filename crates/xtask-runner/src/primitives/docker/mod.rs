@@ -289,17 +289,22 @@ fn stream(
     }
 }
 
+/// The engine's local socket, for the job's client (`explicit`: one `XTASK_DOCKER` names) when
+/// that client is the default one and would use that socket (`api.rs`); `None`: ask the client.
+fn api_socket(explicit: bool) -> Option<std::path::PathBuf> {
+    if explicit {
+        return None;
+    }
+    let scope = context::current();
+    api::local_socket(|k| scope.env_var(k))
+}
+
 /// What the engine has under `name`: `None` when it has no such image. From the engine's API
 /// where the default client would use its local socket (no client to start), else from
 /// `docker image inspect`.
 fn image(caps: &client::Caps, name: &str) -> std::result::Result<Option<api::Image>, DockerError> {
-    let scope = context::current();
-    if !caps.explicit {
-        if let Some(found) =
-            api::local_socket(|k| scope.env_var(k)).and_then(|socket| api::image(&socket, name))
-        {
-            return Ok(found);
-        }
+    if let Some(found) = api_socket(caps.explicit).and_then(|socket| api::image(&socket, name)) {
+        return Ok(found);
     }
     let format = "{{.Id}} {{len .RepoTags}} {{.Size}}";
     let out = match quick(caps, &["image", "inspect", "--format", format, "--", name]) {
